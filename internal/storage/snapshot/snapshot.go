@@ -12,7 +12,15 @@
 // keep dump inode numbers stable across backup levels.
 package snapshot
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
 
 // Dir is the name of the directory, at a volume's root, that holds its
 // snapshots.
@@ -55,4 +63,131 @@ type IdentityMap interface {
 	// Live returns the live inode number of the file whose inode number in
 	// the snapshot is snapIno, and false when the snapshot does not know it.
 	Live(snapIno uint64) (uint64, bool)
+}
+
+// maxName is the longest snapshot name: the identity map file
+// ".<name>.idmap" must fit in a file name of 255 bytes.
+const maxName = 240
+
+// ErrNotFound is returned (wrapped) by Delete and Identity when the named
+// snapshot does not exist.
+var ErrNotFound = errors.New("snapshot does not exist")
+
+// ErrExists is returned (wrapped) by Create when a snapshot of that name
+// already exists.
+var ErrExists = errors.New("snapshot already exists")
+
+// ByName returns the provider called name: "btrfs", "reflink" or "copy".
+// "auto" returns a provider that picks, for each volume, what Auto would
+// pick.
+func ByName(name string) (Provider, error) {
+	switch name {
+	case "btrfs":
+		return Btrfs{}, nil
+	case "reflink":
+		return Reflink{}, nil
+	case "copy":
+		return Copy{}, nil
+	case "auto":
+		return autoProvider{}, nil
+	}
+	return nil, fmt.Errorf("snapshot: unknown provider %q (want auto, btrfs, reflink or copy)", name)
+}
+
+// Auto picks the provider for the volume rooted at volumePath: btrfs when
+// the volume is a btrfs subvolume root, else reflink when the file system
+// can clone files (probed with a temporary file in the volume's .snapshot
+// directory), else copy.
+func Auto(volumePath string) (Provider, error) {
+	st, err := os.Stat(volumePath)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: volume: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("snapshot: volume %s is not a directory", volumePath)
+	}
+	if (Btrfs{}).Supported(volumePath) == nil {
+		return Btrfs{}, nil
+	}
+	if (Reflink{}).Supported(volumePath) == nil {
+		return Reflink{}, nil
+	}
+	if err := (Copy{}).Supported(volumePath); err != nil {
+		return nil, err
+	}
+	return Copy{}, nil
+}
+
+// autoProvider resolves Auto on every call, so one value serves volumes on
+// different file systems.
+type autoProvider struct{}
+
+func (autoProvider) Name() string { return "auto" }
+
+func (autoProvider) Supported(volumePath string) error {
+	_, err := Auto(volumePath)
+	return err
+}
+
+func (autoProvider) Create(ctx context.Context, volumePath, name string) (*Info, error) {
+	p, err := Auto(volumePath)
+	if err != nil {
+		return nil, err
+	}
+	return p.Create(ctx, volumePath, name)
+}
+
+// Delete and Identity look at what is on disk rather than at what Auto would
+// pick today: a btrfs subvolume snapshot is a btrfs one, anything else a
+// tree made by reflink or copy (both handled the same way).
+func (autoProvider) Delete(ctx context.Context, volumePath, name string) error {
+	return providerOf(volumePath, name).Delete(ctx, volumePath, name)
+}
+
+func (autoProvider) Identity(volumePath, name string) (IdentityMap, error) {
+	return providerOf(volumePath, name).Identity(volumePath, name)
+}
+
+// providerOf tells which provider made an existing snapshot.
+func providerOf(volumePath, name string) Provider {
+	if isSubvolume(filepath.Join(volumePath, Dir, name)) {
+		return Btrfs{}
+	}
+	return Copy{}
+}
+
+// List returns the names of the snapshots of the volume rooted at
+// volumePath, sorted. A volume without a .snapshot directory has none.
+func List(volumePath string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(volumePath, Dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: list: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && checkName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// checkName rejects names that cannot be a snapshot: empty, too long,
+// holding a slash or a NUL, or starting with a dot (names that start with a
+// dot are the providers' own working files).
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("snapshot: empty snapshot name")
+	case len(name) > maxName:
+		return fmt.Errorf("snapshot: snapshot name longer than %d bytes: %.32q...", maxName, name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("snapshot: snapshot name %q holds a slash or NUL", name)
+	case name[0] == '.':
+		return fmt.Errorf("snapshot: snapshot name %q starts with a dot", name)
+	}
+	return nil
 }

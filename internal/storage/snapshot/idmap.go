@@ -1,0 +1,132 @@
+package snapshot
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+)
+
+// An identity map file (.snapshot/.<name>.idmap) holds the pairs
+// (snapshot inode, live inode) of a reflink or copy snapshot, sorted by
+// snapshot inode:
+//
+//	magic "TPSIDMAP", version byte 1,
+//	uvarint count,
+//	count times: uvarint (snap - previous snap), varint (live - previous live),
+//	CRC-32C (Castagnoli) of all that, 4 bytes little-endian.
+//
+// The first entry's deltas are from 0. Snapshot inodes are strictly
+// increasing; live inodes may repeat (never for files the snapshot made,
+// but the format does not care).
+const (
+	idMapMagic   = "TPSIDMAP"
+	idMapVersion = 1
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// idMap is a loaded identity map: parallel slices sorted by snap.
+type idMap struct {
+	snap, live []uint64
+}
+
+// Live implements IdentityMap.
+func (m *idMap) Live(snapIno uint64) (uint64, bool) {
+	i, ok := slices.BinarySearch(m.snap, snapIno)
+	if !ok {
+		return 0, false
+	}
+	return m.live[i], true
+}
+
+// Len returns the number of entries.
+func (m *idMap) Len() int { return len(m.snap) }
+
+// idPair is one entry while a snapshot is being made.
+type idPair struct{ snap, live uint64 }
+
+// encodeIDMap sorts pairs by snapshot inode and encodes them. Duplicate
+// snapshot inodes (hard links) must carry the same live inode; only one is
+// kept.
+func encodeIDMap(pairs []idPair) ([]byte, error) {
+	slices.SortFunc(pairs, func(a, b idPair) int {
+		switch {
+		case a.snap < b.snap:
+			return -1
+		case a.snap > b.snap:
+			return 1
+		}
+		return 0
+	})
+	pairs = slices.CompactFunc(pairs, func(a, b idPair) bool { return a == b })
+	for i := 1; i < len(pairs); i++ {
+		if pairs[i].snap == pairs[i-1].snap {
+			return nil, fmt.Errorf("snapshot: identity map: snapshot inode %d maps to both %d and %d", pairs[i].snap, pairs[i-1].live, pairs[i].live)
+		}
+	}
+	buf := make([]byte, 0, len(idMapMagic)+1+binary.MaxVarintLen64+len(pairs)*6+4)
+	buf = append(buf, idMapMagic...)
+	buf = append(buf, idMapVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(pairs)))
+	var ps, pl uint64
+	for _, p := range pairs {
+		buf = binary.AppendUvarint(buf, p.snap-ps)
+		buf = binary.AppendVarint(buf, int64(p.live-pl))
+		ps, pl = p.snap, p.live
+	}
+	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, crcTable)), nil
+}
+
+var errIDMapCorrupt = errors.New("snapshot: identity map is corrupt")
+
+// decodeIDMap parses an identity map file.
+func decodeIDMap(b []byte) (*idMap, error) {
+	head := len(idMapMagic) + 1
+	if len(b) < head+1+4 || string(b[:len(idMapMagic)]) != idMapMagic {
+		return nil, fmt.Errorf("%w: bad magic or too short (%d bytes)", errIDMapCorrupt, len(b))
+	}
+	if b[len(idMapMagic)] != idMapVersion {
+		return nil, fmt.Errorf("%w: unknown version %d", errIDMapCorrupt, b[len(idMapMagic)])
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", errIDMapCorrupt)
+	}
+	p := body[head:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: bad entry count", errIDMapCorrupt)
+	}
+	p = p[k:]
+	// Every entry takes at least two bytes.
+	if n > uint64(len(p))/2 {
+		return nil, fmt.Errorf("%w: %d entries cannot fit in %d bytes", errIDMapCorrupt, n, len(p))
+	}
+	m := &idMap{snap: make([]uint64, 0, n), live: make([]uint64, 0, n)}
+	var ps, pl uint64
+	for i := uint64(0); i < n; i++ {
+		ds, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: entry %d: bad snapshot inode", errIDMapCorrupt, i)
+		}
+		p = p[k:]
+		dl, k := binary.Varint(p)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: entry %d: bad live inode", errIDMapCorrupt, i)
+		}
+		p = p[k:]
+		if (i > 0 && ds == 0) || ps+ds < ps {
+			return nil, fmt.Errorf("%w: entry %d: snapshot inodes not increasing", errIDMapCorrupt, i)
+		}
+		ps += ds
+		pl += uint64(dl)
+		m.snap = append(m.snap, ps)
+		m.live = append(m.live, pl)
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last entry", errIDMapCorrupt, len(p))
+	}
+	return m, nil
+}
