@@ -1,0 +1,230 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
+)
+
+// Qtree is a top-level directory of a volume registered as a qtree.
+type Qtree struct {
+	Name          string        `json:"qtree"`
+	SVM           string        `json:"vserver"`
+	Volume        string        `json:"volume"`
+	ID            int           `json:"id"`
+	SecurityStyle SecurityStyle `json:"security-style"`
+	CreatedAt     time.Time     `json:"create-time"`
+}
+
+// MaxQtreeID is the highest qtree id; ids start at 1 (0 is the volume).
+const MaxQtreeID = 4994
+
+// QtreeSpec describes a new qtree.
+type QtreeSpec struct {
+	Name   string
+	SVM    string
+	Volume string
+	// SecurityStyle defaults to the volume's.
+	SecurityStyle SecurityStyle
+	// Existing registers an existing top-level directory instead of
+	// creating a new one.
+	Existing bool
+}
+
+func qtreeKey(svm, vol, name string) string { return catalog.Key(prefixQtree, svm, vol, name) }
+
+// writableVolume returns the volume when it is online and of type RW.
+func writableVolume(tx catalog.Tx, svm, vol string) (Volume, error) {
+	v, err := getVolume(tx, svm, vol)
+	if err != nil {
+		return v, err
+	}
+	if v.State != StateOnline {
+		return v, errf(ErrInvalidState, "volume %q in Vserver %q is %s", vol, svm, v.State)
+	}
+	if v.ReadOnly() {
+		return v, errf(ErrReadOnly, "volume %q in Vserver %q is read-only (type DP)", vol, svm)
+	}
+	return v, nil
+}
+
+// CreateQtree creates the directory of a new qtree at the volume's top
+// level (mode 0755) and registers it; with Existing it registers a
+// directory that is already there. The volume must be online and RW.
+func (s *Service) CreateQtree(ctx context.Context, spec QtreeSpec) (Qtree, error) {
+	if err := validQtreeName(spec.Name); err != nil {
+		return Qtree{}, err
+	}
+	if spec.Name == snapshot.Dir {
+		return Qtree{}, errf(ErrInvalidArgument, "qtree name %q is reserved", spec.Name)
+	}
+	q := Qtree{Name: spec.Name, SVM: spec.SVM, Volume: spec.Volume, CreatedAt: s.now()}
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		v, err := writableVolume(tx, spec.SVM, spec.Volume)
+		if err != nil {
+			return err
+		}
+		if q.SecurityStyle, err = parseStyle(spec.SecurityStyle, v.SecurityStyle); err != nil {
+			return err
+		}
+		all, err := catalog.ListJSON[Qtree](tx, catalog.Prefix(prefixQtree, spec.SVM, spec.Volume))
+		if err != nil {
+			return err
+		}
+		used := make(map[int]bool, len(all))
+		for _, o := range all {
+			if o.Name == spec.Name {
+				return errf(ErrExists, "qtree %q in volume %q of Vserver %q already exists", spec.Name, spec.Volume, spec.SVM)
+			}
+			used[o.ID] = true
+		}
+		for id := 1; id <= MaxQtreeID && q.ID == 0; id++ {
+			if !used[id] {
+				q.ID = id
+			}
+		}
+		if q.ID == 0 {
+			return errf(ErrLimit, "volume %q in Vserver %q already has %d qtrees", spec.Volume, spec.SVM, MaxQtreeID)
+		}
+		dir := filepath.Join(v.HostPath, spec.Name)
+		if spec.Existing {
+			st, err := os.Lstat(dir)
+			if err != nil {
+				return errf(ErrNotFound, "directory %q does not exist in volume %q", spec.Name, spec.Volume)
+			}
+			if !st.IsDir() {
+				return errf(ErrInvalidArgument, "%q in volume %q is not a directory", spec.Name, spec.Volume)
+			}
+		} else {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				if errors.Is(err, os.ErrExist) {
+					return errf(ErrExists, "a file or directory named %q already exists in volume %q of Vserver %q", spec.Name, spec.Volume, spec.SVM)
+				}
+				return fmt.Errorf("create qtree directory: %w", err)
+			}
+		}
+		if err := catalog.PutJSON(tx, qtreeKey(spec.SVM, spec.Volume, spec.Name), q); err != nil {
+			if !spec.Existing {
+				os.Remove(dir)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Qtree{}, fmt.Errorf("create qtree: %w", err)
+	}
+	return q, nil
+}
+
+// GetQtree returns one qtree.
+func (s *Service) GetQtree(ctx context.Context, svm, vol, name string) (Qtree, error) {
+	var q Qtree
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		q, err = getQtree(tx, svm, vol, name)
+		return err
+	})
+	return q, err
+}
+
+func getQtree(tx catalog.Tx, svm, vol, name string) (Qtree, error) {
+	q, err := catalog.GetJSON[Qtree](tx, qtreeKey(svm, vol, name))
+	if errors.Is(err, catalog.ErrNotFound) {
+		if _, err := getVolume(tx, svm, vol); err != nil {
+			return q, err
+		}
+		return q, errf(ErrNotFound, "qtree %q in volume %q of Vserver %q does not exist", name, vol, svm)
+	}
+	return q, err
+}
+
+// ListQtrees lists the qtrees of a volume in name order.
+func (s *Service) ListQtrees(ctx context.Context, svm, vol string) ([]Qtree, error) {
+	var out []Qtree
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		if _, err := getVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		var err error
+		out, err = catalog.ListJSON[Qtree](tx, catalog.Prefix(prefixQtree, svm, vol))
+		return err
+	})
+	return out, err
+}
+
+// ModifyQtree changes a qtree's security style.
+func (s *Service) ModifyQtree(ctx context.Context, svm, vol, name string, style SecurityStyle) (Qtree, error) {
+	var q Qtree
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		var err error
+		if q, err = getQtree(tx, svm, vol, name); err != nil {
+			return err
+		}
+		if style == "" {
+			return errf(ErrInvalidArgument, "a security style is required")
+		}
+		if q.SecurityStyle, err = parseStyle(style, q.SecurityStyle); err != nil {
+			return err
+		}
+		return catalog.PutJSON(tx, qtreeKey(svm, vol, name), q)
+	})
+	if err != nil {
+		return Qtree{}, fmt.Errorf("modify qtree: %w", err)
+	}
+	return q, nil
+}
+
+// DeleteQtree deletes a qtree and its directory. A qtree whose directory
+// is not empty is refused unless force is set, in which case its contents
+// are deleted too. A directory that is already gone only loses its
+// registration.
+func (s *Service) DeleteQtree(ctx context.Context, svm, vol, name string, force bool) error {
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		if _, err := getQtree(tx, svm, vol, name); err != nil {
+			return err
+		}
+		v, err := writableVolume(tx, svm, vol)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(v.HostPath, name)
+		empty, err := emptyDir(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("qtree directory: %w", err)
+		case !empty && !force:
+			return errf(ErrInUse, "qtree %q in volume %q of Vserver %q is not empty; use -force true to delete it with its contents", name, vol, svm)
+		default:
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("delete qtree directory: %w", err)
+			}
+		}
+		return tx.Delete(qtreeKey(svm, vol, name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete qtree: %w", err)
+	}
+	return nil
+}
+
+func emptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	return false, err
+}

@@ -1,0 +1,255 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
+)
+
+// Snapshot is the catalog record of a snapshot copy of a volume.
+type Snapshot struct {
+	Name      string    `json:"snapshot"`
+	SVM       string    `json:"vserver"`
+	Volume    string    `json:"volume"`
+	CreatedAt time.Time `json:"create-time"`
+	// Provider is the snapshot provider that made it.
+	Provider string `json:"provider"`
+	// HostPath is the snapshot's root directory on the host.
+	HostPath string `json:"host-path"`
+	// Owners are the holders of locks on the snapshot (a restartable
+	// backup context, a running backup, ...). A snapshot with owners
+	// cannot be deleted.
+	Owners []string `json:"owners,omitempty"`
+	Files  int64    `json:"files,omitempty"`
+	Bytes  int64    `json:"bytes,omitempty"`
+}
+
+// Locked reports whether the snapshot has lock owners.
+func (p Snapshot) Locked() bool { return len(p.Owners) > 0 }
+
+func snapKey(svm, vol, name string) string { return catalog.Key(prefixSnap, svm, vol, name) }
+
+func snapNotFound(svm, vol, name string) error {
+	return errf(ErrNotFound, "Snapshot copy %q of volume %q in Vserver %q does not exist", name, vol, svm)
+}
+
+func getSnapshot(tx catalog.Tx, svm, vol, name string) (Snapshot, error) {
+	p, err := catalog.GetJSON[Snapshot](tx, snapKey(svm, vol, name))
+	if errors.Is(err, catalog.ErrNotFound) {
+		if _, err := getVolume(tx, svm, vol); err != nil {
+			return p, err
+		}
+		return p, snapNotFound(svm, vol, name)
+	}
+	return p, err
+}
+
+func (s *Service) provider(name, hostPath string) (snapshot.Provider, error) {
+	if s.opts.Providers == nil {
+		return nil, errf(ErrInvalidArgument, "no snapshot provider is configured")
+	}
+	p, err := s.opts.Providers(name, hostPath)
+	if err != nil {
+		return nil, errf(ErrInvalidArgument, "snapshot provider %q: %v", name, err)
+	}
+	return p, nil
+}
+
+// CreateSnapshot makes a snapshot copy of an online RW volume through the
+// volume's provider and records it. It refuses an invalid or taken name
+// and a volume that already holds Options.MaxSnapshots copies.
+func (s *Service) CreateSnapshot(ctx context.Context, svm, vol, name string) (Snapshot, error) {
+	if err := ValidateSnapshotName(name); err != nil {
+		return Snapshot{}, fmt.Errorf("create Snapshot copy: %w", err)
+	}
+	unlock := s.lockVolume(svm, vol)
+	defer unlock()
+	var v Volume
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		if v, err = writableVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		return s.checkSnapshotFree(tx, svm, vol, name)
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create Snapshot copy: %w", err)
+	}
+	prov, err := s.provider(v.SnapshotProvider, v.HostPath)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create Snapshot copy: %w", err)
+	}
+	info, err := prov.Create(ctx, v.HostPath, name)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("create Snapshot copy %q of volume %q in Vserver %q: %w", name, vol, svm, err)
+	}
+	p := Snapshot{
+		Name: name, SVM: svm, Volume: vol, CreatedAt: s.now(), Provider: info.Provider,
+		HostPath: info.Path, Files: info.Files, Bytes: info.Bytes,
+	}
+	if p.Provider == "" {
+		p.Provider = prov.Name()
+	}
+	err = s.store.Update(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
+		if _, err := getVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		if err := s.checkSnapshotFree(tx, svm, vol, name); err != nil {
+			return err
+		}
+		return catalog.PutJSON(tx, snapKey(svm, vol, name), p)
+	})
+	if err != nil {
+		// The copy exists on the host but could not be recorded: take it
+		// away again so that host and catalog agree.
+		if derr := prov.Delete(context.WithoutCancel(ctx), v.HostPath, name); derr != nil {
+			err = fmt.Errorf("%w (and removing the unrecorded copy failed: %v)", err, derr)
+		}
+		return Snapshot{}, fmt.Errorf("create Snapshot copy: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Service) checkSnapshotFree(tx catalog.Tx, svm, vol, name string) error {
+	kvs, err := tx.List(catalog.Prefix(prefixSnap, svm, vol))
+	if err != nil {
+		return err
+	}
+	k := snapKey(svm, vol, name)
+	for _, kv := range kvs {
+		if kv.Key == k {
+			return errf(ErrExists, "Snapshot copy %q of volume %q in Vserver %q already exists", name, vol, svm)
+		}
+	}
+	if len(kvs) >= s.opts.MaxSnapshots {
+		return errf(ErrLimit, "volume %q in Vserver %q already has the maximum of %d Snapshot copies", vol, svm, s.opts.MaxSnapshots)
+	}
+	return nil
+}
+
+// GetSnapshot returns one snapshot copy's record.
+func (s *Service) GetSnapshot(ctx context.Context, svm, vol, name string) (Snapshot, error) {
+	var p Snapshot
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		p, err = getSnapshot(tx, svm, vol, name)
+		return err
+	})
+	return p, err
+}
+
+// ListSnapshots lists a volume's snapshot copies, oldest first (equal
+// times by name).
+func (s *Service) ListSnapshots(ctx context.Context, svm, vol string) ([]Snapshot, error) {
+	var out []Snapshot
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		if _, err := getVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		var err error
+		out, err = catalog.ListJSON[Snapshot](tx, catalog.Prefix(prefixSnap, svm, vol))
+		return err
+	})
+	slices.SortStableFunc(out, func(a, b Snapshot) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, err
+}
+
+// DeleteSnapshot deletes a snapshot copy through its provider and removes
+// its record. A locked snapshot is refused with ErrLocked. When the copy
+// is already gone from the host only the record is removed.
+func (s *Service) DeleteSnapshot(ctx context.Context, svm, vol, name string) error {
+	unlock := s.lockVolume(svm, vol)
+	defer unlock()
+	var v Volume
+	var p Snapshot
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		if p, err = getSnapshot(tx, svm, vol, name); err != nil {
+			return err
+		}
+		if p.Locked() {
+			return lockedErr(p)
+		}
+		if v, err = getVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		if v.State == StateOffline {
+			return errf(ErrInvalidState, "volume %q in Vserver %q is offline", vol, svm)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete Snapshot copy: %w", err)
+	}
+	if _, err := os.Lstat(p.HostPath); err == nil {
+		prov, err := s.provider(p.Provider, v.HostPath)
+		if err != nil {
+			return fmt.Errorf("delete Snapshot copy: %w", err)
+		}
+		if err := prov.Delete(ctx, v.HostPath, name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete Snapshot copy %q of volume %q in Vserver %q: %w", name, vol, svm, err)
+		}
+	}
+	err = s.store.Update(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
+		return tx.Delete(snapKey(svm, vol, name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete Snapshot copy: %w", err)
+	}
+	return nil
+}
+
+func lockedErr(p Snapshot) error {
+	return errf(ErrLocked, "Snapshot copy %q of volume %q in Vserver %q is locked by %q and cannot be deleted", p.Name, p.Volume, p.SVM, p.Owners)
+}
+
+// LockSnapshot adds owner to the snapshot's lock owners; locking again
+// with the same owner changes nothing.
+func (s *Service) LockSnapshot(ctx context.Context, svm, vol, name, owner string) (Snapshot, error) {
+	if owner == "" {
+		return Snapshot{}, errf(ErrInvalidArgument, "a lock owner is required")
+	}
+	return s.updateSnapshot(ctx, svm, vol, name, func(p *Snapshot) error {
+		if !slices.Contains(p.Owners, owner) {
+			p.Owners = append(p.Owners, owner)
+		}
+		return nil
+	})
+}
+
+// UnlockSnapshot removes owner from the snapshot's lock owners; an owner
+// that holds no lock is an ErrNotFound error.
+func (s *Service) UnlockSnapshot(ctx context.Context, svm, vol, name, owner string) (Snapshot, error) {
+	return s.updateSnapshot(ctx, svm, vol, name, func(p *Snapshot) error {
+		i := slices.Index(p.Owners, owner)
+		if i < 0 {
+			return errf(ErrNotFound, "Snapshot copy %q of volume %q in Vserver %q is not locked by %q", name, vol, svm, owner)
+		}
+		p.Owners = slices.Delete(p.Owners, i, i+1)
+		return nil
+	})
+}
+
+func (s *Service) updateSnapshot(ctx context.Context, svm, vol, name string, fn func(*Snapshot) error) (Snapshot, error) {
+	var p Snapshot
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		var err error
+		if p, err = getSnapshot(tx, svm, vol, name); err != nil {
+			return err
+		}
+		if err := fn(&p); err != nil {
+			return err
+		}
+		return catalog.PutJSON(tx, snapKey(svm, vol, name), p)
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("Snapshot copy %q: %w", name, err)
+	}
+	return p, nil
+}
