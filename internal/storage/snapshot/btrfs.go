@@ -125,9 +125,18 @@ func (b Btrfs) Create(ctx context.Context, volumePath, name string) (*Info, erro
 		}
 	}()
 	// The .snapshot directory came along (with a placeholder for every
-	// older snapshot); a snapshot never holds it.
+	// older snapshot); a snapshot never holds it. Removing it must not
+	// move the root's times.
+	var rootSt unix.Stat_t
+	if err := unix.Lstat(tmp, &rootSt); err != nil {
+		return nil, fmt.Errorf("snapshot: btrfs: %w", err)
+	}
 	if err := os.RemoveAll(filepath.Join(tmp, Dir)); err != nil {
 		return nil, fmt.Errorf("snapshot: btrfs: clean %s: %w", tmp, err)
+	}
+	ts := []unix.Timespec{rootSt.Atim, rootSt.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, tmp, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, fmt.Errorf("snapshot: btrfs: restore times of %s: %w", tmp, err)
 	}
 	if err := setReadOnly(tmp); err != nil {
 		return nil, err

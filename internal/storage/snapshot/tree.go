@@ -235,6 +235,7 @@ func (c *treeCopier) copyEntry(sfd, dfd int, src, dst, name string, ids *[]idPai
 			return fmt.Errorf("stat %s: %w", dstPath, err)
 		}
 		*ids = append(*ids, idPair{snap: dst.Ino, live: st.Ino})
+		c.files.Add(1)
 		c.mu.Lock()
 		c.dirs = append(c.dirs, dirMeta{src: srcPath, dst: dstPath, st: st})
 		c.mu.Unlock()
