@@ -58,3 +58,18 @@ func svmNotFound(name string) error {
 func volNotFound(svm, vol string) error {
 	return errf(ErrNotFound, "volume %q in Vserver %q does not exist", vol, svm)
 }
+
+// Message returns the administrator-facing message of err: the Msg of the
+// first *Error in its chain (without the context that wrapping added), or
+// err.Error() when there is none. The command line prints it after
+// "Error: command failed: ".
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Msg
+	}
+	return err.Error()
+}

@@ -51,9 +51,6 @@ func getSnapshot(tx catalog.Tx, svm, vol, name string) (Snapshot, error) {
 }
 
 func (s *Service) provider(name, hostPath string) (snapshot.Provider, error) {
-	if s.opts.Providers == nil {
-		return nil, errf(ErrInvalidArgument, "no snapshot provider is configured")
-	}
 	p, err := s.opts.Providers(name, hostPath)
 	if err != nil {
 		return nil, errf(ErrInvalidArgument, "snapshot provider %q: %v", name, err)
@@ -192,7 +189,7 @@ func (s *Service) DeleteSnapshot(ctx context.Context, svm, vol, name string) err
 		if err != nil {
 			return fmt.Errorf("delete Snapshot copy: %w", err)
 		}
-		if err := prov.Delete(ctx, v.HostPath, name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := prov.Delete(ctx, v.HostPath, name); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, snapshot.ErrNotFound) {
 			return fmt.Errorf("delete Snapshot copy %q of volume %q in Vserver %q: %w", name, vol, svm, err)
 		}
 	}

@@ -54,12 +54,18 @@ const (
 // the volume's file system supports.
 type ProviderFunc func(name, volumePath string) (snapshot.Provider, error)
 
+// DefaultProviders is the ProviderFunc of package snapshot: snapshot.Auto
+// for "auto" or "", snapshot.ByName for any other name.
+func DefaultProviders(name, volumePath string) (snapshot.Provider, error) {
+	if name == "" || name == "auto" {
+		return snapshot.Auto(volumePath)
+	}
+	return snapshot.ByName(name)
+}
+
 // Options configures a Service.
 type Options struct {
-	// Providers finds snapshot providers. Nil means no provider is
-	// available: volumes can still be created but snapshot operations
-	// fail. The daemon passes a function over snapshot.ByName and
-	// snapshot.Auto.
+	// Providers finds snapshot providers; nil means DefaultProviders.
 	Providers ProviderFunc
 	// MaxSnapshots is the most snapshot copies one volume may hold;
 	// 0 means DefaultMaxSnapshots.
@@ -85,6 +91,9 @@ func New(store catalog.Store, opts Options) *Service {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Providers == nil {
+		opts.Providers = DefaultProviders
 	}
 	return &Service{store: store, opts: opts, volLock: make(map[string]*sync.Mutex)}
 }

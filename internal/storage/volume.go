@@ -191,15 +191,9 @@ func checkJunctionFree(tx catalog.Tx, svm, vol, j string) error {
 	return nil
 }
 
-// provider resolves a provider name for a volume path; "auto" or "" gives
-// the concrete provider's name.
+// providerName checks that the provider called name can snapshot hostPath
+// and returns its name; for "auto" or "" that of the provider Auto picks.
 func (s *Service) providerName(name, hostPath string) (string, error) {
-	if s.opts.Providers == nil {
-		if name == "" || name == "auto" {
-			return "", errf(ErrInvalidArgument, "no snapshot provider is configured")
-		}
-		return name, nil
-	}
 	p, err := s.opts.Providers(name, hostPath)
 	if err != nil {
 		return "", errf(ErrInvalidArgument, "snapshot provider %q for %s: %v", name, hostPath, err)
