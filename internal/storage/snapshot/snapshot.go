@@ -183,7 +183,7 @@ func checkName(name string) error {
 	case name == "":
 		return errors.New("snapshot: empty snapshot name")
 	case len(name) > maxName:
-		return fmt.Errorf("snapshot: snapshot name longer than %d bytes: %.32q...", maxName, name)
+		return fmt.Errorf("snapshot: snapshot name of %d bytes is longer than %d", len(name), maxName)
 	case strings.ContainsAny(name, "/\x00"):
 		return fmt.Errorf("snapshot: snapshot name %q holds a slash or NUL", name)
 	case name[0] == '.':
