@@ -30,10 +30,10 @@ const (
 // continuations merged.
 type Header struct {
 	Kind   Kind
-	Type   int   // c_type of the first record
+	Type   int    // c_type of the first record
 	Flags  uint32 // c_flags
-	Offset int64 // logical byte offset (record index × RecordSize) of the header
-	Volume int   // volume it was read from
+	Offset int64  // logical byte offset (record index × RecordSize) of the header
+	Volume int    // volume it was read from
 	Ino    uint32
 	// Inode holds the inode attributes (KindInode, KindXattr).
 	Inode Inode
@@ -682,4 +682,3 @@ func ReadInodeAt(ra io.ReaderAt, off int64) (*Header, *Reader, error) {
 	}
 	return h, r, nil
 }
-
