@@ -111,7 +111,7 @@ func (p *copyProvider) Identity(volumePath, name string) (snapshot.IdentityMap, 
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	path  string
 	store *catalog.BoltStore
@@ -122,7 +122,7 @@ type env struct {
 
 // newEnv opens a bbolt catalog in a temporary directory and initialises
 // the cluster.
-func newEnv(t *testing.T, opts Options) *env {
+func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	e := &env{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "catalog.db"), prov: &copyProvider{}}
 	if opts.Providers == nil {
@@ -230,7 +230,7 @@ func (e *env) volume(svm, name string) Volume {
 	return v
 }
 
-func writeFile(t *testing.T, path, data string) {
+func writeFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
