@@ -305,7 +305,6 @@ func (d *Decoder) length(unit int) int {
 func (d *Decoder) Opaque() []byte {
 	n := d.length(1)
 	if n == 0 || d.err != nil {
-		d.take(0)
 		return nil
 	}
 	b := d.take(n)
