@@ -178,15 +178,17 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 	fail := func(code Error, err error) (*Message, error) {
 		return nil, &DecodeError{Header: h, HeaderOK: true, Code: code, Err: err}
 	}
+	if h.ErrorCode != NoErr {
+		if !h.IsReply() {
+			return fail(ErrXDRDecode, fmt.Errorf("request with header error %v", h.ErrorCode))
+		}
+		// No body follows a header error, whatever the message; ignore
+		// anything after the header.
+		return m, nil
+	}
 	info, ok := lookupMessage(h.MessageCode)
 	if !ok {
 		return fail(ErrNotSupported, fmt.Errorf("unknown message code %#x", uint32(h.MessageCode)))
-	}
-	if h.ErrorCode != NoErr {
-		if d.Remaining() != 0 && !h.IsReply() {
-			return fail(ErrXDRDecode, fmt.Errorf("request with header error %v", h.ErrorCode))
-		}
-		return m, nil // no body follows a header error; ignore any padding
 	}
 	if h.IsReply() {
 		if info.newReply == nil {
