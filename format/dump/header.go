@@ -37,8 +37,8 @@ const (
 	FlagCompressed    = 0x80   // DR_COMPRESSED: compressed tape blocks (not supported)
 	FlagMetaOnly      = 0x100  // DR_METAONLY: inode without data (dump -m)
 	FlagExtAttributes = 0x8000 // DR_EXTATTRIBUTES: the record is an inode extension
-	// FlagTapestry marks a Tapestry extension record. Linux restore never
-	// looks at it on TS_ADDR headers.
+	// FlagTapestry marks a Tapestry extension record (a TS_INODE record
+	// shaped like an empty EXT_XATTR record). Linux restore ignores the bit.
 	FlagTapestry = 0x40000000
 )
 
@@ -110,6 +110,7 @@ type raw struct {
 	extKind, extPart   uint32
 	extTotal           uint64
 	extCRC             uint32
+	extIno             uint32
 }
 
 // tapestryMagic is at c_spare offset 0 of every Tapestry extension record.
@@ -170,6 +171,7 @@ func (h *raw) encode(b []byte) {
 		o.PutUint32(b[916:], h.extPart)
 		o.PutUint64(b[920:], h.extTotal)
 		o.PutUint32(b[928:], h.extCRC)
+		o.PutUint32(b[932:], h.extIno)
 	}
 	setChecksum(b, o)
 }
@@ -260,12 +262,13 @@ func (h *raw) decode(b []byte) error {
 	h.extattributes = int32(o.Uint32(b[900:]))
 	copy(h.spare[:], b[904:1024])
 	h.tapestry = false
-	if h.typ == TypeAddr && h.flags&FlagTapestry != 0 && [8]byte(b[904:912]) == tapestryMagic {
+	if h.typ == TypeInode && h.flags&FlagTapestry != 0 && h.flags&FlagExtAttributes != 0 && [8]byte(b[904:912]) == tapestryMagic {
 		h.tapestry = true
 		h.extKind = o.Uint32(b[912:])
 		h.extPart = o.Uint32(b[916:])
 		h.extTotal = o.Uint64(b[920:])
 		h.extCRC = o.Uint32(b[928:])
+		h.extIno = o.Uint32(b[932:])
 	}
 	return nil
 }

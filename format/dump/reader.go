@@ -318,6 +318,28 @@ func (r *Reader) next1() (*Header, error) {
 				return nil, fmt.Errorf("%w: inode %d size %d", ErrCount, h.inumber, h.size)
 			}
 			hd.Inode = inodeOf(h)
+			if h.tapestry {
+				if h.extPart != 0 {
+					return nil, fmt.Errorf("%w: extension record part %d without part 0", ErrFormat, h.extPart)
+				}
+				if h.extTotal > maxExtPayload || h.count < 1 || int64(h.extTotal) > int64(h.count)*RecordSize && h.count < maxAddr {
+					return nil, fmt.Errorf("%w: extension of %d bytes in %d records", ErrCount, h.extTotal, h.count)
+				}
+				hd.Kind = KindExtension
+				hd.Ext = ExtKind(h.extKind)
+				hd.ExtSize = int64(h.extTotal)
+				hd.Ino = h.extIno
+				r.allPresent = true
+				r.total = int64(h.extTotal)
+				if h.extCRC != 0 {
+					r.crc = crc32.NewIEEE()
+					r.wantCRC = h.extCRC
+				}
+				if err := r.skipStub(); err != nil {
+					return nil, err
+				}
+				return hd, nil
+			}
 			if h.flags&FlagExtAttributes != 0 {
 				r.allPresent = true
 				if h.extattributes != extXattr {
@@ -345,34 +367,11 @@ func (r *Reader) next1() (*Header, error) {
 			if err := checkCount(h); err != nil {
 				return nil, err
 			}
-			if !h.tapestry {
-				// A continuation without an inode (Linux restore skips these too).
-				if err := r.skipRest(); err != nil {
-					return nil, err
-				}
-				continue
+			// A continuation without an inode (Linux restore skips these too).
+			if err := r.skipRest(); err != nil {
+				return nil, err
 			}
-			if h.extPart != 0 {
-				return nil, fmt.Errorf("%w: extension record part %d without part 0", ErrFormat, h.extPart)
-			}
-			if h.extTotal > maxExtPayload || int64(h.extTotal) > int64(h.count)*RecordSize && h.count < maxAddr {
-				return nil, fmt.Errorf("%w: extension of %d bytes in %d records", ErrCount, h.extTotal, h.count)
-			}
-			for i := 0; i < int(h.count); i++ {
-				if h.addr[i] == 0 {
-					return nil, fmt.Errorf("%w: extension record with a hole", ErrFormat)
-				}
-			}
-			hd.Kind = KindExtension
-			hd.Ext = ExtKind(h.extKind)
-			hd.ExtSize = int64(h.extTotal)
-			r.allPresent = true
-			r.total = int64(h.extTotal)
-			if h.extCRC != 0 {
-				r.crc = crc32.NewIEEE()
-				r.wantCRC = h.extCRC
-			}
-			return hd, nil
+			continue
 		case TypeEnd:
 			hd.Kind = KindEnd
 			r.done = true
@@ -423,15 +422,28 @@ func (r *Reader) finishIfDone() error {
 	return nil
 }
 
+// skipStub reads the EA buffer at the start of an extension part (what
+// Linux restore parses there).
+func (r *Reader) skipStub() error {
+	stub := int((r.cur.size + RecordSize - 1) / RecordSize)
+	if r.cur.size > XattrRecordMax || stub < 1 || stub > int(r.cur.count) {
+		return fmt.Errorf("%w: extension record with a %d-byte EA buffer in %d records", ErrFormat, r.cur.size, r.cur.count)
+	}
+	for i := 0; i < stub; i++ {
+		if err := r.readRecord(r.rb[:]); err != nil {
+			return err
+		}
+	}
+	r.addrIdx = stub
+	return nil
+}
+
 // isContinuation reports whether h continues the current entry.
 func (r *Reader) isContinuation(h *raw) bool {
-	if h.typ != TypeAddr {
-		return false
-	}
 	if r.cur.tapestry {
 		return h.tapestry && h.extKind == r.cur.extKind && h.extPart == r.cur.extPart+1
 	}
-	return !h.tapestry
+	return h.typ == TypeAddr
 }
 
 // nextPiece loads the next 1 KB piece of the current entry.
@@ -461,6 +473,11 @@ func (r *Reader) nextPiece() error {
 			}
 			r.cur = *h
 			r.addrIdx = 0
+			if h.tapestry {
+				if err := r.skipStub(); err != nil {
+					return err
+				}
+			}
 		}
 		if r.missing {
 			r.pieceHole = true

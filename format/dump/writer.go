@@ -86,16 +86,18 @@ type Writer struct {
 	blockLast     raw
 	blockDataLeft int
 
-	proto   raw // common fields of every header
-	maxIno  uint32
-	dumped  *Bitmap
-	state   int
-	lastIno uint32
-	lastDir bool
-	curIno  uint32 // inode that extension records attach to
-	index   []Position
-	err     error
-	scratch [RecordSize]byte
+	proto     raw // common fields of every header
+	maxIno    uint32
+	dumped    *Bitmap
+	state     int
+	lastIno   uint32
+	lastDir   bool
+	curIno    uint32 // inode that extension records attach to
+	lastInode raw    // TS_INODE header of the inode written last
+	lastEA    []byte // its EA buffer (nil when it has none)
+	index     []Position
+	err       error
+	scratch   [RecordSize]byte
 }
 
 const (
@@ -450,6 +452,8 @@ func (w *Writer) checkInode(in *Inode, dir bool) error {
 // into a record slot.
 func (w *Writer) writeInode(in *Inode, isData func(i int64) bool, fill func(i int64, b []byte) error) (Position, error) {
 	h := w.inodeHeader(in)
+	w.lastInode = h
+	w.lastEA = nil
 	pieces := (in.Size + RecordSize - 1) / RecordSize
 	if in.MetaOnly {
 		pieces = 0
@@ -508,6 +512,7 @@ func (w *Writer) afterInode(in *Inode, xattrs []Xattr) error {
 	if len(xattrs) > 0 {
 		var buf []byte
 		buf, rest = encodeXattrs(xattrs)
+		w.lastEA = buf
 		if buf != nil {
 			h := w.inodeHeader(in)
 			h.flags |= FlagExtAttributes
@@ -583,7 +588,8 @@ func (w *Writer) WriteDir(in *Inode, xattrs []Xattr, entries []DirEntry) (Positi
 	w.state = stDirs
 	w.lastIno, w.lastDir = in.Ino, true
 	pos, err := w.writeInode(in, func(int64) bool { return true }, func(i int64, b []byte) error {
-		copy(b, data[i*RecordSize:(i+1)*RecordSize])
+		n := copy(b, data[i*RecordSize:min(int64(len(data)), (i+1)*RecordSize)])
+		clear(b[n:])
 		return nil
 	})
 	if err != nil {
@@ -691,34 +697,52 @@ func (s *sliceReader) Read(p []byte) (int, error) {
 
 func bytesReader(b []byte) io.Reader { return &sliceReader{b} }
 
-// writeExt writes an extension payload of size bytes from r as one or more
-// TS_ADDR records with the Tapestry flag.
-func (w *Writer) writeExt(ino uint32, kind ExtKind, size int64, crc uint32, r io.Reader) error {
+// emptyEA is a valid in-inode EA buffer with no attributes.
+var emptyEA = []byte{0x01, 0x00, 0x02, 0xea, 0, 0, 0, 0}
+
+// writeExt writes an extension payload of size bytes from r for inode
+// target as one or more records shaped like Linux EXT_XATTR records of the
+// inode written last. Each starts with a copy of that inode's EA buffer (or
+// an empty one), which is all Linux restore reads from it; restore applies
+// the same attributes again and skips the payload records.
+func (w *Writer) writeExt(target uint32, kind ExtKind, size int64, crc uint32, r io.Reader) error {
 	if w.err != nil {
 		return w.err
 	}
 	if size < 0 || size > maxExtPayload {
 		return fmt.Errorf("%w: extension of %d bytes", ErrCount, size)
 	}
+	stub := w.lastEA
+	if stub == nil {
+		stub = emptyEA
+	}
+	stubRecs := int64(len(stub)+RecordSize-1) / RecordSize
 	pieces := (size + RecordSize - 1) / RecordSize
-	h := w.proto
-	h.typ = TypeAddr
-	h.inumber = ino
-	h.flags |= FlagTapestry
+	h := w.lastInode
+	h.typ = TypeInode
+	h.flags |= FlagExtAttributes | FlagTapestry
+	h.extattributes = extXattr
+	h.size = uint64(len(stub))
 	h.tapestry = true
 	h.extKind = uint32(kind)
 	h.extTotal = uint64(size)
 	h.extCRC = crc
+	h.extIno = target
 	for p, part := int64(0), uint32(0); part == 0 || p < pieces; part++ {
-		n := min(pieces-p, maxAddr)
+		n := min(pieces-p, maxAddr-stubRecs)
 		h.extPart = part
-		h.count = int32(n)
+		h.count = int32(stubRecs + n)
 		clear(h.addr[:])
-		for i := int64(0); i < n; i++ {
+		for i := 0; i < int(h.count); i++ {
 			h.addr[i] = 1
 		}
 		if err := w.putHeader(&h, -1); err != nil {
 			return err
+		}
+		for i := int64(0); i < stubRecs; i++ {
+			if err := w.putData(stub[i*RecordSize : min(int64(len(stub)), (i+1)*RecordSize)]); err != nil {
+				return err
+			}
 		}
 		for i := int64(0); i < n; i++ {
 			m := min(size-(p+i)*RecordSize, RecordSize)
