@@ -105,7 +105,6 @@ type msg struct {
 	value               uint64
 	request, reply      string // XDR type names ("" = none)
 	post                bool
-	requestDoc, replDoc string
 }
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.buf, format, args...) }
