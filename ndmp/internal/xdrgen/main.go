@@ -101,10 +101,10 @@ type gen struct {
 }
 
 type msg struct {
-	xdrName, goName     string
-	value               uint64
-	request, reply      string // XDR type names ("" = none)
-	post                bool
+	xdrName, goName string
+	value           uint64
+	request, reply  string // XDR type names ("" = none)
+	post            bool
 }
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.buf, format, args...) }
