@@ -364,7 +364,7 @@ func (d *Drive) implicitMark() error {
 // updateEW forgets early warning once the head is back before the zone.
 func (d *Drive) updateEW() {
 	m := d.meta()
-	if d.cart.Position().Offset <= m.effCapacity()-m.EarlyWarning {
+	if d.cart.Position().Offset <= m.effCapacity()-m.effEarlyWarning() {
 		d.ewPending, d.ewReported = false, false
 	}
 }
@@ -478,7 +478,7 @@ func (d *Drive) room(op string, n int64) error {
 func (d *Drive) afterWrite() {
 	d.fresh = false
 	m := d.meta()
-	if d.cart.Position().Offset > m.effCapacity()-m.EarlyWarning && !d.ewReported {
+	if d.cart.Position().Offset > m.effCapacity()-m.effEarlyWarning() && !d.ewReported {
 		d.ewPending = true
 	}
 }

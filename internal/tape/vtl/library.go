@@ -123,6 +123,15 @@ func (c *Cartridge) effCapacity() int64 {
 	return c.Capacity
 }
 
+// effEarlyWarning returns the early-warning zone of the tape as it is
+// (a short tape's zone shrinks with it).
+func (c *Cartridge) effEarlyWarning() int64 {
+	if c.ShortTape > 0 && c.ShortTape < c.Capacity {
+		return min(c.EarlyWarning, c.ShortTape/32)
+	}
+	return c.EarlyWarning
+}
+
 type elemState struct {
 	Barcode string `json:",omitempty"`
 	Source  uint16 `json:",omitempty"` // where the cartridge was moved from

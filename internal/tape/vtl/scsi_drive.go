@@ -92,7 +92,7 @@ func (d *Drive) readPosition(c []byte) CDBResult {
 		flags |= 0x80 // BOP
 	}
 	m := d.meta()
-	if p.Offset > m.effCapacity()-m.EarlyWarning {
+	if p.Offset > m.effCapacity()-m.effEarlyWarning() {
 		flags |= 0x40 // EOP: in the early-warning zone
 	}
 	if sa == 6 {
