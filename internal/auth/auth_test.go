@@ -1,0 +1,271 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+)
+
+type env struct {
+	t     testing.TB
+	ctx   context.Context
+	path  string
+	store *catalog.BoltStore
+	svc   *Service
+	opts  Options
+}
+
+// newEnv opens a bbolt catalog in a temporary directory. Data SVMs vs1
+// and vs2 exist as far as CheckSVM is concerned.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "catalog.db")}
+	e.opts = Options{CheckSVM: func(_ context.Context, svm string) error {
+		if svm == "vs1" || svm == "vs2" {
+			return nil
+		}
+		return fmt.Errorf("Vserver %q does not exist", svm)
+	}}
+	e.open()
+	return e
+}
+
+func (e *env) open() {
+	e.t.Helper()
+	st, err := catalog.OpenBolt(e.path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.store = st
+	e.svc = New(st, e.opts)
+	e.t.Cleanup(func() { st.Close() })
+}
+
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.store.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.open()
+}
+
+func (e *env) dump() map[string]string {
+	e.t.Helper()
+	out := map[string]string{}
+	err := e.store.View(e.ctx, func(tx catalog.Tx) error {
+		kvs, err := tx.List("")
+		for _, kv := range kvs {
+			out[kv.Key] = string(kv.Value)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// unchanged runs fn, which must fail with an error wrapping kind and
+// containing msg, and checks that the catalog did not change.
+func (e *env) unchanged(name string, kind error, msg string, fn func() error) {
+	e.t.Helper()
+	before := e.dump()
+	err := fn()
+	switch {
+	case err == nil:
+		e.t.Errorf("%s: no error, want %v", name, kind)
+		return
+	case kind != nil && !errors.Is(err, kind):
+		e.t.Errorf("%s: error %q does not wrap %v", name, err, kind)
+	case !strings.Contains(err.Error(), msg):
+		e.t.Errorf("%s: error %q does not contain %q", name, err, msg)
+	}
+	after := e.dump()
+	if len(after) != len(before) {
+		e.t.Errorf("%s: catalog changed from %d to %d keys", name, len(before), len(after))
+	}
+	for k, v := range before {
+		if after[k] != v {
+			e.t.Errorf("%s: catalog key %s changed", name, k)
+		}
+	}
+}
+
+func (e *env) user(svm, name, role, password string) User {
+	e.t.Helper()
+	u, err := e.svc.CreateUser(e.ctx, UserSpec{SVM: svm, Name: name, Role: role, Password: password})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// V2: the first start makes user admin; later starts change nothing.
+func TestBootstrap(t *testing.T) {
+	e := newEnv(t)
+	e.unchanged("weak password", ErrInvalidArgument, "at least 8", func() error {
+		_, err := e.svc.Bootstrap(e.ctx, "short1")
+		return err
+	})
+	created, err := e.svc.Bootstrap(e.ctx, "Secret123")
+	if err != nil || !created {
+		t.Fatalf("first bootstrap: %v %v", created, err)
+	}
+	e.unchanged("second bootstrap", nil, "", func() error {
+		created, err := e.svc.Bootstrap(e.ctx, "Other4567")
+		if err != nil {
+			return err
+		}
+		if created {
+			t.Error("second bootstrap created a user")
+		}
+		return errors.New("")
+	})
+	e.reopen()
+	u, err := e.svc.CheckPassword(e.ctx, "cluster1", "admin", "Secret123")
+	if err != nil || u.Role != RoleAdmin || u.SVM != "cluster1" || !u.HasPassword {
+		t.Errorf("admin after reopen: %+v %v", u, err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "admin", "Other4567"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("second bootstrap's password works: %v", err)
+	}
+	if err := e.svc.Authorize(e.ctx, "cluster1", "admin", "cluster setup", true); err != nil {
+		t.Errorf("admin not authorized: %v", err)
+	}
+}
+
+// V2: users and their roles; every refusal changes nothing.
+func TestUsers(t *testing.T) {
+	e := newEnv(t)
+	e.user("cluster1", "admin", RoleAdmin, "Secret123")
+	e.user("cluster1", "bk", RoleBackup, "Backup123")
+	e.user("vs1", "vsadmin", RoleVsadmin, "")
+	bad := []struct {
+		name string
+		spec UserSpec
+		kind error
+		msg  string
+	}{
+		{"duplicate", UserSpec{SVM: "cluster1", Name: "bk", Role: RoleBackup}, ErrExists, `user "bk" already exists in Vserver "cluster1"`},
+		{"SVM role in admin SVM", UserSpec{SVM: "cluster1", Name: "x", Role: RoleVsadmin}, ErrInvalidArgument, "data Vservers"},
+		{"cluster role in data SVM", UserSpec{SVM: "vs1", Name: "x", Role: RoleAdmin}, ErrInvalidArgument, "admin Vserver"},
+		{"unknown role", UserSpec{SVM: "vs1", Name: "x", Role: "superuser"}, ErrNotFound, `role "superuser" does not exist in Vserver "vs1"`},
+		{"unknown SVM", UserSpec{SVM: "vs9", Name: "x", Role: RoleVsadmin}, nil, `Vserver "vs9" does not exist`},
+		{"no SVM", UserSpec{Name: "x", Role: RoleVsadmin}, ErrInvalidArgument, "Vserver"},
+		{"bad name", UserSpec{SVM: "vs1", Name: "a b", Role: RoleVsadmin}, ErrInvalidArgument, "invalid character"},
+		{"empty name", UserSpec{SVM: "vs1", Name: "", Role: RoleVsadmin}, ErrInvalidArgument, ""},
+		{"weak password", UserSpec{SVM: "vs1", Name: "x", Role: RoleVsadmin, Password: "onlyletters"}, ErrInvalidArgument, "letters and digits"},
+	}
+	for _, c := range bad {
+		e.unchanged(c.name, c.kind, c.msg, func() error {
+			_, err := e.svc.CreateUser(e.ctx, c.spec)
+			return err
+		})
+	}
+	// Same name in another SVM is another user.
+	e.user("vs2", "vsadmin", RoleVsadminBackup, "Vs2pass99")
+	u, err := e.svc.GetUser(e.ctx, "vs1", "vsadmin")
+	if err != nil || u.HasPassword || u.Role != RoleVsadmin {
+		t.Errorf("vs1 vsadmin: %+v %v", u, err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "vs1", "vsadmin", "Vs2pass99"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("user without password logged in: %v", err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "vs2", "vsadmin", "Vs2pass99"); err != nil {
+		t.Errorf("vs2 vsadmin: %v", err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "vs2", "nobody", "Vs2pass99"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "vs2", "vsadmin", "vs2pass99"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("wrong case password: %v", err)
+	}
+	// Role changes.
+	e.unchanged("role of wrong scope", ErrInvalidArgument, "", func() error {
+		_, err := e.svc.SetUserRole(e.ctx, "vs1", "vsadmin", RoleBackup)
+		return err
+	})
+	if u, err := e.svc.SetUserRole(e.ctx, "vs1", "vsadmin", RoleVsadminReadonly); err != nil || u.Role != RoleVsadminReadonly {
+		t.Errorf("set role: %+v %v", u, err)
+	}
+	// Lock.
+	if _, err := e.svc.LockUser(e.ctx, "cluster1", "bk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "bk", "Backup123"); !errors.Is(err, ErrLocked) {
+		t.Errorf("locked user logged in: %v", err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "bk", "Wrong1234"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("locked user with wrong password: %v", err)
+	}
+	if err := e.svc.Authorize(e.ctx, "cluster1", "bk", "volume show", false); !errors.Is(err, ErrLocked) {
+		t.Errorf("locked user authorized: %v", err)
+	}
+	e.unchanged("lock admin", ErrInvalidArgument, "", func() error {
+		_, err := e.svc.LockUser(e.ctx, "cluster1", "admin")
+		return err
+	})
+	e.reopen()
+	if u, _ := e.svc.GetUser(e.ctx, "cluster1", "bk"); !u.Locked {
+		t.Error("lock lost on reopen")
+	}
+	if _, err := e.svc.UnlockUser(e.ctx, "cluster1", "bk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "bk", "Backup123"); err != nil {
+		t.Errorf("unlocked user: %v", err)
+	}
+	// Passwords.
+	e.unchanged("weak new password", ErrInvalidArgument, "", func() error { return e.svc.SetPassword(e.ctx, "cluster1", "bk", "abc") })
+	e.unchanged("password of unknown user", ErrNotFound, "", func() error { return e.svc.SetPassword(e.ctx, "cluster1", "zz", "Valid1234") })
+	if err := e.svc.SetPassword(e.ctx, "cluster1", "bk", "NewPass77"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "bk", "Backup123"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("old password still works: %v", err)
+	}
+	if _, err := e.svc.CheckPassword(e.ctx, "cluster1", "bk", "NewPass77"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	// Delete.
+	e.unchanged("last admin", ErrInUse, "last cluster user", func() error { return e.svc.DeleteUser(e.ctx, "cluster1", "admin") })
+	e.unchanged("unknown", ErrNotFound, `user "zz" does not exist in Vserver "vs1"`, func() error { return e.svc.DeleteUser(e.ctx, "vs1", "zz") })
+	if err := e.svc.DeleteUser(e.ctx, "cluster1", "bk"); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := e.svc.ListUsers(e.ctx, "")
+	vs2, _ := e.svc.ListUsers(e.ctx, "vs2")
+	if len(all) != 3 || len(vs2) != 1 {
+		t.Errorf("users: %d all, %d in vs2", len(all), len(vs2))
+	}
+	for k, v := range e.dump() {
+		if strings.Contains(v, "NewPass77") || strings.Contains(v, "Secret123") {
+			t.Errorf("cleartext password in catalog key %s", k)
+		}
+	}
+}
+
+func TestPasswordRules(t *testing.T) {
+	cases := map[string]bool{
+		"abcdefg1":               true,
+		"Secret123":              true,
+		"abcdefgh":               false,
+		"12345678":               false,
+		"abc1":                   false,
+		"":                       false,
+		"abcdefg1\n":             false,
+		"pässwörd1":              true,
+		strings.Repeat("a1", 64): true,
+		strings.Repeat("a1", 65): false,
+	}
+	for p, ok := range cases {
+		if err := CheckPasswordRules(p); (err == nil) != ok {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+}
