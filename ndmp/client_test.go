@@ -153,6 +153,14 @@ func (s *toyServer) serve(ctx context.Context, c *Conn, m *Message) (Body, error
 		if err := c.Post(ctx, &LogMessagePost{Entry: "backup of " + env["FILESYSTEM"]}); err != nil {
 			return nil, err
 		}
+		fh := &FHAddFilePost{Files: []File{{
+			Name: []FileName{{FSType: FSUnix, UnixName: "/etc/passwd"}},
+			Stat: []FileStat{{FSType: FSUnix, Ftype: FileReg, Mtime: 1700000000, Size: 1234, Links: 1}},
+			Node: 12, FHInfo: 4096,
+		}}}
+		if err := c.Post(ctx, fh); err != nil {
+			return nil, err
+		}
 		return &DataStartBackupReply{}, nil
 	case *TestEchoRequest:
 		return &TestEchoReply{EchoMsg: b.EchoMsg}, nil

@@ -101,7 +101,7 @@ func TestStickyError(t *testing.T) {
 	d := NewDecoder([]byte{0, 0})
 	d.Uint32()
 	first := d.Err()
-	d.String()
+	_ = d.String()
 	d.Uint64()
 	if d.Err() != first || first == nil {
 		t.Fatalf("error not sticky: %v then %v", first, d.Err())
