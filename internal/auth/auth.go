@@ -128,12 +128,14 @@ func (s *Service) AdminSVM() string { return s.opts.AdminSVM }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
-// Catalog key layout.
+// Catalog key layout: everything lives below "auth/", for example
+// "auth/user/<svm>/<name>" (parts escaped by catalog.Key).
 const (
+	ns          = "auth"
 	keySecret   = "auth/secret"
-	prefixUser  = "auth/user"
-	prefixRole  = "auth/role"
-	prefixNodeN = "auth/node-ndmp"
+	prefixUser  = "user"
+	prefixRole  = "role"
+	prefixNodeN = "node-ndmp"
 )
 
 // secret returns the cluster secret used to derive NDMP passwords, making

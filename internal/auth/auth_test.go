@@ -269,3 +269,25 @@ func TestPasswordRules(t *testing.T) {
 		}
 	}
 }
+
+func TestPurgeSVM(t *testing.T) {
+	e := newEnv(t)
+	e.user("cluster1", "admin", RoleAdmin, "")
+	e.user("vs1", "a", RoleVsadmin, "")
+	if _, err := e.svc.CreateRole(e.ctx, "vs1", "r", "volume", AccessAll); err != nil {
+		t.Fatal(err)
+	}
+	e.user("vs1", "b", "r", "")
+	e.user("vs2", "a", RoleVsadmin, "")
+	e.unchanged("admin SVM", ErrInvalidArgument, "", func() error { return e.svc.PurgeSVM(e.ctx, "cluster1") })
+	if err := e.svc.PurgeSVM(e.ctx, "vs1"); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := e.svc.ListUsers(e.ctx, "")
+	if len(all) != 2 || all[0].SVM != "cluster1" || all[1].SVM != "vs2" {
+		t.Errorf("users after purge %+v", all)
+	}
+	if _, err := e.svc.GetRole(e.ctx, "vs1", "r"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("role after purge: %v", err)
+	}
+}

@@ -204,7 +204,7 @@ type nodeRecord struct {
 	Password string `json:"password,omitempty"`
 }
 
-func nodeKey(node string) string { return catalog.Key(prefixNodeN, node) }
+func nodeKey(node string) string { return catalog.Key(ns, prefixNodeN, node) }
 
 func getNodeRecord(tx catalog.Tx, node string) (nodeRecord, error) {
 	r, err := catalog.GetJSON[nodeRecord](tx, nodeKey(node))

@@ -194,7 +194,7 @@ func TestNodeNDMP(t *testing.T) {
 		t.Errorf("old user name: %v", err)
 	}
 	for k, v := range e.dump() {
-		if strings.HasPrefix(k, prefixUser) && strings.Contains(v, "tape-pass-1") {
+		if strings.HasPrefix(k, "auth/user/") && strings.Contains(v, "tape-pass-1") {
 			t.Errorf("node password leaked into %s", k)
 		}
 	}

@@ -182,7 +182,7 @@ func validRoleName(name string) error {
 	return nil
 }
 
-func roleKey(svm, name string) string { return catalog.Key(prefixRole, svm, name) }
+func roleKey(svm, name string) string { return catalog.Key(ns, prefixRole, svm, name) }
 
 // lookupRole finds the role called name for users of svm: a built-in role
 // of the right scope, or a custom role of svm.
@@ -324,7 +324,7 @@ func (s *Service) DeleteRole(ctx context.Context, svm, name, cmdDir string) erro
 				return catalog.PutJSON(tx, roleKey(svm, name), r)
 			}
 		}
-		users, err := catalog.ListJSON[userRecord](tx, catalog.Prefix(prefixUser, svm))
+		users, err := catalog.ListJSON[userRecord](tx, catalog.Prefix(ns, prefixUser, svm))
 		if err != nil {
 			return err
 		}
@@ -364,7 +364,7 @@ func (s *Service) ListRoles(ctx context.Context, svm string) ([]Role, error) {
 		}
 	}
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		custom, err := catalog.ListJSON[Role](tx, catalog.Prefix(prefixRole, svm))
+		custom, err := catalog.ListJSON[Role](tx, catalog.Prefix(ns, prefixRole, svm))
 		out = append(out, custom...)
 		return err
 	})

@@ -38,7 +38,7 @@ type UserSpec struct {
 	Password string
 }
 
-func userKey(svm, name string) string { return catalog.Key(prefixUser, svm, name) }
+func userKey(svm, name string) string { return catalog.Key(ns, prefixUser, svm, name) }
 
 func validUserName(name string) error {
 	if name == "" || len(name) > 64 {
@@ -70,7 +70,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (bool, er
 	var created bool
 	hash := HashPassword(adminPassword, s.opts.Hash)
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		kvs, err := tx.List(catalog.Prefix(prefixUser))
+		kvs, err := tx.List(catalog.Prefix(ns, prefixUser))
 		if err != nil || len(kvs) > 0 {
 			return err
 		}
@@ -146,9 +146,9 @@ func (s *Service) GetUser(ctx context.Context, svm, name string) (User, error) {
 // ListUsers lists the users of svm, or of every SVM when svm is "", in
 // SVM and name order.
 func (s *Service) ListUsers(ctx context.Context, svm string) ([]User, error) {
-	p := catalog.Prefix(prefixUser)
+	p := catalog.Prefix(ns, prefixUser)
 	if svm != "" {
-		p = catalog.Prefix(prefixUser, svm)
+		p = catalog.Prefix(ns, prefixUser, svm)
 	}
 	var out []User
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
@@ -218,7 +218,7 @@ func (s *Service) DeleteUser(ctx context.Context, svm, name string) error {
 			return err
 		}
 		if svm == s.opts.AdminSVM && u.Role == RoleAdmin {
-			all, err := catalog.ListJSON[userRecord](tx, catalog.Prefix(prefixUser, svm))
+			all, err := catalog.ListJSON[userRecord](tx, catalog.Prefix(ns, prefixUser, svm))
 			if err != nil {
 				return err
 			}
@@ -340,4 +340,30 @@ func (s *Service) InScope(userSVM, targetSVM string) error {
 		return nil
 	}
 	return errf(ErrDenied, "users of Vserver %q cannot act on Vserver %q", userSVM, targetSVM)
+}
+
+// PurgeSVM deletes every user and custom role of a data SVM; the daemon
+// calls it after deleting the SVM. The admin SVM is refused.
+func (s *Service) PurgeSVM(ctx context.Context, svm string) error {
+	if svm == "" || svm == s.opts.AdminSVM {
+		return errf(ErrInvalidArgument, "the users of the admin Vserver cannot be purged")
+	}
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		for _, p := range []string{catalog.Prefix(ns, prefixUser, svm), catalog.Prefix(ns, prefixRole, svm)} {
+			kvs, err := tx.List(p)
+			if err != nil {
+				return err
+			}
+			for _, kv := range kvs {
+				if err := tx.Delete(kv.Key); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("purge Vserver %q: %w", svm, err)
+	}
+	return nil
 }

@@ -30,6 +30,8 @@ var (
 	ErrLimit = errors.New("limit exceeded")
 	// ErrReadOnly: the volume is of type DP and cannot be written.
 	ErrReadOnly = errors.New("read-only")
+	// ErrDisallowed: the protocol is on the SVM's disallowed list.
+	ErrDisallowed = errors.New("protocol disallowed")
 	// ErrNotInitialized: Init has not run on this catalog.
 	ErrNotInitialized = errors.New("cluster not initialized")
 )

@@ -107,7 +107,7 @@ func (s *Service) CreateLIF(ctx context.Context, spec LIFSpec) (LIF, error) {
 		if l.HomeNode, err = defaultNode(tx, spec.HomeNode); err != nil {
 			return err
 		}
-		k := catalog.Key(prefixLIF, spec.SVM, spec.Name)
+		k := catalog.Key(ns, prefixLIF, spec.SVM, spec.Name)
 		ok, err := catalog.Exists(tx, k)
 		if err != nil {
 			return err
@@ -115,7 +115,7 @@ func (s *Service) CreateLIF(ctx context.Context, spec LIFSpec) (LIF, error) {
 		if ok {
 			return errf(ErrExists, "LIF %q in Vserver %q already exists", spec.Name, spec.SVM)
 		}
-		all, err := catalog.ListJSON[LIF](tx, catalog.Prefix(prefixLIF))
+		all, err := catalog.ListJSON[LIF](tx, catalog.Prefix(ns, prefixLIF))
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (s *Service) GetLIF(ctx context.Context, svm, name string) (LIF, error) {
 	var l LIF
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
 		var err error
-		l, err = catalog.GetJSON[LIF](tx, catalog.Key(prefixLIF, svm, name))
+		l, err = catalog.GetJSON[LIF](tx, catalog.Key(ns, prefixLIF, svm, name))
 		if errors.Is(err, catalog.ErrNotFound) {
 			return errf(ErrNotFound, "LIF %q in Vserver %q does not exist", name, svm)
 		}
@@ -151,12 +151,12 @@ func (s *Service) GetLIF(ctx context.Context, svm, name string) (LIF, error) {
 func (s *Service) ListLIFs(ctx context.Context, svm string) ([]LIF, error) {
 	var out []LIF
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		p := catalog.Prefix(prefixLIF)
+		p := catalog.Prefix(ns, prefixLIF)
 		if svm != "" {
 			if _, err := getSVM(tx, svm); err != nil {
 				return err
 			}
-			p = catalog.Prefix(prefixLIF, svm)
+			p = catalog.Prefix(ns, prefixLIF, svm)
 		}
 		var err error
 		out, err = catalog.ListJSON[LIF](tx, p)
@@ -185,7 +185,7 @@ func (s *Service) LIFByAddress(ctx context.Context, ap netip.AddrPort) (LIF, err
 // DeleteLIF deletes a LIF.
 func (s *Service) DeleteLIF(ctx context.Context, svm, name string) error {
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		k := catalog.Key(prefixLIF, svm, name)
+		k := catalog.Key(ns, prefixLIF, svm, name)
 		ok, err := catalog.Exists(tx, k)
 		if err != nil {
 			return err

@@ -38,7 +38,7 @@ type QtreeSpec struct {
 	Existing bool
 }
 
-func qtreeKey(svm, vol, name string) string { return catalog.Key(prefixQtree, svm, vol, name) }
+func qtreeKey(svm, vol, name string) string { return catalog.Key(ns, prefixQtree, svm, vol, name) }
 
 // writableVolume returns the volume when it is online and of type RW.
 func writableVolume(tx catalog.Tx, svm, vol string) (Volume, error) {
@@ -74,7 +74,7 @@ func (s *Service) CreateQtree(ctx context.Context, spec QtreeSpec) (Qtree, error
 		if q.SecurityStyle, err = parseStyle(spec.SecurityStyle, v.SecurityStyle); err != nil {
 			return err
 		}
-		all, err := catalog.ListJSON[Qtree](tx, catalog.Prefix(prefixQtree, spec.SVM, spec.Volume))
+		all, err := catalog.ListJSON[Qtree](tx, catalog.Prefix(ns, prefixQtree, spec.SVM, spec.Volume))
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (s *Service) ListQtrees(ctx context.Context, svm, vol string) ([]Qtree, err
 			return err
 		}
 		var err error
-		out, err = catalog.ListJSON[Qtree](tx, catalog.Prefix(prefixQtree, svm, vol))
+		out, err = catalog.ListJSON[Qtree](tx, catalog.Prefix(ns, prefixQtree, svm, vol))
 		return err
 	})
 	return out, err

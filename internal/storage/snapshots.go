@@ -33,7 +33,7 @@ type Snapshot struct {
 // Locked reports whether the snapshot has lock owners.
 func (p Snapshot) Locked() bool { return len(p.Owners) > 0 }
 
-func snapKey(svm, vol, name string) string { return catalog.Key(prefixSnap, svm, vol, name) }
+func snapKey(svm, vol, name string) string { return catalog.Key(ns, prefixSnap, svm, vol, name) }
 
 func snapNotFound(svm, vol, name string) error {
 	return errf(ErrNotFound, "Snapshot copy %q of volume %q in Vserver %q does not exist", name, vol, svm)
@@ -58,10 +58,30 @@ func (s *Service) provider(name, hostPath string) (snapshot.Provider, error) {
 	return p, nil
 }
 
+// SnapshotOptions are the choices of CreateSnapshotWith that the
+// administrator's volume snapshot create does not offer.
+type SnapshotOptions struct {
+	// ReadOnlyOK allows a snapshot of a DP (read-only) volume, as a backup
+	// engine needs one to back such a volume up.
+	ReadOnlyOK bool
+	// RestrictedOK allows a snapshot of a restricted volume (an SMTape
+	// restore recreating the snapshots of its image).
+	RestrictedOK bool
+	// Owner, when set, locks the new snapshot for Owner in the same
+	// transaction that records it, so nobody can delete it in between.
+	Owner string
+}
+
 // CreateSnapshot makes a snapshot copy of an online RW volume through the
-// volume's provider and records it. It refuses an invalid or taken name
-// and a volume that already holds Options.MaxSnapshots copies.
+// volume's provider and records it (volume snapshot create). It refuses an
+// invalid or taken name and a volume that already holds
+// Options.MaxSnapshots copies.
 func (s *Service) CreateSnapshot(ctx context.Context, svm, vol, name string) (Snapshot, error) {
+	return s.CreateSnapshotWith(ctx, svm, vol, name, SnapshotOptions{})
+}
+
+// CreateSnapshotWith is CreateSnapshot with the engines' options.
+func (s *Service) CreateSnapshotWith(ctx context.Context, svm, vol, name string, o SnapshotOptions) (Snapshot, error) {
 	if err := ValidateSnapshotName(name); err != nil {
 		return Snapshot{}, fmt.Errorf("create Snapshot copy: %w", err)
 	}
@@ -70,8 +90,14 @@ func (s *Service) CreateSnapshot(ctx context.Context, svm, vol, name string) (Sn
 	var v Volume
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
 		var err error
-		if v, err = writableVolume(tx, svm, vol); err != nil {
+		if v, err = getVolume(tx, svm, vol); err != nil {
 			return err
+		}
+		if v.State != StateOnline && !(v.State == StateRestricted && o.RestrictedOK) {
+			return errf(ErrInvalidState, "volume %q in Vserver %q is %s", vol, svm, v.State)
+		}
+		if v.ReadOnly() && !o.ReadOnlyOK {
+			return errf(ErrReadOnly, "volume %q in Vserver %q is read-only (type DP)", vol, svm)
 		}
 		return s.checkSnapshotFree(tx, svm, vol, name)
 	})
@@ -92,6 +118,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, svm, vol, name string) (Sn
 	}
 	if p.Provider == "" {
 		p.Provider = prov.Name()
+	}
+	if o.Owner != "" {
+		p.Owners = []string{o.Owner}
 	}
 	err = s.store.Update(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
 		if _, err := getVolume(tx, svm, vol); err != nil {
@@ -114,7 +143,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, svm, vol, name string) (Sn
 }
 
 func (s *Service) checkSnapshotFree(tx catalog.Tx, svm, vol, name string) error {
-	kvs, err := tx.List(catalog.Prefix(prefixSnap, svm, vol))
+	kvs, err := tx.List(catalog.Prefix(ns, prefixSnap, svm, vol))
 	if err != nil {
 		return err
 	}
@@ -150,7 +179,7 @@ func (s *Service) ListSnapshots(ctx context.Context, svm, vol string) ([]Snapsho
 			return err
 		}
 		var err error
-		out, err = catalog.ListJSON[Snapshot](tx, catalog.Prefix(prefixSnap, svm, vol))
+		out, err = catalog.ListJSON[Snapshot](tx, catalog.Prefix(ns, prefixSnap, svm, vol))
 		return err
 	})
 	slices.SortStableFunc(out, func(a, b Snapshot) int { return a.CreatedAt.Compare(b.CreatedAt) })

@@ -242,3 +242,45 @@ func TestSnapshotRealCopyProvider(t *testing.T) {
 		t.Errorf("auto not resolved: %q", v2.SnapshotProvider)
 	}
 }
+
+// D1, S4, D12: the engines' snapshot options.
+func TestCreateSnapshotWith(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	v := e.volume("vs1", "vol1")
+	writeFile(t, filepath.Join(v.HostPath, "f"), "x")
+	if _, err := e.svc.ModifyVolume(e.ctx, "vs1", "vol1", VolumeChange{Type: ptr(TypeDP)}); err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged("DP without option", ErrReadOnly, "read-only", func() error {
+		_, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", SnapshotOptions{})
+		return err
+	})
+	p, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", SnapshotOptions{ReadOnlyOK: true, Owner: "dump:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Locked() || p.Owners[0] != "dump:1" {
+		t.Errorf("not locked at creation: %+v", p)
+	}
+	e.unchanged("delete locked at creation", ErrLocked, "", func() error {
+		return e.svc.DeleteSnapshot(e.ctx, "vs1", "vol1", "snapshot_for_backup.0")
+	})
+	if _, err := e.svc.SetVolumeState(e.ctx, "vs1", "vol1", StateRestricted); err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged("restricted without option", ErrInvalidState, "restricted", func() error {
+		_, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "s2", SnapshotOptions{ReadOnlyOK: true})
+		return err
+	})
+	if _, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "s2", SnapshotOptions{ReadOnlyOK: true, RestrictedOK: true}); err != nil {
+		t.Errorf("restricted with option: %v", err)
+	}
+	if _, err := e.svc.SetVolumeState(e.ctx, "vs1", "vol1", StateOffline); err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged("offline", ErrInvalidState, "offline", func() error {
+		_, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "s3", SnapshotOptions{ReadOnlyOK: true, RestrictedOK: true})
+		return err
+	})
+}

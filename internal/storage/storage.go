@@ -115,15 +115,17 @@ func (s *Service) lockVolume(svm, vol string) func() {
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
-// Catalog key layout.
+// Catalog key layout: everything lives below "storage/", for example
+// "storage/volume/<svm>/<volume>" (parts escaped by catalog.Key).
 const (
+	ns           = "storage"
 	keyCluster   = "storage/cluster"
-	prefixNode   = "storage/node"
-	prefixSVM    = "storage/svm"
-	prefixLIF    = "storage/lif"
-	prefixVolume = "storage/volume"
-	prefixQtree  = "storage/qtree"
-	prefixSnap   = "storage/snapshot"
+	prefixNode   = "node"
+	prefixSVM    = "svm"
+	prefixLIF    = "lif"
+	prefixVolume = "volume"
+	prefixQtree  = "qtree"
+	prefixSnap   = "snapshot"
 )
 
 // Cluster is the cluster record.
@@ -180,7 +182,7 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 			return err
 		}
 		n := Node{Name: o.NodeName, UUID: newUUID(), CreatedAt: now}
-		if err := catalog.PutJSON(tx, catalog.Key(prefixNode, n.Name), n); err != nil {
+		if err := catalog.PutJSON(tx, catalog.Key(ns, prefixNode, n.Name), n); err != nil {
 			return err
 		}
 		admin := SVM{
@@ -188,7 +190,7 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 			AllowedProtocols: append([]string(nil), Protocols...), DisallowedProtocols: []string{},
 			CreatedAt: now,
 		}
-		return catalog.PutJSON(tx, catalog.Key(prefixSVM, admin.Name), admin)
+		return catalog.PutJSON(tx, catalog.Key(ns, prefixSVM, admin.Name), admin)
 	})
 	if err != nil {
 		return Cluster{}, fmt.Errorf("init cluster: %w", err)
@@ -231,7 +233,7 @@ func (s *Service) AddNode(ctx context.Context, name string) (Node, error) {
 		if _, err := getCluster(tx); err != nil {
 			return err
 		}
-		k := catalog.Key(prefixNode, name)
+		k := catalog.Key(ns, prefixNode, name)
 		if ok, err := catalog.Exists(tx, k); err != nil || ok {
 			if err != nil {
 				return err
@@ -251,7 +253,7 @@ func (s *Service) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
 		var err error
-		out, err = catalog.ListJSON[Node](tx, catalog.Prefix(prefixNode))
+		out, err = catalog.ListJSON[Node](tx, catalog.Prefix(ns, prefixNode))
 		return err
 	})
 	return out, err
@@ -269,7 +271,7 @@ func (s *Service) GetNode(ctx context.Context, name string) (Node, error) {
 }
 
 func getNode(tx catalog.Tx, name string) (Node, error) {
-	n, err := catalog.GetJSON[Node](tx, catalog.Key(prefixNode, name))
+	n, err := catalog.GetJSON[Node](tx, catalog.Key(ns, prefixNode, name))
 	if errors.Is(err, catalog.ErrNotFound) {
 		return n, errf(ErrNotFound, "node %q does not exist", name)
 	}
@@ -283,7 +285,7 @@ func defaultNode(tx catalog.Tx, name string) (string, error) {
 		_, err := getNode(tx, name)
 		return name, err
 	}
-	nodes, err := catalog.ListJSON[Node](tx, catalog.Prefix(prefixNode))
+	nodes, err := catalog.ListJSON[Node](tx, catalog.Prefix(ns, prefixNode))
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -248,4 +249,56 @@ func TestLIF(t *testing.T) {
 
 func isKind(err, kind error) bool {
 	return err != nil && errors.Is(err, kind)
+}
+
+// N5: NDMP on the disallowed list, or a stopped SVM, closes the SVM to
+// NDMP sessions.
+func TestNDMPAllowed(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	if err := e.svc.NDMPAllowed(e.ctx, "vs1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.NDMPAllowed(e.ctx, "cluster1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ModifySVM(e.ctx, "vs1", SVMChange{DisallowedProtocols: &[]string{"ndmp"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.NDMPAllowed(e.ctx, "vs1"); !isKind(err, ErrDisallowed) {
+		t.Errorf("disallowed: %v", err)
+	}
+	if _, err := e.svc.ModifySVM(e.ctx, "vs1", SVMChange{DisallowedProtocols: &[]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.StopSVM(e.ctx, "vs1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.NDMPAllowed(e.ctx, "vs1"); !isKind(err, ErrInvalidState) {
+		t.Errorf("stopped: %v", err)
+	}
+	if err := e.svc.NDMPAllowed(e.ctx, "vs9"); !isKind(err, ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+// The catalog keys sit below "storage/", one record per object.
+func TestKeyLayout(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	e.volume("vs1", "vol1")
+	if _, err := e.svc.CreateQtree(e.ctx, QtreeSpec{Name: "q1", SVM: "vs1", Volume: "vol1"}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.dump()
+	for _, k := range []string{"storage/cluster", "storage/node/node1", "storage/svm/cluster1", "storage/svm/vs1", "storage/volume/vs1/vol1", "storage/qtree/vs1/vol1/q1"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("key %s missing from %v", k, d)
+		}
+	}
+	for k := range d {
+		if !strings.HasPrefix(k, "storage/") {
+			t.Errorf("key %s outside storage/", k)
+		}
+	}
 }

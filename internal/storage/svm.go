@@ -125,7 +125,7 @@ func (s *Service) CreateSVM(ctx context.Context, spec SVMSpec) (SVM, error) {
 		if _, err := getCluster(tx); err != nil {
 			return err
 		}
-		k := catalog.Key(prefixSVM, spec.Name)
+		k := catalog.Key(ns, prefixSVM, spec.Name)
 		ok, err := catalog.Exists(tx, k)
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func (s *Service) GetSVM(ctx context.Context, name string) (SVM, error) {
 }
 
 func getSVM(tx catalog.Tx, name string) (SVM, error) {
-	v, err := catalog.GetJSON[SVM](tx, catalog.Key(prefixSVM, name))
+	v, err := catalog.GetJSON[SVM](tx, catalog.Key(ns, prefixSVM, name))
 	if errors.Is(err, catalog.ErrNotFound) {
 		return v, svmNotFound(name)
 	}
@@ -165,7 +165,7 @@ func (s *Service) ListSVMs(ctx context.Context) ([]SVM, error) {
 	var out []SVM
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
 		var err error
-		out, err = catalog.ListJSON[SVM](tx, catalog.Prefix(prefixSVM))
+		out, err = catalog.ListJSON[SVM](tx, catalog.Prefix(ns, prefixSVM))
 		return err
 	})
 	return out, err
@@ -223,7 +223,7 @@ func (s *Service) ModifySVM(ctx context.Context, name string, ch SVMChange) (SVM
 			}
 			v.RootVolume = *ch.RootVolume
 		}
-		return catalog.PutJSON(tx, catalog.Key(prefixSVM, name), v)
+		return catalog.PutJSON(tx, catalog.Key(ns, prefixSVM, name), v)
 	})
 	if err != nil {
 		return SVM{}, fmt.Errorf("modify Vserver %q: %w", name, err)
@@ -255,7 +255,7 @@ func (s *Service) setSVMState(ctx context.Context, name string, st SVMState) err
 			return errf(ErrInvalidState, "Vserver %q is already %s", name, st)
 		}
 		v.State = st
-		return catalog.PutJSON(tx, catalog.Key(prefixSVM, name), v)
+		return catalog.PutJSON(tx, catalog.Key(ns, prefixSVM, name), v)
 	})
 	if err != nil {
 		return fmt.Errorf("set Vserver %q %s: %w", name, st, err)
@@ -275,14 +275,14 @@ func (s *Service) DeleteSVM(ctx context.Context, name string) error {
 		if v.Type == SVMAdmin {
 			return errf(ErrInvalidArgument, "the admin Vserver %q cannot be deleted", name)
 		}
-		lifs, err := tx.List(catalog.Prefix(prefixLIF, name))
+		lifs, err := tx.List(catalog.Prefix(ns, prefixLIF, name))
 		if err != nil {
 			return err
 		}
 		if len(lifs) > 0 {
 			return errf(ErrInUse, "Vserver %q still has %d LIFs; delete them first", name, len(lifs))
 		}
-		vols, err := catalog.ListJSON[Volume](tx, catalog.Prefix(prefixVolume, name))
+		vols, err := catalog.ListJSON[Volume](tx, catalog.Prefix(ns, prefixVolume, name))
 		if err != nil {
 			return err
 		}
@@ -291,7 +291,7 @@ func (s *Service) DeleteSVM(ctx context.Context, name string) error {
 				return errf(ErrInUse, "Vserver %q still has volume %q; delete its volumes other than the root volume first", name, vol.Name)
 			}
 		}
-		snaps, err := tx.List(catalog.Prefix(prefixSnap, name))
+		snaps, err := tx.List(catalog.Prefix(ns, prefixSnap, name))
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (s *Service) DeleteSVM(ctx context.Context, name string) error {
 			return errf(ErrInUse, "Vserver %q still has %d Snapshot copies; delete them first", name, len(snaps))
 		}
 		for _, p := range []string{prefixVolume, prefixQtree} {
-			kvs, err := tx.List(catalog.Prefix(p, name))
+			kvs, err := tx.List(catalog.Prefix(ns, p, name))
 			if err != nil {
 				return err
 			}
@@ -309,10 +309,27 @@ func (s *Service) DeleteSVM(ctx context.Context, name string) error {
 				}
 			}
 		}
-		return tx.Delete(catalog.Key(prefixSVM, name))
+		return tx.Delete(catalog.Key(ns, prefixSVM, name))
 	})
 	if err != nil {
 		return fmt.Errorf("delete Vserver %q: %w", name, err)
+	}
+	return nil
+}
+
+// NDMPAllowed reports, with an ErrDisallowed or ErrInvalidState error,
+// whether NDMP sessions may be opened on the LIFs of svm: the SVM must be
+// running and must not have ndmp on its disallowed protocols list (N5).
+func (s *Service) NDMPAllowed(ctx context.Context, svm string) error {
+	v, err := s.GetSVM(ctx, svm)
+	if err != nil {
+		return err
+	}
+	if v.State != SVMRunning {
+		return errf(ErrInvalidState, "Vserver %q is %s", svm, v.State)
+	}
+	if !v.Allows(ProtocolNDMP) {
+		return errf(ErrDisallowed, "NDMP is on the disallowed protocols list of Vserver %q", svm)
 	}
 	return nil
 }

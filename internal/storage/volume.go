@@ -124,7 +124,7 @@ type VolumeChange struct {
 	SnapshotProvider *string
 }
 
-func volKey(svm, vol string) string { return catalog.Key(prefixVolume, svm, vol) }
+func volKey(svm, vol string) string { return catalog.Key(ns, prefixVolume, svm, vol) }
 
 func getVolume(tx catalog.Tx, svm, vol string) (Volume, error) {
 	v, err := catalog.GetJSON[Volume](tx, volKey(svm, vol))
@@ -179,7 +179,7 @@ func checkJunctionFree(tx catalog.Tx, svm, vol, j string) error {
 	if j == "" {
 		return nil
 	}
-	vols, err := catalog.ListJSON[Volume](tx, catalog.Prefix(prefixVolume, svm))
+	vols, err := catalog.ListJSON[Volume](tx, catalog.Prefix(ns, prefixVolume, svm))
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 		if ok {
 			return errf(ErrExists, "volume %q in Vserver %q already exists", spec.Name, spec.SVM)
 		}
-		all, err := catalog.ListJSON[Volume](tx, catalog.Prefix(prefixVolume))
+		all, err := catalog.ListJSON[Volume](tx, catalog.Prefix(ns, prefixVolume))
 		if err != nil {
 			return err
 		}
@@ -299,12 +299,12 @@ func (s *Service) GetVolume(ctx context.Context, svm, vol string) (Volume, error
 func (s *Service) ListVolumes(ctx context.Context, svm string) ([]Volume, error) {
 	var out []Volume
 	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		p := catalog.Prefix(prefixVolume)
+		p := catalog.Prefix(ns, prefixVolume)
 		if svm != "" {
 			if _, err := getSVM(tx, svm); err != nil {
 				return err
 			}
-			p = catalog.Prefix(prefixVolume, svm)
+			p = catalog.Prefix(ns, prefixVolume, svm)
 		}
 		var err error
 		out, err = catalog.ListJSON[Volume](tx, p)
@@ -440,14 +440,14 @@ func (s *Service) DeleteVolume(ctx context.Context, svm, vol string) error {
 		if sv.RootVolume == vol {
 			return errf(ErrInUse, "volume %q is the root volume of Vserver %q and is deleted with the Vserver", vol, svm)
 		}
-		snaps, err := tx.List(catalog.Prefix(prefixSnap, svm, vol))
+		snaps, err := tx.List(catalog.Prefix(ns, prefixSnap, svm, vol))
 		if err != nil {
 			return err
 		}
 		if len(snaps) > 0 {
 			return errf(ErrInUse, "volume %q in Vserver %q still has %d Snapshot copies; delete them first", vol, svm, len(snaps))
 		}
-		qs, err := tx.List(catalog.Prefix(prefixQtree, svm, vol))
+		qs, err := tx.List(catalog.Prefix(ns, prefixQtree, svm, vol))
 		if err != nil {
 			return err
 		}

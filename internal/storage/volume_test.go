@@ -3,6 +3,7 @@ package storage
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -161,7 +162,7 @@ func TestVolumeStates(t *testing.T) {
 		t.Errorf("qtree directory after volume delete: %v", err)
 	}
 	for k := range e.dump() {
-		if len(k) > len(prefixQtree) && k[:len(prefixQtree)] == prefixQtree {
+		if strings.HasPrefix(k, "storage/qtree/") {
 			t.Errorf("qtree record %s left after volume delete", k)
 		}
 	}
