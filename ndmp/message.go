@@ -219,7 +219,7 @@ func decodeBody(body Body, b []byte) error {
 			Env    []Pval
 		}
 		d2 := xdr.NewDecoder(b)
-		alt.Butype = d2.String()
+		alt.Butype = d2.StringValue()
 		if n := d2.ArrayLen(8); n > 0 {
 			alt.Env = make([]Pval, n)
 			for i := range alt.Env {

@@ -922,8 +922,8 @@ func (m *Pval) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *Pval) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Name = d.String()
-	m.Value = d.String()
+	m.Name = d.StringValue()
+	m.Value = d.StringValue()
 	return d.Err()
 }
 
@@ -1013,8 +1013,8 @@ func (m *TextAuth) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *TextAuth) UnmarshalXDR(d *xdr.Decoder) error {
-	m.AuthID = d.String()
-	m.AuthPassword = d.String()
+	m.AuthID = d.StringValue()
+	m.AuthPassword = d.StringValue()
 	return d.Err()
 }
 
@@ -1032,7 +1032,7 @@ func (m *MD5Auth) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *MD5Auth) UnmarshalXDR(d *xdr.Decoder) error {
-	m.AuthID = d.String()
+	m.AuthID = d.StringValue()
 	d.FixedOpaqueInto(m.AuthDigest[:])
 	return d.Err()
 }
@@ -1232,10 +1232,10 @@ func (m *ConfigGetHostInfoReply) MarshalXDR(e *xdr.Encoder) {
 // UnmarshalXDR decodes m from d.
 func (m *ConfigGetHostInfoReply) UnmarshalXDR(d *xdr.Decoder) error {
 	m.Error = Error(d.Uint32())
-	m.Hostname = d.String()
-	m.OSType = d.String()
-	m.OSVers = d.String()
-	m.HostID = d.String()
+	m.Hostname = d.StringValue()
+	m.OSType = d.StringValue()
+	m.OSVers = d.StringValue()
+	m.HostID = d.StringValue()
 	return d.Err()
 }
 
@@ -1269,9 +1269,9 @@ func (m *ConfigGetServerInfoReply) MarshalXDR(e *xdr.Encoder) {
 // UnmarshalXDR decodes m from d.
 func (m *ConfigGetServerInfoReply) UnmarshalXDR(d *xdr.Decoder) error {
 	m.Error = Error(d.Uint32())
-	m.VendorName = d.String()
-	m.ProductName = d.String()
-	m.RevisionNumber = d.String()
+	m.VendorName = d.StringValue()
+	m.ProductName = d.StringValue()
+	m.RevisionNumber = d.StringValue()
 	if n0 := d.ArrayLen(4); n0 > 0 {
 		m.AuthType = make([]AuthType, n0)
 		for i0 := range m.AuthType {
@@ -1383,7 +1383,7 @@ func (m *ButypeInfo) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *ButypeInfo) UnmarshalXDR(d *xdr.Decoder) error {
-	m.ButypeName = d.String()
+	m.ButypeName = d.StringValue()
 	if n0 := d.ArrayLen(8); n0 > 0 {
 		m.DefaultEnv = make([]Pval, n0)
 		for i0 := range m.DefaultEnv {
@@ -1460,9 +1460,9 @@ func (m *FSInfo) MarshalXDR(e *xdr.Encoder) {
 // UnmarshalXDR decodes m from d.
 func (m *FSInfo) UnmarshalXDR(d *xdr.Decoder) error {
 	m.Unsupported = d.Uint32()
-	m.FSType = d.String()
-	m.FSLogicalDevice = d.String()
-	m.FSPhysicalDevice = d.String()
+	m.FSType = d.StringValue()
+	m.FSLogicalDevice = d.StringValue()
+	m.FSPhysicalDevice = d.StringValue()
 	m.TotalSize = d.Uint64()
 	m.UsedSize = d.Uint64()
 	m.AvailSize = d.Uint64()
@@ -1474,7 +1474,7 @@ func (m *FSInfo) UnmarshalXDR(d *xdr.Decoder) error {
 			m.FSEnv[i0].UnmarshalXDR(d)
 		}
 	}
-	m.FSStatus = d.String()
+	m.FSStatus = d.StringValue()
 	return d.Err()
 }
 
@@ -1530,7 +1530,7 @@ func (m *DeviceCapability) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *DeviceCapability) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Device = d.String()
+	m.Device = d.StringValue()
 	m.Attr = d.Uint32()
 	if n0 := d.ArrayLen(8); n0 > 0 {
 		m.Capability = make([]Pval, n0)
@@ -1558,7 +1558,7 @@ func (m *DeviceInfo) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *DeviceInfo) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Model = d.String()
+	m.Model = d.StringValue()
 	if n0 := d.ArrayLen(12); n0 > 0 {
 		m.Caplist = make([]DeviceCapability, n0)
 		for i0 := range m.Caplist {
@@ -1774,7 +1774,7 @@ func (m *SCSIOpenRequest) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *SCSIOpenRequest) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Device = d.String()
+	m.Device = d.StringValue()
 	return d.Err()
 }
 
@@ -1951,7 +1951,7 @@ func (m *TapeOpenRequest) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *TapeOpenRequest) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Device = d.String()
+	m.Device = d.StringValue()
 	m.Mode = TapeOpenMode(d.Uint32())
 	return d.Err()
 }
@@ -2483,7 +2483,7 @@ func (m *DataStartBackupRequest) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *DataStartBackupRequest) UnmarshalXDR(d *xdr.Decoder) error {
-	m.ButypeName = d.String()
+	m.ButypeName = d.StringValue()
 	if n0 := d.ArrayLen(8); n0 > 0 {
 		m.Env = make([]Pval, n0)
 		for i0 := range m.Env {
@@ -2540,10 +2540,10 @@ func (m *Name) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *Name) UnmarshalXDR(d *xdr.Decoder) error {
-	m.OriginalPath = d.String()
-	m.DestinationDir = d.String()
-	m.Name = d.String()
-	m.OtherName = d.String()
+	m.OriginalPath = d.StringValue()
+	m.DestinationDir = d.StringValue()
+	m.Name = d.StringValue()
+	m.OtherName = d.StringValue()
 	m.Node = d.Uint64()
 	m.FHInfo = d.Uint64()
 	return d.Err()
@@ -2583,7 +2583,7 @@ func (m *DataStartRecoverRequest) UnmarshalXDR(d *xdr.Decoder) error {
 			m.Nlist[i0].UnmarshalXDR(d)
 		}
 	}
-	m.ButypeName = d.String()
+	m.ButypeName = d.StringValue()
 	return d.Err()
 }
 
@@ -3092,7 +3092,7 @@ func (m *NotifyConnectionStatusPost) MarshalXDR(e *xdr.Encoder) {
 func (m *NotifyConnectionStatusPost) UnmarshalXDR(d *xdr.Decoder) error {
 	m.Reason = ConnectionStatusReason(d.Uint32())
 	m.ProtocolVersion = d.Uint16()
-	m.TextReason = d.String()
+	m.TextReason = d.StringValue()
 	return d.Err()
 }
 
@@ -3184,7 +3184,7 @@ func (m *LogMessagePost) MarshalXDR(e *xdr.Encoder) {
 func (m *LogMessagePost) UnmarshalXDR(d *xdr.Decoder) error {
 	m.LogType = LogType(d.Uint32())
 	m.MessageID = d.Uint32()
-	m.Entry = d.String()
+	m.Entry = d.StringValue()
 	m.AssociatedMessageValid = AssociatedMessageFlag(d.Uint32())
 	m.AssociatedMessageSequence = d.Uint32()
 	return d.Err()
@@ -3207,7 +3207,7 @@ func (m *LogFilePost) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *LogFilePost) UnmarshalXDR(d *xdr.Decoder) error {
-	m.Name = d.String()
+	m.Name = d.StringValue()
 	m.RecoveryStatus = RecoveryStatus(d.Uint32())
 	return d.Err()
 }
@@ -3232,8 +3232,8 @@ func (m *NTPath) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *NTPath) UnmarshalXDR(d *xdr.Decoder) error {
-	m.NTPath = d.String()
-	m.DOSPath = d.String()
+	m.NTPath = d.StringValue()
+	m.DOSPath = d.StringValue()
 	return d.Err()
 }
 
@@ -3265,11 +3265,11 @@ func (m *FileName) UnmarshalXDR(d *xdr.Decoder) error {
 	m.FSType = FSType(d.Uint32())
 	switch m.FSType {
 	case FSUnix:
-		m.UnixName = d.String()
+		m.UnixName = d.StringValue()
 	case FSNT:
 		m.NTName.UnmarshalXDR(d)
 	default:
-		m.OtherName = d.String()
+		m.OtherName = d.StringValue()
 	}
 	return d.Err()
 }
@@ -3611,7 +3611,7 @@ func (m *TestEchoRequest) MarshalXDR(e *xdr.Encoder) {
 
 // UnmarshalXDR decodes m from d.
 func (m *TestEchoRequest) UnmarshalXDR(d *xdr.Decoder) error {
-	m.EchoMsg = d.String()
+	m.EchoMsg = d.StringValue()
 	return d.Err()
 }
 
@@ -3635,7 +3635,7 @@ func (m *TestEchoReply) MarshalXDR(e *xdr.Encoder) {
 // UnmarshalXDR decodes m from d.
 func (m *TestEchoReply) UnmarshalXDR(d *xdr.Decoder) error {
 	m.Error = Error(d.Uint32())
-	m.EchoMsg = d.String()
+	m.EchoMsg = d.StringValue()
 	return d.Err()
 }
 
@@ -3667,7 +3667,7 @@ func (m *CABDataConnPrepareRequest) MarshalXDR(e *xdr.Encoder) {
 // UnmarshalXDR decodes m from d.
 func (m *CABDataConnPrepareRequest) UnmarshalXDR(d *xdr.Decoder) error {
 	m.AddrType = AddrType(d.Uint32())
-	m.ButypeName = d.String()
+	m.ButypeName = d.StringValue()
 	if n0 := d.ArrayLen(8); n0 > 0 {
 		m.Env = make([]Pval, n0)
 		for i0 := range m.Env {

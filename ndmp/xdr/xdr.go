@@ -315,8 +315,9 @@ func (d *Decoder) Opaque() []byte {
 	return append([]byte(nil), b...)
 }
 
-// String decodes a string.
-func (d *Decoder) String() string {
+// StringValue decodes a string. (It is not called String so that a Decoder
+// does not implement fmt.Stringer.)
+func (d *Decoder) StringValue() string {
 	n := d.length(1)
 	if n == 0 || d.err != nil {
 		return ""

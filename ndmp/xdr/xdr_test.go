@@ -32,7 +32,7 @@ func TestEncodeGolden(t *testing.T) {
 
 	d := NewDecoder(e.Bytes())
 	if d.Uint32() != 0x01020304 || d.Int32() != -2 || d.Uint16() != 0xfffe || d.Int16() != -1 ||
-		d.Uint8() != 7 || d.Uint64() != 0x1122334455667788 || !d.Bool() || d.String() != "abcde" ||
+		d.Uint8() != 7 || d.Uint64() != 0x1122334455667788 || !d.Bool() || d.StringValue() != "abcde" ||
 		!bytes.Equal(d.Opaque(), []byte{9}) || !bytes.Equal(d.FixedOpaque(3), []byte{1, 2, 3}) || d.Uint32() != 2 {
 		t.Fatalf("decode mismatch, err %v", d.Err())
 	}
@@ -57,10 +57,10 @@ func TestDecodeBounds(t *testing.T) {
 		want error
 	}{
 		{"short uint32", "010203", func(d *Decoder) { d.Uint32() }, ErrShort},
-		{"huge string", "7fffffff61626364", func(d *Decoder) { _ = d.String() }, ErrTooLong},
+		{"huge string", "7fffffff61626364", func(d *Decoder) { _ = d.StringValue() }, ErrTooLong},
 		{"huge opaque", "ffffffff", func(d *Decoder) { d.Opaque() }, ErrTooLong},
 		{"array count above bytes", "0000000300000001", func(d *Decoder) { d.ArrayLen(4) }, ErrTooLong},
-		{"string missing padding", "0000000161", func(d *Decoder) { _ = d.String() }, ErrShort},
+		{"string missing padding", "0000000161", func(d *Decoder) { _ = d.StringValue() }, ErrShort},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestStickyError(t *testing.T) {
 	d := NewDecoder([]byte{0, 0})
 	d.Uint32()
 	first := d.Err()
-	_ = d.String()
+	_ = d.StringValue()
 	d.Uint64()
 	if d.Err() != first || first == nil {
 		t.Fatalf("error not sticky: %v then %v", first, d.Err())
@@ -121,7 +121,7 @@ func FuzzDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := NewDecoder(b)
 		v := d.Uint32()
-		s := d.String()
+		s := d.StringValue()
 		n := d.ArrayLen(8)
 		hs := make([]uint64, 0, n)
 		for range n {

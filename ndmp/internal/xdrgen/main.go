@@ -352,7 +352,7 @@ func (g *gen) decElem(d decl, v string, depth int) {
 	case d.typ == "void":
 		return
 	case d.typ == "string":
-		g.p("%s = d.String()\n", v)
+		g.p("%s = d.StringValue()\n", v)
 		g.boundCheckDec(d, v)
 		return
 	case d.typ == "opaque" && d.array == '[':
