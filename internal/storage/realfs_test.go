@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // V1 on real file systems: "auto" picks btrfs on a btrfs subvolume, reflink
@@ -55,6 +56,20 @@ func TestRealFileSystems(t *testing.T) {
 			}
 			if b, err := os.ReadFile(loc.HostPath); err != nil || string(b) != "version 1" {
 				t.Errorf("snapshot file %q %v", b, err)
+			}
+			im, err := e.svc.SnapshotIdentity(e.ctx, "vs1", "vol1", "snap1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var snapSt, liveSt unix.Stat_t
+			if err := unix.Lstat(loc.HostPath, &snapSt); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Lstat(filepath.Join(mnt, "dir", "file"), &liveSt); err != nil {
+				t.Fatal(err)
+			}
+			if live, ok := im.Live(snapSt.Ino); !ok || live != liveSt.Ino {
+				t.Errorf("identity of snapshot inode %d: %d %v, want %d", snapSt.Ino, live, ok, liveSt.Ino)
 			}
 			if err := e.svc.SetVolumeLUN(e.ctx, "vs1", "vol1", "dir/file", true); err != nil {
 				t.Fatal(err)

@@ -279,3 +279,92 @@ func (s *Service) updateSnapshot(ctx context.Context, svm, vol, name string, fn 
 	}
 	return p, nil
 }
+
+// SnapshotIdentity returns, through the volume's provider, the map from
+// inode numbers in a snapshot copy to those of the same files in the live
+// volume (the dump engine keeps dump inode numbers stable with it).
+func (s *Service) SnapshotIdentity(ctx context.Context, svm, vol, name string) (snapshot.IdentityMap, error) {
+	var v Volume
+	var p Snapshot
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		if p, err = getSnapshot(tx, svm, vol, name); err != nil {
+			return err
+		}
+		v, err = getVolume(tx, svm, vol)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	prov, err := s.provider(p.Provider, v.HostPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := prov.Identity(v.HostPath, name)
+	if err != nil {
+		return nil, fmt.Errorf("identity map of Snapshot copy %q of volume %q: %w", name, vol, err)
+	}
+	return m, nil
+}
+
+// Reconciled is what ReconcileSnapshots found.
+type Reconciled struct {
+	// Removed are copies found on the host without a catalog record (left
+	// by a crash between making and recording them); they were deleted.
+	Removed []string
+	// Missing are records whose copy is no longer on the host; they are
+	// kept (they may hold locks) for the administrator to delete.
+	Missing []string
+}
+
+// ReconcileSnapshots brings a volume's host snapshot directory and the
+// catalog together; the daemon runs it for its volumes when it starts, so
+// that a name such as snapshot_for_backup.0 left behind by a crash does not
+// block the next backup. The volume must not be offline.
+func (s *Service) ReconcileSnapshots(ctx context.Context, svm, vol string) (Reconciled, error) {
+	var r Reconciled
+	unlock := s.lockVolume(svm, vol)
+	defer unlock()
+	var v Volume
+	var recs []Snapshot
+	err := s.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		if v, err = getVolume(tx, svm, vol); err != nil {
+			return err
+		}
+		recs, err = catalog.ListJSON[Snapshot](tx, catalog.Prefix(ns, prefixSnap, svm, vol))
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("reconcile Snapshot copies: %w", err)
+	}
+	if v.State == StateOffline {
+		return r, errf(ErrInvalidState, "volume %q in Vserver %q is offline", vol, svm)
+	}
+	onDisk, err := snapshot.List(v.HostPath)
+	if err != nil {
+		return r, fmt.Errorf("reconcile Snapshot copies of volume %q: %w", vol, err)
+	}
+	known := make(map[string]bool, len(recs))
+	for _, p := range recs {
+		known[p.Name] = true
+		if _, err := os.Lstat(p.HostPath); errors.Is(err, os.ErrNotExist) {
+			r.Missing = append(r.Missing, p.Name)
+		}
+	}
+	for _, name := range onDisk {
+		if known[name] {
+			continue
+		}
+		prov, err := s.provider(v.SnapshotProvider, v.HostPath)
+		if err != nil {
+			return r, err
+		}
+		if err := prov.Delete(ctx, v.HostPath, name); err != nil {
+			return r, fmt.Errorf("remove unrecorded Snapshot copy %q of volume %q: %w", name, vol, err)
+		}
+		r.Removed = append(r.Removed, name)
+	}
+	return r, nil
+}

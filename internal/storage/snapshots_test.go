@@ -284,3 +284,48 @@ func TestCreateSnapshotWith(t *testing.T) {
 		return err
 	})
 }
+
+// A copy left on the host without a record (a crash between making and
+// recording it) is removed; a record without a copy is reported.
+func TestReconcileSnapshots(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	v := e.volume("vs1", "vol1")
+	writeFile(t, filepath.Join(v.HostPath, "f"), "x")
+	if _, err := e.prov.Create(e.ctx, v.HostPath, "snapshot_for_backup.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateSnapshot(e.ctx, "vs1", "vol1", "snapshot_for_backup.0"); err == nil {
+		t.Fatal("create over an orphan copy succeeded")
+	}
+	kept, err := e.svc.CreateSnapshot(e.ctx, "vs1", "vol1", "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := e.svc.CreateSnapshot(e.ctx, "vs1", "vol1", "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(gone.HostPath); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.svc.ReconcileSnapshots(e.ctx, "vs1", "vol1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Removed) != 1 || r.Removed[0] != "snapshot_for_backup.0" || len(r.Missing) != 1 || r.Missing[0] != "gone" {
+		t.Errorf("reconciled %+v", r)
+	}
+	if _, err := os.Stat(kept.HostPath); err != nil {
+		t.Errorf("recorded copy removed: %v", err)
+	}
+	if _, err := e.svc.CreateSnapshot(e.ctx, "vs1", "vol1", "snapshot_for_backup.0"); err != nil {
+		t.Errorf("create after reconcile: %v", err)
+	}
+	if _, err := e.svc.SnapshotIdentity(e.ctx, "vs1", "vol1", "kept"); err == nil || !strings.Contains(err.Error(), "keeps no identity map") {
+		t.Errorf("identity through the provider: %v", err)
+	}
+	if _, err := e.svc.SnapshotIdentity(e.ctx, "vs1", "vol1", "nope"); !isKind(err, ErrNotFound) {
+		t.Errorf("identity of unknown snapshot: %v", err)
+	}
+}
