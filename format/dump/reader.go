@@ -60,8 +60,9 @@ type Reader struct {
 	done   bool
 	err    error
 
-	pending *raw
-	hdr     *Header
+	pending    *raw
+	pendingOff int64
+	hdr        *Header
 
 	// Data of the current entry.
 	cur        raw
@@ -236,6 +237,11 @@ func inodeOf(h *raw) Inode {
 	}
 	if t := in.Mode & ModeFmt; t == ModeChr || t == ModeBlk {
 		in.Rdev = h.db[0]
+		if in.Rdev == 0 {
+			// Linux dump copies ext2's i_block: large device numbers are in
+			// the new encoding in the second word.
+			in.Rdev = h.db[1]
+		}
 	}
 	return in
 }
@@ -265,13 +271,14 @@ func (r *Reader) next1() (*Header, error) {
 		}
 	}
 	for {
-		off := r.rec * RecordSize
-		if r.pending != nil {
-			off -= RecordSize
-		}
+		off := r.pendingOff
+		pend := r.pending != nil
 		h, err := r.readHeader()
 		if err != nil {
 			return nil, err
+		}
+		if !pend {
+			off = (r.rec - 1) * RecordSize
 		}
 		if h.flags&FlagCompressed != 0 {
 			return nil, ErrCompressed
@@ -465,6 +472,7 @@ func (r *Reader) nextPiece() error {
 				}
 				// Like Linux restore: the missing tail reads as a hole.
 				r.pending = h
+				r.pendingOff = (r.rec - 1) * RecordSize
 				r.missing = true
 				break
 			}

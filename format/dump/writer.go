@@ -95,6 +95,8 @@ type Writer struct {
 	curIno    uint32 // inode that extension records attach to
 	lastInode raw    // TS_INODE header of the inode written last
 	lastEA    []byte // its EA buffer (nil when it has none)
+	chain     []chainRec
+	chainRecs int64
 	index     []Position
 	err       error
 	scratch   [RecordSize]byte
@@ -152,7 +154,10 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 }
 
 // Index returns the header position of every inode written so far, in the
-// order written.
+// order written. The positions WriteDir and WriteFile return are final
+// except when an end-of-medium error later moves the unwritten tape block
+// they are in to the next volume (one record further on); Index always has
+// the final positions, and Close writes them in the offset map.
 func (w *Writer) Index() []Position { return append([]Position(nil), w.index...) }
 
 // Records returns the number of records written or buffered so far.
@@ -227,6 +232,7 @@ func (w *Writer) flush() error {
 			if err := h.decode(r); err != nil {
 				return fmt.Errorf("dump: internal: %w", err)
 			}
+			w.order.PutUint32(r[12:], uint32(w.vol))
 			w.order.PutUint32(r[16:], uint32(w.tapea))
 			setChecksum(r, w.order)
 			if m.index >= 0 {
@@ -302,6 +308,11 @@ func (w *Writer) newVolume() error {
 
 // putHeader places a header record.
 func (w *Writer) putHeader(h *raw, index int) error {
+	if h.flags&FlagExtAttributes == 0 && len(w.chain) > 0 {
+		if err := w.flushChain(true); err != nil {
+			return err
+		}
+	}
 	b, err := w.slot(true, index)
 	if err != nil {
 		return err
@@ -309,8 +320,34 @@ func (w *Writer) putHeader(h *raw, index int) error {
 	h.tapea = uint32(w.tapea - 1)
 	h.volume = int32(w.vol)
 	h.encode(b)
+	if index >= 0 {
+		w.index[index].Offset = int64(h.tapea) * RecordSize
+		w.index[index].Volume = w.vol
+		w.index[index].VolumeOffset = (int64(h.tapea) - w.volStart) * RecordSize
+	}
 	w.last, w.dataLeft = *h, countData(h)
 	return w.commit()
+}
+
+// keepTogether ends the current volume early (after a short block) when
+// the next n records would not all fit in it.
+func (w *Writer) keepTogether(n int64) error {
+	if w.volMaxBlocks == 0 || w.err != nil {
+		return w.err
+	}
+	capacity := w.volMaxBlocks * int64(w.ntrec)
+	used := w.volBlocks*int64(w.ntrec) + int64(w.nrec)
+	if w.nrec == 0 && w.volBlocks >= w.volMaxBlocks {
+		used = 1 // a new volume starts with its TS_TAPE
+	}
+	if used+n <= capacity || n+1 > capacity {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.volBlocks = w.volMaxBlocks // the next record starts a new volume
+	return nil
 }
 
 // putData places a data record; p is at most RecordSize bytes and is padded
@@ -321,20 +358,6 @@ func (w *Writer) putData(p []byte) error {
 		return err
 	}
 	n := copy(b, p)
-	clear(b[n:])
-	return w.commit()
-}
-
-// readData places a data record filled from r with n bytes.
-func (w *Writer) readData(r io.Reader, n int) error {
-	b, err := w.slot(false, -1)
-	if err != nil {
-		return err
-	}
-	if _, err := io.ReadFull(r, b[:n]); err != nil {
-		w.err = fmt.Errorf("dump: reading file data: %w", err)
-		return w.err
-	}
 	clear(b[n:])
 	return w.commit()
 }
@@ -475,9 +498,6 @@ func (w *Writer) writeInode(in *Inode, isData func(i int64) bool, fill func(i in
 			if err := w.putHeader(&h, idx); err != nil {
 				return pos, err
 			}
-			w.index[idx].Offset = int64(h.tapea) * RecordSize
-			w.index[idx].Volume = w.vol
-			w.index[idx].VolumeOffset = (int64(h.tapea) - w.volStart) * RecordSize
 		} else if err := w.putHeader(&h, -1); err != nil {
 			return pos, err
 		}
@@ -524,13 +544,8 @@ func (w *Writer) afterInode(in *Inode, xattrs []Xattr) error {
 			for i := 0; i < n; i++ {
 				h.addr[i] = 1
 			}
-			if err := w.putHeader(&h, -1); err != nil {
+			if err := w.queueEA(h, buf); err != nil {
 				return err
-			}
-			for i := 0; i < n; i++ {
-				if err := w.putData(buf[i*RecordSize : min(len(buf), (i+1)*RecordSize)]); err != nil {
-					return err
-				}
 			}
 		}
 	}
@@ -736,21 +751,88 @@ func (w *Writer) writeExt(target uint32, kind ExtKind, size int64, crc uint32, r
 		for i := 0; i < int(h.count); i++ {
 			h.addr[i] = 1
 		}
-		if err := w.putHeader(&h, -1); err != nil {
-			return err
-		}
-		for i := int64(0); i < stubRecs; i++ {
-			if err := w.putData(stub[i*RecordSize : min(int64(len(stub)), (i+1)*RecordSize)]); err != nil {
-				return err
-			}
-		}
+		recs := make([]byte, (stubRecs+n)*RecordSize)
+		copy(recs, stub)
 		for i := int64(0); i < n; i++ {
 			m := min(size-(p+i)*RecordSize, RecordSize)
-			if err := w.readData(r, int(m)); err != nil {
-				return err
+			off := (stubRecs + i) * RecordSize
+			if _, err := io.ReadFull(r, recs[off:off+m]); err != nil {
+				w.err = fmt.Errorf("dump: reading extension data: %w", err)
+				return w.err
 			}
 		}
+		if err := w.queueEA(h, recs); err != nil {
+			return err
+		}
 		p += n
+	}
+	return nil
+}
+
+// maxChain is the most EA-shaped records the writer holds back to keep them
+// on one volume with the header that follows them.
+const maxChain = 1 << 20
+
+// queueEA places an EA-shaped record (header h with data records recs,
+// a multiple of RecordSize or shorter for the last record). On volumes of a
+// known size such records are held back until the next other header, so
+// that all of them and that header land on one volume: Linux restore
+// (0.4b47) drops an EA record whose data or following header is on the
+// next volume, because it reads them in its "unknown file" state.
+func (w *Writer) queueEA(h raw, recs []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.volMaxBlocks == 0 {
+		return w.placeEA(&h, recs)
+	}
+	w.chain = append(w.chain, chainRec{h: h, data: recs})
+	w.chainRecs += 1 + int64(len(recs)+RecordSize-1)/RecordSize
+	if w.chainRecs*RecordSize > maxChain {
+		return w.flushChain(false)
+	}
+	return nil
+}
+
+type chainRec struct {
+	h    raw
+	data []byte
+}
+
+// flushChain places the held-back EA-shaped records, first ending the
+// volume early when they and one more header would not fit in it.
+func (w *Writer) flushChain(keep bool) error {
+	if len(w.chain) == 0 {
+		return nil
+	}
+	chain := w.chain
+	w.chain, w.chainRecs = nil, 0
+	if keep {
+		n := int64(1)
+		for _, c := range chain {
+			n += 1 + int64(len(c.data)+RecordSize-1)/RecordSize
+		}
+		if err := w.keepTogether(n); err != nil {
+			return err
+		}
+	}
+	for i := range chain {
+		if err := w.placeEA(&chain[i].h, chain[i].data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeEA writes an EA-shaped header and its data records now.
+func (w *Writer) placeEA(h *raw, recs []byte) error {
+	if err := w.putHeader(h, -1); err != nil {
+		return err
+	}
+	for off := 0; off < len(recs); off += RecordSize {
+		if err := w.putData(recs[off:min(len(recs), off+RecordSize)]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
