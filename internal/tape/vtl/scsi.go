@@ -35,8 +35,9 @@ const (
 // sense data (response code 70h) when Status is CHECK CONDITION.
 type CDBResult struct {
 	Status uint8
-	DataIn []byte
+	DataIn []byte // may accompany CHECK CONDITION (a short READ)
 	Sense  []byte
+	sd     senseData
 }
 
 // Sense keys.
@@ -53,34 +54,41 @@ const (
 
 type senseData struct {
 	key, asc, ascq byte
+	bits           byte  // FILEMARK 0x80, EOM 0x40, ILI 0x20 (sense byte 2)
+	valid          bool  // info holds a residue
+	info           int32 // information field
 }
 
 // Sense conditions this emulation reports.
 var (
-	senseInvalidOpcode  = senseData{KeyIllegalRequest, 0x20, 0x00}
-	senseInvalidField   = senseData{KeyIllegalRequest, 0x24, 0x00}
-	senseInvalidElement = senseData{KeyIllegalRequest, 0x21, 0x01}
-	senseSourceEmpty    = senseData{KeyIllegalRequest, 0x3B, 0x0E}
-	senseDestFull       = senseData{KeyIllegalRequest, 0x3B, 0x0D}
-	senseRemovalPrev    = senseData{KeyIllegalRequest, 0x53, 0x02}
-	senseSavingNotSupp  = senseData{KeyIllegalRequest, 0x39, 0x00}
-	senseNoMedium       = senseData{KeyNotReady, 0x3A, 0x00}
-	senseWriteProtected = senseData{KeyDataProtect, 0x27, 0x00}
-	senseInternal       = senseData{KeyHardwareError, 0x44, 0x00}
+	senseInvalidOpcode  = senseData{key: KeyIllegalRequest, asc: 0x20, ascq: 0x00}
+	senseInvalidField   = senseData{key: KeyIllegalRequest, asc: 0x24, ascq: 0x00}
+	senseInvalidElement = senseData{key: KeyIllegalRequest, asc: 0x21, ascq: 0x01}
+	senseSourceEmpty    = senseData{key: KeyIllegalRequest, asc: 0x3B, ascq: 0x0E}
+	senseDestFull       = senseData{key: KeyIllegalRequest, asc: 0x3B, ascq: 0x0D}
+	senseRemovalPrev    = senseData{key: KeyIllegalRequest, asc: 0x53, ascq: 0x02}
+	senseSavingNotSupp  = senseData{key: KeyIllegalRequest, asc: 0x39, ascq: 0x00}
+	senseNoMedium       = senseData{key: KeyNotReady, asc: 0x3A, ascq: 0x00}
+	senseWriteProtected = senseData{key: KeyDataProtect, asc: 0x27, ascq: 0x00}
+	senseInternal       = senseData{key: KeyHardwareError, asc: 0x44, ascq: 0x00}
 )
 
 // Fixed returns the sense in fixed format (response code 70h, 18 bytes).
 func (s senseData) fixed() []byte {
 	b := make([]byte, 18)
 	b[0] = 0x70
-	b[2] = s.key
+	if s.valid {
+		b[0] |= 0x80
+		binary.BigEndian.PutUint32(b[3:], uint32(s.info))
+	}
+	b[2] = s.key | s.bits
 	b[7] = 10
 	b[12], b[13] = s.asc, s.ascq
 	return b
 }
 
 func check(s senseData) CDBResult {
-	return CDBResult{Status: StatusCheckCondition, Sense: s.fixed()}
+	return CDBResult{Status: StatusCheckCondition, Sense: s.fixed(), sd: s}
 }
 
 // cdbLen returns the length a command of this opcode has.
@@ -102,9 +110,7 @@ func cdbLen(op byte) int {
 // buffer, and records the sense for a later REQUEST SENSE.
 func finish(r CDBResult, req CDB, alloc int, pending *senseData) CDBResult {
 	if r.Status == StatusCheckCondition {
-		*pending = senseData{r.Sense[2], r.Sense[12], r.Sense[13]}
-		r.DataIn = nil
-		return r
+		*pending = r.sd
 	}
 	if req.Dir&DirIn == 0 {
 		r.DataIn = nil

@@ -318,7 +318,8 @@ func TestDriveCDBs(t *testing.T) {
 	if ms[2]&0x80 == 0 || ms[3] != 8 || ms[4] != densityCode || ms[12] != 0x0F {
 		t.Fatalf("drive mode sense %x", ms)
 	}
-	wantSense(t, run(t, d.ExecuteCDB, []byte{0x0A, 0, 0, 0, 1, 0}, 0), 5, 0x20, 0x00)
+	wantSense(t, run(t, d.ExecuteCDB, []byte{0x19, 0, 0, 0, 0, 0}, 0), 5, 0x20, 0x00)
+	wantSense(t, d.ExecuteCDB(CDB{CDB: []byte{0x0A, 0, 0, 0, 1, 0}, Dir: DirOut, DataOut: []byte{1}}), 7, 0x27, 0x00)
 	empty := l.drives[1]
 	wantSense(t, run(t, empty.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0), 2, 0x3A, 0x00)
 	rs := good(t, run(t, empty.ExecuteCDB, []byte{0x03, 0, 0, 0, 18, 0}, 18))
@@ -326,4 +327,86 @@ func TestDriveCDBs(t *testing.T) {
 		t.Fatalf("drive request sense %x", rs)
 	}
 	wantSense(t, run(t, empty.ExecuteCDB, []byte{0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 20), 2, 0x3A, 0x00)
+}
+
+// info returns the information field of fixed sense data.
+func info(s []byte) int32 { return int32(binary.BigEndian.Uint32(s[3:])) }
+
+// TestDriveSSCDataCommands drives a tape with SSC commands only, as
+// TAPE_EXECUTE_CDB clients do, checking the SSC sense conventions.
+func TestDriveSSCDataCommands(t *testing.T) {
+	_, d := newLib(t, 0)
+	write := func(p []byte) CDBResult {
+		n := len(p)
+		return d.ExecuteCDB(CDB{CDB: []byte{0x0A, 0, byte(n >> 16), byte(n >> 8), byte(n), 0}, Dir: DirOut, DataOut: p})
+	}
+	read := func(n int, sili bool) CDBResult {
+		var b1 byte
+		if sili {
+			b1 = 2
+		}
+		return d.ExecuteCDB(CDB{CDB: []byte{0x08, b1, byte(n >> 16), byte(n >> 8), byte(n), 0}, Dir: DirIn, DataInLen: n})
+	}
+	space := func(code byte, n int) CDBResult {
+		v := uint32(n) & 0xFFFFFF
+		return d.ExecuteCDB(CDB{CDB: []byte{0x11, code, byte(v >> 16), byte(v >> 8), byte(v), 0}})
+	}
+	for i := 0; i < 3; i++ {
+		good(t, write(pattern(5, i, 1000)))
+	}
+	good(t, d.ExecuteCDB(CDB{CDB: []byte{0x10, 0, 0, 0, 2, 0}}))
+	good(t, write([]byte("after")))
+	wantSense(t, d.ExecuteCDB(CDB{CDB: []byte{0x0A, 0, 0, 0, 1, 0}, Dir: DirOut}), 5, 0x24, 0x00) // no data
+	good(t, d.ExecuteCDB(CDB{CDB: []byte{0x01, 0, 0, 0, 0, 0}}))
+
+	if got := good(t, read(1000, false)); string(got) != string(pattern(5, 0, 1000)) {
+		t.Fatal("read(6) data")
+	}
+	// A longer request: ILI with residue = requested - actual, data kept.
+	r := read(1500, false)
+	wantSense(t, r, 0, 0, 0)
+	if r.Sense[2]&0x20 == 0 || info(r.Sense) != 500 || len(r.DataIn) != 1000 {
+		t.Fatalf("ILI sense %x, %d bytes", r.Sense, len(r.DataIn))
+	}
+	if got := good(t, read(1500, true)); len(got) != 1000 { // SILI suppresses it
+		t.Fatalf("SILI read %d bytes", len(got))
+	}
+	// Reading the file mark: FILEMARK sense and the head passes it.
+	r = read(1000, false)
+	wantSense(t, r, 0, 0x00, 0x01)
+	if r.Sense[2]&0x80 == 0 {
+		t.Fatalf("no FILEMARK bit: %x", r.Sense)
+	}
+	if f, rec, _ := d.Position(); f != 1 || rec != 0 {
+		t.Fatalf("after the mark at %d/%d", f, rec)
+	}
+	// SPACE blocks backward meets the mark: stops on its BOT side.
+	r = space(0, -2)
+	wantSense(t, r, 0, 0x00, 0x01)
+	if info(r.Sense) != 2 {
+		t.Fatalf("residue %d", info(r.Sense))
+	}
+	if f, rec, _ := d.Position(); f != 0 || rec != 3 {
+		t.Fatalf("after SPACE -2 at %d/%d", f, rec)
+	}
+	// SPACE file marks forward past the end of data: blank check.
+	r = space(1, 5)
+	wantSense(t, r, 8, 0x00, 0x05)
+	if info(r.Sense) != 3 {
+		t.Fatalf("file mark residue %d", info(r.Sense))
+	}
+	wantSense(t, read(10, false), 8, 0x00, 0x05)
+	good(t, d.ExecuteCDB(CDB{CDB: []byte{0x01, 0, 0, 0, 0, 0}}))
+	r = space(0, -1)
+	wantSense(t, r, 0, 0x00, 0x04)
+	good(t, space(3, 0))
+	good(t, write([]byte("appended")))
+	// Unload and load.
+	good(t, d.ExecuteCDB(CDB{CDB: []byte{0x1B, 0, 0, 0, 0, 0}}))
+	wantSense(t, d.ExecuteCDB(CDB{CDB: []byte{0x00, 0, 0, 0, 0, 0}}), 2, 0x3A, 0x00)
+	good(t, d.ExecuteCDB(CDB{CDB: []byte{0x1B, 0, 0, 0, 1, 0}}))
+	good(t, space(1, 2))
+	if got := good(t, read(100, true)); string(got) != "after" {
+		t.Fatalf("after reload: %q", got)
+	}
 }
