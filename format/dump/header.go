@@ -195,12 +195,6 @@ func sumWords(b []byte, o binary.ByteOrder) uint32 {
 	return s
 }
 
-// isHeader reports whether b looks like a valid header in either byte order.
-func isHeader(b []byte) bool {
-	var h raw
-	return h.decode(b) == nil
-}
-
 // decode parses a header record, detecting the byte order from c_magic and
 // verifying the checksum.
 func (h *raw) decode(b []byte) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sort"
 	"syscall"
 	"time"
 )
@@ -99,7 +100,6 @@ type Writer struct {
 	chainRecs int64
 	index     []Position
 	err       error
-	scratch   [RecordSize]byte
 }
 
 const (
@@ -644,22 +644,28 @@ func (w *Writer) WriteSparseFile(in *Inode, xattrs []Xattr, r io.ReaderAt, exten
 	if err := w.beginFile(in); err != nil {
 		return Position{}, err
 	}
-	pieces := (in.Size + RecordSize - 1) / RecordSize
-	data := make([]bool, 0)
-	if pieces <= 1<<26 {
-		data = make([]bool, pieces)
-	} else {
-		return Position{}, fmt.Errorf("%w: sparse file of %d bytes", ErrCount, in.Size)
-	}
+	ext := make([]Extent, 0, len(extents))
 	for _, e := range extents {
-		if e.Length <= 0 || e.Offset < 0 {
-			continue
-		}
-		for p := e.Offset / RecordSize; p < pieces && p*RecordSize < e.Offset+e.Length; p++ {
-			data[p] = true
+		if e.Length > 0 && e.Offset >= 0 && e.Offset < in.Size {
+			ext = append(ext, e)
 		}
 	}
-	pos, err := w.writeInode(in, func(i int64) bool { return data[i] }, func(i int64, b []byte) error {
+	sort.Slice(ext, func(i, j int) bool { return ext[i].Offset < ext[j].Offset })
+	k := 0
+	// isData is asked about pieces in ascending order.
+	isData := func(i int64) bool {
+		lo, hi := i*RecordSize, (i+1)*RecordSize
+		for k < len(ext) && ext[k].Offset+ext[k].Length <= lo {
+			k++
+		}
+		for j := k; j < len(ext) && ext[j].Offset < hi; j++ {
+			if ext[j].Offset+ext[j].Length > lo {
+				return true
+			}
+		}
+		return false
+	}
+	pos, err := w.writeInode(in, isData, func(i int64, b []byte) error {
 		n := min(in.Size-i*RecordSize, RecordSize)
 		m, err := r.ReadAt(b[:n], i*RecordSize)
 		if int64(m) < n {

@@ -3,7 +3,6 @@ package dump
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -262,11 +261,4 @@ func aclFromDisk(v []byte) ([]byte, error) {
 		out = le.AppendUint32(out, id)
 	}
 	return out, nil
-}
-
-// sortXattrs orders attributes by name, the order the writer packs them.
-func sortXattrs(xs []Xattr) []Xattr {
-	out := append([]Xattr(nil), xs...)
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
