@@ -27,6 +27,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -96,7 +97,7 @@ type Options struct {
 	// or role is created in it (the daemon passes a function over
 	// storage.Service.GetSVM).
 	CheckSVM func(ctx context.Context, svm string) error
-	// Hash sets the argon2id cost; the zero value means DefaultHashParams.
+	// Hash sets the argon2id cost; the zero value means DefaultHashParams().
 	Hash HashParams
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -107,6 +108,9 @@ type Options struct {
 type Service struct {
 	store catalog.Store
 	opts  Options
+	// dummyHash is verified against when the user does not exist, so that
+	// an unknown user takes as long to refuse as a wrong password.
+	dummyHash func() string
 }
 
 // New returns a Service over store.
@@ -115,12 +119,14 @@ func New(store catalog.Store, opts Options) *Service {
 		opts.AdminSVM = DefaultAdminSVM
 	}
 	if opts.Hash == (HashParams{}) {
-		opts.Hash = DefaultHashParams
+		opts.Hash = DefaultHashParams()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{store: store, opts: opts}
+	return &Service{store: store, opts: opts, dummyHash: sync.OnceValue(func() string {
+		return HashPassword("tapestry-no-such-user-0", opts.Hash)
+	})}
 }
 
 // AdminSVM returns the name of the admin SVM this Service was given.

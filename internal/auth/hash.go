@@ -19,9 +19,9 @@ type HashParams struct {
 	Threads uint8
 }
 
-// DefaultHashParams follows OWASP's argon2id recommendation (19 MiB, two
-// passes, one thread): about 30 ms per hash on a current core.
-var DefaultHashParams = HashParams{Time: 2, Memory: 19 * 1024, Threads: 1}
+// DefaultHashParams returns the cost that follows OWASP's argon2id
+// recommendation (19 MiB, two passes, one thread).
+func DefaultHashParams() HashParams { return HashParams{Time: 2, Memory: 19 * 1024, Threads: 1} }
 
 const (
 	saltLen = 16
@@ -53,7 +53,7 @@ type parsedHash struct {
 
 var errBadHash = errors.New("auth: malformed password hash")
 
-// ParseHash decodes a PHC string made by HashPassword. It is strict: an
+// parseHash decodes a PHC string made by HashPassword. It is strict: an
 // unknown algorithm or version, parameters out of bounds, or bad base64 are
 // errors.
 func parseHash(h string) (parsedHash, error) {

@@ -10,11 +10,11 @@ import (
 var light = HashParams{Time: 1, Memory: 64, Threads: 1}
 
 func TestHashPassword(t *testing.T) {
-	h := HashPassword("Secret123", DefaultHashParams)
+	h := HashPassword("Secret123", DefaultHashParams())
 	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Errorf("hash %q", h)
 	}
-	if h2 := HashPassword("Secret123", DefaultHashParams); h2 == h {
+	if h2 := HashPassword("Secret123", DefaultHashParams()); h2 == h {
 		t.Error("two hashes of one password are equal (no salt)")
 	}
 	ok, err := verifyPassword(h, "Secret123")
@@ -67,7 +67,7 @@ func FuzzParseHash(f *testing.F) {
 
 func BenchmarkHashPassword(b *testing.B) {
 	for b.Loop() {
-		HashPassword("Secret123", DefaultHashParams)
+		HashPassword("Secret123", DefaultHashParams())
 	}
 }
 

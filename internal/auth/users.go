@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -254,10 +253,6 @@ func (s *Service) SetPassword(ctx context.Context, svm, name, password string) e
 	return err
 }
 
-// dummyHash is verified against when the user does not exist, so that an
-// unknown user takes as long to refuse as a wrong password.
-var dummyHash = sync.OnceValue(func() string { return HashPassword("tapestry-no-such-user-0", DefaultHashParams) })
-
 // CheckPassword verifies a user's login password in constant time and
 // returns the user. An unknown user, a user without a password and a wrong
 // password all give ErrAuthFailed; a locked account gives ErrLocked (only
@@ -274,7 +269,7 @@ func (s *Service) CheckPassword(ctx context.Context, svm, name, password string)
 	}
 	h := u.Hash
 	if h == "" {
-		h = dummyHash()
+		h = s.dummyHash()
 	}
 	ok, err := verifyPassword(h, password)
 	if err != nil {

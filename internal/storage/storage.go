@@ -187,7 +187,7 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 		}
 		admin := SVM{
 			Name: o.ClusterName, UUID: newUUID(), Type: SVMAdmin, State: SVMRunning,
-			AllowedProtocols: append([]string(nil), Protocols...), DisallowedProtocols: []string{},
+			AllowedProtocols: Protocols(), DisallowedProtocols: []string{},
 			CreatedAt: now,
 		}
 		return catalog.PutJSON(tx, catalog.Key(ns, prefixSVM, admin.Name), admin)

@@ -113,7 +113,7 @@ func TestSVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !vs.Allows("ndmp") || vs.Allows("cifs") || !slices.Contains(vs.DisallowedProtocols, "cifs") || len(vs.AllowedProtocols)+len(vs.DisallowedProtocols) != len(Protocols) {
+	if !vs.Allows("ndmp") || vs.Allows("cifs") || !slices.Contains(vs.DisallowedProtocols, "cifs") || len(vs.AllowedProtocols)+len(vs.DisallowedProtocols) != len(Protocols()) {
 		t.Errorf("after allowing nfs,ndmp: %+v", vs)
 	}
 	e.unchanged("inconsistent lists", ErrInvalidArgument, "", func() error {

@@ -29,9 +29,12 @@ const (
 	SVMStopped SVMState = "stopped"
 )
 
-// Protocols are the protocol names an SVM can allow or disallow, as in
-// vserver modify -allowed-protocols.
-var Protocols = []string{"nfs", "cifs", "fcp", "iscsi", "ndmp", "nvme", "s3"}
+// protocols are the protocol names an SVM can allow or disallow.
+var protocols = [...]string{"cifs", "fcp", "iscsi", "ndmp", "nfs", "nvme", "s3"}
+
+// Protocols returns the protocol names an SVM can allow or disallow, as in
+// vserver modify -allowed-protocols, sorted.
+func Protocols() []string { return slices.Clone(protocols[:]) }
 
 // ProtocolNDMP is the protocol whose presence on the disallowed list stops
 // NDMP sessions on the SVM's LIFs (N5).
@@ -68,7 +71,7 @@ type SVMSpec struct {
 // SVMChange is a modification of an SVM; nil fields are left alone.
 // Setting AllowedProtocols moves every other protocol to the disallowed
 // list and setting DisallowedProtocols does the reverse; setting both
-// requires them to partition Protocols.
+// requires them to partition Protocols().
 type SVMChange struct {
 	Comment             *string
 	AllowedProtocols    *[]string
@@ -82,8 +85,8 @@ func normProtocols(list []string) ([]string, error) {
 	var out []string
 	for _, p := range list {
 		p = strings.ToLower(strings.TrimSpace(p))
-		if !slices.Contains(Protocols, p) {
-			return nil, errf(ErrInvalidArgument, "%q is not a valid protocol; valid protocols are %s", p, strings.Join(Protocols, ", "))
+		if !slices.Contains(protocols[:], p) {
+			return nil, errf(ErrInvalidArgument, "%q is not a valid protocol; valid protocols are %s", p, strings.Join(protocols[:], ", "))
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
@@ -95,7 +98,7 @@ func normProtocols(list []string) ([]string, error) {
 
 func complement(list []string) []string {
 	out := []string{}
-	for _, p := range Protocols {
+	for _, p := range protocols {
 		if !slices.Contains(list, p) {
 			out = append(out, p)
 		}
