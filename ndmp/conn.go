@@ -13,6 +13,11 @@ import (
 // ErrClosed is returned by operations on a Conn that has been closed.
 var ErrClosed = errors.New("ndmp: connection closed")
 
+// ErrReplyLater, returned by a Handler for a request, tells the Conn not to
+// reply: the handler has arranged to send the reply itself with Conn.Reply,
+// for example from another goroutine.
+var ErrReplyLater = errors.New("ndmp: reply sent later")
+
 // A Handler serves the requests and posts that arrive on a Conn. A server's
 // handler answers requests; a DMA's handler receives notifications, log
 // messages and file history.
@@ -27,8 +32,9 @@ var ErrClosed = errors.New("ndmp: connection closed")
 // For a request that expects a reply, ServeNDMP returns the reply body or an
 // error. An Error value (possibly wrapped) is sent as the header error code
 // of a reply without body; any other error, or a nil body, is sent as
-// NDMP_UNDEFINED_ERR. For posts and NDMP_CONNECT_CLOSE the return values are
-// ignored. ctx is canceled when the Conn closes.
+// NDMP_UNDEFINED_ERR. ErrReplyLater sends nothing. For posts and
+// NDMP_CONNECT_CLOSE the return values are ignored. ctx is canceled when the
+// Conn closes.
 type Handler interface {
 	ServeNDMP(ctx context.Context, c *Conn, m *Message) (Body, error)
 }
@@ -309,9 +315,10 @@ func (c *Conn) Post(ctx context.Context, body Body) error {
 	return nil
 }
 
-// Reply sends a reply to the request with sequence number reqSeq. body may
-// be nil when code is not NoErr. A Handler need not call Reply: the Conn
-// sends what ServeNDMP returns. Reply is for replies sent outside a handler.
+// Reply sends a reply to the request with sequence number reqSeq and code
+// msg: the header error code and, when code is NoErr, body. A Handler need
+// not call Reply, since the Conn sends what ServeNDMP returns; Reply is for
+// requests whose handler returned ErrReplyLater.
 func (c *Conn) Reply(reqSeq uint32, msg MessageCode, code Error, body Body) error {
 	h := Header{MessageType: MessageReply, MessageCode: msg, ReplySequence: reqSeq, ErrorCode: code}
 	if code != NoErr {
@@ -418,7 +425,7 @@ func (c *Conn) serve(m *Message) {
 	c.serving.Store(true)
 	body, err := c.safeServe(m)
 	c.serving.Store(false)
-	if !wantsReply {
+	if !wantsReply || errors.Is(err, ErrReplyLater) {
 		return
 	}
 	var ecode Error

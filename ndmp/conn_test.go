@@ -219,6 +219,13 @@ func TestConnHandlerReplies(t *testing.T) {
 				return nil, nil
 			case "plain error":
 				return nil, errors.New("plain")
+			case "later":
+				seq := m.Header.Sequence
+				go func() {
+					time.Sleep(20 * time.Millisecond)
+					_ = c.Reply(seq, TestEcho, NoErr, &TestEchoReply{EchoMsg: "later"})
+				}()
+				return nil, ErrReplyLater
 			case "post first":
 				if err := c.Post(ctx, &NotifyDataHaltedPost{Reason: DataHaltSuccessful}); err != nil {
 					return nil, err
@@ -249,6 +256,9 @@ func TestConnHandlerReplies(t *testing.T) {
 	}
 	if r := <-halted; r != DataHaltSuccessful {
 		t.Fatalf("post reason %v", r)
+	}
+	if rep, err := c.Call(ctx, &TestEchoRequest{EchoMsg: "later"}); err != nil || rep.(*TestEchoReply).EchoMsg != "later" {
+		t.Fatalf("deferred reply: %v %v", rep, err)
 	}
 	for msg, want := range map[string]Error{"panic": ErrUndefined, "nil": ErrUndefined, "plain error": ErrUndefined} {
 		if _, err := c.Call(ctx, &TestEchoRequest{EchoMsg: msg}); !errors.Is(err, want) {

@@ -6,15 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // TestGeneratedCodeUpToDate regenerates zmessages.go from ndmp.x and
 // compares: the XDR file is the single source of truth of the messages.
 func TestGeneratedCodeUpToDate(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not in PATH")
-	}
+	goTool := testutil.RequireTool(t, "go")
 	out := filepath.Join(t.TempDir(), "zmessages.go")
 	cmd := exec.Command(goTool, "run", "./internal/xdrgen", "-in", "ndmp.x", "-out", out)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -46,8 +46,9 @@ type unionArm struct {
 // xdrDefaultArm marks the default arm of a union in xdrArms.
 const xdrDefaultArm = ^uint32(0)
 
-// Error returns the name of the NDMP error code, prefixed with "ndmp: ".
-func (e Error) Error() string { return "ndmp: " + e.String() }
+// Error returns the name of the NDMP error code, such as
+// "NDMP_DEVICE_BUSY_ERR".
+func (e Error) Error() string { return e.String() }
 
 // MessageCodes returns the codes of all messages the package defines, in
 // numeric order.
@@ -164,6 +165,12 @@ var ErrShortHeader = errors.New("record shorter than a message header")
 // UnmarshalMessage decodes one message from the bytes of a record. The body
 // must fill the record exactly. Every failure is a *DecodeError; the
 // returned Message is then nil.
+//
+// Two requests have a second accepted layout seen from real DMAs: a
+// CONFIG_SET_EXT_LIST request in NDMJOB's form {error; class_list<>} is
+// read as selecting the first version listed for each class, and a
+// CAB_DATA_CONN_PREPARE request without its leading addr_type word is read
+// with AddrType set to AddrTCP.
 func UnmarshalMessage(b []byte) (*Message, error) {
 	if len(b) < HeaderSize {
 		return nil, &DecodeError{Code: ErrXDRDecode, Err: fmt.Errorf("%w: %d bytes", ErrShortHeader, len(b))}
@@ -210,6 +217,31 @@ func decodeBody(body Body, b []byte) error {
 	err := d.Done()
 	if err == nil {
 		return nil
+	}
+	// SET_EXT_LIST: NDMJOB-based DMAs send {error; class_list<>} instead of
+	// the draft's class_version<>; accept it, taking each class's first
+	// version.
+	if p, ok := body.(*ConfigSetExtListRequest); ok {
+		d2 := xdr.NewDecoder(b)
+		_ = d2.Uint32() // error field, meaningless in a request
+		var classes []ClassList
+		if n := d2.ArrayLen(8); n > 0 {
+			classes = make([]ClassList, n)
+			for i := range classes {
+				_ = classes[i].UnmarshalXDR(d2)
+			}
+		}
+		if d2.Done() == nil {
+			sel := make([]ClassVersion, 0, len(classes))
+			for _, c := range classes {
+				if len(c.ExtVersion) == 0 {
+					return err
+				}
+				sel = append(sel, ClassVersion{ExtClassID: c.ExtClassID, ExtVersion: c.ExtVersion[0]})
+			}
+			p.NDMPSelectedExt = sel
+			return nil
+		}
 	}
 	// CAB prepare: DMAs send an extra word that the request models as
 	// addr_type; accept the body without it too.

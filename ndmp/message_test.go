@@ -288,7 +288,7 @@ func TestMalformedMessages(t *testing.T) {
 
 func TestErrorAndStrings(t *testing.T) {
 	var err error = ErrIllegalArgs
-	if err.Error() != "ndmp: NDMP_ILLEGAL_ARGS_ERR" {
+	if err.Error() != "NDMP_ILLEGAL_ARGS_ERR" {
 		t.Errorf("Error() = %q", err.Error())
 	}
 	if !errors.Is(errors.Join(errors.New("x"), ErrDeviceBusy), ErrDeviceBusy) {
@@ -385,4 +385,28 @@ func FuzzUnmarshalMessage(f *testing.F) {
 			t.Fatalf("re-decoded message differs:\n%#v\n%#v", m, m2)
 		}
 	})
+}
+
+// TestSetExtListNDMJOBLayout decodes the {error; class_list<>} form of
+// CONFIG_SET_EXT_LIST that NDMJOB-based DMAs send (N9).
+func TestSetExtListNDMJOBLayout(t *testing.T) {
+	b := mustHex(t, "00000001 00000000 00000000 00000109 00000000 00000000"+
+		"00000000"+ // error
+		"00000002"+ // two classes
+		"00002051 00000001 00000001"+ // 0x2051 versions [1]
+		"00002052 00000002 00000001 00000002") // 0x2052 versions [1 2]
+	m, err := UnmarshalMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ConfigSetExtListRequest{NDMPSelectedExt: []ClassVersion{{0x2051, 1}, {0x2052, 1}}}
+	if !reflect.DeepEqual(m.Body, want) {
+		t.Fatalf("got %#v", m.Body)
+	}
+	// The draft's layout still decodes as itself.
+	b = mustHex(t, "00000001 00000000 00000000 00000109 00000000 00000000 00000001 00002050 00000003")
+	m, err = UnmarshalMessage(b)
+	if err != nil || !reflect.DeepEqual(m.Body, &ConfigSetExtListRequest{NDMPSelectedExt: []ClassVersion{{0x2050, 3}}}) {
+		t.Fatalf("draft layout: %#v %v", m, err)
+	}
 }

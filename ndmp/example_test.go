@@ -1,0 +1,100 @@
+package ndmp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// A DMA session: connect, log in with MD5 and open a tape drive.
+func ExampleClient() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := ndmp.Dial(ctx, "filer.example.com:10000", &ndmp.ClientConfig{
+		PostHandler: func(ctx context.Context, m *ndmp.Message) {
+			if p, ok := m.Body.(*ndmp.NotifyMoverPausedPost); ok {
+				log.Printf("mover paused: %v", p.Reason)
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := c.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.AuthMD5(ctx, "backup", "secret"); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.TapeOpen(ctx, "nrst0a", ndmp.TapeRDWRMode); errors.Is(err, ndmp.ErrDeviceBusy) {
+		log.Print("tape drive in use")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A server side: greet each DMA and answer requests with a Handler.
+func ExampleNewConn() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c := ndmp.NewConn(nc, &ndmp.Config{Handler: ndmp.HandlerFunc(
+			func(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
+				switch req := m.Body.(type) {
+				case *ndmp.ConnectOpenRequest:
+					if req.ProtocolVersion != ndmp.ProtocolVersion {
+						return &ndmp.ConnectOpenReply{Error: ndmp.ErrIllegalArgs}, nil
+					}
+					return &ndmp.ConnectOpenReply{}, nil
+				case *ndmp.ConnectCloseRequest:
+					return nil, c.Close()
+				case *ndmp.TestEchoRequest:
+					return &ndmp.TestEchoReply{EchoMsg: req.EchoMsg}, nil
+				}
+				return nil, ndmp.ErrNotSupported
+			})})
+		_ = c.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{
+			Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion})
+	}()
+
+	ctx := context.Background()
+	client, err := ndmp.Dial(ctx, ln.Addr().String(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	echo, err := client.TestEcho(ctx, "hello")
+	fmt.Println(echo, err)
+	_, err = client.GetHostInfo(ctx)
+	fmt.Println(err)
+	fmt.Println(client.Close(ctx))
+	// Output:
+	// hello <nil>
+	// ndmp: NDMP_CONFIG_GET_HOST_INFO: NDMP_NOT_SUPPORTED_ERR
+	// <nil>
+}
+
+// The NDMP error codes are Go errors.
+func ExampleError() {
+	err := fmt.Errorf("open tape: %w", ndmp.ErrDeviceBusy)
+	fmt.Println(errors.Is(err, ndmp.ErrDeviceBusy), uint32(ndmp.ErrDeviceBusy))
+	fmt.Println(ndmp.ErrDeviceBusy)
+	// Output:
+	// true 2
+	// NDMP_DEVICE_BUSY_ERR
+}
