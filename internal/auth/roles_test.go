@@ -205,3 +205,27 @@ func TestNormalizeCmdDir(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeCmdDir: normalizing is idempotent, and a normalized
+// directory covers itself and nothing that only shares a word prefix.
+func FuzzNormalizeCmdDir(f *testing.F) {
+	for _, s := range []string{"DEFAULT", "vserver services ndmp", " Volume  snapshot ", "a/b", "", "x\ty", "storage tape alias-set"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := NormalizeCmdDir(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("%q: %v", in, err)
+			}
+			return
+		}
+		again, err := NormalizeCmdDir(out)
+		if err != nil || again != out {
+			t.Fatalf("%q -> %q -> %q %v", in, out, again, err)
+		}
+		if out != DefaultDir && (!covers(out, out) || covers(out, out+"x") || !covers(out, out+" x")) {
+			t.Fatalf("covers misbehaves for %q", out)
+		}
+	})
+}
