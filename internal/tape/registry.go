@@ -1,0 +1,735 @@
+package tape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+)
+
+// Per-node limits (T5) and the most paths a device may have (T7).
+const (
+	MaxDrives   = 64
+	MaxChangers = 16
+	MaxBridges  = 16
+	MaxPaths    = 2
+)
+
+// Reservations is the tape.reservations option (T6).
+type Reservations string
+
+// Reservation methods.
+const (
+	// ReservationsOff (the default) reserves nothing: a device is only
+	// busy while a session has it open.
+	ReservationsOff Reservations = "off"
+	// ReservationsSCSI reserves a device with SCSI RESERVE/RELEASE while
+	// a session has it open. A reset loses the reservation.
+	ReservationsSCSI Reservations = "scsi"
+	// ReservationsPersistent reserves a device with SCSI persistent
+	// reservations: from the first open by a session until the session
+	// ends (ReleaseSession), surviving closes and resets.
+	ReservationsPersistent Reservations = "persistent"
+)
+
+// ParseReservations checks a tape.reservations value.
+func ParseReservations(s string) (Reservations, error) {
+	switch Reservations(s) {
+	case ReservationsOff, ReservationsSCSI, ReservationsPersistent:
+		return Reservations(s), nil
+	}
+	return "", fmt.Errorf("tape: invalid tape.reservations value %q: must be scsi, persistent or off", s)
+}
+
+// Attachment describes one path to a device that appeared on the node.
+type Attachment struct {
+	Kind     DeviceKind
+	Path     string // physical path name, e.g. "0b.4L1"
+	Serial   string // serial number (VPD page 80h); "" if unknown
+	Vendor   string // INQUIRY vendor identification
+	Product  string // INQUIRY product identification
+	Revision string // INQUIRY product revision
+	Drive    Drive   // the device through this path, for KindDrive
+	Changer  Changer // the device through this path, for KindChanger
+}
+
+// Stats are a drive's statistics since it was added or they were zeroed
+// (storage stats tape, storage stats tape zero).
+type Stats struct {
+	BytesRead        int64
+	BytesWritten     int64
+	RecordsRead      int64
+	RecordsWritten   int64
+	FilemarksWritten int64
+	ReadErrors       int64
+	WriteErrors      int64
+	OtherErrors      int64
+}
+
+// Device is a snapshot of one device of the node, for the show commands.
+type Device struct {
+	Kind     DeviceKind
+	Node     string
+	Alias    string   // "" when the device has none
+	Serial   string   // as the device reports it
+	Vendor   string   // INQUIRY vendor
+	Product  string   // INQUIRY product
+	Revision string   // INQUIRY revision
+	Paths    []string // PPNs, the primary path first
+	Online   bool
+	// Status and Config are the qualification of a drive; changers and
+	// bridges are always usable and have no Config.
+	Status     SupportStatus
+	Config     *Config
+	Trace      bool
+	OpenBy     string // session that has the device open
+	ReservedBy string // session holding its reservation
+	Stats      Stats
+}
+
+// Mappings returns the mappings an alias of the device may use: its serial
+// number mapping (if any) and its physical path names.
+func (d Device) Mappings() []string {
+	return deviceMappings(d.Serial, d.Paths)
+}
+
+func deviceMappings(serial string, paths []string) []string {
+	var out []string
+	lun := 0
+	if len(paths) > 0 {
+		if m, err := ParseMapping(paths[0]); err == nil {
+			lun = m.LUN
+		}
+	}
+	if serial != "" {
+		if m, err := SerialMapping(serial, lun); err == nil {
+			out = append(out, m.String())
+		}
+	}
+	return append(out, paths...)
+}
+
+// Options configure a Registry.
+type Options struct {
+	// Qual is the qualification table; nil means NewQualTable().
+	Qual *QualTable
+	// Reservations is the initial tape.reservations option; "" is off.
+	Reservations Reservations
+	// Logger receives trace lines of devices with tracing on; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Registry is the set of tape devices of one node. Its methods are safe
+// for concurrent use.
+type Registry struct {
+	node  string
+	store catalog.Store
+	log   *slog.Logger
+
+	mu           sync.Mutex
+	qual         *QualTable
+	reservations Reservations
+	balance      bool
+	devs         []*device
+	handles      map[*handle]bool // open drives and changers
+}
+
+type path struct {
+	ppn     string
+	drive   Drive
+	changer Changer
+	uses    int
+}
+
+type device struct {
+	kind                      DeviceKind
+	serial                    string
+	vendor, product, revision string
+	paths                     []*path
+	online                    bool
+	trace                     bool
+	status                    SupportStatus
+	cfg                       *Config
+	openBy                    string
+	openPath                  *path
+	reservedBy                string
+	stats                     Stats
+}
+
+func (d *device) ppns() []string {
+	out := make([]string, len(d.paths))
+	for i, p := range d.paths {
+		out[i] = p.ppn
+	}
+	return out
+}
+
+// NewRegistry returns the empty registry of node, keeping aliases in
+// store.
+func NewRegistry(store catalog.Store, node string, o Options) (*Registry, error) {
+	if node == "" {
+		return nil, errors.New("tape: new registry: empty node name")
+	}
+	if store == nil {
+		return nil, errors.New("tape: new registry: nil catalog")
+	}
+	r := &Registry{node: node, store: store, qual: o.Qual, reservations: ReservationsOff, log: o.Logger,
+		handles: map[*handle]bool{}}
+	if r.qual == nil {
+		r.qual = NewQualTable()
+	}
+	if o.Reservations != "" {
+		res, err := ParseReservations(string(o.Reservations))
+		if err != nil {
+			return nil, err
+		}
+		r.reservations = res
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+// Node returns the node name.
+func (r *Registry) Node() string { return r.node }
+
+// SetReservations sets the tape.reservations option. Reservations held
+// under the previous method are dropped.
+func (r *Registry) SetReservations(m Reservations) error {
+	m, err := ParseReservations(string(m))
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m != r.reservations {
+		for _, d := range r.devs {
+			if d.openBy == "" || m == ReservationsOff {
+				d.reservedBy = ""
+			} else {
+				d.reservedBy = d.openBy
+			}
+		}
+	}
+	r.reservations = m
+	return nil
+}
+
+// Reservations returns the tape.reservations option.
+func (r *Registry) Reservations() Reservations {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reservations
+}
+
+// SetLoadBalancing turns multipath load balancing on or off (off by
+// default). With it off a device is always used through its first path;
+// with it on, each open takes the path used least so far.
+func (r *Registry) SetLoadBalancing(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.balance = on
+}
+
+// LoadBalancing reports whether multipath load balancing is on.
+func (r *Registry) LoadBalancing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.balance
+}
+
+// Qualification returns the registry's qualification table. Callers must
+// not modify it; use LoadConfigs to add tape configuration files.
+func (r *Registry) Qualification() *QualTable {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.qual
+}
+
+// LoadConfigs loads the tape configuration files of dir (QualTable.LoadDir)
+// and requalifies every drive, so that a drive listed as nonqualified
+// becomes usable once its file is installed.
+func (r *Registry) LoadConfigs(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.qual.LoadDir(dir); err != nil {
+		return err
+	}
+	for _, d := range r.devs {
+		if d.kind == KindDrive {
+			d.cfg, d.status = r.qual.Qualify(d.vendor, d.product)
+		}
+	}
+	return nil
+}
+
+func (r *Registry) count(k DeviceKind) int {
+	n := 0
+	for _, d := range r.devs {
+		if d.kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func limitOf(k DeviceKind) int {
+	switch k {
+	case KindDrive:
+		return MaxDrives
+	case KindChanger:
+		return MaxChangers
+	}
+	return MaxBridges
+}
+
+// Add registers a path to a device while the node runs (T9). A path to a
+// device already known by its serial number becomes its second path (T7:
+// at most two, with the same LUN on both). A new device must fit the node
+// limits (T5); it gets its alias from the catalog if one is bound to its
+// serial number or path, otherwise the lowest free st<N> or mc<N> bound to
+// its serial number (to its path when it has none). It returns the device.
+func (r *Registry) Add(ctx context.Context, a Attachment) (Device, error) {
+	m, err := ParseMapping(a.Path)
+	if err != nil || m.Kind != ByPath {
+		return Device{}, fmt.Errorf("tape: add device: %q is not a physical path name: %v", a.Path, err)
+	}
+	ppn := m.String()
+	switch a.Kind {
+	case KindDrive:
+		if a.Drive == nil {
+			return Device{}, fmt.Errorf("tape: add tape drive %s: no drive given", ppn)
+		}
+	case KindChanger:
+		if a.Changer == nil {
+			return Device{}, fmt.Errorf("tape: add media changer %s: no changer given", ppn)
+		}
+	case KindBridge:
+	default:
+		return Device{}, fmt.Errorf("tape: add device %s: unknown device kind %d", ppn, a.Kind)
+	}
+	if a.Serial != "" {
+		if err := checkSerial(a.Serial); err != nil {
+			return Device{}, fmt.Errorf("tape: add %s %s: serial number %q: %v", a.Kind, ppn, a.Serial, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range r.devs {
+		for _, p := range d.paths {
+			if p.ppn == ppn {
+				return Device{}, fmt.Errorf("tape: add %s %s: path already in use by a %s", a.Kind, ppn, d.kind)
+			}
+		}
+	}
+	if a.Serial != "" {
+		for _, d := range r.devs {
+			if d.kind != a.Kind || !strings.EqualFold(d.serial, a.Serial) {
+				continue
+			}
+			if len(d.paths) >= MaxPaths {
+				return Device{}, &Error{Op: "add path " + ppn, Device: d.serial, Err: ErrLimit,
+					Cause: fmt.Errorf("a device can be reached over at most %d paths (already %s)", MaxPaths, strings.Join(d.ppns(), ", "))}
+			}
+			first, _ := ParseMapping(d.paths[0].ppn)
+			if first.LUN != m.LUN {
+				return Device{}, fmt.Errorf("tape: add path %s to %s %s: LUN mapping is not symmetrical (LUN %d on %s, %d here)",
+					ppn, d.kind, d.serial, first.LUN, d.paths[0].ppn, m.LUN)
+			}
+			d.paths = append(d.paths, &path{ppn: ppn, drive: a.Drive, changer: a.Changer})
+			return r.snapshot(ctx, d)
+		}
+	}
+	if n, limit := r.count(a.Kind), limitOf(a.Kind); n >= limit {
+		return Device{}, &Error{Op: "add " + ppn, Err: ErrLimit,
+			Cause: fmt.Errorf("node %s already has %d %ss, the most a node supports", r.node, n, a.Kind)}
+	}
+	d := &device{kind: a.Kind, serial: a.Serial, vendor: a.Vendor, product: a.Product, revision: a.Revision,
+		paths: []*path{{ppn: ppn, drive: a.Drive, changer: a.Changer}}, online: true}
+	if a.Kind == KindDrive {
+		d.cfg, d.status = r.qual.Qualify(a.Vendor, a.Product)
+	}
+	if a.Kind != KindBridge {
+		maps := deviceMappings(d.serial, d.ppns())
+		err := r.store.Update(ctx, func(tx catalog.Tx) error {
+			_, err := assignAlias(tx, r.node, d.kind, maps[0], maps)
+			return err
+		})
+		if err != nil {
+			return Device{}, fmt.Errorf("tape: add %s %s: %w", a.Kind, ppn, err)
+		}
+	}
+	r.devs = append(r.devs, d)
+	return r.snapshot(ctx, d)
+}
+
+// Remove removes a path from the node (the device was detached). A device
+// that loses its last path is removed; its alias stays in the catalog for
+// when it comes back. A path in use by an open session is refused.
+func (r *Registry) Remove(ctx context.Context, ppnText string) error {
+	m, err := ParseMapping(ppnText)
+	if err != nil {
+		return fmt.Errorf("tape: remove: %w", err)
+	}
+	ppn := m.String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, d := range r.devs {
+		for j, p := range d.paths {
+			if p.ppn != ppn {
+				continue
+			}
+			if d.openBy != "" && d.openPath == p {
+				return &Error{Op: "remove", Device: ppn, Err: ErrBusy, Msg: MsgInUse}
+			}
+			d.paths = append(d.paths[:j:j], d.paths[j+1:]...)
+			if len(d.paths) == 0 {
+				r.devs = append(r.devs[:i:i], r.devs[i+1:]...)
+			}
+			return nil
+		}
+	}
+	return &Error{Op: "remove", Device: ppn, Err: ErrNoDevice}
+}
+
+// aliasesLocked reads the node's aliases.
+func (r *Registry) aliases(ctx context.Context) ([]Alias, error) {
+	var as []Alias
+	err := r.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		as, err = listAliases(tx, r.node)
+		return err
+	})
+	return as, err
+}
+
+func (r *Registry) snapshot(ctx context.Context, d *device) (Device, error) {
+	as, err := r.aliases(ctx)
+	if err != nil {
+		return Device{}, err
+	}
+	return r.snapshotWith(as, d), nil
+}
+
+func (r *Registry) snapshotWith(as []Alias, d *device) Device {
+	paths := d.ppns()
+	return Device{Kind: d.kind, Node: r.node, Alias: findAlias(as, d.kind, deviceMappings(d.serial, paths)),
+		Serial: d.serial, Vendor: d.vendor, Product: d.product, Revision: d.revision, Paths: paths,
+		Online: d.online, Status: d.status, Config: d.cfg, Trace: d.trace, OpenBy: d.openBy,
+		ReservedBy: d.reservedBy, Stats: d.stats}
+}
+
+// Devices returns every device of the node: drives, then changers, then
+// bridges, each sorted by alias and path.
+func (r *Registry) Devices(ctx context.Context) ([]Device, error) {
+	as, err := r.aliases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	out := make([]Device, len(r.devs))
+	for i, d := range r.devs {
+		out[i] = r.snapshotWith(as, d)
+	}
+	r.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		ai, aj := out[i].Alias, out[j].Alias
+		if ai != aj {
+			if ai == "" || aj == "" {
+				return aj == ""
+			}
+			return lessAlias(ai, aj)
+		}
+		return out[i].Paths[0] < out[j].Paths[0]
+	})
+	return out, nil
+}
+
+func lessAlias(a, b string) bool {
+	_, na, _ := parseAlias(a)
+	_, nb, _ := parseAlias(b)
+	if na != nb {
+		return na < nb
+	}
+	return a < b
+}
+
+// lookup resolves an alias to a device. Call with r.mu held.
+func (r *Registry) lookupLocked(as []Alias, name string) (*device, error) {
+	k, _, err := ParseAlias(name)
+	if err != nil {
+		return nil, err
+	}
+	var mapping string
+	for _, a := range as {
+		if a.Name == name {
+			mapping = a.Mapping
+		}
+	}
+	if mapping == "" {
+		return nil, &Error{Op: "look up", Device: name, Err: ErrNoDevice, Cause: errors.New("no such alias on node " + r.node)}
+	}
+	for _, d := range r.devs {
+		if d.kind != k {
+			continue
+		}
+		for _, m := range deviceMappings(d.serial, d.ppns()) {
+			if m == mapping {
+				return d, nil
+			}
+		}
+	}
+	return nil, &Error{Op: "look up", Device: name, Err: ErrNoDevice, Cause: fmt.Errorf("alias maps to %s, which is not attached", mapping)}
+}
+
+// Device returns the device an alias (st0, mc1) names.
+func (r *Registry) Device(ctx context.Context, alias string) (Device, error) {
+	as, err := r.aliases(ctx)
+	if err != nil {
+		return Device{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := r.lookupLocked(as, alias)
+	if err != nil {
+		return Device{}, err
+	}
+	return r.snapshotWith(as, d), nil
+}
+
+// Aliases returns the node's aliases (storage tape alias show), drives
+// first, by number.
+func (r *Registry) Aliases(ctx context.Context) ([]Alias, error) { return r.aliases(ctx) }
+
+// SetAlias binds an alias to a mapping (storage tape alias set -name
+// -mapping). The mapping is a PPN or SN[...]; an alias already bound to
+// the same mapping is replaced by the new name.
+func (r *Registry) SetAlias(ctx context.Context, name, mapping string) error {
+	return r.store.Update(ctx, func(tx catalog.Tx) error { return setAlias(tx, r.node, name, mapping) })
+}
+
+// ClearAlias removes one alias (storage tape alias clear -name).
+func (r *Registry) ClearAlias(ctx context.Context, name string) error {
+	if _, _, err := ParseAlias(name); err != nil {
+		return err
+	}
+	return r.store.Update(ctx, func(tx catalog.Tx) error {
+		key := aliasKey(r.node, name)
+		ok, err := catalog.Exists(tx, key)
+		if err != nil {
+			return fmt.Errorf("tape: alias clear %s: %w", name, err)
+		}
+		if !ok {
+			return &Error{Op: "alias clear", Device: name, Err: ErrNoDevice, Cause: errors.New("no such alias on node " + r.node)}
+		}
+		return tx.Delete(key)
+	})
+}
+
+// ClearAliases removes the aliases of a scope (storage tape alias clear
+// -clear-scope) and returns how many it removed. A device without an alias
+// cannot be opened until one is set again.
+func (r *Registry) ClearAliases(ctx context.Context, scope ClearScope) (int, error) {
+	if _, err := ParseClearScope(string(scope)); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := r.store.Update(ctx, func(tx catalog.Tx) error {
+		n = 0
+		as, err := listAliases(tx, r.node)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if scope.covers(a.Kind()) {
+				if err := tx.Delete(aliasKey(r.node, a.Name)); err != nil {
+					return fmt.Errorf("tape: alias clear: %w", err)
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// withDevice runs fn with the device an alias names, r.mu held.
+func (r *Registry) withDevice(ctx context.Context, alias string, fn func(d *device) error) error {
+	as, err := r.aliases(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := r.lookupLocked(as, alias)
+	if err != nil {
+		return err
+	}
+	return fn(d)
+}
+
+// Online brings a device online (storage tape online).
+func (r *Registry) Online(ctx context.Context, alias string) error {
+	return r.withDevice(ctx, alias, func(d *device) error {
+		d.online = true
+		return nil
+	})
+}
+
+// Offline takes a device offline (storage tape offline): it cannot be
+// opened until it is online again. A device in use is refused.
+func (r *Registry) Offline(ctx context.Context, alias string) error {
+	return r.withDevice(ctx, alias, func(d *device) error {
+		if d.openBy != "" {
+			return &Error{Op: "offline", Device: alias, Err: ErrBusy, Msg: MsgInUse}
+		}
+		d.online = false
+		return nil
+	})
+}
+
+// Trace turns tracing of a device's operations on or off
+// (storage tape trace).
+func (r *Registry) Trace(ctx context.Context, alias string, on bool) error {
+	return r.withDevice(ctx, alias, func(d *device) error {
+		d.trace = on
+		return nil
+	})
+}
+
+// Stats returns a drive's statistics (storage stats tape).
+func (r *Registry) Stats(ctx context.Context, alias string) (Stats, error) {
+	var s Stats
+	err := r.withDevice(ctx, alias, func(d *device) error {
+		s = d.stats
+		return nil
+	})
+	return s, err
+}
+
+// ZeroStats zeroes a drive's statistics (storage stats tape zero).
+func (r *Registry) ZeroStats(ctx context.Context, alias string) error {
+	return r.withDevice(ctx, alias, func(d *device) error {
+		d.stats = Stats{}
+		return nil
+	})
+}
+
+// Reset resets a device (storage tape reset). Under scsi reservations the
+// reservation is lost, so the session holding it gets
+// MsgReservationPreempted on its next operation; persistent reservations
+// survive. Paths whose device implements Resetter are reset.
+func (r *Registry) Reset(ctx context.Context, alias string) error {
+	var resetters []Resetter
+	err := r.withDevice(ctx, alias, func(d *device) error {
+		if r.reservations == ReservationsSCSI {
+			d.reservedBy = ""
+		}
+		for _, p := range d.paths {
+			var x any = p.drive
+			if d.kind == KindChanger {
+				x = p.changer
+			}
+			if rs, ok := x.(Resetter); ok {
+				resetters = append(resetters, rs)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rs := range resetters {
+		if err := rs.Reset(ctx); err != nil {
+			return &Error{Op: "reset", Device: alias, Err: ErrIO, Cause: err}
+		}
+	}
+	return nil
+}
+
+// claim makes session the user of a device and picks the path. Call with
+// r.mu held.
+func (r *Registry) claimLocked(d *device, session, name string) (*path, error) {
+	if session == "" {
+		return nil, &Error{Op: "open", Device: name, Err: ErrIllegalArgs, Cause: errors.New("empty session id")}
+	}
+	if !d.online {
+		return nil, &Error{Op: "open", Device: name, Err: ErrOffline}
+	}
+	if d.kind == KindDrive && !d.status.Supported() {
+		return nil, &Error{Op: "open", Device: name, Err: ErrNotQualified,
+			Cause: fmt.Errorf("%s %s is a nonqualified tape drive; install a tape configuration file for it", strings.TrimSpace(d.vendor), strings.TrimSpace(d.product))}
+	}
+	if r.reservations != ReservationsOff && d.reservedBy != "" && d.reservedBy != session {
+		return nil, &Error{Op: "open", Device: name, Err: ErrReserved, Msg: MsgReservationPreempted,
+			Cause: fmt.Errorf("reserved by session %s", d.reservedBy)}
+	}
+	if d.openBy != "" {
+		return nil, &Error{Op: "open", Device: name, Err: ErrBusy, Msg: MsgInUse, Cause: fmt.Errorf("open by session %s", d.openBy)}
+	}
+	p := d.paths[0]
+	if r.balance {
+		for _, q := range d.paths[1:] {
+			if q.uses < p.uses {
+				p = q
+			}
+		}
+	}
+	p.uses++
+	d.openBy, d.openPath = session, p
+	if r.reservations != ReservationsOff {
+		d.reservedBy = session
+	}
+	return p, nil
+}
+
+// releaseLocked ends session's use of d (close). Call with r.mu held.
+func (r *Registry) releaseLocked(d *device) {
+	d.openBy, d.openPath = "", nil
+	if r.reservations != ReservationsPersistent {
+		d.reservedBy = ""
+	}
+}
+
+// ReleaseSession ends a session: its persistent reservations are released
+// and the devices it left open are closed (their close errors are
+// returned joined).
+func (r *Registry) ReleaseSession(session string) error {
+	r.mu.Lock()
+	var open []*handle
+	for _, d := range r.devs {
+		if d.reservedBy == session && d.openBy == "" {
+			d.reservedBy = ""
+		}
+	}
+	for h := range r.handles {
+		if h.session == session {
+			open = append(open, h)
+		}
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, h := range open {
+		if err := h.close(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.mu.Lock()
+	for _, d := range r.devs {
+		if d.reservedBy == session {
+			d.reservedBy = ""
+		}
+	}
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}
