@@ -66,6 +66,9 @@ const (
 	StateUnload   = 0x40
 )
 
+// MaxMarksPerOp is the most file marks one operation may write.
+const MaxMarksPerOp = 1 << 16
+
 // Unknown is the all-ones value of a State field that is not known.
 const Unknown = ^uint32(0)
 
@@ -422,6 +425,9 @@ func (d *Drive) MTIO(op MTOp, count uint32) (uint32, error) {
 		}
 		return 0, nil
 	case MTEOF:
+		if count > MaxMarksPerOp {
+			return count, newErr(name, ErrIllegalArgs, "", fmt.Errorf("%d file marks in one operation, at most %d", count, MaxMarksPerOp))
+		}
 		if err := d.checkWritable(name); err != nil {
 			return count, err
 		}

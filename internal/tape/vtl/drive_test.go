@@ -153,6 +153,9 @@ func TestNDMPTapeBasics(t *testing.T) {
 	if f, b := pos(t, d); f != 0 || b != 0 {
 		t.Fatalf("count 0 moved the head to %d/%d", f, b)
 	}
+	if _, err := d.MTIO(MTEOF, MaxMarksPerOp+1); !errors.Is(err, ErrIllegalArgs) {
+		t.Fatalf("huge EOF count: %v", err)
+	}
 	if _, err := d.MTIO(42, 1); !errors.Is(err, ErrIllegalArgs) {
 		t.Fatalf("bad op: %v", err)
 	}

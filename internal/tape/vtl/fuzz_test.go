@@ -82,7 +82,9 @@ func FuzzExecuteCDB(f *testing.F) {
 		if len(seen) != 3 {
 			t.Fatalf("%d cartridges inside, want 3", len(seen))
 		}
-		_ = l.SetPrevent(false)
+		if l.st.Prevent {
+			_ = l.SetPrevent(false)
+		}
 	})
 }
 

@@ -178,6 +178,9 @@ func (d *Drive) ssc(c []byte, req CDB) CDBResult {
 	case 0x0A:
 		return d.sscWrite(int(n), req)
 	case 0x10: // WRITE FILEMARKS(6)
+		if n > MaxMarksPerOp {
+			return check(senseInvalidField)
+		}
 		if r, ok := d.sscWritable(); !ok {
 			return r
 		}
