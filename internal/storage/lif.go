@@ -77,20 +77,13 @@ func (s *Service) CreateLIF(ctx context.Context, spec LIFSpec) (LIF, error) {
 	if err != nil {
 		return LIF{}, err
 	}
-	addr, err := netip.ParseAddr(spec.Address)
-	if err != nil || addr.Zone() != "" && !addr.Is6() {
-		return LIF{}, errf(ErrInvalidArgument, "%q is not a valid IP address", spec.Address)
+	addr, err := parseLIFAddr(spec.Address)
+	if err != nil {
+		return LIF{}, err
 	}
-	addr = addr.Unmap()
-	if addr.IsUnspecified() || addr.IsMulticast() {
-		return LIF{}, errf(ErrInvalidArgument, "%s cannot be a LIF address", addr)
-	}
-	port := spec.Port
-	if port == 0 {
-		port = DefaultNDMPPort
-	}
-	if port < 1 || port > 65535 {
-		return LIF{}, errf(ErrInvalidArgument, "port %d is out of range 1-65535", spec.Port)
+	port, err := lifPort(spec.Port)
+	if err != nil {
+		return LIF{}, err
 	}
 	l := LIF{Name: spec.Name, SVM: spec.SVM, Role: role, Address: addr, Port: port, UUID: newUUID(), CreatedAt: s.now()}
 	err = s.store.Update(ctx, func(tx catalog.Tx) error {
@@ -115,14 +108,8 @@ func (s *Service) CreateLIF(ctx context.Context, spec LIFSpec) (LIF, error) {
 		if ok {
 			return errf(ErrExists, "LIF %q in Vserver %q already exists", spec.Name, spec.SVM)
 		}
-		all, err := catalog.ListJSON[LIF](tx, catalog.Prefix(ns, prefixLIF))
-		if err != nil {
+		if err := addrFree(tx, l); err != nil {
 			return err
-		}
-		for _, o := range all {
-			if o.AddrPort() == l.AddrPort() {
-				return errf(ErrExists, "address %s is already used by LIF %q in Vserver %q", l.AddrPort(), o.Name, o.SVM)
-			}
 		}
 		return catalog.PutJSON(tx, k, l)
 	})
@@ -199,4 +186,87 @@ func (s *Service) DeleteLIF(ctx context.Context, svm, name string) error {
 		return fmt.Errorf("delete LIF: %w", err)
 	}
 	return nil
+}
+
+func parseLIFAddr(s string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, errf(ErrInvalidArgument, "%q is not a valid IP address", s)
+	}
+	addr = addr.Unmap()
+	if addr.IsUnspecified() || addr.IsMulticast() {
+		return netip.Addr{}, errf(ErrInvalidArgument, "%s cannot be a LIF address", addr)
+	}
+	return addr, nil
+}
+
+func lifPort(port int) (int, error) {
+	if port == 0 {
+		return DefaultNDMPPort, nil
+	}
+	if port < 1 || port > 65535 {
+		return 0, errf(ErrInvalidArgument, "port %d is out of range 1-65535", port)
+	}
+	return port, nil
+}
+
+// addrFree checks that no LIF other than l itself listens on l's address.
+func addrFree(tx catalog.Tx, l LIF) error {
+	all, err := catalog.ListJSON[LIF](tx, catalog.Prefix(ns, prefixLIF))
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.AddrPort() == l.AddrPort() && (o.SVM != l.SVM || o.Name != l.Name) {
+			return errf(ErrExists, "address %s is already used by LIF %q in Vserver %q", l.AddrPort(), o.Name, o.SVM)
+		}
+	}
+	return nil
+}
+
+// LIFChange is a modification of a LIF (network interface modify); nil
+// fields are left alone. Port 0 means DefaultNDMPPort.
+type LIFChange struct {
+	Address  *string
+	Port     *int
+	HomeNode *string
+}
+
+// ModifyLIF changes a LIF's address, port or home node.
+func (s *Service) ModifyLIF(ctx context.Context, svm, name string, ch LIFChange) (LIF, error) {
+	var l LIF
+	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		var err error
+		l, err = catalog.GetJSON[LIF](tx, catalog.Key(ns, prefixLIF, svm, name))
+		if errors.Is(err, catalog.ErrNotFound) {
+			return errf(ErrNotFound, "LIF %q in Vserver %q does not exist", name, svm)
+		}
+		if err != nil {
+			return err
+		}
+		if ch.Address != nil {
+			if l.Address, err = parseLIFAddr(*ch.Address); err != nil {
+				return err
+			}
+		}
+		if ch.Port != nil {
+			if l.Port, err = lifPort(*ch.Port); err != nil {
+				return err
+			}
+		}
+		if ch.HomeNode != nil {
+			if _, err := getNode(tx, *ch.HomeNode); err != nil {
+				return err
+			}
+			l.HomeNode = *ch.HomeNode
+		}
+		if err := addrFree(tx, l); err != nil {
+			return err
+		}
+		return catalog.PutJSON(tx, catalog.Key(ns, prefixLIF, svm, name), l)
+	})
+	if err != nil {
+		return LIF{}, fmt.Errorf("modify LIF: %w", err)
+	}
+	return l, nil
 }

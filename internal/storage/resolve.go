@@ -18,6 +18,8 @@ type Location struct {
 	// Snapshot is set when the path went through the volume's
 	// .snapshot/<name> directory.
 	Snapshot *Snapshot
+	// Qtree is set when the path is a registered qtree or lies inside one.
+	Qtree *Qtree
 	// Root is the directory the relative path starts from: the volume's
 	// host path, or the snapshot's host path.
 	Root string
@@ -81,6 +83,14 @@ func (s *Service) Resolve(ctx context.Context, backupPath string) (Location, err
 			}
 			loc.Snapshot = &p
 			loc.Root, loc.RelPath = p.HostPath, below
+		}
+		if top, _, _ := strings.Cut(loc.RelPath, "/"); top != "" {
+			q, err := catalog.GetJSON[Qtree](tx, qtreeKey(svm, vol, top))
+			if err == nil {
+				loc.Qtree = &q
+			} else if !errors.Is(err, catalog.ErrNotFound) {
+				return err
+			}
 		}
 		return nil
 	})

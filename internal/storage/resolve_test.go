@@ -30,6 +30,9 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapRoot := filepath.Join(v.HostPath, ".snapshot", "snap1")
+	if _, err := e.svc.CreateQtree(e.ctx, QtreeSpec{Name: "q1", SVM: "vs1", Volume: "vol1", Existing: true}); err != nil {
+		t.Fatal(err)
+	}
 	good := []struct {
 		path, root, rel, snap string
 	}{
@@ -55,6 +58,10 @@ func TestResolve(t *testing.T) {
 		}
 		if (loc.Snapshot != nil) != (c.snap != "") || loc.Snapshot != nil && loc.Snapshot.Name != c.snap {
 			t.Errorf("%s: snapshot %+v", c.path, loc.Snapshot)
+		}
+		inQtree := strings.HasPrefix(c.rel+"/", "q1/")
+		if (loc.Qtree != nil) != inQtree || inQtree && loc.Qtree.Name != "q1" {
+			t.Errorf("%s: qtree %+v", c.path, loc.Qtree)
 		}
 	}
 	bad := []struct {

@@ -240,6 +240,28 @@ func TestLIF(t *testing.T) {
 		_, err := e.svc.CreateLIF(e.ctx, LIFSpec{Name: "x", SVM: "vs1", Role: RoleData, Address: "127.0.0.30"})
 		return err
 	})
+	e.unchanged("modify to taken address", ErrExists, `LIF "n1"`, func() error {
+		_, err := e.svc.ModifyLIF(e.ctx, "vs1", "d2", LIFChange{Address: ptr("127.0.0.10"), Port: ptr(0)})
+		return err
+	})
+	e.unchanged("modify bad address", ErrInvalidArgument, "", func() error {
+		_, err := e.svc.ModifyLIF(e.ctx, "vs1", "d2", LIFChange{Address: ptr("::")})
+		return err
+	})
+	e.unchanged("modify unknown node", ErrNotFound, "", func() error {
+		_, err := e.svc.ModifyLIF(e.ctx, "vs1", "d2", LIFChange{HomeNode: ptr("node9")})
+		return err
+	})
+	e.unchanged("modify unknown LIF", ErrNotFound, `LIF "zz"`, func() error {
+		_, err := e.svc.ModifyLIF(e.ctx, "vs1", "zz", LIFChange{})
+		return err
+	})
+	if l, err := e.svc.ModifyLIF(e.ctx, "vs1", "d2", LIFChange{Address: ptr("127.0.0.13"), HomeNode: ptr("node2")}); err != nil || l.HomeNode != "node2" || l.AddrPort().String() != "127.0.0.13:10002" {
+		t.Errorf("modify: %+v %v", l, err)
+	}
+	if l, err := e.svc.ModifyLIF(e.ctx, "vs1", "d2", LIFChange{Port: ptr(10002)}); err != nil || l.Port != 10002 {
+		t.Errorf("modify to its own address: %+v %v", l, err)
+	}
 	e.reopen()
 	got, err := e.svc.GetLIF(e.ctx, "vs1", "d1")
 	if err != nil || got.Address != netip.MustParseAddr("127.0.0.12") || got.Port != DefaultNDMPPort {

@@ -122,6 +122,9 @@ type VolumeChange struct {
 	JunctionPath     *string
 	Comment          *string
 	SnapshotProvider *string
+	// Node moves the volume to another node of the cluster (the volume's
+	// host path must be reachable there).
+	Node *string
 }
 
 func volKey(svm, vol string) string { return catalog.Key(ns, prefixVolume, svm, vol) }
@@ -372,6 +375,12 @@ func (s *Service) ModifyVolume(ctx context.Context, svm, vol string, ch VolumeCh
 		}
 		if ch.SnapshotProvider != nil {
 			v.SnapshotProvider = prov
+		}
+		if ch.Node != nil {
+			if _, err := getNode(tx, *ch.Node); err != nil {
+				return err
+			}
+			v.Node = *ch.Node
 		}
 		return catalog.PutJSON(tx, volKey(svm, vol), v)
 	})

@@ -214,9 +214,19 @@ func TestVolumeTypeChange(t *testing.T) {
 	if err != nil || v.SecurityStyle != StyleNTFS || v.JunctionPath != "/v1" {
 		t.Errorf("modify style/junction: %+v, %v", v, err)
 	}
+	e.unchanged("move to unknown node", ErrNotFound, `node "node2"`, func() error {
+		_, err := e.svc.ModifyVolume(e.ctx, "vs1", "vol1", VolumeChange{Node: ptr("node2")})
+		return err
+	})
+	if _, err := e.svc.AddNode(e.ctx, "node2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = e.svc.ModifyVolume(e.ctx, "vs1", "vol1", VolumeChange{Node: ptr("node2")}); err != nil || v.Node != "node2" {
+		t.Errorf("move: %+v %v", v, err)
+	}
 	e.reopen()
 	v, err = e.svc.GetVolume(e.ctx, "vs1", "vol1")
-	if err != nil || v.TypeGeneration != 2 || v.SecurityStyle != StyleNTFS || v.JunctionPath != "/v1" || v.Comment != "mirror" {
+	if err != nil || v.Node != "node2" || v.TypeGeneration != 2 || v.SecurityStyle != StyleNTFS || v.JunctionPath != "/v1" || v.Comment != "mirror" {
 		t.Errorf("after reopen: %+v, %v", v, err)
 	}
 }
