@@ -221,6 +221,9 @@ func Parse(line string) (Entry, error) {
 // parseTime parses the six words of a timestamp.
 func parseTime(w []string) (time.Time, error) {
 	ts := strings.Join(w, " ")
+	if err := checkTimeWords(w); err != nil {
+		return time.Time{}, fmt.Errorf("timestamp %q: %w", ts, err)
+	}
 	zone := w[4]
 	if off, ok := numericZone(zone); ok {
 		noZone := strings.Join([]string{w[0], w[1], w[2], w[3], w[5]}, " ")
@@ -228,13 +231,62 @@ func parseTime(w []string) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("timestamp %q: %w", ts, err)
 		}
+		if t.Weekday().String()[:3] != w[0] {
+			return time.Time{}, fmt.Errorf("timestamp %q: %s is a %s", ts, t.Format("Jan 2 2006"), t.Weekday())
+		}
 		return t, nil
 	}
 	t, err := time.Parse(TimeLayout, ts)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("timestamp %q: %w", ts, err)
 	}
+	if t.Weekday().String()[:3] != w[0] {
+		return time.Time{}, fmt.Errorf("timestamp %q: %s is a %s", ts, t.Format("Jan 2 2006"), t.Weekday())
+	}
 	return t, nil
+}
+
+// checkTimeWords checks the shape of the words of a timestamp as
+// TimeLayout writes them, which time.Parse alone does not: two-digit hours,
+// minutes and seconds, a day without a leading zero, a four-digit year, a
+// zone of letters or a numeric zone.
+func checkTimeWords(w []string) error {
+	digits := func(s string) bool {
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return s != ""
+	}
+	day, hms, zone, year := w[2], w[3], w[4], w[5]
+	if !strings.Contains("Sun Mon Tue Wed Thu Fri Sat", w[0]) || len(w[0]) != 3 {
+		return fmt.Errorf("bad day of the week %q", w[0])
+	}
+	if !strings.Contains("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", w[1]) || len(w[1]) != 3 {
+		return fmt.Errorf("bad month %q", w[1])
+	}
+	if len(day) > 2 || !digits(day) || day[0] == '0' {
+		return fmt.Errorf("bad day %q", day)
+	}
+	if len(hms) != 8 || hms[2] != ':' || hms[5] != ':' || !digits(hms[:2]) || !digits(hms[3:5]) || !digits(hms[6:]) {
+		return fmt.Errorf("bad time of day %q", hms)
+	}
+	if len(year) != 4 || !digits(year) {
+		return fmt.Errorf("bad year %q", year)
+	}
+	if _, ok := numericZone(zone); ok {
+		return nil
+	}
+	if len(zone) < 3 || len(zone) > 5 {
+		return fmt.Errorf("bad time zone %q", zone)
+	}
+	for _, c := range zone {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return fmt.Errorf("bad time zone %q", zone)
+		}
+	}
+	return nil
 }
 
 // numericZone recognises the zone names Go writes for zones without an
