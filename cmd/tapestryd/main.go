@@ -1,0 +1,96 @@
+// Command tapestryd is the Tapestry node daemon. It keeps the node's catalog
+// in a data directory (created on first start) and serves the admin API on
+// the unix socket DIR/admin.sock; the tapestry command talks to it.
+//
+// Usage:
+//
+//	tapestryd --data-dir DIR [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+//
+// On first start the cluster user admin gets the password in
+// TAPESTRY_ADMIN_PASSWORD, or a generated one that is printed once.
+// SIGTERM and SIGINT stop the daemon cleanly.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tapestry-ndmp/tapestry/internal/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tapestryd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "./tapestry-data", "data directory (created on first start)")
+	configFile := fs.String("config", "", "configuration file (JSON, see docs/cli.md)")
+	listen := fs.String("ndmp-listen", "", "address of the node-management LIF (default "+daemon.DefaultNDMPListen+")")
+	level := fs.String("log-level", "", "log level: debug, info, warn, error (default info)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tapestryd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "tapestryd %s\n", version)
+		return 0
+	}
+	var cfg daemon.Config
+	if *configFile != "" {
+		c, err := daemon.LoadConfig(*configFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "tapestryd: %v\n", err)
+			return 1
+		}
+		cfg = c
+	}
+	if *listen != "" {
+		cfg.NDMPListen = *listen
+	}
+	if *level != "" {
+		cfg.LogLevel = *level
+	}
+	lvl, err := daemon.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := daemon.Open(ctx, daemon.Options{
+		DataDir: *dataDir, Config: cfg, AdminPassword: os.Getenv("TAPESTRY_ADMIN_PASSWORD"),
+		Version: version, Logger: log, Out: stdout,
+	})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	log.Info("tapestryd started", "version", version, "data-dir", d.DataDir(), "first-start", d.FirstStart)
+	if err := d.Serve(ctx); err != nil {
+		log.Error("stopped with error", "err", err)
+		return 1
+	}
+	log.Info("tapestryd stopped")
+	return 0
+}

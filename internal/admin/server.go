@@ -1,0 +1,300 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+)
+
+// MaxBodyBytes bounds the size of a request body.
+const MaxBodyBytes = 1 << 20
+
+// ServerConfig holds what the API server works on.
+type ServerConfig struct {
+	Store   catalog.Store
+	Storage *storage.Service
+	Auth    *auth.Service
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// Version is reported by GET /api/cluster.
+	Version string
+}
+
+// Server is the admin API as an http.Handler.
+type Server struct {
+	cfg ServerConfig
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// principal is the authenticated user of a request.
+type principal struct {
+	SVM, Name string
+}
+
+// request is what a route handler gets.
+type request struct {
+	*http.Request
+	who  principal
+	priv string
+}
+
+// handlerFunc implements one route. It returns the status and body of a
+// successful answer, or an error.
+type handlerFunc func(ctx context.Context, r *request) (int, any, error)
+
+// route describes how a path is guarded.
+type route struct {
+	// cmd is the command directory Authorize checks; "" means the handler
+	// authorises itself.
+	cmd      string
+	write    bool
+	advanced bool
+}
+
+// NewServer returns the API server over cfg.
+func NewServer(cfg ServerConfig) *Server {
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.routes()
+	return s
+}
+
+// ServeHTTP serves one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) routes() {
+	s.handle("GET /api/cluster", route{cmd: "cluster show"}, s.getCluster)
+
+	s.handle("GET /api/svm/svms", route{cmd: "vserver show"}, s.listSVMs)
+	s.handle("POST /api/svm/svms", route{cmd: "vserver create", write: true}, s.createSVM)
+	s.handle("PATCH /api/svm/svms/{name}", route{cmd: "vserver modify", write: true}, s.modifySVM)
+	s.handle("DELETE /api/svm/svms/{name}", route{cmd: "vserver delete", write: true}, s.deleteSVM)
+
+	s.handle("GET /api/network/ip/interfaces", route{cmd: "network interface show"}, s.listLIFs)
+	s.handle("POST /api/network/ip/interfaces", route{cmd: "network interface create", write: true}, s.createLIF)
+	s.handle("DELETE /api/network/ip/interfaces/{uuid}", route{cmd: "network interface delete", write: true}, s.deleteLIF)
+
+	s.handle("GET /api/storage/volumes", route{cmd: "volume show"}, s.listVolumes)
+	s.handle("POST /api/storage/volumes", route{cmd: "volume create", write: true}, s.createVolume)
+	s.handle("PATCH /api/storage/volumes/{uuid}", route{}, s.modifyVolume)
+	s.handle("DELETE /api/storage/volumes/{uuid}", route{cmd: "volume delete", write: true}, s.deleteVolume)
+
+	s.handle("GET /api/storage/volumes/{uuid}/snapshots", route{cmd: "volume snapshot show"}, s.listSnapshots)
+	s.handle("POST /api/storage/volumes/{uuid}/snapshots", route{cmd: "volume snapshot create", write: true}, s.createSnapshot)
+	s.handle("DELETE /api/storage/volumes/{uuid}/snapshots/{name}", route{cmd: "volume snapshot delete", write: true}, s.deleteSnapshot)
+	s.handle("POST /api/private/cli/volume/snapshot/lock", route{cmd: "volume snapshot lock", write: true, advanced: true}, s.lockSnapshot(true))
+	s.handle("POST /api/private/cli/volume/snapshot/unlock", route{cmd: "volume snapshot unlock", write: true, advanced: true}, s.lockSnapshot(false))
+
+	s.handle("GET /api/storage/qtrees", route{cmd: "volume qtree show"}, s.listQtrees)
+	s.handle("POST /api/storage/qtrees", route{cmd: "volume qtree create", write: true}, s.createQtree)
+	s.handle("DELETE /api/storage/qtrees/{uuid}/{name}", route{cmd: "volume qtree delete", write: true}, s.deleteQtree)
+
+	s.handle("GET /api/security/accounts", route{cmd: "security login show"}, s.listAccounts)
+	s.handle("POST /api/security/accounts", route{cmd: "security login create", write: true}, s.createAccount)
+	s.handle("PATCH /api/security/accounts/{svm}/{name}", route{}, s.modifyAccount)
+	s.handle("DELETE /api/security/accounts/{svm}/{name}", route{cmd: "security login delete", write: true}, s.deleteAccount)
+
+	s.handle("GET /api/security/roles", route{cmd: "security login role show"}, s.listRoles)
+	s.handle("POST /api/security/roles", route{cmd: "security login role create", write: true}, s.createRole)
+	s.handle("DELETE /api/security/roles/{svm}/{name}", route{cmd: "security login role delete", write: true}, s.deleteRole)
+
+	s.handle("POST /api/private/cli/vserver/services/ndmp/generate-password", route{}, s.generateNDMPPassword)
+
+	s.handle("GET /api/private/cli/options", route{cmd: "options"}, s.listOptions)
+	s.handle("POST /api/private/cli/options", route{cmd: "options", write: true}, s.setOption)
+
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
+	})
+}
+
+func (s *Server) handle(pattern string, rt route, fn handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, hr *http.Request) {
+		start := time.Now()
+		status, who := s.serve(w, hr, rt, fn)
+		s.log.Info("api request", "method", hr.Method, "path", hr.URL.Path, "user", who, "status", status,
+			"duration", time.Since(start).Round(time.Microsecond))
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn handlerFunc) (int, string) {
+	ctx := hr.Context()
+	user, pass, ok := hr.BasicAuth()
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
+		writeError(w, http.StatusUnauthorized, "authentication-failed", "authentication required")
+		return http.StatusUnauthorized, ""
+	}
+	adminSVM := s.cfg.Auth.AdminSVM()
+	if _, err := s.cfg.Auth.CheckPassword(ctx, adminSVM, user, pass); err != nil {
+		s.log.Warn("api authentication failed", "user", user, "err", err)
+		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
+		status := http.StatusUnauthorized
+		msg := "authentication failed: wrong user name or password"
+		if errors.Is(err, auth.ErrLocked) {
+			status, msg = http.StatusForbidden, auth.Message(err)
+		}
+		writeError(w, status, "authentication-failed", msg)
+		return status, user
+	}
+	req := &request{Request: hr, who: principal{SVM: adminSVM, Name: user}, priv: PrivAdmin}
+	if p := hr.Header.Get(PrivilegeHeader); p != "" {
+		if p != PrivAdmin && p != PrivAdvanced {
+			writeError(w, http.StatusBadRequest, "invalid-argument", fmt.Sprintf("%q is not a privilege level; use admin or advanced", p))
+			return http.StatusBadRequest, user
+		}
+		req.priv = p
+	}
+	if rt.advanced && req.priv != PrivAdvanced {
+		msg := fmt.Sprintf("command %q is available only at the advanced privilege level; use -privilege advanced", rt.cmd)
+		writeError(w, http.StatusForbidden, "privilege", msg)
+		return http.StatusForbidden, user
+	}
+	if rt.cmd != "" {
+		if err := s.authorize(ctx, req, rt.cmd, rt.write); err != nil {
+			status, code, msg := classify(err)
+			writeError(w, status, code, msg)
+			return status, user
+		}
+	}
+	hr.Body = http.MaxBytesReader(w, hr.Body, MaxBodyBytes)
+	status, body, err := fn(ctx, req)
+	if err != nil {
+		status, code, msg := classify(err)
+		if status == http.StatusInternalServerError {
+			s.log.Error("api request failed", "method", hr.Method, "path", hr.URL.Path, "err", err)
+		}
+		writeError(w, status, code, msg)
+		return status, user
+	}
+	writeJSON(w, status, body)
+	return status, user
+}
+
+func (s *Server) authorize(ctx context.Context, r *request, cmd string, write bool) error {
+	return s.cfg.Auth.Authorize(ctx, r.who.SVM, r.who.Name, cmd, write)
+}
+
+// badRequest is an error in the request itself.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func badf(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf(format, args...)} }
+
+// decode reads a JSON body into v, refusing unknown fields and trailing
+// data.
+func decode(r *request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return badf("request body is larger than %d bytes", MaxBodyBytes)
+		}
+		if errors.Is(err, io.EOF) {
+			return badf("request body is empty")
+		}
+		return badf("invalid request body: %v", err)
+	}
+	if dec.More() {
+		return badf("invalid request body: trailing data")
+	}
+	return nil
+}
+
+// classify maps an error onto a status, a code and the message printed after
+// "Error: ".
+func classify(err error) (int, string, string) {
+	var br *badRequest
+	if errors.As(err, &br) {
+		return http.StatusBadRequest, "invalid-argument", br.msg
+	}
+	if errors.Is(err, ErrUnknownOption) || errors.Is(err, ErrBadOptionValue) {
+		return http.StatusBadRequest, "invalid-argument", "command failed: " + err.Error()
+	}
+	var se *storage.Error
+	if errors.As(err, &se) {
+		status, code := kindStatus(se.Kind)
+		return status, code, "command failed: " + se.Msg
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		status, code := kindStatus(ae.Kind)
+		msg := ae.Msg
+		if !strings.Contains(msg, " failed: ") {
+			msg = "command failed: " + msg
+		}
+		return status, code, msg
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, "canceled", "command failed: " + err.Error()
+	}
+	return http.StatusInternalServerError, "internal", "command failed: internal error: " + err.Error()
+}
+
+func kindStatus(kind error) (int, string) {
+	switch kind {
+	case storage.ErrNotFound, auth.ErrNotFound:
+		return http.StatusNotFound, "not-found"
+	case storage.ErrExists, auth.ErrExists:
+		return http.StatusConflict, "exists"
+	case storage.ErrInvalidArgument, auth.ErrInvalidArgument:
+		return http.StatusBadRequest, "invalid-argument"
+	case auth.ErrDenied:
+		return http.StatusForbidden, "not-authorized"
+	case auth.ErrAuthFailed:
+		return http.StatusUnauthorized, "authentication-failed"
+	case storage.ErrLocked, auth.ErrLocked:
+		return http.StatusConflict, "locked"
+	case storage.ErrInUse, auth.ErrInUse:
+		return http.StatusConflict, "in-use"
+	case storage.ErrLimit:
+		return http.StatusConflict, "limit"
+	case storage.ErrReadOnly:
+		return http.StatusConflict, "read-only"
+	case storage.ErrDisallowed:
+		return http.StatusConflict, "disallowed"
+	case auth.ErrNoPassword:
+		return http.StatusConflict, "no-password"
+	default:
+		return http.StatusConflict, "invalid-state"
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if v == nil {
+		v = struct{}{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorInfo{Code: code, Message: msg}})
+}
+
+func records[T any](v []T) Records[T] {
+	if v == nil {
+		v = []T{}
+	}
+	return Records[T]{Records: v, NumRecords: len(v)}
+}

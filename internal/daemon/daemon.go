@@ -1,0 +1,315 @@
+// Package daemon wires a Tapestry node together: it opens (and on first
+// start creates) the data directory and its catalog, initialises the
+// cluster, the node, the node-management LIF and the admin user, and serves
+// the admin API on the unix socket DIR/admin.sock until it is told to stop.
+//
+// The layout of a data directory:
+//
+//	DIR/catalog.db     the catalog (package catalog, bbolt)
+//	DIR/admin.sock     the admin API socket, mode 0600
+//	DIR/mroot/etc/log/ the backup event log directory
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/admin"
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+)
+
+// File names inside the data directory.
+const (
+	CatalogFile = "catalog.db"
+	SocketFile  = "admin.sock"
+	LogDir      = "mroot/etc/log"
+)
+
+// MgmtLIFName is the node-management LIF created on first start.
+const MgmtLIFName = "node1_mgmt1"
+
+// ShutdownTimeout is how long Serve waits for running requests on stop.
+const ShutdownTimeout = 10 * time.Second
+
+// Options configures Open.
+type Options struct {
+	// DataDir is created on first start.
+	DataDir string
+	Config  Config
+	// AdminPassword is the initial password of the cluster user admin on
+	// first start; empty means a generated one, written to Out.
+	AdminPassword string
+	// Version is reported by the API.
+	Version string
+	// Logger receives the daemon's log; nil discards.
+	Logger *slog.Logger
+	// Out receives the generated admin password; nil means os.Stdout.
+	Out io.Writer
+}
+
+// Daemon is one running node.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	store   *catalog.BoltStore
+	storage *storage.Service
+	auth    *auth.Service
+	ln      net.Listener
+	srv     *http.Server
+	// FirstStart is true when Open created the cluster.
+	FirstStart bool
+}
+
+// Open prepares the node: data directory, catalog, cluster, node, LIF, admin
+// user and the listening admin socket. Close undoes it when Serve is not
+// used.
+func Open(ctx context.Context, o Options) (d *Daemon, err error) {
+	if o.DataDir == "" {
+		return nil, errors.New("a data directory is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Config.NDMPListen == "" {
+		o.Config.NDMPListen = DefaultNDMPListen
+	}
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if o.AdminPassword != "" {
+		if err := auth.CheckPasswordRules(o.AdminPassword); err != nil {
+			return nil, fmt.Errorf("initial admin password: %s", auth.Message(err))
+		}
+	}
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	o.DataDir = dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, LogDir), 0o755); err != nil {
+		return nil, fmt.Errorf("create log directory: %w", err)
+	}
+	st, err := catalog.OpenBolt(filepath.Join(dir, CatalogFile))
+	if err != nil {
+		return nil, err
+	}
+	d = &Daemon{opts: o, log: o.Logger, store: st}
+	defer func() {
+		if err != nil {
+			d.Close()
+			d = nil
+		}
+	}()
+	d.storage = storage.New(st, storage.Options{MaxSnapshots: o.Config.MaxSnapshots})
+	if err := d.initCluster(ctx); err != nil {
+		return d, err
+	}
+	if err := d.listen(); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) initCluster(ctx context.Context) error {
+	_, err := d.storage.Cluster(ctx)
+	d.FirstStart = errors.Is(err, storage.ErrNotInitialized)
+	if err != nil && !d.FirstStart {
+		return fmt.Errorf("read cluster: %w", err)
+	}
+	c, err := d.storage.Init(ctx, storage.InitOptions{})
+	if err != nil {
+		return err
+	}
+	adminSVM, err := d.storage.AdminSVM(ctx)
+	if err != nil {
+		return err
+	}
+	d.auth = auth.New(d.store, auth.Options{
+		AdminSVM: adminSVM,
+		CheckSVM: func(ctx context.Context, svm string) error {
+			_, err := d.storage.GetSVM(ctx, svm)
+			return err
+		},
+	})
+	if err := d.ensureLIF(ctx, adminSVM); err != nil {
+		return err
+	}
+	pw, generated := d.opts.AdminPassword, false
+	if pw == "" {
+		pw, generated = generatePassword(), true
+	}
+	created, err := d.auth.Bootstrap(ctx, pw)
+	if err != nil {
+		return fmt.Errorf("create admin user: %w", err)
+	}
+	if created {
+		d.log.Info("created cluster user admin", "cluster", c.Name)
+		if generated {
+			fmt.Fprintf(d.opts.Out, "Initial password of cluster user admin: %s\n", pw)
+		}
+	}
+	if d.FirstStart {
+		d.log.Info("initialised new cluster", "cluster", c.Name, "node", storage.DefaultNodeName, "data-dir", d.opts.DataDir)
+	}
+	return nil
+}
+
+// ensureLIF creates the node-management LIF, or moves it when the configured
+// address changed.
+func (d *Daemon) ensureLIF(ctx context.Context, adminSVM string) error {
+	ap, err := ParseListen(d.opts.Config.NDMPListen)
+	if err != nil {
+		return err
+	}
+	l, err := d.storage.GetLIF(ctx, adminSVM, MgmtLIFName)
+	switch {
+	case err == nil && l.AddrPort() == ap:
+		return nil
+	case err == nil:
+		d.log.Info("moving node-management LIF", "lif", MgmtLIFName, "from", l.AddrPort(), "to", ap)
+		if err := d.storage.DeleteLIF(ctx, adminSVM, MgmtLIFName); err != nil {
+			return fmt.Errorf("move LIF %s: %w", MgmtLIFName, err)
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("read LIF %s: %w", MgmtLIFName, err)
+	}
+	_, err = d.storage.CreateLIF(ctx, storage.LIFSpec{
+		Name: MgmtLIFName, SVM: adminSVM, Role: storage.RoleNodeMgmt,
+		Address: ap.Addr().String(), Port: int(ap.Port()), HomeNode: storage.DefaultNodeName,
+	})
+	if err != nil {
+		return fmt.Errorf("create LIF %s: %w", MgmtLIFName, err)
+	}
+	return nil
+}
+
+func (d *Daemon) listen() error {
+	path := d.SocketPath()
+	// The catalog's file lock is held, so no other daemon uses this
+	// directory: a socket file left here is stale.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listen on admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("admin socket permissions: %w", err)
+	}
+	d.ln = ln
+	api := admin.NewServer(admin.ServerConfig{
+		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
+	})
+	d.srv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// Serve answers API requests until ctx is cancelled, then stops accepting,
+// waits up to ShutdownTimeout for running requests and closes the catalog.
+func (d *Daemon) Serve(ctx context.Context) error {
+	d.log.Info("admin API listening", "socket", d.SocketPath())
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Serve(d.ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down")
+	case serveErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := d.srv.Shutdown(sctx); err != nil {
+		d.log.Warn("requests still running at shutdown", "err", err)
+	}
+	cerr := d.closeStore()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("admin API: %w", serveErr)
+	}
+	return cerr
+}
+
+// Close releases the socket and the catalog without serving.
+func (d *Daemon) Close() error {
+	if d.ln != nil {
+		d.ln.Close()
+	}
+	return d.closeStore()
+}
+
+func (d *Daemon) closeStore() error {
+	if d.store == nil {
+		return nil
+	}
+	err := d.store.Close()
+	d.store = nil
+	if err != nil {
+		return fmt.Errorf("close catalog: %w", err)
+	}
+	return nil
+}
+
+// SocketPath is the path of the admin API socket.
+func (d *Daemon) SocketPath() string { return filepath.Join(d.opts.DataDir, SocketFile) }
+
+// DataDir is the absolute data directory.
+func (d *Daemon) DataDir() string { return d.opts.DataDir }
+
+// Store is the node's catalog.
+func (d *Daemon) Store() catalog.Store { return d.store }
+
+// Storage is the node's storage model.
+func (d *Daemon) Storage() *storage.Service { return d.storage }
+
+// Auth is the node's user and role store.
+func (d *Daemon) Auth() *auth.Service { return d.auth }
+
+// generatePassword returns 16 random letters and digits with at least one
+// of each, which satisfies auth.CheckPasswordRules.
+func generatePassword() string {
+	const letters = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+	const digits = "23456789"
+	const all = letters + digits
+	for {
+		b := make([]byte, 16)
+		hasL, hasD := false, false
+		for i := range b {
+			n, err := rand.Int(rand.Reader, big.NewInt(int64(len(all))))
+			if err != nil {
+				panic(fmt.Sprintf("crypto/rand failed: %v", err))
+			}
+			b[i] = all[n.Int64()]
+			if n.Int64() < int64(len(letters)) {
+				hasL = true
+			} else {
+				hasD = true
+			}
+		}
+		if hasL && hasD {
+			return string(b)
+		}
+	}
+}
