@@ -127,6 +127,17 @@ func (s *toyServer) serve(ctx context.Context, c *Conn, m *Message) (Body, error
 		return nil, ErrNotAuthorized
 	}
 	switch b := m.Body.(type) {
+	case *ConfigGetServerInfoRequest:
+		return &ConfigGetServerInfoReply{VendorName: "Tapestry", ProductName: "toy", RevisionNumber: "0", AuthType: []AuthType{AuthText, AuthMD5}}, nil
+	case *ConfigGetButypeInfoRequest:
+		return &ConfigGetButypeInfoReply{ButypeInfo: []ButypeInfo{{ButypeName: "dump", DefaultEnv: []Pval{{"HIST", "n"}}, Attrs: ButypeBackupIncremental | ButypeBackupFHFile}}}, nil
+	case *ConfigGetFSInfoRequest:
+		return &ConfigGetFSInfoReply{FSInfo: []FSInfo{{FSType: "btrfs", FSLogicalDevice: "/vs1/vol1", FSPhysicalDevice: "/dev/loop7",
+			TotalSize: 1 << 30, UsedSize: 1 << 20, AvailSize: 1<<30 - 1<<20, TotalInodes: 1000, UsedInodes: 10, FSStatus: "online"}}}, nil
+	case *ConfigGetTapeInfoRequest:
+		return &ConfigGetTapeInfoReply{TapeInfo: []DeviceInfo{{Model: "VTL LTO-8", Caplist: []DeviceCapability{{Device: "nrst0a", Attr: TapeAttrRewind | TapeAttrUnload, Capability: []Pval{{"EXECUTE_CDB", "t"}}}}}}}, nil
+	case *ConfigGetSCSIInfoRequest:
+		return &ConfigGetSCSIInfoReply{SCSIInfo: []DeviceInfo{{Model: "VTL changer", Caplist: []DeviceCapability{{Device: "mc0"}}}}}, nil
 	case *ConfigGetHostInfoRequest:
 		return &ConfigGetHostInfoReply{Hostname: "toy", OSType: "Linux (NetApp-compatible)", OSVers: "1", HostID: "42"}, nil
 	case *ConfigGetConnectionTypeRequest:

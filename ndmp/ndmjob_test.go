@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,46 @@ func TestClientAgainstNdmjobBadPassword(t *testing.T) {
 	err = c.AuthMD5(ctx, "ndmp", "not-the-password")
 	if !errors.Is(err, ErrNotAuthorized) {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestNdmjobQueriesToyServer runs ndmjob as the DMA ("ndmjob -q", MD5
+// login) against a toy server built on Conn, so an independent NDMP v4
+// implementation decodes our replies: host, server, connection type,
+// backup type, file system and tape information (N1, N3, N9).
+func TestNdmjobQueriesToyServer(t *testing.T) {
+	ndmjob := testutil.RequireTool(t, ndmjobPath)
+	srv := &toyServer{t: t, user: "backup", pw: "pw", greeting: NotifyConnectionStatusPost{Reason: Connected, ProtocolVersion: 4}}
+	addr := srv.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	agent := addr + "/4m,backup,pw"
+	out, err := exec.CommandContext(ctx, ndmjob, "-q", "-D", agent, "-T", agent).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ndmjob -q: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		`hostname   toy`,
+		`hostid     42`,
+		`auths      (2)  NDMP4_AUTH_TEXT NDMP4_AUTH_MD5`,
+		`addr_types (3)  NDMP4_ADDR_LOCAL NDMP4_ADDR_TCP ?0x20510004?`,
+		`Backup type info of dump format`,
+		`attrs      0x220`,
+		`set        HIST=n`,
+		`File system /vs1/vol1`,
+		`space      1073741824 total, 1048576 used, 1072693248 avail`,
+		`inodes     1000 total, 10 used`,
+		`Tape Agent 127.0.0.1 NDMPv4`,
+		`tape VTL LTO-8`,
+		`device     nrst0a`,
+		`set        EXECUTE_CDB=t`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("ndmjob output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("ndmjob output:\n%s", text)
 	}
 }
