@@ -183,10 +183,42 @@ func (d *Drive) Preempt() {
 	}
 }
 
+// Unload rewinds and ejects the cartridge (it stays in the drive element
+// until the changer moves it). The drive must not be open.
+func (d *Drive) Unload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.open {
+		return newErr("unload "+d.serial, ErrBusy, "", nil)
+	}
+	if d.barcode() == "" {
+		return newErr("unload "+d.serial, ErrNoTape, "", nil)
+	}
+	return d.unloadLocked()
+}
+
+// Load threads an ejected cartridge again, at BOT.
+func (d *Drive) Load() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.barcode() == "" {
+		return newErr("load "+d.serial, ErrNoTape, "", nil)
+	}
+	if !d.loaded {
+		d.lib.mu.Lock()
+		d.loadLocked()
+		d.lib.mu.Unlock()
+	}
+	return nil
+}
+
 // loadLocked threads a cartridge just moved into the drive. Call with
 // d.mu and d.lib.mu held.
 func (d *Drive) loadLocked() {
 	d.loaded = true
+	if d.cart != nil {
+		_ = d.cart.Close()
+	}
 	d.cart = nil
 	d.fresh = true
 	d.ewPending, d.ewReported, d.dirty = false, false, false
@@ -300,7 +332,7 @@ func (d *Drive) Close() error {
 	if !d.open {
 		return newErr("close", ErrNotOpen, "", nil)
 	}
-	if !d.closeErr && d.loaded && d.cart != nil {
+	if !d.closeErr && !d.preempted && d.loaded && d.cart != nil {
 		if err := d.closeIO(); err != nil {
 			d.closeErr = true
 			return err

@@ -734,3 +734,48 @@ func CreateDefault(dir string) (*Library, error) {
 	}
 	return l, nil
 }
+
+// LoadNext replaces the cartridge in drive d with the next one, as an
+// "ur" (unload/reload) device name asks: the cartridge goes back to the
+// storage slot it came from (or the first empty one) and the first full
+// storage slot after that one is loaded. With no cartridge in the drive
+// the first full slot is loaded. It returns the new cartridge's barcode,
+// or an error matching ErrNoCartridge when no further cartridge is left.
+func (l *Library) LoadNext(d *Drive) (string, error) {
+	l.mu.Lock()
+	cur := l.st.Drives[d.index]
+	after := SlotBase
+	if cur.Barcode != "" {
+		back := -1
+		if cur.Source >= SlotBase && int(cur.Source-SlotBase) < len(l.st.Slots) && l.st.Slots[cur.Source-SlotBase].Barcode == "" {
+			back = int(cur.Source - SlotBase)
+		} else {
+			back = firstFree(l.st.Slots)
+		}
+		if back < 0 {
+			l.mu.Unlock()
+			return "", newErr("load next", ErrNoSpace, "", nil)
+		}
+		after = SlotBase + uint16(back) + 1
+	}
+	next := -1
+	for i := int(after - SlotBase); i < len(l.st.Slots); i++ {
+		if l.st.Slots[i].Barcode != "" {
+			next = i
+			break
+		}
+	}
+	l.mu.Unlock()
+	if next < 0 {
+		return "", newErr("load next", ErrNoCartridge, "", errors.New("no further cartridge in the storage slots"))
+	}
+	if cur.Barcode != "" {
+		if err := l.Move(d.Address(), after-1); err != nil {
+			return "", err
+		}
+	}
+	if err := l.Move(SlotBase+uint16(next), d.Address()); err != nil {
+		return "", err
+	}
+	return d.Barcode(), nil
+}

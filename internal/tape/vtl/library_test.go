@@ -268,3 +268,38 @@ func TestKilledDriveWriter(t *testing.T) {
 	t.Logf("%d whole records after SIGKILL", n)
 	_ = d.Close()
 }
+
+func TestUnloadReloadNext(t *testing.T) {
+	l, err := CreateDefault(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := l.drives[0] // TAP001L8 from slot 0
+	got := []string{}
+	for {
+		bc, err := l.LoadNext(d)
+		if err != nil {
+			wantErr(t, err, ErrNoCartridge)
+			break
+		}
+		got = append(got, bc)
+	}
+	want := "[TAP005L8 TAP006L8 TAP007L8 TAP008L8 TAP009L8 TAP010L8]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("loaded %v, want %s", got, want)
+	}
+	if el, in, _ := l.Locate("TAP001L8"); !in || el.Addr != SlotBase {
+		t.Fatalf("TAP001L8 not back in its slot: %+v", el)
+	}
+	if err := d.Unload(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, d.Open(OpenOptions{Mode: ReadMode}), ErrNoTape)
+	if err := d.Load(); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, d, OpenOptions{Mode: ReadMode})
+	wantErr(t, d.Unload(), ErrBusy)
+	_ = d.Close()
+}
