@@ -107,11 +107,10 @@ func Read(dir, name string) ([]byte, error) {
 // Lines splits the contents of a log file into lines without their
 // newlines. A last line without a newline is included.
 func Lines(data []byte) []string {
-	s := strings.TrimSuffix(string(data), "\n")
-	if s == "" {
+	if len(data) == 0 {
 		return nil
 	}
-	return strings.Split(s, "\n")
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
 
 // tailChunk is how much Tail reads from the end of the file at a time.
