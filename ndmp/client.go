@@ -154,6 +154,17 @@ func (c *Client) AuthMD5(ctx context.Context, user, password string) error {
 	return err
 }
 
+// ServerAuth asks the server to authenticate itself (the optional
+// CONNECT_SERVER_AUTH): attr carries, for MD5, the DMA's challenge. It
+// returns the server's authentication data.
+func (c *Client) ServerAuth(ctx context.Context, attr AuthAttr) (*AuthData, error) {
+	r, err := doCall[*ConnectServerAuthReply](ctx, c, &ConnectServerAuthRequest{ClientAttr: attr})
+	if err != nil {
+		return nil, err
+	}
+	return &r.ServerResult, nil
+}
+
 // GetAuthAttr returns the server's attributes for an authentication type:
 // for AuthMD5, a fresh challenge.
 func (c *Client) GetAuthAttr(ctx context.Context, t AuthType) (*AuthAttr, error) {

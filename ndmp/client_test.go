@@ -255,6 +255,9 @@ func TestClientSession(t *testing.T) {
 	if err := c.CABDataConnPrepare(ctx, AddrTCP, "dump", []Pval{{"FILESYSTEM", "/vs1/vol1"}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.ServerAuth(ctx, AuthAttr{AuthType: AuthMD5}); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("ServerAuth: %v", err)
+	}
 	if err := c.MoverStop(ctx); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("unsupported call: %v", err)
 	}

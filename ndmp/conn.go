@@ -27,7 +27,10 @@ var ErrReplyLater = errors.New("ndmp: reply sent later")
 // handler may itself call Conn.Call, Conn.Post and Conn.Close. While it runs,
 // further incoming requests and posts wait (up to Config.QueueLength of
 // them; then the Conn stops reading), but replies to calls are still
-// delivered.
+// delivered. Once the queue is full a reply cannot overtake the queued
+// messages, so a handler that calls Conn.Call while its peer floods it with
+// posts can wait until the queue drains; in NDMP only the DMA receives posts
+// and it rarely needs to call from a post handler.
 //
 // For a request that expects a reply, ServeNDMP returns the reply body or an
 // error. An Error value (possibly wrapped) is sent as the header error code

@@ -476,3 +476,70 @@ func TestConnHandlerCallsClose(t *testing.T) {
 	s.Close()
 	waitGoroutines(t, base)
 }
+
+// TestConnPostFlood sends many FH_ADD_FILE posts to a Conn whose handler is
+// slower than the sender and whose queue is short: the reader must apply
+// back pressure, and every post must arrive, in order (N14).
+func TestConnPostFlood(t *testing.T) {
+	base := runtime.NumGoroutine()
+	const n = 2000
+	ln, accept := listen(t)
+	sent := make(chan error, 1)
+	go func() {
+		nc := accept()
+		if nc == nil {
+			sent <- errors.New("accept failed")
+			return
+		}
+		s := NewConn(nc, nil)
+		defer s.Close()
+		for i := range n {
+			if err := s.Post(context.Background(), fhBatch(1+i%3)); err != nil {
+				sent <- err
+				return
+			}
+			if err := s.Post(context.Background(), &NotifyDataReadPost{Offset: uint64(i)}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+		<-s.Done()
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, n)
+	files := 0
+	c := NewConn(nc, &Config{QueueLength: 4, Handler: HandlerFunc(func(ctx context.Context, _ *Conn, m *Message) (Body, error) {
+		switch b := m.Body.(type) {
+		case *FHAddFilePost:
+			files += len(b.Files)
+		case *NotifyDataReadPost:
+			if b.Offset%500 == 0 {
+				time.Sleep(2 * time.Millisecond) // a slow consumer now and then
+			}
+			got <- b.Offset
+		}
+		return nil, nil
+	})})
+	for i := range n {
+		select {
+		case off := <-got:
+			if off != uint64(i) {
+				t.Fatalf("post %d has offset %d", i, off)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d posts arrived", i)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if want := n/3*6 + []int{0, 1, 3}[n%3]; files != want {
+		t.Errorf("%d files in FH posts, want %d", files, want)
+	}
+	waitGoroutines(t, base)
+}
