@@ -249,7 +249,7 @@ func setString(dst *string, raw string, limit int, nonEmpty bool) error {
 func setHexByte(dst *byte, raw string) error {
 	s := unquote(raw)
 	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") {
-		return fmt.Errorf("%q is not a hexadecimal code 0x..", s)
+		return fmt.Errorf("%q is not a hexadecimal code (0xNN)", s)
 	}
 	v, err := strconv.ParseUint(s[2:], 16, 8)
 	if err != nil {

@@ -49,11 +49,11 @@ func ParseReservations(s string) (Reservations, error) {
 // Attachment describes one path to a device that appeared on the node.
 type Attachment struct {
 	Kind     DeviceKind
-	Path     string // physical path name, e.g. "0b.4L1"
-	Serial   string // serial number (VPD page 80h); "" if unknown
-	Vendor   string // INQUIRY vendor identification
-	Product  string // INQUIRY product identification
-	Revision string // INQUIRY product revision
+	Path     string  // physical path name, e.g. "0b.4L1"
+	Serial   string  // serial number (VPD page 80h); "" if unknown
+	Vendor   string  // INQUIRY vendor identification
+	Product  string  // INQUIRY product identification
+	Revision string  // INQUIRY product revision
 	Drive    Drive   // the device through this path, for KindDrive
 	Changer  Changer // the device through this path, for KindChanger
 }
@@ -144,7 +144,6 @@ type path struct {
 	ppn     string
 	drive   Drive
 	changer Changer
-	uses    int
 }
 
 type device struct {
@@ -158,6 +157,7 @@ type device struct {
 	cfg                       *Config
 	openBy                    string
 	openPath                  *path
+	turn                      int // next path to use with load balancing
 	reservedBy                string
 	stats                     Stats
 }
@@ -231,7 +231,7 @@ func (r *Registry) Reservations() Reservations {
 
 // SetLoadBalancing turns multipath load balancing on or off (off by
 // default). With it off a device is always used through its first path;
-// with it on, each open takes the path used least so far.
+// with it on, opens take the paths in turn.
 func (r *Registry) SetLoadBalancing(on bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -679,13 +679,9 @@ func (r *Registry) claimLocked(d *device, session, name string) (*path, error) {
 	}
 	p := d.paths[0]
 	if r.balance {
-		for _, q := range d.paths[1:] {
-			if q.uses < p.uses {
-				p = q
-			}
-		}
+		p = d.paths[d.turn%len(d.paths)]
+		d.turn++
 	}
-	p.uses++
 	d.openBy, d.openPath = session, p
 	if r.reservations != ReservationsOff {
 		d.reservedBy = session
