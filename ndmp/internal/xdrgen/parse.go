@@ -330,17 +330,22 @@ func (p *parser) declNoSemi() (decl, error) {
 }
 
 // value evaluates a constant expression: a number or a constant name.
-func (s *spec) value(v string) (uint64, error) {
+func (s *spec) value(v string) (uint64, error) { return s.valueDepth(v, 0) }
+
+func (s *spec) valueDepth(v string, depth int) (uint64, error) {
+	if depth > 32 {
+		return 0, fmt.Errorf("constant %q: definition loop", v)
+	}
 	if n, err := strconv.ParseUint(v, 0, 64); err == nil {
 		return n, nil
 	}
 	if c, ok := s.consts[v]; ok {
-		return s.value(c.value)
+		return s.valueDepth(c.value, depth+1)
 	}
 	for _, e := range s.enums {
 		for _, ev := range e.values {
 			if ev.name == v {
-				return s.value(ev.value)
+				return s.valueDepth(ev.value, depth+1)
 			}
 		}
 	}
