@@ -236,6 +236,13 @@ func (l *Log) RotateIfDue() error {
 }
 
 func (l *Log) rotateIfDueLocked(now time.Time) error {
+	if now.Before(l.started) {
+		// The clock went back (or the state came from a clock that was
+		// ahead): date the current file now, or it would not be rotated
+		// until the wrong date came round.
+		l.started = now
+		return l.writeState(now)
+	}
 	if now.Before(weekEnd(l.started, l.loc)) {
 		return nil
 	}

@@ -325,6 +325,27 @@ func TestRotationLocation(t *testing.T) {
 	}
 }
 
+// TestClockBack: a state file dated in the future (a clock that was set
+// wrong) does not stop rotation for good.
+func TestClockBack(t *testing.T) {
+	c := newClock(time.Date(2030, time.January, 2, 0, 0, 0, 0, time.UTC))
+	l, dir := openTest(t, c, Options{})
+	c.Set(t0) // Mon Nov 23 2026
+	if err := l.Restore("/d").Start(0, KindNDMP); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(filepath.Join(dir, "backup.0")) {
+		t.Fatal("rotated when the clock went back")
+	}
+	c.Set(t0.AddDate(0, 0, 6)) // the next Sunday
+	if err := l.Restore("/d").End(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLines(t, dir, "backup.0"); len(got) != 2 {
+		t.Fatalf("backup.0 = %q", got)
+	}
+}
+
 func TestWeekEnd(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"2026-11-22T00:00:00Z", "2026-11-29T00:00:00Z"}, // Sunday midnight
