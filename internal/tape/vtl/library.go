@@ -2,7 +2,8 @@
 // tape drives, storage slots and import/export slots, and cartridges that
 // are SIMH tape images (package format/simtap) in a directory.
 //
-// A Library is persisted under its directory: state.json (written
+// A Library is persisted under its directory, which it holds locked while
+// open (one Library per directory): state.json (written
 // atomically) holds the configuration, where every cartridge is and its
 // attributes; cartridges/<barcode>.tap and its index hold the contents. A
 // restarted library finds every cartridge where it was, with its
@@ -35,6 +36,8 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tapestry-ndmp/tapestry/format/simtap"
 )
@@ -150,6 +153,7 @@ type state struct {
 // Library is an open virtual tape library.
 type Library struct {
 	dir    string
+	lock   *os.File   // holds the directory's exclusive lock
 	mu     sync.Mutex // guards st, active, sense; taken after a Drive's mu
 	st     state
 	drives []*Drive
@@ -164,7 +168,30 @@ var barcodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
 // digits, '_', '.' or '-', starting with a letter or digit.
 func ValidBarcode(s string) bool { return barcodeRE.MatchString(s) }
 
-const stateFile = "state.json"
+const (
+	stateFile = "state.json"
+	lockFile  = "lock"
+)
+
+// ErrLocked is returned when another Library (in this or another process)
+// has the directory open.
+var ErrLocked = errors.New("vtl: library directory in use")
+
+// lockDir takes the library directory's exclusive lock.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("vtl: lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("vtl: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
 
 // Create makes a new, empty library in dir (created if needed; it must
 // not already hold a library).
@@ -201,7 +228,11 @@ func Create(dir string, cfg Config) (*Library, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "cartridges"), 0o755); err != nil {
 		return nil, fmt.Errorf("vtl: create: %w", err)
 	}
-	l := &Library{dir: dir, st: state{
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Library{dir: dir, lock: lock, st: state{
 		Version: 1,
 		Config:  cfg,
 		Drives:  make([]elemState, cfg.Drives),
@@ -210,6 +241,7 @@ func Create(dir string, cfg Config) (*Library, error) {
 		Carts:   map[string]*Cartridge{},
 	}}
 	if err := l.save(); err != nil {
+		_ = lock.Close()
 		return nil, err
 	}
 	l.makeDrives()
@@ -222,11 +254,17 @@ func Open(dir string) (*Library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vtl: open: %w", err)
 	}
-	l := &Library{dir: dir}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Library{dir: dir, lock: lock}
 	if err := json.Unmarshal(b, &l.st); err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("vtl: open %s: %w", filepath.Join(dir, stateFile), err)
 	}
 	if err := l.check(); err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("vtl: open %s: %w", dir, err)
 	}
 	l.makeDrives()
@@ -310,8 +348,8 @@ func (l *Library) save() error {
 	return nil
 }
 
-// Close closes every drive (flushing the cartridges' indexes). The
-// library must not be used afterwards.
+// Close closes every drive (flushing the cartridges' indexes) and releases
+// the directory. The library must not be used afterwards.
 func (l *Library) Close() error {
 	var first error
 	for _, d := range l.drives {
@@ -320,7 +358,10 @@ func (l *Library) Close() error {
 		}
 	}
 	l.mu.Lock()
-	l.closed = true
+	if !l.closed {
+		l.closed = true
+		_ = l.lock.Close()
+	}
 	l.mu.Unlock()
 	return first
 }

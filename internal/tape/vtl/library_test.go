@@ -27,10 +27,18 @@ func TestCreateValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
+		t.Errorf("second open of a library in use: %v", err)
+	}
 	_ = l.Close()
 	if _, err := Create(dir, Config{Drives: 1, Slots: 1}); err == nil {
 		t.Error("second library created over the first")
 	}
+	l, err = Open(dir)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	_ = l.Close()
 	if _, err := Open(t.TempDir()); err == nil {
 		t.Error("opened a directory without a library")
 	}
