@@ -1,0 +1,528 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tapestry-ndmp/tapestry/internal/admin"
+)
+
+func (a *app) volumeCmd() *cobra.Command {
+	return group("volume", "Manage volumes",
+		a.volumeCreate(), a.volumeShow(), a.volumeModify(),
+		a.volumeState("online", "online", "Bring a volume online"),
+		a.volumeState("offline", "offline", "Take a volume offline"),
+		a.volumeState("restrict", "restricted", "Restrict a volume"),
+		a.volumeDelete(),
+		group("qtree", "Manage qtrees", a.qtreeCreate(), a.qtreeShow(), a.qtreeDelete()),
+		group("snapshot", "Manage Snapshot copies",
+			a.snapshotCreate(), a.snapshotShow(), a.snapshotDelete(),
+			a.snapshotLock("lock"), a.snapshotLock("unlock")),
+	)
+}
+
+// volumeArgs binds -vserver and -volume, which are also positional.
+type volumeArgs struct{ svm, vol string }
+
+func (v *volumeArgs) flags(c *cobra.Command) {
+	c.Flags().StringVar(&v.svm, "vserver", "", "SVM name")
+	c.Flags().StringVar(&v.vol, "volume", "", "volume name")
+}
+
+func (v *volumeArgs) parse(cmd *cobra.Command, args []string) error {
+	if err := positional(cmd, args, map[string]*string{"vserver": &v.svm, "volume": &v.vol}, "vserver", "volume"); err != nil {
+		return err
+	}
+	return required(req("vserver", v.svm), req("volume", v.vol))
+}
+
+func (a *app) volumeCreate() *cobra.Command {
+	var in admin.VolumeCreate
+	var va volumeArgs
+	c := &cobra.Command{
+		Use:   "create -vserver SVM -volume NAME -path DIR [-type RW|DP] [-snapshot-provider auto|btrfs|reflink|copy]",
+		Short: "Register a host directory as a volume",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := va.parse(cmd, args); err != nil {
+				return err
+			}
+			if err := required(req("path", in.Path)); err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(in.Path)
+			if err != nil {
+				return fmt.Errorf("path %q: %w", in.Path, err)
+			}
+			in.SVM, in.Name, in.Path = va.svm, va.vol, abs
+			in.Type = strings.ToUpper(in.Type)
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPost, "/api/storage/volumes", nil, in, nil)
+		},
+	}
+	va.flags(c)
+	f := c.Flags()
+	f.StringVar(&in.Path, "path", "", "host directory of the volume (must exist)")
+	f.StringVar(&in.Type, "type", "", "RW (default) or DP")
+	f.StringVar(&in.State, "state", "", "online (default), restricted or offline")
+	f.StringVar(&in.SecurityStyle, "security-style", "", "unix (default), ntfs or mixed")
+	f.StringVar(&in.SnapshotProvider, "snapshot-provider", "auto", "auto, btrfs, reflink or copy")
+	f.StringVar(&in.JunctionPath, "junction-path", "", "junction path in the SVM namespace")
+	f.StringVar(&in.Comment, "comment", "", "comment")
+	return c
+}
+
+func (a *app) volumeModify() *cobra.Command {
+	var va volumeArgs
+	var typ, style, provider, junction, comment string
+	c := &cobra.Command{
+		Use:   "modify -vserver SVM -volume NAME [-type RW|DP] [-security-style S] [-snapshot-provider P] [-junction-path P] [-comment TEXT]",
+		Short: "Modify a volume",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := va.parse(cmd, args); err != nil {
+				return err
+			}
+			var in admin.VolumeModify
+			set := func(flag string, v *string, dst **string) {
+				if cmd.Flags().Changed(flag) {
+					*dst = v
+				}
+			}
+			typ = strings.ToUpper(typ)
+			set("type", &typ, &in.Type)
+			set("security-style", &style, &in.SecurityStyle)
+			set("snapshot-provider", &provider, &in.SnapshotProvider)
+			set("junction-path", &junction, &in.JunctionPath)
+			set("comment", &comment, &in.Comment)
+			if in == (admin.VolumeModify{}) {
+				return fmt.Errorf("nothing to modify")
+			}
+			return a.patchVolume(cmd.Context(), va, in)
+		},
+	}
+	va.flags(c)
+	f := c.Flags()
+	f.StringVar(&typ, "type", "", "RW or DP")
+	f.StringVar(&style, "security-style", "", "unix, ntfs or mixed")
+	f.StringVar(&provider, "snapshot-provider", "", "auto, btrfs, reflink or copy")
+	f.StringVar(&junction, "junction-path", "", "junction path")
+	f.StringVar(&comment, "comment", "", "comment")
+	return c
+}
+
+func (a *app) patchVolume(ctx context.Context, va volumeArgs, in admin.VolumeModify) error {
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	v, err := c.Volume(ctx, va.svm, va.vol)
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, http.MethodPatch, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, in, nil)
+}
+
+func (a *app) volumeState(verb, state, short string) *cobra.Command {
+	var va volumeArgs
+	c := &cobra.Command{
+		Use:   verb + " -vserver SVM -volume NAME",
+		Short: short,
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := va.parse(cmd, args); err != nil {
+				return err
+			}
+			st := state
+			if err := a.patchVolume(cmd.Context(), va, admin.VolumeModify{State: &st}); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "Volume %q in Vserver %q is now %s.\n", va.vol, va.svm, state)
+			return err
+		},
+	}
+	va.flags(c)
+	return c
+}
+
+func (a *app) volumeDelete() *cobra.Command {
+	var va volumeArgs
+	c := &cobra.Command{
+		Use:   "delete -vserver SVM -volume NAME",
+		Short: "Remove an offline volume's registration (the host directory is kept)",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := va.parse(cmd, args); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.Volume(ctx, va.svm, va.vol)
+			if err != nil {
+				return err
+			}
+			if err := c.Do(ctx, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, nil, nil); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Volume %q in Vserver %q deleted.\n", va.vol, va.svm)
+			return err
+		},
+	}
+	va.flags(c)
+	return c
+}
+
+func (a *app) volumeShow() *cobra.Command {
+	var o ShowOptions
+	var svm, vol string
+	c := &cobra.Command{
+		Use:   "show [-vserver SVM] [-volume NAME]",
+		Short: "Display volumes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if svm != "" {
+				q.Set("svm.name", svm)
+			}
+			if vol != "" {
+				q.Set("name", vol)
+			}
+			vols, err := admin.List[admin.Volume](cmd.Context(), c, "/api/storage/volumes", q)
+			if err != nil {
+				return err
+			}
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver Name"},
+					{"volume", "Volume", "Volume Name"},
+					{"uuid", "UUID", "Volume UUID"},
+					{"state", "State", "Volume State"},
+					{"type", "Type", "Volume Type"},
+					{"path", "Path", "Host Path"},
+					{"security-style", "Style", "Security Style"},
+					{"snapshot-provider", "Provider", "Snapshot Provider"},
+					{"junction-path", "Junction Path", "Junction Path"},
+					{"node", "Node", "Hosting Node"},
+					{"comment", "Comment", "Comment"},
+					{"create-time", "Create Time", "Create Time"},
+					{"type-generation", "Type Generation", "Type Changes"},
+				},
+				Keys:    []string{"vserver", "volume"},
+				Default: []string{"vserver", "volume", "state", "type", "snapshot-provider", "path"},
+				Raw:     vols,
+			}
+			for _, v := range vols {
+				t.Rows = append(t.Rows, map[string]string{
+					"vserver": v.SVM, "volume": v.Name, "uuid": v.UUID, "state": string(v.State), "type": string(v.Type),
+					"path": v.HostPath, "security-style": string(v.SecurityStyle), "snapshot-provider": v.SnapshotProvider,
+					"junction-path": v.JunctionPath, "node": v.Node, "comment": v.Comment,
+					"create-time": timeText(v.CreatedAt), "type-generation": strconv.FormatUint(v.TypeGeneration, 10),
+				})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	c.Flags().StringVar(&svm, "vserver", "", "show only volumes of this SVM")
+	c.Flags().StringVar(&vol, "volume", "", "show only this volume")
+	showFlags(c, &o)
+	return c
+}
+
+// ---- qtrees
+
+func (a *app) qtreeCreate() *cobra.Command {
+	var in admin.QtreeCreate
+	var va volumeArgs
+	c := &cobra.Command{
+		Use:   "create -vserver SVM -volume VOL -qtree NAME [-security-style S]",
+		Short: "Create a qtree",
+		Args:  cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "qtree": &in.Name}, "vserver", "volume", "qtree"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", in.Name)); err != nil {
+				return err
+			}
+			in.SVM, in.Volume = va.svm, va.vol
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPost, "/api/storage/qtrees", nil, in, nil)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&in.Name, "qtree", "", "qtree name")
+	c.Flags().StringVar(&in.SecurityStyle, "security-style", "", "unix, ntfs or mixed (default: the volume's)")
+	return c
+}
+
+func (a *app) qtreeDelete() *cobra.Command {
+	var va volumeArgs
+	var name string
+	var force bool
+	c := &cobra.Command{
+		Use:   "delete -vserver SVM -volume VOL -qtree NAME [-force true]",
+		Short: "Delete a qtree and its (empty, unless -force) directory",
+		Args:  cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "qtree": &name}, "vserver", "volume", "qtree"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.Volume(ctx, va.svm, va.vol)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if force {
+				q.Set("force", "true")
+			}
+			return c.Do(ctx, http.MethodDelete, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), q, nil, nil)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "qtree", "", "qtree name")
+	c.Flags().BoolVar(&force, "force", false, "delete the qtree's contents too")
+	return c
+}
+
+func (a *app) qtreeShow() *cobra.Command {
+	var o ShowOptions
+	var va volumeArgs
+	var name string
+	c := &cobra.Command{
+		Use:   "show [-vserver SVM] [-volume VOL] [-qtree NAME]",
+		Short: "Display qtrees",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if va.svm != "" {
+				q.Set("svm.name", va.svm)
+			}
+			if va.vol != "" {
+				q.Set("volume.name", va.vol)
+			}
+			if name != "" {
+				q.Set("name", name)
+			}
+			qs, err := admin.List[admin.Qtree](cmd.Context(), c, "/api/storage/qtrees", q)
+			if err != nil {
+				return err
+			}
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver Name"},
+					{"volume", "Volume", "Volume Name"},
+					{"qtree", "Qtree", "Qtree Name"},
+					{"id", "ID", "Qtree Id"},
+					{"security-style", "Style", "Security Style"},
+					{"create-time", "Create Time", "Create Time"},
+				},
+				Keys:    []string{"vserver", "volume", "qtree"},
+				Default: []string{"vserver", "volume", "qtree", "security-style", "id"},
+				Raw:     qs,
+			}
+			for _, qt := range qs {
+				t.Rows = append(t.Rows, map[string]string{
+					"vserver": qt.SVM, "volume": qt.Volume, "qtree": qt.Name, "id": strconv.Itoa(qt.ID),
+					"security-style": string(qt.SecurityStyle), "create-time": timeText(qt.CreatedAt),
+				})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "qtree", "", "show only this qtree")
+	showFlags(c, &o)
+	return c
+}
+
+// ---- snapshots
+
+func (a *app) snapshotCreate() *cobra.Command {
+	var va volumeArgs
+	var name string
+	c := &cobra.Command{
+		Use:   "create -vserver SVM -volume VOL -snapshot NAME",
+		Short: "Create a Snapshot copy of a volume",
+		Args:  cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "snapshot": &name}, "vserver", "volume", "snapshot"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", va.svm), req("volume", va.vol), req("snapshot", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.Volume(ctx, va.svm, va.vol)
+			if err != nil {
+				return err
+			}
+			return c.Do(ctx, http.MethodPost, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", nil, admin.SnapshotCreate{Name: name}, nil)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "snapshot", "", "Snapshot copy name")
+	return c
+}
+
+func (a *app) snapshotDelete() *cobra.Command {
+	var va volumeArgs
+	var name string
+	c := &cobra.Command{
+		Use:   "delete -vserver SVM -volume VOL -snapshot NAME",
+		Short: "Delete a Snapshot copy",
+		Args:  cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "snapshot": &name}, "vserver", "volume", "snapshot"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", va.svm), req("volume", va.vol), req("snapshot", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.Volume(ctx, va.svm, va.vol)
+			if err != nil {
+				return err
+			}
+			return c.Do(ctx, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots/"+url.PathEscape(name), nil, nil, nil)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "snapshot", "", "Snapshot copy name")
+	return c
+}
+
+func (a *app) snapshotLock(verb string) *cobra.Command {
+	var in admin.SnapshotLock
+	c := &cobra.Command{
+		Use:         verb + " -vserver SVM -volume VOL -snapshot NAME -owner OWNER",
+		Short:       "Lock or unlock a Snapshot copy for an owner (advanced)",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{advancedAnnotation: admin.PrivAdvanced},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("vserver", in.SVM), req("volume", in.Volume), req("snapshot", in.Snapshot), req("owner", in.Owner)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPost, "/api/private/cli/volume/snapshot/"+verb, nil, in, nil)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.SVM, "vserver", "", "SVM name")
+	f.StringVar(&in.Volume, "volume", "", "volume name")
+	f.StringVar(&in.Snapshot, "snapshot", "", "Snapshot copy name")
+	f.StringVar(&in.Owner, "owner", "", "lock owner")
+	return c
+}
+
+func (a *app) snapshotShow() *cobra.Command {
+	var o ShowOptions
+	var va volumeArgs
+	var name string
+	c := &cobra.Command{
+		Use:   "show [-vserver SVM] [-volume VOL] [-snapshot NAME]",
+		Short: "Display Snapshot copies",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			q := url.Values{}
+			if va.svm != "" {
+				q.Set("svm.name", va.svm)
+			}
+			if va.vol != "" {
+				q.Set("name", va.vol)
+			}
+			vols, err := admin.List[admin.Volume](ctx, c, "/api/storage/volumes", q)
+			if err != nil {
+				return err
+			}
+			if va.vol != "" && va.svm != "" && len(vols) == 0 {
+				return fmt.Errorf("command failed: volume %q in Vserver %q does not exist", va.vol, va.svm)
+			}
+			sq := url.Values{}
+			if name != "" {
+				sq.Set("name", name)
+			}
+			snaps := []admin.Snapshot{}
+			for _, v := range vols {
+				s, err := admin.List[admin.Snapshot](ctx, c, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", sq)
+				if err != nil {
+					return err
+				}
+				snaps = append(snaps, s...)
+			}
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver"},
+					{"volume", "Volume", "Volume"},
+					{"snapshot", "Snapshot", "Snapshot"},
+					{"create-time", "Create Time", "Creation Time"},
+					{"provider", "Provider", "Snapshot Provider"},
+					{"path", "Path", "Host Path"},
+					{"locked", "Locked", "Locked"},
+					{"owners", "Lock Owners", "Lock Owners"},
+				},
+				Keys:    []string{"vserver", "volume", "snapshot"},
+				Default: []string{"vserver", "volume", "snapshot", "create-time", "provider", "locked"},
+				Raw:     snaps,
+			}
+			for _, p := range snaps {
+				t.Rows = append(t.Rows, map[string]string{
+					"vserver": p.SVM, "volume": p.Volume, "snapshot": p.Name, "create-time": timeText(p.CreatedAt),
+					"provider": p.Provider, "path": p.HostPath, "locked": boolText(p.Locked()), "owners": list(p.Owners),
+				})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "snapshot", "", "show only this Snapshot copy")
+	showFlags(c, &o)
+	return c
+}

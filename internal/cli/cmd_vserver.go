@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tapestry-ndmp/tapestry/internal/admin"
+)
+
+func (a *app) vserverCmd() *cobra.Command {
+	return group("vserver", "Manage storage virtual machines (SVMs)",
+		a.vserverCreate(), a.vserverShow(), a.vserverModify(), a.vserverDelete(),
+		group("services", "Manage SVM services",
+			group("ndmp", "Manage NDMP of an SVM", a.ndmpGeneratePassword())),
+	)
+}
+
+func (a *app) vserverCreate() *cobra.Command {
+	var in admin.SVMCreate
+	c := &cobra.Command{
+		Use:   "create -vserver NAME [-comment TEXT] [-allowed-protocols P,..|-disallowed-protocols P,..]",
+		Short: "Create a data SVM",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &in.Name}, "vserver"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", in.Name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPost, "/api/svm/svms", nil, in, nil)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.Name, "vserver", "", "SVM name")
+	f.StringVar(&in.Comment, "comment", "", "comment")
+	f.StringSliceVar(&in.AllowedProtocols, "allowed-protocols", nil, "protocols the SVM may serve (the others are disallowed)")
+	f.StringSliceVar(&in.DisallowedProtocols, "disallowed-protocols", nil, "protocols the SVM may not serve")
+	return c
+}
+
+func (a *app) vserverModify() *cobra.Command {
+	var name, comment string
+	var allowed, disallowed []string
+	c := &cobra.Command{
+		Use:   "modify -vserver NAME [-comment TEXT] [-allowed-protocols P,..] [-disallowed-protocols P,..]",
+		Short: "Modify an SVM",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", name)); err != nil {
+				return err
+			}
+			var in admin.SVMModify
+			if cmd.Flags().Changed("comment") {
+				in.Comment = &comment
+			}
+			if cmd.Flags().Changed("allowed-protocols") {
+				in.AllowedProtocols = &allowed
+			}
+			if cmd.Flags().Changed("disallowed-protocols") {
+				in.DisallowedProtocols = &disallowed
+			}
+			if in == (admin.SVMModify{}) {
+				return fmt.Errorf("nothing to modify: give -comment, -allowed-protocols or -disallowed-protocols")
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, in, nil)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "vserver", "", "SVM name")
+	f.StringVar(&comment, "comment", "", "comment")
+	f.StringSliceVar(&allowed, "allowed-protocols", nil, "protocols the SVM may serve (the others become disallowed)")
+	f.StringSliceVar(&disallowed, "disallowed-protocols", nil, "protocols the SVM may not serve (the others become allowed)")
+	return c
+}
+
+func (a *app) vserverDelete() *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:   "delete -vserver NAME",
+		Short: "Delete a data SVM that owns no LIFs or volumes",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodDelete, "/api/svm/svms/"+url.PathEscape(name), nil, nil, nil)
+		},
+	}
+	c.Flags().StringVar(&name, "vserver", "", "SVM name")
+	return c
+}
+
+func (a *app) vserverShow() *cobra.Command {
+	var o ShowOptions
+	var name string
+	c := &cobra.Command{
+		Use:   "show [-vserver NAME]",
+		Short: "Display SVMs",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if name != "" {
+				q.Set("name", name)
+			}
+			svms, err := admin.List[admin.SVM](cmd.Context(), c, "/api/svm/svms", q)
+			if err != nil {
+				return err
+			}
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver"},
+					{"uuid", "UUID", "Vserver UUID"},
+					{"type", "Type", "Vserver Type"},
+					{"state", "Admin State", "Vserver Admin State"},
+					{"operational-state", "Operational State", "Vserver Operational State"},
+					{"rootvolume", "Root Volume", "Root Volume"},
+					{"allowed-protocols", "Allowed Protocols", "Allowed Protocols"},
+					{"disallowed-protocols", "Disallowed Protocols", "Disallowed Protocols"},
+					{"comment", "Comment", "Comment"},
+					{"create-time", "Create Time", "Create Time"},
+				},
+				Keys:    []string{"vserver"},
+				Default: []string{"vserver", "type", "state", "operational-state", "rootvolume"},
+				Raw:     svms,
+			}
+			for _, v := range svms {
+				t.Rows = append(t.Rows, map[string]string{
+					"vserver": v.Name, "uuid": v.UUID, "type": string(v.Type), "state": string(v.State),
+					"operational-state": string(v.State), "rootvolume": v.RootVolume,
+					"allowed-protocols": list(v.AllowedProtocols), "disallowed-protocols": list(v.DisallowedProtocols),
+					"comment": v.Comment, "create-time": timeText(v.CreatedAt),
+				})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	c.Flags().StringVar(&name, "vserver", "", "show only this SVM")
+	showFlags(c, &o)
+	return c
+}
+
+func (a *app) ndmpGeneratePassword() *cobra.Command {
+	var in admin.NDMPPasswordRequest
+	c := &cobra.Command{
+		Use:   "generate-password -vserver NAME -user USER",
+		Short: "Generate the NDMP password of a user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("vserver", in.SVM), req("user", in.User)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			var out admin.NDMPPassword
+			if err := c.Do(cmd.Context(), http.MethodPost, "/api/private/cli/vserver/services/ndmp/generate-password", nil, in, &out); err != nil {
+				return err
+			}
+			if a.json {
+				return Table{Raw: out}.Print(cmd.OutOrStdout(), ShowOptions{JSON: true})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Vserver: %s\nUser: %s\nPassword: %s\n", out.SVM, out.User, out.Password)
+			return err
+		},
+	}
+	c.Flags().StringVar(&in.SVM, "vserver", "", "SVM of the user (the cluster name for cluster users)")
+	c.Flags().StringVar(&in.User, "user", "", "user name")
+	return c
+}
+
+func (a *app) networkCmd() *cobra.Command {
+	return group("network", "Manage the network",
+		group("interface", "Manage logical interfaces (LIFs)", a.lifCreate(), a.lifShow(), a.lifDelete()))
+}
+
+func (a *app) lifCreate() *cobra.Command {
+	var in admin.LIFCreate
+	c := &cobra.Command{
+		Use:   "create -vserver SVM -lif NAME -role ROLE -address IP [-netmask MASK] [-home-node NODE] [-port PORT]",
+		Short: "Create a LIF (an address NDMP listens on)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("vserver", in.SVM), req("lif", in.Name), req("role", in.Role), req("address", in.Address)); err != nil {
+				return err
+			}
+			if in.Netmask != "" {
+				if err := checkNetmask(in.Netmask); err != nil {
+					return err
+				}
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPost, "/api/network/ip/interfaces", nil, in, nil)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.SVM, "vserver", "", "SVM that owns the LIF (the cluster name for node-mgmt, cluster-mgmt and intercluster LIFs)")
+	f.StringVar(&in.Name, "lif", "", "LIF name")
+	f.StringVar(&in.Role, "role", "", "role: data, node-mgmt, cluster-mgmt or intercluster")
+	f.StringVar(&in.Address, "address", "", "IP address")
+	f.StringVar(&in.Netmask, "netmask", "", "netmask (checked, informational: the address must already be configured on the host)")
+	f.StringVar(&in.HomeNode, "home-node", "", "home node")
+	f.IntVar(&in.Port, "port", 0, "NDMP TCP port (default 10000)")
+	return c
+}
+
+func checkNetmask(m string) error {
+	if n, err := strconv.Atoi(m); err == nil && n >= 0 && n <= 128 {
+		return nil
+	}
+	if a, err := netip.ParseAddr(m); err == nil && a.Is4() {
+		b := a.As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if v == 0 || (^v+1)&^v == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a valid netmask", m)
+}
+
+func (a *app) lifShow() *cobra.Command {
+	var o ShowOptions
+	var svm, name string
+	c := &cobra.Command{
+		Use:   "show [-vserver SVM] [-lif NAME]",
+		Short: "Display LIFs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if svm != "" {
+				q.Set("svm.name", svm)
+			}
+			if name != "" {
+				q.Set("name", name)
+			}
+			lifs, err := admin.List[admin.LIF](cmd.Context(), c, "/api/network/ip/interfaces", q)
+			if err != nil {
+				return err
+			}
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver Name"},
+					{"lif", "Logical Interface", "Logical Interface Name"},
+					{"role", "Role", "Role"},
+					{"address", "Address", "Network Address"},
+					{"port", "Port", "NDMP Port"},
+					{"home-node", "Home Node", "Home Node"},
+					{"lif-uuid", "UUID", "LIF UUID"},
+					{"create-time", "Create Time", "Create Time"},
+				},
+				Keys:    []string{"vserver", "lif"},
+				Default: []string{"vserver", "lif", "role", "address", "port", "home-node"},
+				Raw:     lifs,
+			}
+			for _, l := range lifs {
+				t.Rows = append(t.Rows, map[string]string{
+					"vserver": l.SVM, "lif": l.Name, "role": string(l.Role), "address": l.Address.String(),
+					"port": strconv.Itoa(l.Port), "home-node": l.HomeNode, "lif-uuid": l.UUID, "create-time": timeText(l.CreatedAt),
+				})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	c.Flags().StringVar(&svm, "vserver", "", "show only LIFs of this SVM")
+	c.Flags().StringVar(&name, "lif", "", "show only this LIF")
+	showFlags(c, &o)
+	return c
+}
+
+func (a *app) lifDelete() *cobra.Command {
+	var svm, name string
+	c := &cobra.Command{
+		Use:   "delete -vserver SVM -lif NAME",
+		Short: "Delete a LIF",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("vserver", svm), req("lif", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			lifs, err := admin.List[admin.LIF](ctx, c, "/api/network/ip/interfaces", url.Values{"svm.name": {svm}, "name": {name}})
+			if err != nil {
+				return err
+			}
+			if len(lifs) == 0 {
+				return noSuch(fmt.Sprintf("LIF %q in Vserver %q", name, svm))
+			}
+			return c.Do(ctx, http.MethodDelete, "/api/network/ip/interfaces/"+url.PathEscape(lifs[0].UUID), nil, nil, nil)
+		},
+	}
+	c.Flags().StringVar(&svm, "vserver", "", "SVM of the LIF")
+	c.Flags().StringVar(&name, "lif", "", "LIF name")
+	return c
+}
