@@ -1,6 +1,9 @@
 package ndmp
 
-import "crypto/md5"
+import (
+	"crypto/md5"
+	"crypto/subtle"
+)
 
 // MaxPasswordLen is the number of password bytes the MD5 digest uses;
 // longer passwords are truncated (draft section 3.1.2).
@@ -24,4 +27,16 @@ func MD5Digest(password string, challenge [ChallengeSize]byte) [md5.Size]byte {
 	copy(m[ChallengeSize-len(pw):], challenge[:])
 	copy(m[2*ChallengeSize-len(pw):], pw)
 	return md5.Sum(m[:])
+}
+
+// VerifyMD5 reports whether digest is the MD5 answer to challenge for
+// password, as a server checks CONNECT_CLIENT_AUTH. An empty password never
+// verifies (the draft requires NDMP_NOT_AUTHORIZED_ERR). The comparison
+// takes the same time whatever the digest.
+func VerifyMD5(password string, challenge [ChallengeSize]byte, digest [md5.Size]byte) bool {
+	if password == "" {
+		return false
+	}
+	want := MD5Digest(password, challenge)
+	return subtle.ConstantTimeCompare(want[:], digest[:]) == 1
 }

@@ -2,6 +2,7 @@ package ndmp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,9 @@ type ClientConfig struct {
 	// NOTIFY_CONNECTION_STATUS, in arrival order, one at a time. It may call
 	// the Client's methods.
 	PostHandler func(ctx context.Context, m *Message)
+	// TLS, if not nil, makes Dial use a TLS connection (NDMP's secure
+	// control connection, by convention on port 30000).
+	TLS *tls.Config
 }
 
 // A Client is the DMA side of an NDMP control connection. Its methods send
@@ -29,11 +33,18 @@ type Client struct {
 	greeting chan *NotifyConnectionStatusPost
 }
 
-// Dial connects to the NDMP server at address (host:port) over TCP and
-// returns a Client. Call Connect next.
+// Dial connects to the NDMP server at address (host:port) over TCP, or
+// over TLS when cfg.TLS is set, and returns a Client. Call Connect next.
 func Dial(ctx context.Context, address string, cfg *ClientConfig) (*Client, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", address)
+	var nc net.Conn
+	var err error
+	if cfg != nil && cfg.TLS != nil {
+		d := tls.Dialer{Config: cfg.TLS}
+		nc, err = d.DialContext(ctx, "tcp", address)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", address)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ndmp: dial %s: %w", address, err)
 	}

@@ -2,8 +2,14 @@ package ndmp
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -60,12 +66,16 @@ type toyServer struct {
 	authed   bool
 	chal     [64]byte
 	chalSet  bool
+	tls      *tls.Config
 }
 
 func (s *toyServer) start() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
 	}
 	s.t.Cleanup(func() {
 		ln.Close()
@@ -113,7 +123,7 @@ func (s *toyServer) serve(ctx context.Context, c *Conn, m *Message) (Body, error
 		case AuthText:
 			ok = b.AuthData.AuthText.AuthID == s.user && b.AuthData.AuthText.AuthPassword == s.pw
 		case AuthMD5:
-			ok = s.chalSet && b.AuthData.AuthMD5.AuthID == s.user && MD5Digest(s.pw, s.chal) == b.AuthData.AuthMD5.AuthDigest
+			ok = s.chalSet && b.AuthData.AuthMD5.AuthID == s.user && VerifyMD5(s.pw, s.chal, b.AuthData.AuthMD5.AuthDigest)
 		default:
 			return &ConnectClientAuthReply{Error: ErrIllegalArgs}, nil
 		}
@@ -343,5 +353,85 @@ func TestNewTCPAddrs(t *testing.T) {
 	}
 	if got := (&Addr{AddrType: AddrLocal}).AddrPorts(); got != nil {
 		t.Fatalf("LOCAL AddrPorts = %v", got)
+	}
+}
+
+func TestVerifyMD5(t *testing.T) {
+	var ch [64]byte
+	ch[0] = 1
+	d := MD5Digest("pw", ch)
+	if !VerifyMD5("pw", ch, d) {
+		t.Fatal("correct digest refused")
+	}
+	if VerifyMD5("pX", ch, d) {
+		t.Fatal("wrong password accepted")
+	}
+	ch[63] = 1
+	if VerifyMD5("pw", ch, d) {
+		t.Fatal("digest for another challenge accepted")
+	}
+	if VerifyMD5("", ch, MD5Digest("", ch)) {
+		t.Fatal("empty password accepted")
+	}
+}
+
+// selfSigned returns a server TLS configuration with a fresh certificate
+// for 127.0.0.1 and a client configuration that trusts it.
+func selfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tapestry test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
+}
+
+// TestClientTLS runs a session over TLS, as on the secure control
+// connection (N8), and checks that a client that does not trust the
+// certificate fails.
+func TestClientTLS(t *testing.T) {
+	serverTLS, clientTLS := selfSigned(t)
+	srv := &toyServer{t: t, user: "u", pw: "p", tls: serverTLS, greeting: NotifyConnectionStatusPost{Reason: Connected, ProtocolVersion: 4}}
+	addr := srv.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, addr, &ClientConfig{TLS: clientTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Conn().NetConn().(*tls.Conn); !ok {
+		t.Fatalf("connection is %T, not TLS", c.Conn().NetConn())
+	}
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AuthMD5(ctx, "u", "p"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := c.TestEcho(ctx, "over tls"); err != nil || s != "over tls" {
+		t.Fatalf("echo %q %v", s, err)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(ctx, addr, &ClientConfig{TLS: &tls.Config{}}); err == nil {
+		t.Fatal("untrusted certificate accepted")
 	}
 }
