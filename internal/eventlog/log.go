@@ -198,20 +198,23 @@ func (l *Log) write(t Type, ident string, ev Event, info string) error {
 // the line with one write call.
 func (l *Log) writeLocked(e Entry, sync bool) error {
 	now := l.now().In(l.loc)
-	if err := l.rotateIfDueLocked(now); err != nil {
-		return err
+	// A failed rotation does not cost the event: it still goes into the
+	// current file, if there is one.
+	rerr := l.rotateIfDueLocked(now)
+	if l.closed {
+		return rerr
 	}
 	e.Timestamp = now.Format(TimeLayout)
 	line := e.String() + "\n"
 	if _, err := l.f.WriteString(line); err != nil {
-		return fmt.Errorf("eventlog: write %s: %w", e.Event, err)
+		return errors.Join(rerr, fmt.Errorf("eventlog: write %s: %w", e.Event, err))
 	}
 	if sync || l.all {
 		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("eventlog: sync: %w", err)
+			return errors.Join(rerr, fmt.Errorf("eventlog: sync: %w", err))
 		}
 	}
-	return nil
+	return rerr
 }
 
 // weekEnd returns the end of the week containing t: the next Sunday 00:00

@@ -432,3 +432,33 @@ func BenchmarkWriteSynced(b *testing.B) {
 		}
 	}
 }
+
+// TestRotationFailure: when the files cannot be rotated (here backup.5 is a
+// non-empty directory, which cannot be removed) the event is
+// still written to the current file and the error is reported.
+func TestRotationFailure(t *testing.T) {
+	c := newClock(t0)
+	l, dir := openTest(t, c, Options{})
+	if err := os.MkdirAll(filepath.Join(dir, "backup.5", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(t0.AddDate(0, 0, 7))
+	err := l.Restore("/d").Error("disk full")
+	if err == nil {
+		t.Fatal("no error from a failed rotation")
+	}
+	lines := readLines(t, dir, FileName)
+	if len(lines) != 2 || mustParse(t, lines[1]).Info != "disk full" {
+		t.Fatalf("lines %q", lines)
+	}
+	// Once the obstacle is gone the next write rotates.
+	if err := os.RemoveAll(filepath.Join(dir, "backup.5")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Restore("/d").End(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLines(t, dir, "backup.0"); len(got) != 2 {
+		t.Fatalf("backup.0 = %q", got)
+	}
+}
