@@ -17,6 +17,7 @@ type Option struct {
 	Value string
 }
 
+// String renders the option as "name=value", or "name" without a value.
 func (o Option) String() string {
 	if o.Value == "" {
 		return o.Name
