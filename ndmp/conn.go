@@ -64,9 +64,10 @@ type Config struct {
 	// handler before the Conn stops reading (256 if 0).
 	QueueLength int
 	// MaxMalformed is how many malformed records in a row the Conn
-	// tolerates before it closes the connection (8 if 0). A malformed
-	// request is answered with NDMP_NOT_SUPPORTED_ERR or
-	// NDMP_XDR_DECODE_ERR as the draft requires.
+	// tolerates before it closes the connection (8 if 0). A request that
+	// cannot be decoded is answered with NDMP_XDR_DECODE_ERR; a request
+	// with an unknown message code is answered with NDMP_NOT_SUPPORTED_ERR
+	// and is not counted as malformed.
 	MaxMalformed int
 	// ErrorLog, if not nil, is told about malformed incoming records and
 	// handler failures.
@@ -345,8 +346,9 @@ func (c *Conn) readLoop() {
 		}
 		m, err := UnmarshalMessage(rec)
 		if err != nil {
-			malformed++
-			c.malformed(err)
+			if c.malformed(err) {
+				malformed++
+			}
 			if malformed >= c.cfg.MaxMalformed {
 				c.shutdown(fmt.Errorf("ndmp: %d malformed messages in a row, last: %w", malformed, err))
 				return
@@ -366,25 +368,29 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// malformed handles a record that failed to decode.
-func (c *Conn) malformed(err error) {
+// malformed handles a record that failed to decode. It reports whether
+// the record counts as malformed: a well-formed request for a message this
+// package does not know is answered with NDMP_NOT_SUPPORTED_ERR and does not
+// count.
+func (c *Conn) malformed(err error) bool {
 	c.logf("ndmp: malformed message from %v: %w", c.nc.RemoteAddr(), err)
 	var de *DecodeError
 	if !errors.As(err, &de) || !de.HeaderOK {
-		return // discard: nothing to answer (draft section 2.6)
+		return true // discard: nothing to answer (draft section 2.6)
 	}
 	h := de.Header
 	if h.IsReply() {
 		// Tell the waiting caller that its reply was unreadable.
 		c.deliver(h.ReplySequence, callResult{err: err})
-		return
+		return true
 	}
 	if info, ok := lookupMessage(h.MessageCode); ok && (info.Post || info.newReply == nil) {
-		return
+		return true
 	}
 	if rerr := c.Reply(h.Sequence, h.MessageCode, de.Code, nil); rerr != nil {
 		c.logf("ndmp: %w", rerr)
 	}
+	return !(de.Code == ErrNotSupported && !h.MessageCode.Known())
 }
 
 func (c *Conn) deliver(seq uint32, r callResult) {

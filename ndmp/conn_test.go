@@ -312,6 +312,17 @@ func TestConnMalformedRequests(t *testing.T) {
 	if err != nil || m.Header.ErrorCode != ErrNotSupported || m.Header.ReplySequence != 1 || !m.Header.IsReply() {
 		t.Fatalf("reply to unknown code: %v %v", m, err)
 	}
+	// Many unknown codes in a row are not malformed: each gets its answer.
+	for i := range 20 {
+		p.seq = uint32(100 + i)
+		if err := p.rw.WriteRecord([]byte{0, 0, 0, byte(100 + i), 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x50, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := p.read()
+		if err != nil || m.Header.ErrorCode != ErrNotSupported || m.Header.ReplySequence != uint32(100+i) {
+			t.Fatalf("reply to unknown code %d: %v %v", i, m, err)
+		}
+	}
 	// Truncated body: XDR_DECODE_ERR.
 	if err := p.rw.WriteRecord([]byte{0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9}); err != nil {
 		t.Fatal(err)
