@@ -159,6 +159,7 @@ type Library struct {
 	drives []*Drive
 	active int
 	sense  senseData // changer's pending sense for REQUEST SENSE
+	ua     senseData // pending unit attention
 	closed bool
 }
 
@@ -608,6 +609,7 @@ func (l *Library) Import(barcode string) error {
 		l.st.Carts[barcode] = c
 	}
 	list[i] = elemState{Barcode: barcode}
+	l.ua = senseData{key: KeyUnitAttention, asc: 0x28, ascq: 0x00}
 	return l.save()
 }
 
@@ -635,6 +637,7 @@ func (l *Library) Export(barcode string) error {
 	}
 	st, _, _ := l.slot(el.Addr)
 	*st = elemState{}
+	l.ua = senseData{key: KeyUnitAttention, asc: 0x28, ascq: 0x00}
 	return l.save()
 }
 

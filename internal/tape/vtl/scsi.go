@@ -281,6 +281,19 @@ func (l *Library) ExecuteCDB(req CDB) CDBResult {
 		defer l.mu.Unlock()
 		return finish(check(senseInvalidField), req, -1, &l.sense)
 	}
+	// A pending unit attention (cartridges imported or exported) is
+	// reported once, to any command but INQUIRY, REQUEST SENSE and
+	// REPORT LUNS.
+	if c[0] != 0x12 && c[0] != 0x03 && c[0] != 0xA0 {
+		l.mu.Lock()
+		if l.ua.key != 0 {
+			r := check(l.ua)
+			l.ua = senseData{}
+			defer l.mu.Unlock()
+			return finish(r, req, -1, &l.sense)
+		}
+		l.mu.Unlock()
+	}
 	if c[0] == 0xA5 { // MOVE MEDIUM takes the drive locks first
 		r := l.moveMedium(c)
 		l.mu.Lock()
@@ -315,7 +328,11 @@ func (l *Library) ExecuteCDB(req CDB) CDBResult {
 	case 0x1A, 0x5A:
 		r = modeSense(c, l.modePages(), 0, nil)
 	case 0xB8:
-		r = l.readElementStatus(c)
+		limit := be24(c[7:])
+		if req.DataInLen >= 0 && req.DataInLen < limit {
+			limit = req.DataInLen
+		}
+		r = l.readElementStatus(c, limit)
 	case 0x07: // INITIALIZE ELEMENT STATUS
 	case 0x37, 0xE7: // INITIALIZE ELEMENT STATUS WITH RANGE
 		if c[1]&1 == 1 {
@@ -387,8 +404,10 @@ func (l *Library) moveMedium(c []byte) CDBResult {
 }
 
 // readElementStatus builds the READ ELEMENT STATUS report (SMC-3 6.10).
-// Call with l.mu held.
-func (l *Library) readElementStatus(c []byte) CDBResult {
+// When limit (the allocation length) is too small for the report, only
+// whole descriptors are sent; the header still gives the report's full
+// size. Call with l.mu held.
+func (l *Library) readElementStatus(c []byte, limit int) CDBResult {
 	voltag := c[1]&0x10 != 0
 	typ := ElementType(c[1] & 0x0F)
 	start := uint16(be16(c[2:]))
@@ -411,6 +430,12 @@ func (l *Library) readElementStatus(c []byte) CDBResult {
 		}
 	}
 	var body []byte
+	cut := 8 // the longest prefix of whole descriptors within limit
+	mark := func() {
+		if 8+len(body) <= limit {
+			cut = 8 + len(body)
+		}
+	}
 	for i := 0; i < len(sel); {
 		j := i
 		for j < len(sel) && sel[j].Type == sel[i].Type {
@@ -434,6 +459,7 @@ func (l *Library) readElementStatus(c []byte) CDBResult {
 		body = append(body, ph...)
 		for _, e := range sel[i:j] {
 			body = append(body, descriptor(e, dlen, voltag, withID)...)
+			mark()
 		}
 		i = j
 	}
@@ -443,7 +469,11 @@ func (l *Library) readElementStatus(c []byte) CDBResult {
 	}
 	put16(hdr[2:], len(sel))
 	put24(hdr[5:], len(body))
-	return CDBResult{DataIn: append(hdr, body...)}
+	out := append(hdr, body...)
+	if limit < len(out) && limit >= 8 {
+		out = out[:cut]
+	}
+	return CDBResult{DataIn: out}
 }
 
 // descriptor encodes one element status descriptor.

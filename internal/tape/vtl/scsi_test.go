@@ -183,6 +183,12 @@ func TestChangerAsClient(t *testing.T) {
 			t.Fatalf("slot %d: %+v", i, s)
 		}
 	}
+	// An allocation length too small for the report: whole descriptors
+	// only, the header still gives the full size.
+	short := good(t, run(t, l.ExecuteCDB, []byte{0xB8, 0x10, 0, 0, 0xFF, 0xFF, 0, 0, 0, 100, 0, 0}, 100))
+	if len(short) != 8+8+52 || int(short[5])<<16|int(short[6])<<8|int(short[7]) <= 100 {
+		t.Fatalf("short report %d bytes, header %x", len(short), short[:8])
+	}
 	// Per-type request with a starting address and count.
 	some := readElements(t, l, 2, lay.st+5, 3, false)
 	if len(some) != 3 || some[0].addr != lay.st+5 || some[0].barcode != "TAP006L8" {
@@ -249,12 +255,17 @@ func TestChangerAsClient(t *testing.T) {
 	if err := l.Export("TAP002L8"); err != nil {
 		t.Fatal(err)
 	}
+	// The operator's action is reported once as a unit attention.
+	inq = good(t, run(t, l.ExecuteCDB, []byte{0x12, 0, 0, 0, 96, 0}, 96)) // INQUIRY is not held up
+	wantSense(t, run(t, l.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0), 6, 0x28, 0x00)
+	good(t, run(t, l.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0))
 	if e := find(readElements(t, l, 3, lay.ie, 4, false), lay.ie+1); e.full {
 		t.Fatalf("exported cartridge still reported: %+v", e)
 	}
 	if err := l.Import("TAP002L8"); err != nil {
 		t.Fatal(err)
 	}
+	wantSense(t, run(t, l.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0), 6, 0x28, 0x00)
 	if e := find(readElements(t, l, 3, lay.ie, 4, false), lay.ie); !e.full || e.barcode != "TAP002L8" {
 		t.Fatalf("imported cartridge: %+v", e)
 	}
