@@ -86,6 +86,7 @@ type ConnectError struct {
 	Text    string
 }
 
+// Error describes the refusal.
 func (e *ConnectError) Error() string {
 	return fmt.Sprintf("ndmp: server says %v (version %d): %s", e.Reason, e.Version, e.Text)
 }

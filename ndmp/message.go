@@ -149,6 +149,7 @@ type DecodeError struct {
 	Err      error
 }
 
+// Error describes the decoding failure.
 func (e *DecodeError) Error() string {
 	if !e.HeaderOK {
 		return fmt.Sprintf("ndmp: bad message header: %v", e.Err)
@@ -156,6 +157,7 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("ndmp: bad message %v (sequence %d): %v", e.Header.MessageCode, e.Header.Sequence, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // ErrShortHeader is wrapped by the DecodeError of a record shorter than a
