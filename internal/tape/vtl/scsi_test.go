@@ -256,7 +256,9 @@ func TestChangerAsClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The operator's action is reported once as a unit attention.
-	inq = good(t, run(t, l.ExecuteCDB, []byte{0x12, 0, 0, 0, 96, 0}, 96)) // INQUIRY is not held up
+	if inq := good(t, run(t, l.ExecuteCDB, []byte{0x12, 0, 0, 0, 96, 0}, 96)); inq[0] != 0x08 { // INQUIRY is not held up
+		t.Fatalf("inquiry during unit attention %x", inq[:8])
+	}
 	wantSense(t, run(t, l.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0), 6, 0x28, 0x00)
 	good(t, run(t, l.ExecuteCDB, []byte{0x00, 0, 0, 0, 0, 0}, 0))
 	if e := find(readElements(t, l, 3, lay.ie, 4, false), lay.ie+1); e.full {
