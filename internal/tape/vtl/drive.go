@@ -41,6 +41,10 @@ type OpenOptions struct {
 	Compression simtap.Compression // how records written are stored
 	NoRewind    bool               // do not rewind on close
 	Unload      bool               // unload (eject) on close
+	// PassFileMarks makes a Read that meets a file mark move past it, as
+	// a Linux st device does. NDMP v4 (draft 3.4.7) wants the head to
+	// stay on the BOT side of the mark, which is the default.
+	PassFileMarks bool
 }
 
 // MTOp is an NDMP_TAPE_MTIO operation (the NDMP values).
@@ -625,6 +629,10 @@ func (d *Drive) Read(p []byte) (int, error) {
 		return 0, newErr(op, ErrIO, MsgReadError, err)
 	}
 	if o.Kind == simtap.KindMark {
+		if d.opts.PassFileMarks {
+			_, _ = d.cart.SpaceFiles(1)
+			d.updateEW()
+		}
 		return 0, newErr(op, ErrEOF, "", nil)
 	}
 	bc := d.barcode()

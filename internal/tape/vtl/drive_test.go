@@ -539,3 +539,39 @@ func TestDriveConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestPassFileMarksOption checks the st-like read option against the
+// NDMP default.
+func TestPassFileMarksOption(t *testing.T) {
+	_, d := newLib(t, 0)
+	mustOpen(t, d, OpenOptions{Mode: ReadWriteMode})
+	_, _ = d.Write([]byte("one"))
+	mtio(t, d, MTEOF, 1)
+	_, _ = d.Write([]byte("two"))
+	_ = d.Close()
+	mustOpen(t, d, OpenOptions{Mode: ReadMode, PassFileMarks: true})
+	buf := make([]byte, 10)
+	var got []string
+	for i := 0; i < 4; i++ {
+		n, err := d.Read(buf)
+		switch {
+		case errors.Is(err, ErrEOF):
+			got = append(got, "EOF")
+		case errors.Is(err, ErrEOM):
+			got = append(got, "EOM")
+		case err != nil:
+			t.Fatal(err)
+		default:
+			got = append(got, string(buf[:n]))
+		}
+	}
+	// Close wrote no extra mark (read-only), so after "two" comes the
+	// implicit mark the first close wrote, then blank tape.
+	if fmt.Sprint(got) != "[one EOF two EOF]" {
+		t.Fatalf("reads %v", got)
+	}
+	if f, _ := pos(t, d); f != 2 {
+		t.Fatalf("file %d after passing two marks", f)
+	}
+	_ = d.Close()
+}
