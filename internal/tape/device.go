@@ -63,6 +63,16 @@ const (
 	StateUnload   = 0x40
 )
 
+// Bits of State.Unsupported: the fields a drive cannot report.
+const (
+	StateFileNumUns     = 0x01
+	StateSoftErrorsUns  = 0x02
+	StateBlockSizeUns   = 0x04
+	StateBlockNoUns     = 0x08
+	StateTotalSpaceUns  = 0x10
+	StateSpaceRemainUns = 0x20
+)
+
 // Unknown is the value of a State field that is not known.
 const Unknown = ^uint32(0)
 

@@ -1,0 +1,444 @@
+//go:build linux
+
+package linuxst
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+)
+
+// Drive is a tape drive reached through the st driver's no-rewind node
+// (/dev/nstN), with an optional SCSI generic node for ExecuteCDB. It
+// implements tape.Drive. Its methods are safe for concurrent use.
+type Drive struct {
+	sys  Sys
+	path string
+	sg   *SG // nil: ExecuteCDB not supported
+
+	mu     sync.Mutex
+	fd     int // -1 when closed
+	opts   tape.OpenOptions
+	ateof  bool // the last read stopped at a file mark (head on its BOT side)
+	broken bool // the last close failed: the next one closes without I/O
+}
+
+// NewDrive returns the drive behind a no-rewind st node; sg, if not nil,
+// carries ExecuteCDB.
+func NewDrive(sys Sys, nstPath string, sg *SG) *Drive {
+	return &Drive{sys: sys, path: nstPath, sg: sg, fd: -1}
+}
+
+// Path returns the st device node.
+func (d *Drive) Path() string { return d.path }
+
+func (d *Drive) fail(op string, sentinel error, cause error) error {
+	return &tape.Error{Op: op, Device: d.path, Err: sentinel, Cause: cause}
+}
+
+// mtop runs one MTIOCTOP.
+func (d *Drive) mtop(op int16, count int32) error {
+	m := Mtop{Op: op, Count: count}
+	return d.sys.Ioctl(d.fd, MTIOCTOP, unsafe.Pointer(&m))
+}
+
+// mtget runs MTIOCGET.
+func (d *Drive) mtget() (Mtget, error) {
+	var g Mtget
+	err := d.sys.Ioctl(d.fd, MTIOCGET, unsafe.Pointer(&g))
+	return g, err
+}
+
+// Open implements tape.Drive. It opens the node (O_NONBLOCK so that a
+// drive without a tape opens; the state then decides), checks that a
+// tape is loaded (except in RawMode) and writable (in ReadWriteMode), and
+// sets variable block mode, the density and the compression of the
+// device name's compression type.
+func (d *Drive) Open(ctx context.Context, o tape.OpenOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fd >= 0 {
+		return d.fail("open", tape.ErrBusy, errors.New("already open"))
+	}
+	flags := unix.O_RDWR
+	switch o.Mode {
+	case tape.ReadMode:
+		flags = unix.O_RDONLY
+	case tape.ReadWriteMode, tape.RawMode:
+	default:
+		return d.fail("open", tape.ErrIllegalArgs, fmt.Errorf("open mode %d", o.Mode))
+	}
+	fd, err := d.sys.Open(d.path, flags|unix.O_NONBLOCK)
+	if err != nil {
+		return d.fail("open", openErr(err), err)
+	}
+	d.fd = fd
+	if err := d.setup(o); err != nil {
+		_ = d.sys.Close(fd)
+		d.fd = -1
+		return err
+	}
+	d.opts, d.ateof, d.broken = o, false, false
+	return nil
+}
+
+func (d *Drive) setup(o tape.OpenOptions) error {
+	g, err := d.mtget()
+	if err != nil {
+		return d.fail("open: MTIOCGET", tape.ErrIO, err)
+	}
+	if g.Gstat&GmtOnline == 0 {
+		if o.Mode == tape.RawMode {
+			return nil
+		}
+		return d.fail("open", tape.ErrNoTape, nil)
+	}
+	if o.Mode == tape.ReadWriteMode && g.Gstat&GmtWrProt != 0 {
+		return d.fail("open", tape.ErrWriteProtect, nil)
+	}
+	if err := d.mtop(MTSETBLK, 0); err != nil {
+		return d.fail("open: variable block mode", tape.ErrIO, err)
+	}
+	if o.Density.Density != 0 {
+		if err := d.mtop(MTSETDENSITY, int32(o.Density.Density)); err != nil {
+			return d.fail(fmt.Sprintf("open: density %#02x", o.Density.Density), tape.ErrIO, err)
+		}
+	}
+	on := int32(0)
+	if o.Density.Algorithm != 0 {
+		on = 1
+	}
+	if err := d.mtop(MTCOMPRESSION, on); err != nil && (on == 1 || !errors.Is(err, unix.EINVAL)) {
+		return d.fail("open: compression", tape.ErrIO, err)
+	}
+	return nil
+}
+
+// Close implements tape.Drive. The st driver itself writes a file mark
+// when a node written to is closed; the no-rewind node does not rewind,
+// so Close rewinds (r devices) or rewinds and unloads (ur devices) first.
+// Loading the next cartridge for ur is the changer's job (a DMA or the
+// server through the library's Changer). If that I/O fails the drive
+// stays open and the next Close closes without I/O.
+func (d *Drive) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fd < 0 {
+		return d.fail("close", tape.ErrNotOpen, nil)
+	}
+	if !d.broken {
+		var err error
+		switch d.opts.Rewind {
+		case tape.RewindOnClose:
+			err = d.mtop(MTREW, 1)
+		case tape.UnloadReload:
+			err = d.mtop(MTOFFL, 1)
+		}
+		if err != nil && !errors.Is(err, unix.ENOMEDIUM) {
+			d.broken = true
+			return d.fail("close", tape.ErrIO, err)
+		}
+	}
+	err := d.sys.Close(d.fd)
+	d.fd = -1
+	if err != nil {
+		// st reports a failed final file mark here.
+		return d.fail("close", tape.ErrIO, err)
+	}
+	return nil
+}
+
+func (d *Drive) begin(op string) error {
+	if d.fd < 0 {
+		return d.fail(op, tape.ErrNotOpen, nil)
+	}
+	return nil
+}
+
+// Read implements tape.Drive. At a file mark it returns tape.ErrEOF and
+// leaves the head on the BOT side of the mark (the st driver has crossed
+// it; Read spaces back), so reads keep returning ErrEOF until SpaceFSF. At
+// the end of recorded data it returns tape.ErrEOM.
+func (d *Drive) Read(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("read"); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if d.ateof {
+		return 0, d.fail("read", tape.ErrEOF, nil)
+	}
+	n, err := d.sys.Read(d.fd, p)
+	switch {
+	case err == nil && n > 0:
+		return n, nil
+	case errors.Is(err, unix.ENOMEM):
+		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgRecordSizeTooSmall, Cause: err}
+	case err != nil:
+		g, gerr := d.mtget()
+		if gerr == nil && g.Gstat&GmtEOD != 0 {
+			return 0, d.fail("read", tape.ErrEOM, err)
+		}
+		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgReadError, Cause: err}
+	}
+	// n == 0: a file mark, or the end of data.
+	g, err := d.mtget()
+	if err != nil {
+		return 0, d.fail("read: MTIOCGET", tape.ErrIO, err)
+	}
+	if g.Gstat&GmtEOD != 0 {
+		return 0, d.fail("read", tape.ErrEOM, nil)
+	}
+	if err := d.mtop(MTBSF, 1); err != nil {
+		return 0, d.fail("read: back over file mark", tape.ErrIO, err)
+	}
+	d.ateof = true
+	return 0, d.fail("read", tape.ErrEOF, nil)
+}
+
+// Write implements tape.Drive: one record per write(2). ENOSPC (early
+// warning or end of medium) is tape.ErrEOM.
+func (d *Drive) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("write"); err != nil {
+		return 0, err
+	}
+	if d.opts.Mode == tape.ReadMode {
+		return 0, d.fail("write", tape.ErrPermission, nil)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	d.ateof = false
+	n, err := d.sys.Write(d.fd, p)
+	switch {
+	case errors.Is(err, unix.ENOSPC):
+		return n, d.fail("write", tape.ErrEOM, err)
+	case errors.Is(err, unix.EROFS), errors.Is(err, unix.EACCES):
+		return n, d.fail("write", tape.ErrWriteProtect, err)
+	case err != nil:
+		return n, &tape.Error{Op: "write", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgMediaErrorOnWrite, Cause: err}
+	case n < len(p):
+		return n, d.fail("write", tape.ErrEOM, fmt.Errorf("short write %d of %d bytes", n, len(p)))
+	}
+	return n, nil
+}
+
+// WriteFilemarks implements tape.Drive (MTWEOF).
+func (d *Drive) WriteFilemarks(n uint32) (uint32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("write filemarks"); err != nil {
+		return n, err
+	}
+	if d.opts.Mode == tape.ReadMode {
+		return n, d.fail("write filemarks", tape.ErrPermission, nil)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if n > math.MaxInt32 {
+		return n, d.fail("write filemarks", tape.ErrIllegalArgs, fmt.Errorf("count %d", n))
+	}
+	d.ateof = false
+	if err := d.mtop(MTWEOF, int32(n)); err != nil {
+		resid := d.resid(n)
+		if errors.Is(err, unix.ENOSPC) {
+			return resid, d.fail("write filemarks", tape.ErrEOM, err)
+		}
+		return resid, d.fail("write filemarks", tape.ErrIO, err)
+	}
+	return 0, nil
+}
+
+// resid returns the residual count of the last operation, at most count.
+func (d *Drive) resid(count uint32) uint32 {
+	g, err := d.mtget()
+	if err != nil || g.Resid < 0 || uint64(g.Resid) > uint64(count) {
+		return count
+	}
+	return uint32(g.Resid)
+}
+
+// Space implements tape.Drive. When BOT, a file mark (FSR/BSR) or the end
+// of data stops the movement early the rest is returned as the residual
+// count without an error, as NDMP asks.
+func (d *Drive) Space(op tape.SpaceOp, count uint32) (uint32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin(op.String()); err != nil {
+		return count, err
+	}
+	var mt int16
+	switch op {
+	case tape.SpaceFSF:
+		mt = MTFSF
+	case tape.SpaceBSF:
+		mt = MTBSF
+	case tape.SpaceFSR:
+		mt = MTFSR
+	case tape.SpaceBSR:
+		mt = MTBSR
+	default:
+		return count, d.fail("space", tape.ErrIllegalArgs, fmt.Errorf("operation %d", op))
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	if count > math.MaxInt32 {
+		return count, d.fail(op.String(), tape.ErrIllegalArgs, fmt.Errorf("count %d", count))
+	}
+	err := d.mtop(mt, int32(count))
+	d.ateof = false
+	if err == nil {
+		return 0, nil
+	}
+	resid := d.resid(count)
+	g, gerr := d.mtget()
+	if gerr != nil || !errors.Is(err, unix.EIO) {
+		return resid, d.fail(op.String(), tape.ErrIO, err)
+	}
+	switch {
+	case g.Gstat&GmtEOF != 0 && op == tape.SpaceFSR:
+		// The drive stopped on the EOM side of the mark; NDMP stops
+		// before it.
+		if err := d.mtop(MTBSF, 1); err != nil {
+			return resid, d.fail("fsr: back over file mark", tape.ErrIO, err)
+		}
+		d.ateof = true
+		return resid, nil
+	case g.Gstat&GmtEOF != 0 && op == tape.SpaceBSR:
+		// Likewise backwards: step forward over the mark again.
+		if err := d.mtop(MTFSF, 1); err != nil {
+			return resid, d.fail("bsr: forward over file mark", tape.ErrIO, err)
+		}
+		return resid, nil
+	case g.Gstat&(GmtBOT|GmtEOD) != 0:
+		return resid, nil
+	}
+	return resid, d.fail(op.String(), tape.ErrIO, err)
+}
+
+// Rewind implements tape.Drive (MTREW).
+func (d *Drive) Rewind() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("rewind"); err != nil {
+		return err
+	}
+	d.ateof = false
+	if err := d.mtop(MTREW, 1); err != nil {
+		return d.fail("rewind", tape.ErrIO, err)
+	}
+	return nil
+}
+
+// Unload implements tape.Drive (MTOFFL: rewind and unload).
+func (d *Drive) Unload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("unload"); err != nil {
+		return err
+	}
+	d.ateof = false
+	if err := d.mtop(MTOFFL, 1); err != nil {
+		return d.fail("unload", tape.ErrIO, err)
+	}
+	return nil
+}
+
+// State implements tape.Drive from MTIOCGET and MTIOCPOS. The st driver
+// knows neither the capacity nor the soft error count, which are reported
+// unsupported.
+func (d *Drive) State() (tape.State, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("state"); err != nil {
+		return tape.State{}, err
+	}
+	g, err := d.mtget()
+	if err != nil {
+		return tape.State{}, d.fail("state: MTIOCGET", tape.ErrIO, err)
+	}
+	var pos Mtpos
+	posErr := d.sys.Ioctl(d.fd, MTIOCPOS, unsafe.Pointer(&pos))
+	s := tape.State{
+		Unsupported: tape.StateSoftErrorsUns | tape.StateTotalSpaceUns | tape.StateSpaceRemainUns,
+		BlockSize:   uint32(g.Dsreg & 0xFFFFFF),
+		SoftErrors:  tape.Unknown,
+		TotalSpace:  math.MaxUint64,
+		SpaceRemain: math.MaxUint64,
+	}
+	if g.Gstat&GmtWrProt != 0 {
+		s.Flags |= tape.StateWrProt
+	}
+	switch d.opts.Rewind {
+	case tape.NoRewind:
+		s.Flags |= tape.StateNoRewind
+	case tape.UnloadReload:
+		s.Flags |= tape.StateUnload
+	}
+	if g.Fileno < 0 {
+		s.Unsupported |= tape.StateFileNumUns
+		s.FileNum = tape.Unknown
+	} else {
+		s.FileNum = uint32(g.Fileno)
+	}
+	switch {
+	case g.Blkno >= 0:
+		s.BlockNo = uint32(g.Blkno)
+	case posErr == nil && pos.Blkno >= 0:
+		s.BlockNo = uint32(pos.Blkno)
+	default:
+		s.Unsupported |= tape.StateBlockNoUns
+		s.BlockNo = tape.Unknown
+	}
+	return s, nil
+}
+
+// ExecuteCDB implements tape.Drive through the drive's SCSI generic node.
+func (d *Drive) ExecuteCDB(ctx context.Context, req tape.CDB) (tape.CDBResult, error) {
+	if d.sg == nil {
+		return tape.CDBResult{}, d.fail("execute cdb", tape.ErrNotSupported, errors.New("no SCSI generic node"))
+	}
+	return d.sg.ExecuteCDB(ctx, req)
+}
+
+// Reset implements tape.Resetter: MTRESET on an open drive, otherwise on a
+// short-lived descriptor.
+func (d *Drive) Reset(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fd := d.fd
+	if fd < 0 {
+		var err error
+		fd, err = d.sys.Open(d.path, unix.O_RDONLY|unix.O_NONBLOCK)
+		if err != nil {
+			return d.fail("reset", openErr(err), err)
+		}
+		defer d.sys.Close(fd)
+	}
+	m := Mtop{Op: MTRESET, Count: 1}
+	if err := d.sys.Ioctl(fd, MTIOCTOP, unsafe.Pointer(&m)); err != nil {
+		return d.fail("reset", tape.ErrIO, err)
+	}
+	d.ateof = false
+	return nil
+}
