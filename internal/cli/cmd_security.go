@@ -354,4 +354,3 @@ func (a *app) roleShow() *cobra.Command {
 	showFlags(c, &o)
 	return c
 }
-
