@@ -128,3 +128,78 @@ func report(b *testing.B, tSim, tDD time.Duration) {
 	b.ReportMetric(mb/tDD.Seconds(), "dd-MiB/s")
 	b.ReportMetric(tDD.Seconds()/tSim.Seconds(), "ratio")
 }
+
+// bigCartridge makes an image of 100,000 small records in 10,000 files.
+func bigCartridge(b *testing.B) string {
+	b.Helper()
+	p := filepath.Join(b.TempDir(), "big.tap")
+	c, err := Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := make([]byte, 100)
+	for f := 0; f < 10000; f++ {
+		for r := 0; r < 10; r++ {
+			if err := c.WriteRecord(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := c.WriteMark(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkPositioning locates a file, spaces forward and back over
+// records and back over files on a cartridge of 110,000 objects.
+func BenchmarkPositioning(b *testing.B) {
+	c, err := Open(bigCartridge(b), &Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.LocateFile(int64(i*7919) % 10000); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.SpaceRecords(5); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.SpaceRecords(-3); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.SpaceFiles(-2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpen opens a cartridge of 110,000 objects with its index and,
+// as a sub-benchmark, without it (the index is rebuilt from the image).
+func BenchmarkOpen(b *testing.B) {
+	p := bigCartridge(b)
+	b.Run("indexed", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c, err := Open(p, &Options{ReadOnly: true})
+			if err != nil || c.Len() != 110000 {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("rebuild", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			_ = os.Remove(IndexPath(p))
+			c, err := Open(p, nil)
+			if err != nil || c.Len() != 110000 {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+}
