@@ -91,11 +91,10 @@ func (s *toyServer) start() string {
 			if err != nil {
 				return
 			}
-			c := NewConn(nc, &Config{Handler: HandlerFunc(s.serve)})
+			c := NewConn(nc, &Config{Handler: HandlerFunc(s.serve), Greeting: &s.greeting})
 			s.mu.Lock()
 			s.conns = append(s.conns, c)
 			s.mu.Unlock()
-			_ = c.Post(context.Background(), &s.greeting)
 		}
 	}()
 	return ln.Addr().String()

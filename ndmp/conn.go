@@ -72,6 +72,11 @@ type Config struct {
 	// ErrorLog, if not nil, is told about malformed incoming records and
 	// handler failures.
 	ErrorLog func(err error)
+	// Greeting, if not nil, is a post that NewConn sends before the Conn
+	// reads anything, so that it is the first message on the connection
+	// whatever the peer does: a server's NOTIFY_CONNECTION_STATUS. If it
+	// cannot be sent, the Conn is closed with that error.
+	Greeting Body
 }
 
 // A Conn is an NDMP message connection. It numbers outgoing messages, sends
@@ -125,6 +130,17 @@ func NewConn(nc net.Conn, cfg *Config) *Conn {
 	c.rw = NewRecordWriter(nc, c.cfg.FragmentSize)
 	c.queue = make(chan *Message, c.cfg.QueueLength)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if g := c.cfg.Greeting; g != nil {
+		var err error
+		if !g.MessageCode().IsPost() {
+			err = fmt.Errorf("ndmp: greeting %v is not a post", g.MessageCode())
+		} else {
+			_, err = c.send(Header{MessageType: MessageRequest, MessageCode: g.MessageCode()}, g)
+		}
+		if err != nil {
+			c.shutdown(fmt.Errorf("ndmp: send greeting: %w", err))
+		}
+	}
 	c.reader.Add(1)
 	c.dispWG.Add(1)
 	go c.readLoop()

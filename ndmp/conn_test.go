@@ -554,3 +554,51 @@ func TestConnPostFlood(t *testing.T) {
 	}
 	waitGoroutines(t, base)
 }
+
+// TestConnGreetingFirst checks that Config.Greeting is the first message
+// even when the peer sends a request at once.
+func TestConnGreetingFirst(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ln, accept := listen(t)
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newRawPeer(nc)
+	if err := p.send(Header{MessageCode: ConnectOpen}, &ConnectOpenRequest{ProtocolVersion: 4}); err != nil {
+		t.Fatal(err)
+	}
+	snc := accept()
+	s := NewConn(snc, &Config{
+		Greeting: &NotifyConnectionStatusPost{Reason: Connected, ProtocolVersion: 4},
+		Handler: HandlerFunc(func(ctx context.Context, c *Conn, m *Message) (Body, error) {
+			return &ConnectOpenReply{}, nil
+		}),
+	})
+	m, err := p.read()
+	if err != nil || m.Header.MessageCode != NotifyConnectionStatus || m.Header.Sequence != 1 {
+		t.Fatalf("first message %v, %v", m, err)
+	}
+	m, err = p.read()
+	if err != nil || m.Header.MessageCode != ConnectOpen || !m.Header.IsReply() || m.Header.Sequence != 2 {
+		t.Fatalf("second message %v, %v", m, err)
+	}
+	nc.Close()
+	<-s.Done()
+	s.Close()
+
+	// A greeting that is not a post closes the Conn.
+	go func() {
+		if nc, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer nc.Close()
+			_, _ = io.Copy(io.Discard, nc)
+		}
+	}()
+	bad := NewConn(accept(), &Config{Greeting: &ConnectOpenRequest{}})
+	<-bad.Done()
+	if bad.Err() == nil || errors.Is(bad.Err(), ErrClosed) {
+		t.Fatalf("Err = %v", bad.Err())
+	}
+	bad.Close()
+	waitGoroutines(t, base)
+}

@@ -51,23 +51,24 @@ func ExampleNewConn() {
 		if err != nil {
 			return
 		}
-		c := ndmp.NewConn(nc, &ndmp.Config{Handler: ndmp.HandlerFunc(
-			func(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
-				switch req := m.Body.(type) {
-				case *ndmp.ConnectOpenRequest:
-					if req.ProtocolVersion != ndmp.ProtocolVersion {
-						return &ndmp.ConnectOpenReply{Error: ndmp.ErrIllegalArgs}, nil
+		ndmp.NewConn(nc, &ndmp.Config{
+			Greeting: &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion},
+			Handler: ndmp.HandlerFunc(
+				func(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
+					switch req := m.Body.(type) {
+					case *ndmp.ConnectOpenRequest:
+						if req.ProtocolVersion != ndmp.ProtocolVersion {
+							return &ndmp.ConnectOpenReply{Error: ndmp.ErrIllegalArgs}, nil
+						}
+						return &ndmp.ConnectOpenReply{}, nil
+					case *ndmp.ConnectCloseRequest:
+						return nil, c.Close()
+					case *ndmp.TestEchoRequest:
+						return &ndmp.TestEchoReply{EchoMsg: req.EchoMsg}, nil
 					}
-					return &ndmp.ConnectOpenReply{}, nil
-				case *ndmp.ConnectCloseRequest:
-					return nil, c.Close()
-				case *ndmp.TestEchoRequest:
-					return &ndmp.TestEchoReply{EchoMsg: req.EchoMsg}, nil
-				}
-				return nil, ndmp.ErrNotSupported
-			})})
-		_ = c.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{
-			Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion})
+					return nil, ndmp.ErrNotSupported
+				}),
+		})
 	}()
 
 	ctx := context.Background()
