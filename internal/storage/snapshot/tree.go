@@ -68,9 +68,6 @@ func newTreeCopier(ctx context.Context, mode dataMode, dev uint64) *treeCopier {
 	if workers > 16 {
 		workers = 16
 	}
-	if w := os.Getenv("XXW"); w != "" {
-		fmt.Sscan(w, &workers)
-	}
 	c := &treeCopier{
 		ctx:   ctx,
 		mode:  mode,
@@ -593,6 +590,26 @@ func snapshotDir(volumePath string) (string, error) {
 	return sdir, nil
 }
 
+// lockDir takes an exclusive flock on the directory dir (other processes
+// included) and returns its release.
+func lockDir(dir string) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: lock %s: %w", dir, err)
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("snapshot: lock %s: %w", dir, err)
+	}
+	return func() { unix.Close(fd) }, nil
+}
+
 // tempName returns a fresh hidden name for work in progress in .snapshot.
 func tempName(kind string) string {
 	return fmt.Sprintf(".tapestry-%s-%016x", kind, rand.Uint64())
@@ -652,6 +669,16 @@ func createTree(ctx context.Context, provider string, mode dataMode, volumePath,
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot: %s: create %s: %w", provider, name, err)
 	}
+	// The identity map and the tree go into place together, under the
+	// lock, so a racing Create of the same name cannot swap maps.
+	unlock, err := lockDir(sdir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("snapshot: %s: create %s in %s: %w", provider, name, volumePath, ErrExists)
+	}
 	if err := os.Rename(tmpMap, idMapPath(volumePath, name)); err != nil {
 		return nil, fmt.Errorf("snapshot: %s: %w", provider, err)
 	}
@@ -690,11 +717,21 @@ func deleteTree(ctx context.Context, provider, volumePath, name string) error {
 	if isSubvolume(path) {
 		return fmt.Errorf("snapshot: %s: delete: %s is a btrfs subvolume: delete it with the btrfs provider", provider, path)
 	}
+	unlock, err := lockDir(sdir)
+	if err != nil {
+		return err
+	}
 	gone := filepath.Join(sdir, tempName("delete"))
 	if err := os.Rename(path, gone); err != nil {
+		unlock()
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("snapshot: %s: delete %s of %s: %w", provider, name, volumePath, ErrNotFound)
+		}
 		return fmt.Errorf("snapshot: %s: delete %s: %w", provider, name, err)
 	}
-	if err := os.Remove(idMapPath(volumePath, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err = os.Remove(idMapPath(volumePath, name))
+	unlock()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("snapshot: %s: delete identity map: %w", provider, err)
 	}
 	if err := os.RemoveAll(gone); err != nil {

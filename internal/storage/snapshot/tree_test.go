@@ -599,3 +599,52 @@ func TestAutoCreateDelete(t *testing.T) {
 		t.Errorf("auto Delete: %v", err)
 	}
 }
+
+// TestConcurrentCreateSameName races Creates of one name: one wins, the
+// others get ErrExists, and the winner's identity map is its own.
+func TestConcurrentCreateSameName(t *testing.T) {
+	mnt := testutil.LoopFS(t, "ext4", 64)
+	for i := 0; i < 50; i++ {
+		if err := os.WriteFile(filepath.Join(mnt, fmt.Sprint("f", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const racers = 4
+	errs := make(chan error, racers)
+	for i := 0; i < racers; i++ {
+		go func() {
+			_, err := (snapshot.Copy{}).Create(context.Background(), mnt, "same")
+			errs <- err
+		}()
+	}
+	won := 0
+	for i := 0; i < racers; i++ {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, snapshot.ErrExists):
+			t.Errorf("racing Create: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d racing Creates succeeded, want 1", won)
+	}
+	idm, err := (snapshot.Copy{}).Identity(mnt, "same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		var live, snap unix.Stat_t
+		if err := unix.Lstat(filepath.Join(mnt, fmt.Sprint("f", i)), &live); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Lstat(filepath.Join(mnt, snapshot.Dir, "same", fmt.Sprint("f", i)), &snap); err != nil {
+			t.Fatal(err)
+		}
+		if l, ok := idm.Live(snap.Ino); !ok || l != live.Ino {
+			t.Errorf("f%d: identity %d, %v; want %d", i, l, ok, live.Ino)
+		}
+	}
+	snapshotDirClean(t, mnt)
+}
