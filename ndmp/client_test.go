@@ -273,7 +273,7 @@ func TestClientSession(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	waitGoroutines(t, base+3) // the toy server's listener goroutines stay until cleanup
+	waitGoroutines(t, base+1) // the toy server's accept loop stays until cleanup
 }
 
 func TestClientTextAuth(t *testing.T) {

@@ -241,7 +241,9 @@ func (c *Conn) send(h Header, body Body) (uint32, error) {
 // decoded, ctx.Err() when ctx ends first, or the reason the Conn closed.
 //
 // Errors reported in the reply body's own error field are not turned into
-// Go errors here; see Client for that. For NDMP_CONNECT_CLOSE, which has no
+// Go errors here; see Client for that. ctx bounds the wait for the reply; a
+// request that is still being written (a large TAPE_WRITE to a peer that
+// does not read) finishes writing first, unless the Conn is closed. For NDMP_CONNECT_CLOSE, which has no
 // reply, Call returns (nil, nil) once the request is sent.
 func (c *Conn) Call(ctx context.Context, req Body) (Body, error) {
 	code := req.MessageCode()
