@@ -40,6 +40,7 @@ type Error struct {
 	Cause error  // underlying error, may be nil
 }
 
+// Error formats the sentinel, the operation, the ONTAP message and the cause.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())

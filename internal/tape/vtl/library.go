@@ -73,6 +73,7 @@ const (
 	TypeDrive     ElementType = 4
 )
 
+// String names the element type.
 func (t ElementType) String() string {
 	switch t {
 	case TypeTransport:
