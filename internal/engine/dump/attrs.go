@@ -1,0 +1,248 @@
+package dump
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+)
+
+// Samba's extended attributes.
+const (
+	xattrDOSAttrib    = "user.DOSATTRIB"
+	xattrNTACL        = "security.NTACL"
+	xattrStreamPrefix = "user.DosStream."
+	xattrSELinux      = "security.selinux"
+)
+
+// listXattrs returns the extended attributes of p (not following links),
+// sorted by name.
+func listXattrs(p string) ([]dump.Xattr, error) {
+	sz, err := unix.Llistxattr(p, nil)
+	if err != nil {
+		if errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
+	}
+	if sz == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, sz)
+	sz, err = unix.Llistxattr(p, buf)
+	if err != nil {
+		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
+	}
+	var xs []dump.Xattr
+	for _, name := range bytes.Split(buf[:sz], []byte{0}) {
+		if len(name) == 0 {
+			continue
+		}
+		v, err := getXattr(p, string(name))
+		if err != nil {
+			if errors.Is(err, unix.ENODATA) {
+				continue
+			}
+			return nil, err
+		}
+		xs = append(xs, dump.Xattr{Name: string(name), Value: v})
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
+	return xs, nil
+}
+
+func getXattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(p, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			sz, err2 := unix.Lgetxattr(p, name, nil)
+			if err2 != nil {
+				return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err2)
+			}
+			buf = make([]byte, sz+1)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err)
+		}
+		return buf[:n], nil
+	}
+}
+
+// attrs reads the extended attributes of n and splits off Samba's NT streams.
+func (w *walker) attrs(n *node) (xs []dump.Xattr, streams []dump.Xattr, err error) {
+	all, err := listXattrs(w.full(path.Join(w.src.rel, n.path)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dump backup: %w", err)
+	}
+	for _, x := range all {
+		switch {
+		case x.Name == xattrSELinux:
+			return nil, nil, &Error{Msg: MsgSecurityLabels, Err: fmt.Errorf("%s has %s", n.path, x.Name)}
+		case strings.HasPrefix(x.Name, xattrStreamPrefix):
+			streams = append(streams, x)
+		case w.opt.noACLs && (x.Name == xattrNTACL || strings.HasPrefix(x.Name, "system.posix_acl_")):
+		default:
+			xs = append(xs, x)
+		}
+	}
+	return xs, streams, nil
+}
+
+// parseDOSAttrib reads the DOS attributes from Samba's user.DOSATTRIB in its
+// hex text form ("0x20"); the binary NDR forms are kept only as the xattr.
+func parseDOSAttrib(v []byte) (uint32, bool) {
+	s := strings.TrimRight(string(v), "\x00")
+	if !strings.HasPrefix(s, "0x") {
+		return 0, false
+	}
+	a, err := strconv.ParseUint(s[2:], 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(a), true
+}
+
+// writeExtras writes the extension records of the inode written last: DOS
+// attributes, NT streams and the LUN flag.
+func (w *walker) writeExtras(dw *dump.Writer, n *node, xs, streams []dump.Xattr) error {
+	lun := false
+	for _, x := range xs {
+		switch x.Name {
+		case xattrDOSAttrib:
+			if a, ok := parseDOSAttrib(x.Value); ok {
+				if err := dw.WriteDOS(&dump.DOSInfo{Attributes: a, Created: nsTime(n.btime)}); err != nil {
+					return fmt.Errorf("dump backup: %w", err)
+				}
+			}
+		case storage.LUNXattrTrusted, storage.LUNXattrUser:
+			lun = n.mode&unix.S_IFMT == unix.S_IFREG && len(x.Value) > 0 && x.Value[0] != '0'
+		}
+	}
+	for _, s := range streams {
+		name := strings.TrimPrefix(s.Name, xattrStreamPrefix)
+		if err := dw.WriteStream(name, int64(len(s.Value)), bytes.NewReader(s.Value)); err != nil {
+			return fmt.Errorf("dump backup: stream %q of %s: %w", name, n.path, err)
+		}
+	}
+	if lun {
+		if err := dw.WriteLUN(&dump.LUNInfo{OSType: "linux"}); err != nil {
+			return fmt.Errorf("dump backup: %w", err)
+		}
+	}
+	return nil
+}
+
+// zeroReader reads zeros, to pad a file that shrank while it was read.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// padReaderAt reads zeros past the end of the file.
+type padReaderAt struct{ f *os.File }
+
+func (p padReaderAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := p.f.ReadAt(b, off)
+	if err == io.EOF {
+		clear(b[n:])
+		return len(b), nil
+	}
+	return n, err
+}
+
+// dataExtents returns the data extents of f up to size with SEEK_DATA and
+// SEEK_HOLE; ok is false when the file system cannot tell.
+func dataExtents(f *os.File, size int64) (ext []dump.Extent, ok bool) {
+	fd := int(f.Fd())
+	var off int64
+	for off < size {
+		d, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) {
+				break
+			}
+			return nil, false
+		}
+		if d >= size {
+			break
+		}
+		h, err := unix.Seek(fd, d, unix.SEEK_HOLE)
+		if err != nil {
+			return nil, false
+		}
+		h = min(h, size)
+		ext = append(ext, dump.Extent{Offset: d, Length: h - d})
+		off = h
+	}
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return nil, false
+	}
+	return ext, true
+}
+
+// writeFile writes one non-directory inode and its extension records.
+func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
+	full := w.full(path.Join(w.src.rel, n.path))
+	xs, streams, err := w.attrs(n)
+	if err != nil {
+		return dump.Position{}, err
+	}
+	in := n.inode()
+	var pos dump.Position
+	switch n.mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		f, err := os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
+		if err != nil && errors.Is(err, unix.EPERM) {
+			f, err = os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		}
+		if err != nil {
+			return pos, fmt.Errorf("dump backup: %w", err)
+		}
+		defer f.Close()
+		ext, ok := dataExtents(f, in.Size)
+		var total int64
+		for _, e := range ext {
+			total += e.Length
+		}
+		if ok && total < in.Size {
+			pos, err = dw.WriteSparseFile(in, xs, padReaderAt{f}, ext)
+		} else {
+			pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(f, zeroReader{}), in.Size))
+		}
+		if err != nil {
+			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+		}
+	case unix.S_IFLNK:
+		target, err := os.Readlink(full)
+		if err != nil {
+			return pos, fmt.Errorf("dump backup: %w", err)
+		}
+		in.Size = int64(len(target))
+		if pos, err = dw.WriteFile(in, xs, strings.NewReader(target)); err != nil {
+			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+		}
+	default:
+		in.Size = 0
+		if pos, err = dw.WriteFile(in, xs, nil); err != nil {
+			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+		}
+	}
+	if err := w.writeExtras(dw, n, xs, streams); err != nil {
+		return pos, err
+	}
+	return pos, nil
+}

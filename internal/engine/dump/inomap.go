@@ -1,0 +1,118 @@
+package dump
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+)
+
+// InodeMapPrefix is the catalog key prefix of the per-volume maps from live
+// inode numbers to dump inode numbers.
+const InodeMapPrefix = "dump/inomap/"
+
+// firstDumpIno is the first dump inode number given to a file; 2 is the
+// root of every image and 1 is unused, as in Linux dump.
+const firstDumpIno = 3
+
+// maxDumpIno is the largest dump inode number (below 2^32).
+const maxDumpIno = 1<<32 - 2
+
+// InodeMap assigns compact dump inode numbers to live inode numbers and
+// keeps them, so the same file has the same dump inode at every level.
+type InodeMap struct {
+	m     map[uint64]uint32
+	next  uint32
+	dirty bool
+}
+
+// NewInodeMap returns an empty map.
+func NewInodeMap() *InodeMap { return &InodeMap{m: make(map[uint64]uint32), next: firstDumpIno} }
+
+// Get returns the dump inode of live inode live, assigning the next free
+// number when it has none.
+func (im *InodeMap) Get(live uint64) (uint32, error) {
+	if d, ok := im.m[live]; ok {
+		return d, nil
+	}
+	if im.next > maxDumpIno {
+		return 0, errors.New("dump inode numbers exhausted (2^32)")
+	}
+	d := im.next
+	im.next++
+	im.m[live] = d
+	im.dirty = true
+	return d, nil
+}
+
+// Len returns the number of files mapped.
+func (im *InodeMap) Len() int { return len(im.m) }
+
+// MarshalBinary encodes the map: u32 next, then {u64 live, u32 dump} pairs.
+func (im *InodeMap) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 4, 4+12*len(im.m))
+	binary.LittleEndian.PutUint32(b, im.next)
+	for l, d := range im.m {
+		b = binary.LittleEndian.AppendUint64(b, l)
+		b = binary.LittleEndian.AppendUint32(b, d)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes a map written by MarshalBinary.
+func (im *InodeMap) UnmarshalBinary(b []byte) error {
+	if len(b) < 4 || (len(b)-4)%12 != 0 {
+		return errors.New("inode map: bad length")
+	}
+	im.next = binary.LittleEndian.Uint32(b)
+	if im.next < firstDumpIno {
+		return errors.New("inode map: bad next number")
+	}
+	im.m = make(map[uint64]uint32, (len(b)-4)/12)
+	for p := b[4:]; len(p) > 0; p = p[12:] {
+		d := binary.LittleEndian.Uint32(p[8:])
+		if d < firstDumpIno || d >= im.next {
+			return fmt.Errorf("inode map: dump inode %d out of range", d)
+		}
+		im.m[binary.LittleEndian.Uint64(p)] = d
+	}
+	return nil
+}
+
+func inodeMapKey(volume string) string { return InodeMapPrefix + url.PathEscape(volume) }
+
+func loadInodeMap(ctx context.Context, st catalog.Store, volume string) (*InodeMap, error) {
+	im := NewInodeMap()
+	if st == nil {
+		return im, nil
+	}
+	err := st.View(ctx, func(tx catalog.Tx) error {
+		b, err := tx.Get(inodeMapKey(volume))
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return im.UnmarshalBinary(b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load inode map of %s: %w", volume, err)
+	}
+	return im, nil
+}
+
+func saveInodeMap(ctx context.Context, st catalog.Store, volume string, im *InodeMap) error {
+	if st == nil || !im.dirty {
+		return nil
+	}
+	b, _ := im.MarshalBinary()
+	if err := st.Update(ctx, func(tx catalog.Tx) error { return tx.Put(inodeMapKey(volume), b) }); err != nil {
+		return fmt.Errorf("save inode map of %s: %w", volume, err)
+	}
+	im.dirty = false
+	return nil
+}
