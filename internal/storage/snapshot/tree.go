@@ -140,7 +140,11 @@ func (c *treeCopier) processDir(src, dst string, root bool) {
 	if c.failed.Load() {
 		return
 	}
-	f, err := os.Open(src)
+	// O_NOATIME: reading a directory must not move its access time.
+	f, err := os.OpenFile(src, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		f, err = os.Open(src)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return // removed while we work: it was there, empty, at its stat

@@ -648,3 +648,43 @@ func TestConcurrentCreateSameName(t *testing.T) {
 	}
 	snapshotDirClean(t, mnt)
 }
+
+// TestCreateLeavesAccessTimes checks that making a snapshot on a volume
+// mounted with the default relatime does not move the access times of the
+// live files and directories it reads (symbolic links aside: reading one
+// always may).
+func TestCreateLeavesAccessTimes(t *testing.T) {
+	mnt := testutil.LoopFS(t, "ext4", 64)
+	vol := filepath.Join(mnt, "vol")
+	for _, d := range []string{"a/b", snapshot.Dir} {
+		if err := os.MkdirAll(filepath.Join(vol, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"f", "a/g", "a/b/h"} {
+		if err := os.WriteFile(filepath.Join(vol, f), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := []unix.Timespec{{Sec: 1000000000, Nsec: 5}, {Sec: 1000000000, Nsec: 5}}
+	paths := []string{"f", "a/g", "a/b/h", "a/b", "a", "."}
+	for _, p := range paths {
+		if err := unix.UtimesNano(filepath.Join(vol, p), old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := (snapshot.Copy{}).Create(context.Background(), vol, "s"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		for _, root := range []string{vol, filepath.Join(vol, snapshot.Dir, "s")} {
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(root, p), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Atim != old[0] {
+				t.Errorf("%s in %s: access time %v, want %v", p, root, st.Atim, old[0])
+			}
+		}
+	}
+}
