@@ -10,6 +10,23 @@
 // For every file in a snapshot a provider can tell the identity (inode
 // number) of the same file in the live volume: the dump engine uses it to
 // keep dump inode numbers stable across backup levels.
+//
+// The reflink and copy providers keep every file's type, permission bits
+// (set-user-ID, set-group-ID and sticky included), owner, access and
+// modification times to the nanosecond and extended attributes (user,
+// trusted, security and the POSIX ACLs), keep hard links as hard links and
+// holes as holes, and leave out sockets and whatever lies on another file
+// system below the volume (a mount point, a nested btrfs subvolume), which
+// appears as an empty directory. A btrfs snapshot holds what btrfs keeps:
+// everything, sockets included, except nested subvolumes (empty
+// directories).
+//
+// A snapshot is built under a temporary name in .snapshot and renamed into
+// place when complete; an error or a cancelled context removes what was
+// built.
+//
+// Walk is how everyone walks a volume (it leaves .snapshot out); Space
+// reports a file system's free space and inodes.
 package snapshot
 
 import (

@@ -688,3 +688,30 @@ func TestCreateLeavesAccessTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestReflinkStaysOnOneFileSystem: a nested btrfs subvolume (another device
+// number) is an empty directory in a reflink snapshot.
+func TestReflinkStaysOnOneFileSystem(t *testing.T) {
+	mnt := testutil.LoopFS(t, "btrfs", 300)
+	vol := filepath.Join(mnt, "vol")
+	if err := os.MkdirAll(vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, testutil.RequireTool(t, "btrfs"), "subvolume", "create", filepath.Join(vol, "nested"))
+	for _, f := range []string{"top", "nested/inner"} {
+		if err := os.WriteFile(filepath.Join(vol, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := (snapshot.Reflink{}).Create(context.Background(), vol, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(info.Path, "top")); err != nil {
+		t.Error(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(info.Path, "nested"))
+	if err != nil || len(ents) != 0 {
+		t.Errorf("nested subvolume in the snapshot: %v entries, %v; want an empty directory", len(ents), err)
+	}
+}
