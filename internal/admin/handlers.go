@@ -444,11 +444,17 @@ func (s *Server) modifyAccount(ctx context.Context, r *request) (int, any, error
 		return 0, nil, badf("command failed: nothing to modify")
 	}
 	self := svm == r.who.SVM && name == r.who.Name
-	if in.Password != nil && !self {
-		// Users change their own password; other passwords need the
-		// right to the command.
+	if in.Password != nil {
+		// Every role may change its own password (security login
+		// password); changing somebody else's also needs the right to
+		// modify logins.
 		if err := s.authorize(ctx, r, "security login password", true); err != nil {
 			return 0, nil, err
+		}
+		if !self {
+			if err := s.authorize(ctx, r, "security login modify", true); err != nil {
+				return 0, nil, err
+			}
 		}
 	}
 	if in.Role != nil || in.Locked != nil {

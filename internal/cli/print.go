@@ -48,12 +48,15 @@ func (t Table) Print(w io.Writer, opts ShowOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(t.Raw)
 	}
+	if len(opts.Fields) > 0 && opts.Instance {
+		return fmt.Errorf("-fields and -instance cannot be used together")
+	}
+	if err := t.checkFields(opts.Fields); err != nil {
+		return err
+	}
 	if len(t.Rows) == 0 {
 		_, err := fmt.Fprintln(w, "There are no entries matching your query.")
 		return err
-	}
-	if len(opts.Fields) > 0 && opts.Instance {
-		return fmt.Errorf("-fields and -instance cannot be used together")
 	}
 	var err error
 	switch {
@@ -93,18 +96,26 @@ func (t Table) column(field string) Column {
 	return Column{Field: field, Header: field, Label: field}
 }
 
+// checkFields refuses a field name the table does not have.
+func (t Table) checkFields(fields []string) error {
+	for _, f := range fields {
+		if f == "" || slices.ContainsFunc(t.Columns, func(c Column) bool { return c.Field == f }) {
+			continue
+		}
+		valid := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			valid[i] = c.Field
+		}
+		return fmt.Errorf("invalid field %q; valid fields are: %s", f, strings.Join(valid, ", "))
+	}
+	return nil
+}
+
 func (t Table) printFields(w io.Writer, fields []string) error {
 	var names []string
 	for _, f := range fields {
 		if f == "" {
 			continue
-		}
-		if !slices.ContainsFunc(t.Columns, func(c Column) bool { return c.Field == f }) {
-			valid := make([]string, len(t.Columns))
-			for i, c := range t.Columns {
-				valid[i] = c.Field
-			}
-			return fmt.Errorf("invalid field %q; valid fields are: %s", f, strings.Join(valid, ", "))
 		}
 		if !slices.Contains(names, f) {
 			names = append(names, f)

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tapestry-ndmp/tapestry/internal/admin"
+)
+
+// TestSecurityLogin covers users, passwords and authorisation through the
+// API (V2) and NDMP password generation (N4).
+func TestSecurityLogin(t *testing.T) {
+	n := startNode(t)
+	n.ok("security", "login", "create", "-user-or-group-name", "ro", "-role", "readonly", "-password", "Reader123")
+	n.ok("security", "login", "create", "-vserver", "cluster1", "-username", "bk", "-application", "ssh",
+		"-authentication-method", "password", "-role", "backup", "-password", "Backup123")
+	n.ok("security", "login", "create", "-user-or-group-name", "nopw", "-role", "backup")
+	out := n.ok("security", "login", "show")
+	if r, err := column(out, "cluster1", "ro"); err != nil || !equal(r, []string{"cluster1", "ro", "http", "password", "readonly", "no"}) {
+		t.Fatalf("ro row %q (%v)\n%s", r, err, out)
+	}
+	if !strings.HasSuffix(out, "4 entries were displayed.\n") {
+		t.Fatalf("login show:\n%s", out)
+	}
+
+	// Bad input.
+	n.fail("already exists", "security", "login", "create", "-user-or-group-name", "ro", "-role", "readonly", "-password", "Reader123")
+	n.fail("letters and digits", "security", "login", "create", "-user-or-group-name", "weak", "-role", "readonly", "-password", "abcdefghij")
+	n.fail("role", "security", "login", "create", "-user-or-group-name", "x1", "-role", "nosuchrole", "-password", "Reader123")
+	n.fail("not supported", "security", "login", "create", "-user-or-group-name", "x1", "-role", "admin", "-authentication-method", "cert")
+	if r := rows(n.ok("security", "login", "show")); len(r) != 4 {
+		t.Fatalf("failed creates added users: %q", r)
+	}
+
+	// A read-only user may show but not change; a wrong password is refused.
+	ro := func(args ...string) result { return n.runAs("ro", "Reader123", args...) }
+	if r := ro("vserver", "show"); r.code != 0 {
+		t.Fatalf("readonly vserver show: %s", r.errOut)
+	}
+	checkFail(t, ro("vserver", "create", "vs9"), "not authorized", []string{"vserver create (as ro)"})
+	checkFail(t, ro("options", "tape.reservations", "scsi"), "not authorized", []string{"options (as ro)"})
+	checkFail(t, ro("security", "login", "delete", "-user-or-group-name", "bk"), "not authorized", []string{"login delete (as ro)"})
+	checkFail(t, n.runAs("ro", "Wrong1234", "vserver", "show"), "authentication failed", []string{"wrong password"})
+	checkFail(t, n.runAs("ghost", "Ghost1234", "vserver", "show"), "authentication failed", []string{"unknown user"})
+	checkFail(t, n.runAs("nopw", "", "vserver", "show"), "no password", []string{"no password"})
+	if got := svmNames(t, n); len(got) != 1 {
+		t.Fatalf("refused commands created SVMs: %v", got)
+	}
+	if out := n.ok("options", "-option-name", "tape.reservations"); !strings.Contains(out, "tape.reservations off") {
+		t.Fatalf("refused options command changed the option:\n%s", out)
+	}
+
+	// NDMP passwords: stable until the login password changes (N4).
+	gen := func(user string) string {
+		out := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", user)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || lines[0] != "Vserver: cluster1" || lines[1] != "User: "+user || !strings.HasPrefix(lines[2], "Password: ") {
+			t.Fatalf("generate-password output:\n%s", out)
+		}
+		pw := strings.TrimPrefix(lines[2], "Password: ")
+		if len(pw) != 16 {
+			t.Fatalf("NDMP password %q has length %d", pw, len(pw))
+		}
+		return pw
+	}
+	p1 := gen("bk")
+	if p2 := gen("bk"); p2 != p1 {
+		t.Fatalf("NDMP password changed without a login password change: %s %s", p1, p2)
+	}
+	n.fail("show failed: Cannot get password for user 'nopw'", "vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "nopw")
+	n.fail("does not exist", "vserver", "services", "ndmp", "generate-password", "-vserver", "nosuch", "-user", "bk")
+	// A user gets its own NDMP password but not somebody else's.
+	if r := n.runAs("bk", "Backup123", "vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "bk"); r.code != 0 || !strings.Contains(r.out, p1) {
+		t.Fatalf("own NDMP password: %d %s %s", r.code, r.out, r.errOut)
+	}
+	checkFail(t, n.runAs("ro", "Reader123", "vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "admin"),
+		"not authorized", []string{"generate-password for admin (as ro)"})
+
+	// Password changes: by the admin for another user, and by a user for itself.
+	n.ok("security", "login", "password", "-user-or-group-name", "bk", "-password", "Backup456")
+	checkFail(t, n.runAs("bk", "Backup123", "vserver", "show"), "authentication failed", []string{"old password"})
+	if r := n.runAs("bk", "Backup456", "vserver", "show"); r.code != 0 {
+		t.Fatalf("new password refused: %s", r.errOut)
+	}
+	if p3 := gen("bk"); p3 == p1 {
+		t.Fatal("NDMP password did not change with the login password")
+	}
+	if r := ro("security", "login", "password", "-vserver", "cluster1", "-password", "Reader456"); r.code != 0 {
+		t.Fatalf("own password change: %s", r.errOut)
+	}
+	if r := n.runAs("ro", "Reader456", "vserver", "show"); r.code != 0 {
+		t.Fatalf("changed own password refused: %s", r.errOut)
+	}
+	checkFail(t, n.runAs("ro", "Reader456", "security", "login", "password", "-vserver", "cluster1", "-user-or-group-name", "bk", "-password", "Hijack123"),
+		"not authorized", []string{"password of another user (as ro)"})
+	n.fail("no terminal", "security", "login", "password", "-user-or-group-name", "bk")
+
+	// Delete.
+	n.ok("security", "login", "delete", "-user-or-group-name", "nopw")
+	n.fail("does not exist", "security", "login", "delete", "-user-or-group-name", "nopw")
+	n.fail("last cluster user with role admin", "security", "login", "delete", "-user-or-group-name", "admin")
+	var users []admin.User
+	if err := json.Unmarshal([]byte(n.ok("security", "login", "show", "--json")), &users); err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 3 {
+		t.Fatalf("users after delete: %+v", users)
+	}
+}
+
+func TestSecurityLoginRole(t *testing.T) {
+	n := startNode(t)
+	n.ok("security", "login", "role", "create", "-role", "ndmponly", "-cmddirname", "vserver services ndmp", "-access", "all")
+	n.ok("security", "login", "role", "create", "-role", "ndmponly", "-cmddirname", "volume", "-access", "readonly")
+	out := n.ok("security", "login", "role", "show", "-role", "ndmponly")
+	if r, err := column(out, "cluster1", "ndmponly", "vserver"); err != nil || !equal(r, []string{"cluster1", "ndmponly", "vserver", "services", "ndmp", "all"}) {
+		t.Fatalf("role show row %q (%v):\n%s", r, err, out)
+	}
+	if r, err := column(out, "cluster1", "ndmponly", "volume"); err != nil || !equal(r, []string{"cluster1", "ndmponly", "volume", "readonly"}) {
+		t.Fatalf("role show row %q (%v):\n%s", r, err, out)
+	}
+	n.fail("already has command directory", "security", "login", "role", "create", "-role", "ndmponly", "-cmddirname", "volume", "-access", "all")
+	n.fail("not a valid access level", "security", "login", "role", "create", "-role", "r2", "-cmddirname", "volume", "-access", "most")
+	n.fail("built-in role", "security", "login", "role", "create", "-role", "admin", "-cmddirname", "volume", "-access", "none")
+
+	n.ok("security", "login", "create", "-user-or-group-name", "op", "-role", "ndmponly", "-password", "Operator1")
+	op := func(args ...string) result { return n.runAs("op", "Operator1", args...) }
+	if r := op("volume", "show"); r.code != 0 {
+		t.Fatalf("custom role volume show: %s", r.errOut)
+	}
+	checkFail(t, op("vserver", "show"), "not authorized", []string{"vserver show (as op)"})
+	checkFail(t, op("volume", "qtree", "create", "vs1", "v", "q"), "not authorized", []string{"qtree create (as op)"})
+
+	n.fail("is assigned to user", "security", "login", "role", "delete", "-role", "ndmponly")
+	n.ok("security", "login", "role", "delete", "-role", "ndmponly", "-cmddirname", "volume")
+	checkFail(t, op("volume", "show"), "not authorized", []string{"volume show after entry removal (as op)"})
+	n.ok("security", "login", "delete", "-user-or-group-name", "op")
+	n.ok("security", "login", "role", "delete", "-role", "ndmponly")
+	if out := n.ok("security", "login", "role", "show", "-role", "ndmponly"); !strings.Contains(out, "no entries") {
+		t.Fatalf("role still shown:\n%s", out)
+	}
+	// Built-in roles are listed.
+	if out := n.ok("security", "login", "role", "show", "-vserver", "cluster1", "-role", "admin"); !strings.Contains(out, "cluster1 admin") {
+		t.Fatalf("built-in admin role:\n%s", out)
+	}
+}
+
+func TestOptionsCommand(t *testing.T) {
+	n := startNode(t)
+	out := n.ok("options")
+	for _, want := range []string{"backup.log.enable       on", "tape.reservations       off", "3 entries were displayed."} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("options lacks %q:\n%s", want, out)
+		}
+	}
+	n.ok("options", "-option-name", "tape.reservations", "-option-value", "persistent")
+	n.ok("options", "backup.log.enable", "off")
+	out = n.ok("options", "-option-name", "tape.reservations", "-fields", "option-value,default-value")
+	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"tape.reservations", "persistent", "off"}) {
+		t.Fatalf("options -fields rows %q\n%s", r, out)
+	}
+	n.fail("invalid option value", "options", "tape.reservations", "sometimes")
+	n.fail("unknown option", "options", "-option-name", "no.such.option", "-option-value", "on")
+	n.fail("not a valid option name", "options", "-option-name", "no.such.option")
+	n.fail("missing required parameter -option-name", "options", "-option-value", "on")
+	var opts []admin.Option
+	if err := json.Unmarshal([]byte(n.ok("options", "--json")), &opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"backup.log.enable": "off", "ndmpd.offset_map.enable": "on", "tape.reservations": "persistent"}
+	if len(opts) != len(want) {
+		t.Fatalf("options: %+v", opts)
+	}
+	for _, o := range opts {
+		if want[o.Name] != o.Value {
+			t.Fatalf("option %s = %q, want %q", o.Name, o.Value, want[o.Name])
+		}
+	}
+}
+
+// TestRestartKeepsState stops the daemon and starts it again on the same
+// data directory.
+func TestRestartKeepsState(t *testing.T) {
+	n := startNode(t)
+	v1 := t.TempDir()
+	n.ok("vserver", "create", "vs1")
+	n.ok("volume", "create", "vs1", "vol1", "-path", v1, "-snapshot-provider", "copy")
+	n.ok("volume", "snapshot", "create", "vs1", "vol1", "s1")
+	n.ok("security", "login", "create", "-user-or-group-name", "bk", "-role", "backup", "-password", "Backup123")
+	n.ok("options", "tape.reservations", "scsi")
+	ndmp := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "bk")
+	shows := [][]string{
+		{"vserver", "show", "--json"}, {"volume", "show", "--json"}, {"volume", "snapshot", "show", "--json"},
+		{"security", "login", "show", "--json"}, {"options", "--json"}, {"network", "interface", "show", "--json"},
+		{"cluster", "show", "--json"},
+	}
+	var before []string
+	for _, s := range shows {
+		before = append(before, n.ok(s...))
+	}
+	n.shutdown()
+	n.start()
+	for i, s := range shows {
+		if got := n.ok(s...); got != before[i] {
+			t.Fatalf("%v changed across restart:\n%s\n---\n%s", s, before[i], got)
+		}
+	}
+	if got := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "bk"); got != ndmp {
+		t.Fatalf("NDMP password changed across restart: %s / %s", ndmp, got)
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	n := startNode(t)
+	n.fail("unknown command", "volumes", "show")
+	n.fail("is incomplete", "volume", "snapshot")
+	n.fail("unknown flag: --bogus", "volume", "show", "-bogus", "x")
+	n.fail("invalid field \"nosuch\"", "volume", "show", "-fields", "nosuch")
+	n.ok("vserver", "create", "vs1")
+	n.fail("cannot be used together", "vserver", "show", "-fields", "comment", "-instance")
+	n.fail("accepts at most 1 arg", "vserver", "create", "vs2", "extra")
+	n.fail("not a privilege level", "-privilege", "god", "cluster", "show")
+	r := result{}
+	{
+		var out, errOut strings.Builder
+		code := Run(t.Context(), []string{"cluster", "show"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+			if k == "TAPESTRY_SOCKET" {
+				return n.dir + "/nosuch.sock"
+			}
+			if k == "TAPESTRY_PASSWORD" {
+				return "x"
+			}
+			return ""
+		}})
+		r = result{code, out.String(), errOut.String()}
+	}
+	checkFail(t, r, "cannot reach tapestryd", []string{"cluster show (no daemon)"})
+}
