@@ -97,13 +97,13 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 	if err != nil {
 		return d.fail("open: MTIOCGET", tape.ErrIO, err)
 	}
-	if g.Gstat&GmtOnline == 0 {
+	if uint32(g.Gstat)&GmtOnline == 0 {
 		if o.Mode == tape.RawMode {
 			return nil
 		}
 		return d.fail("open", tape.ErrNoTape, nil)
 	}
-	if o.Mode == tape.ReadWriteMode && g.Gstat&GmtWrProt != 0 {
+	if o.Mode == tape.ReadWriteMode && uint32(g.Gstat)&GmtWrProt != 0 {
 		return d.fail("open", tape.ErrWriteProtect, nil)
 	}
 	if err := d.mtop(MTSETBLK, 0); err != nil {
@@ -189,7 +189,7 @@ func (d *Drive) Read(p []byte) (int, error) {
 		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgRecordSizeTooSmall, Cause: err}
 	case err != nil:
 		g, gerr := d.mtget()
-		if gerr == nil && g.Gstat&GmtEOD != 0 {
+		if gerr == nil && uint32(g.Gstat)&GmtEOD != 0 {
 			return 0, d.fail("read", tape.ErrEOM, err)
 		}
 		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgReadError, Cause: err}
@@ -199,7 +199,7 @@ func (d *Drive) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, d.fail("read: MTIOCGET", tape.ErrIO, err)
 	}
-	if g.Gstat&GmtEOD != 0 {
+	if uint32(g.Gstat)&GmtEOD != 0 {
 		return 0, d.fail("read", tape.ErrEOM, nil)
 	}
 	if err := d.mtop(MTBSF, 1); err != nil {
@@ -313,7 +313,7 @@ func (d *Drive) Space(op tape.SpaceOp, count uint32) (uint32, error) {
 		return resid, d.fail(op.String(), tape.ErrIO, err)
 	}
 	switch {
-	case g.Gstat&GmtEOF != 0 && op == tape.SpaceFSR:
+	case uint32(g.Gstat)&GmtEOF != 0 && op == tape.SpaceFSR:
 		// The drive stopped on the EOM side of the mark; NDMP stops
 		// before it.
 		if err := d.mtop(MTBSF, 1); err != nil {
@@ -321,13 +321,13 @@ func (d *Drive) Space(op tape.SpaceOp, count uint32) (uint32, error) {
 		}
 		d.ateof = true
 		return resid, nil
-	case g.Gstat&GmtEOF != 0 && op == tape.SpaceBSR:
+	case uint32(g.Gstat)&GmtEOF != 0 && op == tape.SpaceBSR:
 		// Likewise backwards: step forward over the mark again.
 		if err := d.mtop(MTFSF, 1); err != nil {
 			return resid, d.fail("bsr: forward over file mark", tape.ErrIO, err)
 		}
 		return resid, nil
-	case g.Gstat&(GmtBOT|GmtEOD) != 0:
+	case uint32(g.Gstat)&(GmtBOT|GmtEOD) != 0:
 		return resid, nil
 	}
 	return resid, d.fail(op.String(), tape.ErrIO, err)
@@ -383,7 +383,7 @@ func (d *Drive) State() (tape.State, error) {
 		TotalSpace:  math.MaxUint64,
 		SpaceRemain: math.MaxUint64,
 	}
-	if g.Gstat&GmtWrProt != 0 {
+	if uint32(g.Gstat)&GmtWrProt != 0 {
 		s.Flags |= tape.StateWrProt
 	}
 	switch d.opts.Rewind {
