@@ -470,7 +470,12 @@ func (r *Reader) nextPiece() error {
 				if r.cur.tapestry || r.allPresent {
 					return fmt.Errorf("%w: record type %d where a continuation of inode %d was expected", ErrFormat, h.typ, r.cur.inumber)
 				}
-				// Like Linux restore: the missing tail reads as a hole.
+				// Like Linux restore, a missing tail reads as a hole, but
+				// only up to what one header could have described: a lying
+				// size must not turn a short image into endless zeros.
+				if left := r.total - r.delivered; left > maxAddr*RecordSize {
+					return fmt.Errorf("%w: inode %d: %d bytes without TS_ADDR headers", ErrTruncated, r.cur.inumber, left)
+				}
 				r.pending = h
 				r.pendingOff = (r.rec - 1) * RecordSize
 				r.missing = true
