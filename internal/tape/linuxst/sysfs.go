@@ -36,12 +36,12 @@ func (a HCTL) String() string {
 
 // PPN returns the physical path name Tapestry gives the address: the host
 // adapter is the host number followed by a letter for the channel
-// (channel 0 is a), then the target as device id and the LUN when it is
+// (channel 0 is a, 24 is y; from 25 on z and the number: z25), then the target as device id and the LUN when it is
 // not 0, for example 2a.3L1 for 2:0:3:1.
 func (a HCTL) PPN() string {
-	ch := string(rune('a' + a.Channel%26))
-	if a.Channel >= 26 {
-		ch = strconv.Itoa(a.Channel/26) + ch
+	ch := string(rune('a' + a.Channel))
+	if a.Channel >= 25 {
+		ch = "z" + strconv.Itoa(a.Channel)
 	}
 	s := fmt.Sprintf("%d%s.%d", a.Host, ch, a.Target)
 	if a.LUN != 0 {
