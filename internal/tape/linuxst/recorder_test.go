@@ -20,7 +20,7 @@ type recorder struct {
 	t  *testing.T
 	mu sync.Mutex
 
-	calls []string
+	calls  []string
 	nextFD int
 
 	// MTIOCGET answers.
