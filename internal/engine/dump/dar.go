@@ -1,0 +1,232 @@
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/tapestry-ndmp/tapestry/format/dump"
+)
+
+// restoreDAR restores the names of the request from their file history
+// positions (D11): a file reads only its own records; a directory (with
+// ENHANCED_DAR_ENABLED=Y) reads the offset map and then each inode below it.
+func (rs *restorer) restoreDAR() error {
+	ra := rs.req.InputAt
+	if len(rs.req.Names) == 0 {
+		return errors.New("restore: DIRECT=Y needs the names to restore with their positions")
+	}
+	var offsets map[uint32]int64
+	links := map[uint32]string{}
+	for _, n := range rs.req.Names {
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		dst, ok := cleanRel(n.Dest)
+		if n.Dest == "" {
+			dst, ok = cleanRel(n.Original)
+		}
+		if !ok || dst == "" && n.FHInfo >= 0 {
+			if !ok {
+				rs.nameResult(n.Original, 0, fmt.Errorf("restore: %q leaves the destination", n.Dest))
+				continue
+			}
+		}
+		if n.FHInfo < 0 {
+			rs.nameResult(n.Original, 0, errors.New("restore: DIRECT=Y needs the file history position (fh_info) of every name"))
+			continue
+		}
+		h, r, err := dump.ReadInodeAt(ra, n.FHInfo)
+		if err != nil {
+			return fmt.Errorf("restore: %s at offset %d: %w", n.Original, n.FHInfo, err)
+		}
+		if h.Kind != dump.KindInode {
+			return fmt.Errorf("restore: %w: no inode header at offset %d", dump.ErrFormat, n.FHInfo)
+		}
+		if rs.res.Level == 0 && rs.res.Date.IsZero() {
+			rs.res.Level, rs.res.Date = h.Dump.Level, h.Dump.Date
+			if rs.req.Log != nil {
+				_ = rs.req.Log.Start(h.Dump.Level, "DAR")
+			}
+		}
+		if err := rs.makeParents(dst); err != nil {
+			rs.nameResult(dst, h.Ino, err)
+			continue
+		}
+		if h.Inode.IsDir() {
+			if !rs.opt.enhanced {
+				return &Error{Msg: MsgNoFilesCreated}
+			}
+			if offsets == nil {
+				if offsets, err = rs.loadOffsetMap(); err != nil {
+					return err
+				}
+			}
+			if err := rs.darDir(h, r, dst, offsets, links, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := rs.darFile(h, r, dst, links); err != nil {
+			return err
+		}
+	}
+	if rs.res.Files == 0 && rs.res.Errors > 0 {
+		return &Error{Msg: MsgNoFilesCreated}
+	}
+	return nil
+}
+
+// makeParents creates the missing directories above rel.
+func (rs *restorer) makeParents(rel string) error {
+	if rel == "" {
+		return nil
+	}
+	dir := path.Dir(rel)
+	if dir == "." {
+		return nil
+	}
+	if err := rs.makeParents(dir); err != nil {
+		return err
+	}
+	t, err := rs.fs.lstat(dir)
+	if err != nil {
+		return err
+	}
+	if t != 0 {
+		return nil
+	}
+	return rs.fs.mkdir(dir)
+}
+
+// darFile restores the non-directory inode whose header r has just read.
+func (rs *restorer) darFile(h *dump.Header, r *dump.Reader, dst string, links map[uint32]string) error {
+	if first, ok := links[h.Ino]; ok {
+		rs.nameResult(dst, h.Ino, rs.fs.link(first, dst))
+		return nil
+	}
+	p := rs.writeInode(r, h, []string{dst})
+	if p == nil {
+		return nil
+	}
+	links[h.Ino] = dst
+	err := rs.attachFollowing(r, &p.m)
+	rs.finish(p)
+	return err
+}
+
+// attachFollowing reads the xattr and extension records after an inode.
+func (rs *restorer) attachFollowing(r *dump.Reader, m *meta) error {
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if h.Kind != dump.KindXattr && (h.Kind != dump.KindExtension || h.Ext == dump.ExtACLSection || h.Ext == dump.ExtOffsetMap) {
+			return nil
+		}
+		if err := rs.attach(r, h, m); err != nil {
+			return err
+		}
+	}
+}
+
+// maxDARDepth bounds the directory recursion of a DAR (a crafted image could
+// nest without end).
+const maxDARDepth = 2048
+
+func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets map[uint32]int64, links map[uint32]string, depth int) error {
+	if depth > maxDARDepth {
+		return fmt.Errorf("restore: %w: directories nested deeper than %d", dump.ErrFormat, maxDARDepth)
+	}
+	ents, err := r.DirEntries()
+	if err != nil {
+		return fmt.Errorf("restore: directory inode %d: %w", h.Ino, err)
+	}
+	m := &meta{in: h.Inode}
+	if err := rs.attachFollowing(r, m); err != nil {
+		return err
+	}
+	if dst != "" {
+		if err := rs.fs.mkdir(dst); err != nil {
+			rs.nameResult(dst, h.Ino, err)
+			return nil
+		}
+	}
+	rs.nameResult(dst, h.Ino, nil)
+	if rs.opt.recursive {
+		for _, e := range ents {
+			if e.Name == "." || e.Name == ".." {
+				continue
+			}
+			cp := joinRel(dst, e.Name)
+			if !validName(e.Name) || e.Ino == h.Ino {
+				rs.nameResult(cp, e.Ino, fmt.Errorf("%w: unsafe entry %q", dump.ErrFormat, e.Name))
+				continue
+			}
+			off, ok := offsets[e.Ino]
+			if !ok {
+				rs.nameResult(cp, e.Ino, fmt.Errorf("inode %d is not in the offset map", e.Ino))
+				continue
+			}
+			ch, cr, err := dump.ReadInodeAt(rs.req.InputAt, off)
+			if err != nil {
+				return fmt.Errorf("restore: %s: %w", cp, err)
+			}
+			if ch.Kind != dump.KindInode || ch.Ino != e.Ino {
+				return fmt.Errorf("restore: %w: offset map entry of inode %d points elsewhere", dump.ErrFormat, e.Ino)
+			}
+			if ch.Inode.IsDir() {
+				if err := rs.darDir(ch, cr, cp, offsets, links, depth+1); err != nil {
+					return err
+				}
+			} else if err := rs.darFile(ch, cr, cp, links); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rs.setDirAttrs(dst, m); err != nil {
+		rs.nameResult(dst, h.Ino, err)
+	}
+	return nil
+}
+
+// loadOffsetMap reads the offset map that follows the ACL section, whose
+// position the backup returned as ACL_START.
+func (rs *restorer) loadOffsetMap() (map[uint32]int64, error) {
+	if !rs.opt.aclStartKnown {
+		return nil, errors.New("restore: enhanced DAR of a directory needs ACL_START from the backup")
+	}
+	r, err := dump.NewReaderAt(rs.req.InputAt, rs.opt.aclStart)
+	if err != nil {
+		return nil, fmt.Errorf("restore: ACL_START %d: %w", rs.opt.aclStart, err)
+	}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return nil, errors.New("restore: the image has no offset map (backup without ndmpd.offset_map.enable)")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("restore: offset map: %w", err)
+		}
+		if h.Kind == dump.KindExtension && h.Ext == dump.ExtOffsetMap {
+			b, err := r.Extension(12*int64(1<<28) + 4)
+			if err != nil {
+				return nil, fmt.Errorf("restore: offset map: %w", err)
+			}
+			es, err := dump.DecodeOffsetMap(b)
+			if err != nil {
+				return nil, fmt.Errorf("restore: offset map: %w", err)
+			}
+			m := make(map[uint32]int64, len(es))
+			for _, e := range es {
+				m[e.Ino] = e.Offset
+			}
+			return m, nil
+		}
+	}
+}

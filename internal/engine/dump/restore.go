@@ -1,0 +1,1015 @@
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
+)
+
+// RestoreName is one entry of the list of names to restore (the NDMP nlist).
+type RestoreName struct {
+	// Original is the path in the image, relative to the image root
+	// ("" or "/" for everything).
+	Original string
+	// Dest is where it goes, relative to the destination; "" means the
+	// same path as Original.
+	Dest string
+	// FHInfo is the byte offset of the inode's header from file history,
+	// -1 when unknown; DIRECT=Y restores use it.
+	FHInfo int64
+}
+
+// NameResult reports the outcome for one restored name (for LOG_FILE).
+type NameResult struct {
+	Path string
+	Ino  uint32
+	Err  error
+}
+
+// ListEntry is one name listed by LIST=Y or LIST_QTREES=Y.
+type ListEntry struct {
+	Path  string
+	Ino   uint32
+	Qtree *dump.QtreeInfo
+}
+
+// RestoreEvents is the part of an event log a restore writes to;
+// *eventlog.RestoreLog implements it.
+type RestoreEvents interface {
+	Start(level int, kind string) error
+	PhaseChange(phase string) error
+	End(files, bytes int64) error
+	Abort(files, bytes int64) error
+	Error(msg string) error
+}
+
+// RestoreRequest describes one restore.
+type RestoreRequest struct {
+	// Input is the image, read from its start.
+	Input io.Reader
+	// InputAt is the image for direct access recovery (DIRECT=Y).
+	InputAt io.ReaderAt
+	// Dest is the destination directory on the host. Alternatively Storage
+	// and Path name a destination /svm/volume[/path].
+	Dest    string
+	Storage *storage.Service
+	Path    string
+	// StateDir holds restore_symboltable; Dest when empty.
+	StateDir string
+	// Env: EXTRACT, EXTRACT_ACL, FORCE, LIST, LIST_QTREES, NOWRITE,
+	// IGNORE_QTREES, DIRECT, ENHANCED_DAR_ENABLED, RECURSIVE,
+	// RECOVER_FULL_PATHS, ACL_START (for enhanced DAR).
+	Env Env
+	// Names restricts the restore; empty restores everything.
+	Names    []RestoreName
+	Limiter  *Limiter
+	Log      RestoreEvents
+	Progress func(Progress)
+	OnName   func(NameResult)
+	OnList   func(ListEntry)
+}
+
+// RestoreResult is what a finished restore reports.
+type RestoreResult struct {
+	Level  int
+	Date   time.Time
+	Files  int64 // inodes restored
+	Bytes  int64 // image bytes read
+	Errors int   // names that could not be restored
+	Listed []ListEntry
+	Qtrees []ListEntry
+}
+
+type restoreOpts struct {
+	extract       string
+	extractACL    bool
+	force         bool
+	list          bool
+	listQtrees    bool
+	nowrite       bool
+	ignoreQtrees  bool
+	direct        bool
+	enhanced      bool
+	recursive     bool
+	fullPaths     bool
+	aclStart      int64
+	aclStartKnown bool
+}
+
+func parseRestoreEnv(env Env) (*restoreOpts, error) {
+	o := &restoreOpts{}
+	var err error
+	o.extract = strings.ToUpper(strings.TrimSpace(env["EXTRACT"]))
+	switch o.extract {
+	case "", "N", "F":
+		o.extract = "N"
+	case "Y", "T":
+		o.extract = "Y"
+	case "E":
+	default:
+		return nil, fmt.Errorf("environment variable EXTRACT: %q is not Y, N or E", env["EXTRACT"])
+	}
+	if o.direct, err = env.Bool("DIRECT", false); err != nil {
+		return nil, err
+	}
+	for _, b := range []struct {
+		name string
+		def  bool
+		p    *bool
+	}{{"EXTRACT_ACL", !o.direct, &o.extractACL}, {"FORCE", false, &o.force}, {"LIST", false, &o.list},
+		{"LIST_QTREES", false, &o.listQtrees}, {"NOWRITE", false, &o.nowrite}, {"IGNORE_QTREES", false, &o.ignoreQtrees},
+		{"ENHANCED_DAR_ENABLED", false, &o.enhanced}, {"RECURSIVE", true, &o.recursive}, {"RECOVER_FULL_PATHS", false, &o.fullPaths}} {
+		if *b.p, err = env.Bool(b.name, b.def); err != nil {
+			return nil, err
+		}
+	}
+	if v := strings.TrimSpace(env["ACL_START"]); v != "" {
+		if o.aclStart, err = strconv.ParseInt(v, 10, 64); err != nil || o.aclStart < 0 {
+			return nil, fmt.Errorf("ACL_START %q is not a byte offset", v)
+		}
+		o.aclStartKnown = true
+	}
+	return o, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// meta collects what an image says about one inode.
+type meta struct {
+	in      dump.Inode
+	xattrs  []dump.Xattr
+	times   *dump.Times
+	dos     *dump.DOSInfo
+	qtree   *dump.QtreeInfo
+	streams []dump.Xattr
+}
+
+// restorer holds the state of one restore.
+type restorer struct {
+	ctx   context.Context
+	req   *RestoreRequest
+	opt   *restoreOpts
+	fs    *destFS
+	dest  string
+	res   RestoreResult
+	space int // files since the last space check
+}
+
+func (rs *restorer) nameResult(p string, ino uint32, err error) {
+	if err != nil {
+		rs.res.Errors++
+	}
+	if rs.req.OnName != nil {
+		rs.req.OnName(NameResult{Path: p, Ino: ino, Err: err})
+	}
+}
+
+// Restore restores an image (D8-D11). Damage to the image ends it with an
+// error wrapping one of format/dump's sentinel errors; a name that cannot be
+// restored is reported through OnName and counted in Errors, and the restore
+// goes on.
+func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err error) {
+	opt, err := parseRestoreEnv(req.Env)
+	if err != nil {
+		return res, err
+	}
+	dest := req.Dest
+	if req.Storage != nil {
+		loc, err := req.Storage.Resolve(ctx, req.Path)
+		if err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+		if loc.Snapshot != nil || loc.Volume.ReadOnly() {
+			return res, &Error{Msg: MsgReadOnlyVolume}
+		}
+		if loc.Volume.State != storage.StateOnline {
+			return res, &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s is %s", loc.Volume.Name, loc.Volume.State)}
+		}
+		dest = loc.HostPath
+	}
+	if dest == "" {
+		return res, errors.New("restore: no destination")
+	}
+	release, err := req.Limiter.Acquire()
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	rs := &restorer{ctx: ctx, req: &req, opt: opt, dest: dest}
+	if !opt.list && !opt.listQtrees && !opt.nowrite {
+		if err := checkWritable(dest); err != nil {
+			return res, err
+		}
+		if rs.fs, err = openDestFS(dest); err != nil {
+			return res, err
+		}
+		defer rs.fs.Close()
+	}
+	defer func() {
+		if req.Log != nil {
+			if err != nil {
+				_ = req.Log.Error(Message(err))
+				_ = req.Log.Abort(rs.res.Files, rs.res.Bytes)
+			} else {
+				_ = req.Log.End(rs.res.Files, rs.res.Bytes)
+			}
+		}
+	}()
+	if opt.direct {
+		if req.InputAt == nil {
+			return res, errors.New("restore: DIRECT=Y needs random access to the image")
+		}
+		err = rs.restoreDAR()
+		return rs.res, err
+	}
+	if req.Input == nil {
+		return res, errors.New("restore: no input")
+	}
+	err = rs.restoreStream()
+	return rs.res, err
+}
+
+// checkWritable refuses a read-only destination (D14).
+func checkWritable(dest string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dest, &st); err != nil {
+		return fmt.Errorf("restore destination %s: %w", dest, err)
+	}
+	if st.Flags&unix.ST_RDONLY != 0 {
+		return &Error{Msg: MsgReadOnlyVolume}
+	}
+	return nil
+}
+
+// validName reports whether an image name is a single safe path component.
+func validName(n string) bool {
+	return n != "" && n != "." && n != ".." && len(n) <= 255 && !strings.ContainsAny(n, "/\x00")
+}
+
+func depth(p string) int { return strings.Count(p, "/") }
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// cleanRel turns a name of the nlist into a clean relative path; ok is
+// false when it would leave the tree.
+func cleanRel(p string) (string, bool) {
+	p = strings.Trim(p, "/")
+	if p == "" || p == "." {
+		return "", true
+	}
+	c := path.Clean(p)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	for _, part := range strings.Split(c, "/") {
+		if !validName(part) {
+			return "", false
+		}
+	}
+	return c, true
+}
+
+func (rs *restorer) restoreStream() error {
+	cr := &countReader{r: rs.req.Input}
+	r := dump.NewReader(cr)
+	h, err := r.Next()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if h.Kind != dump.KindVolume {
+		return fmt.Errorf("restore: %w: the image does not start with a volume header", dump.ErrFormat)
+	}
+	vol := h.Dump
+	rs.res.Level, rs.res.Date = vol.Level, vol.Date
+	if rs.req.Log != nil {
+		_ = rs.req.Log.Start(vol.Level, "NDMP")
+	}
+	progress := func(p Phase) {
+		rs.res.Bytes = cr.n
+		if rs.req.Progress != nil {
+			rs.req.Progress(Progress{Phase: p, Bytes: cr.n, Files: rs.res.Files})
+		}
+	}
+	var used, dumped *dump.Bitmap
+	dirs := map[uint32]*meta{}
+	entries := map[uint32][]dump.DirEntry{}
+	var cur *meta
+	// Stage 1: catalog the image (maps and directories).
+	for {
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		h, err = r.Next()
+		if err == io.EOF {
+			h = nil
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if h.Kind == dump.KindUsedMap {
+			if used, err = r.Bitmap(); err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			continue
+		}
+		if h.Kind == dump.KindDumpedMap {
+			if dumped, err = r.Bitmap(); err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			continue
+		}
+		if h.Kind == dump.KindInode && !h.Inode.IsDir() || h.Kind == dump.KindEnd {
+			break
+		}
+		if h.Kind == dump.KindInode {
+			if _, dup := dirs[h.Ino]; dup {
+				return fmt.Errorf("restore: %w: directory inode %d appears twice", dump.ErrFormat, h.Ino)
+			}
+			ents, err := r.DirEntries()
+			if err != nil {
+				return fmt.Errorf("restore: directory inode %d: %w", h.Ino, err)
+			}
+			cur = &meta{in: h.Inode}
+			dirs[h.Ino] = cur
+			var keep []dump.DirEntry
+			for _, e := range ents {
+				if e.Name != "." && e.Name != ".." {
+					keep = append(keep, e)
+				}
+			}
+			entries[h.Ino] = keep
+			continue
+		}
+		if cur != nil {
+			if err := rs.attach(r, h, cur); err != nil {
+				return err
+			}
+		}
+	}
+	if used == nil || dumped == nil {
+		return fmt.Errorf("restore: %w: the image has no inode maps", dump.ErrFormat)
+	}
+	progress(PhaseDirs)
+
+	// The previous state, for incremental images.
+	stateDir := rs.req.StateDir
+	if stateDir == "" {
+		stateDir = rs.dest
+	}
+	var old *symtab
+	full := len(rs.req.Names) == 0
+	if full && !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite {
+		if old, err = loadSymtab(stateDir); err != nil {
+			return err
+		}
+		if vol.Level == 0 {
+			old = nil
+		} else {
+			if old == nil {
+				return fmt.Errorf("restore: this is a level %d image; restore its level 0 image into %s first (no %s there)", vol.Level, stateDir, SymtabName)
+			}
+			if old.Date.Unix() != vol.BaseDate.Unix() {
+				return fmt.Errorf("restore: level %d image is not the next of the chain: its base dump is from %s, the last image restored here is from %s",
+					vol.Level, vol.BaseDate.UTC().Format(time.RFC3339), old.Date.UTC().Format(time.RFC3339))
+			}
+		}
+	}
+	if _, ok := dirs[dump.RootIno]; !ok && (old == nil) {
+		return fmt.Errorf("restore: %w: the image has no root directory", dump.ErrFormat)
+	}
+	// Directories of the old namespace that this image does not carry but
+	// that still exist keep their entries (Linux dump's incrementals).
+	isDir := map[uint32]bool{}
+	for ino := range dirs {
+		isDir[ino] = true
+	}
+	if old != nil {
+		for p, ino := range old.Paths {
+			parent := uint32(dump.RootIno)
+			dir, base := path.Split(p)
+			if dir != "" {
+				parent = old.Paths[strings.TrimSuffix(dir, "/")]
+			}
+			if _, dumpedDir := dirs[parent]; dumpedDir || !used.Has(parent) || parent == 0 {
+				continue
+			}
+			t := uint8(dump.DTReg)
+			if old.Dirs[ino] {
+				t = dump.DTDir
+				if _, d := dirs[ino]; !d {
+					isDir[ino] = true
+				}
+			}
+			entries[parent] = append(entries[parent], dump.DirEntry{Ino: ino, Type: t, Name: base})
+		}
+		for d := range old.Dirs {
+			if used.Has(d) {
+				if _, ok := dirs[d]; !ok {
+					isDir[d] = true
+				}
+			}
+		}
+	}
+	// The new namespace: path -> inode.
+	paths := map[string]uint32{"": dump.RootIno}
+	visited := map[uint32]bool{dump.RootIno: true}
+	queue := []string{""}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		ents := entries[paths[p]]
+		sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+		for i, e := range ents {
+			if i > 0 && ents[i-1].Name == e.Name {
+				continue
+			}
+			cp := joinRel(p, e.Name)
+			if !validName(e.Name) {
+				rs.nameResult(cp, e.Ino, fmt.Errorf("%w: unsafe name %q in directory inode %d", dump.ErrFormat, e.Name, paths[p]))
+				continue
+			}
+			if isDir[e.Ino] {
+				if visited[e.Ino] {
+					rs.nameResult(cp, e.Ino, fmt.Errorf("%w: directory inode %d has more than one name", dump.ErrFormat, e.Ino))
+					continue
+				}
+				visited[e.Ino] = true
+				queue = append(queue, cp)
+			} else if e.Ino == dump.RootIno || e.Ino == 0 {
+				continue
+			}
+			paths[cp] = e.Ino
+		}
+	}
+
+	// Lists.
+	if rs.opt.listQtrees {
+		for p, ino := range paths {
+			if m := dirs[ino]; m != nil && m.qtree != nil {
+				le := ListEntry{Path: p, Ino: ino, Qtree: m.qtree}
+				rs.res.Qtrees = append(rs.res.Qtrees, le)
+			}
+		}
+		sort.Slice(rs.res.Qtrees, func(i, j int) bool { return rs.res.Qtrees[i].Path < rs.res.Qtrees[j].Path })
+		for _, le := range rs.res.Qtrees {
+			if rs.req.OnList != nil {
+				rs.req.OnList(le)
+			}
+		}
+	}
+
+	// Selection and renames (EXTRACT, nlist).
+	targets := paths
+	var plainDirs []string
+	if !full {
+		targets = map[string]uint32{}
+		for _, n := range rs.req.Names {
+			orig, ok1 := cleanRel(n.Original)
+			dst, ok2 := cleanRel(n.Dest)
+			if n.Dest == "" {
+				dst = orig
+			}
+			if !ok1 || !ok2 {
+				rs.nameResult(n.Original, 0, fmt.Errorf("restore: %q -> %q leaves the destination", n.Original, n.Dest))
+				continue
+			}
+			ino, found := paths[orig]
+			if !found {
+				rs.nameResult(n.Original, 0, fmt.Errorf("restore: %q is not on the image", n.Original))
+				continue
+			}
+			if isDir[ino] {
+				for p, i := range paths {
+					if p == orig || orig == "" || strings.HasPrefix(p, orig+"/") {
+						targets[joinRel(dst, strings.TrimPrefix(strings.TrimPrefix(p, orig), "/"))] = i
+					}
+				}
+			} else {
+				targets[dst] = ino
+			}
+			for d := path.Dir(dst); d != "." && d != "/" && dst != ""; d = path.Dir(d) {
+				plainDirs = append(plainDirs, d)
+			}
+		}
+	}
+	if rs.opt.list {
+		for p, ino := range targets {
+			rs.res.Listed = append(rs.res.Listed, ListEntry{Path: p, Ino: ino})
+		}
+		sort.Slice(rs.res.Listed, func(i, j int) bool { return rs.res.Listed[i].Path < rs.res.Listed[j].Path })
+		if rs.req.OnList != nil {
+			for _, le := range rs.res.Listed {
+				rs.req.OnList(le)
+			}
+		}
+	}
+	if rs.opt.list || rs.opt.listQtrees || rs.opt.nowrite {
+		for {
+			h, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			if h.Kind == dump.KindInode {
+				rs.res.Files++
+			}
+		}
+		progress(PhaseRestoreEnd)
+		return nil
+	}
+
+	// Stage 2: directories (and renames and deletions of an incremental).
+	dumpedFile := func(ino uint32) bool { return dumped.Has(ino) && !isDir[ino] }
+	writeList := map[uint32][]string{}
+	var oldPaths map[string]uint32
+	oldDirs := map[uint32]bool{}
+	if old != nil {
+		oldPaths, oldDirs = old.Paths, old.Dirs
+	}
+	kept := map[string]bool{"": true}
+	keptIno := map[uint32]string{}
+	{
+		var ps []string
+		for p := range oldPaths {
+			ps = append(ps, p)
+		}
+		sort.Slice(ps, func(i, j int) bool { return depth(ps[i]) < depth(ps[j]) || depth(ps[i]) == depth(ps[j]) && ps[i] < ps[j] })
+		for _, p := range ps {
+			parent := path.Dir(p)
+			if parent == "." {
+				parent = ""
+			}
+			ino := oldPaths[p]
+			if t, ok := targets[p]; ok && t == ino && kept[parent] && oldDirs[ino] == isDir[ino] {
+				kept[p] = true
+				if _, ok := keptIno[ino]; !ok {
+					keptIno[ino] = p
+				}
+			}
+		}
+	}
+	liveTarget := map[uint32]bool{}
+	for _, ino := range targets {
+		liveTarget[ino] = true
+	}
+	const staging = ".tapestry-restore-staging"
+	stagingMade := false
+	staged := map[uint32]string{}
+	var removed []string
+	for p := range oldPaths {
+		if !kept[p] && p != "" {
+			removed = append(removed, p)
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return depth(removed[i]) > depth(removed[j]) || depth(removed[i]) == depth(removed[j]) && removed[i] < removed[j] })
+	for _, p := range removed {
+		ino := oldPaths[p]
+		survives := liveTarget[ino] && oldDirs[ino] == isDir[ino] && !dumpedFile(ino)
+		var err error
+		switch {
+		case survives && (oldDirs[ino] || (keptIno[ino] == "" && staged[ino] == "")):
+			if !stagingMade {
+				if err = rs.fs.mkdir(staging); err != nil {
+					return fmt.Errorf("restore: %w", err)
+				}
+				stagingMade = true
+			}
+			sp := staging + "/" + strconv.FormatUint(uint64(ino), 10)
+			if err = rs.fs.rename(p, sp); err == nil {
+				staged[ino] = sp
+			}
+		default:
+			err = rs.fs.remove(p)
+		}
+		if err != nil {
+			rs.nameResult(p, ino, err)
+		}
+	}
+	var added []string
+	for p := range targets {
+		if !kept[p] && p != "" {
+			added = append(added, p)
+		}
+	}
+	for _, d := range plainDirs {
+		if _, ok := targets[d]; !ok {
+			added = append(added, d)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return depth(added[i]) < depth(added[j]) || depth(added[i]) == depth(added[j]) && added[i] < added[j] })
+	for i, p := range added {
+		if i > 0 && added[i-1] == p {
+			continue
+		}
+		ino, inImage := targets[p]
+		var err error
+		switch {
+		case !inImage || isDir[ino]:
+			if sp := staged[ino]; inImage && sp != "" {
+				err = rs.fs.rename(sp, p)
+				delete(staged, ino)
+			} else {
+				err = rs.fs.mkdir(p)
+			}
+		case dumpedFile(ino):
+			// written in stage 3
+		case staged[ino] != "":
+			err = rs.fs.rename(staged[ino], p)
+			delete(staged, ino)
+			keptIno[ino] = p
+		case keptIno[ino] != "":
+			err = rs.fs.link(keptIno[ino], p)
+		default:
+			err = fmt.Errorf("inode %d is neither on this image nor restored before", ino)
+		}
+		if err != nil {
+			rs.nameResult(p, ino, err)
+		}
+	}
+	for p, ino := range targets {
+		if dumpedFile(ino) {
+			writeList[ino] = append(writeList[ino], p)
+		}
+	}
+	for _, ps := range writeList {
+		sort.Strings(ps)
+	}
+	if stagingMade {
+		if err := rs.fs.remove(staging); err != nil {
+			rs.nameResult(staging, 0, err)
+		}
+	}
+	progress(PhaseFiles)
+
+	// Stage 3: files.
+	var pend *pending
+	for h != nil && h.Kind != dump.KindEnd {
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		switch h.Kind {
+		case dump.KindInode:
+			rs.finish(pend)
+			pend = nil
+			if ps := writeList[h.Ino]; len(ps) > 0 {
+				pend = rs.writeInode(r, h, ps)
+			}
+		case dump.KindXattr, dump.KindExtension:
+			if pend != nil {
+				if err := rs.attach(r, h, &pend.m); err != nil {
+					return err
+				}
+			}
+		}
+		var err error
+		h, err = r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rs.finish(pend)
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	rs.finish(pend)
+	rs.res.Bytes = cr.n
+
+	// Stage 4: directory attributes, deepest first.
+	progress(PhaseRestoreEnd)
+	var dps []string
+	for p, ino := range targets {
+		if dirs[ino] != nil && (p != "" || full) {
+			dps = append(dps, p)
+		}
+	}
+	sort.Slice(dps, func(i, j int) bool { return depth(dps[i]) > depth(dps[j]) || depth(dps[i]) == depth(dps[j]) && dps[i] > dps[j] })
+	for _, p := range dps {
+		m := dirs[targets[p]]
+		if err := rs.setDirAttrs(p, m); err != nil {
+			rs.nameResult(p, m.in.Ino, err)
+		}
+		if m.qtree != nil && !rs.opt.ignoreQtrees && !strings.Contains(p, "/") && p != "" {
+			rs.res.Qtrees = append(rs.res.Qtrees, ListEntry{Path: p, Ino: m.in.Ino, Qtree: m.qtree})
+		}
+	}
+	if full {
+		dirsNew := map[uint32]bool{}
+		for _, ino := range targets {
+			if isDir[ino] {
+				dirsNew[ino] = true
+			}
+		}
+		if err := saveSymtab(stateDir, &symtab{Level: vol.Level, Date: vol.Date, Paths: targets, Dirs: dirsNew}); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	return nil
+}
+
+// attach records an xattr or extension record of the inode m.
+func (rs *restorer) attach(r *dump.Reader, h *dump.Header, m *meta) error {
+	switch h.Kind {
+	case dump.KindXattr:
+		xs, err := r.Xattrs()
+		if err != nil {
+			return fmt.Errorf("restore: xattrs of inode %d: %w", h.Ino, err)
+		}
+		m.xattrs = append(m.xattrs, xs...)
+	case dump.KindExtension:
+		switch h.Ext {
+		case dump.ExtXattrs:
+			xs, err := r.Xattrs()
+			if err != nil {
+				return fmt.Errorf("restore: xattrs of inode %d: %w", h.Ino, err)
+			}
+			m.xattrs = append(m.xattrs, xs...)
+		case dump.ExtTimes:
+			b, err := r.Extension(1 << 10)
+			if err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			var t dump.Times
+			if err := t.UnmarshalBinary(b); err != nil {
+				return fmt.Errorf("restore: times of inode %d: %w", h.Ino, err)
+			}
+			m.times = &t
+		case dump.ExtDOS:
+			b, err := r.Extension(1 << 10)
+			if err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			var d dump.DOSInfo
+			if err := d.UnmarshalBinary(b); err != nil {
+				return fmt.Errorf("restore: DOS attributes of inode %d: %w", h.Ino, err)
+			}
+			m.dos = &d
+		case dump.ExtQtree:
+			b, err := r.Extension(4 << 10)
+			if err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+			var q dump.QtreeInfo
+			if err := q.UnmarshalBinary(b); err != nil {
+				return fmt.Errorf("restore: qtree of inode %d: %w", h.Ino, err)
+			}
+			m.qtree = &q
+		case dump.ExtStream:
+			name, err := r.ReadStream()
+			if err != nil {
+				return fmt.Errorf("restore: stream of inode %d: %w", h.Ino, err)
+			}
+			data, err := io.ReadAll(io.LimitReader(r, dump.MaxXattrValue+1))
+			if err != nil {
+				return fmt.Errorf("restore: stream of inode %d: %w", h.Ino, err)
+			}
+			if len(data) > dump.MaxXattrValue || !validName(name) {
+				rs.nameResult(name, h.Ino, fmt.Errorf("NT stream %q of inode %d cannot be kept as an xattr", name, h.Ino))
+				return nil
+			}
+			m.streams = append(m.streams, dump.Xattr{Name: xattrStreamPrefix + name, Value: data})
+		}
+	}
+	return nil
+}
+
+// pending is a restored inode whose attributes are set once its last
+// record has been read.
+type pending struct {
+	m    meta
+	path string
+	f    interface{ Close() error }
+	fd   int
+}
+
+// writeInode creates the inode at paths[0] (and links the other paths) and
+// writes its data.
+func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *pending {
+	in := h.Inode
+	p := &pending{m: meta{in: in}, path: paths[0], fd: -1}
+	var err error
+	rs.space++
+	if !rs.opt.force && (in.Size > 1<<20 || rs.space >= 256) {
+		rs.space = 0
+		if err = rs.checkSpace(in.Size); err != nil {
+			rs.nameResult(paths[0], in.Ino, err)
+			return nil
+		}
+	}
+	switch in.Mode & dump.ModeFmt {
+	case dump.ModeReg:
+		f, err2 := rs.fs.create(paths[0])
+		if err2 != nil {
+			err = err2
+			break
+		}
+		p.f, p.fd = f, int(f.Fd())
+		for {
+			off, data, hole, err2 := r.ReadChunk()
+			if err2 == io.EOF {
+				break
+			}
+			if err2 != nil {
+				err = err2
+				break
+			}
+			if hole {
+				continue
+			}
+			if _, err2 := f.WriteAt(data, off); err2 != nil {
+				err = err2
+				break
+			}
+		}
+		if err == nil {
+			err = f.Truncate(in.Size)
+		}
+	case dump.ModeLnk:
+		if in.Size > 64<<10 {
+			err = fmt.Errorf("%w: symbolic link of %d bytes", dump.ErrCount, in.Size)
+			break
+		}
+		var b []byte
+		if b, err = io.ReadAll(io.LimitReader(r, in.Size)); err == nil {
+			err = rs.fs.symlink(paths[0], string(b))
+		}
+	case dump.ModeChr, dump.ModeBlk, dump.ModeFifo, dump.ModeSock:
+		err = rs.fs.mknod(paths[0], in.Mode&dump.ModeFmt|0o600, uint64(in.Rdev))
+	default:
+		err = fmt.Errorf("%w: inode %d has unknown type %#o", dump.ErrFormat, in.Ino, in.Mode)
+	}
+	if err != nil {
+		if p.f != nil {
+			p.f.Close()
+		}
+		rs.nameResult(paths[0], in.Ino, err)
+		return nil
+	}
+	rs.nameResult(paths[0], in.Ino, nil)
+	for _, lp := range paths[1:] {
+		rs.nameResult(lp, in.Ino, rs.fs.link(paths[0], lp))
+	}
+	rs.res.Files++
+	if rs.req.Progress != nil && rs.res.Files%1000 == 0 {
+		rs.req.Progress(Progress{Phase: PhaseFiles, Files: rs.res.Files})
+	}
+	return p
+}
+
+func (rs *restorer) checkSpace(need int64) error {
+	si, err := snapshot.Space(rs.dest)
+	if err != nil {
+		return err
+	}
+	const margin = 100 << 20
+	if si.AvailableBytes < uint64(need)+margin && uint64(need)+margin > 0 {
+		return fmt.Errorf("not enough space in %s: %d bytes free, %d needed (data + 100 MB); set FORCE=Y to restore what fits", rs.dest, si.AvailableBytes, need+margin)
+	}
+	if si.TotalInodes > 0 && si.FreeInodes == 0 {
+		return fmt.Errorf("no free inodes in %s; set FORCE=Y to restore what fits", rs.dest)
+	}
+	return nil
+}
+
+// xattrsToSet returns the attributes to restore on an inode.
+func (rs *restorer) xattrsToSet(m *meta) []dump.Xattr {
+	var out []dump.Xattr
+	hasDOS := false
+	for _, x := range m.xattrs {
+		if !rs.opt.extractACL && (x.Name == xattrNTACL || strings.HasPrefix(x.Name, "system.posix_acl_")) {
+			continue
+		}
+		if x.Name == xattrDOSAttrib {
+			hasDOS = true
+		}
+		out = append(out, x)
+	}
+	if m.dos != nil && !hasDOS {
+		out = append(out, dump.Xattr{Name: xattrDOSAttrib, Value: []byte(fmt.Sprintf("0x%x", m.dos.Attributes))})
+	}
+	return append(out, m.streams...)
+}
+
+func (m *meta) timespecs() []unix.Timespec {
+	a, mt := m.in.Atime, m.in.Mtime
+	if m.times != nil {
+		a, mt = m.times.Atime, m.times.Mtime
+	}
+	return []unix.Timespec{unix.NsecToTimespec(a.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
+}
+
+// finish sets owner, mode, xattrs and times of a restored non-directory.
+func (rs *restorer) finish(p *pending) {
+	if p == nil {
+		return
+	}
+	m := &p.m
+	var errs []error
+	xs := rs.xattrsToSet(m)
+	typ := m.in.Mode & dump.ModeFmt
+	if p.f != nil {
+		for _, x := range xs {
+			if err := unix.Fsetxattr(p.fd, x.Name, x.Value, 0); err != nil {
+				errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
+			}
+		}
+		if err := unix.Fchown(p.fd, int(m.in.UID), int(m.in.GID)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := unix.Fchmod(p.fd, m.in.Mode&0o7777); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	pfd, base, err := rs.fs.parent(p.path)
+	if err != nil {
+		rs.nameResult(p.path, m.in.Ino, err)
+		return
+	}
+	if p.f == nil {
+		if typ != dump.ModeLnk {
+			for _, x := range xs {
+				if err := unix.Lsetxattr(procPath(pfd, base), x.Name, x.Value, 0); err != nil {
+					errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
+				}
+			}
+		}
+		if err := unix.Fchownat(pfd, base, int(m.in.UID), int(m.in.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			errs = append(errs, err)
+		}
+		if typ != dump.ModeLnk {
+			if err := unix.Fchmodat(pfd, base, m.in.Mode&0o7777, 0); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := unix.UtimesNanoAt(pfd, base, m.timespecs(), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		rs.nameResult(p.path, m.in.Ino, fmt.Errorf("set attributes: %w", errors.Join(errs...)))
+	}
+}
+
+// setDirAttrs sets the attributes of a restored directory.
+func (rs *restorer) setDirAttrs(p string, m *meta) error {
+	fd, err := rs.fs.openDir(p)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var errs []error
+	for _, x := range rs.xattrsToSet(m) {
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+			errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
+		}
+	}
+	if err := unix.Fchown(fd, int(m.in.UID), int(m.in.GID)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unix.Fchmod(fd, m.in.Mode&0o7777); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unix.UtimesNanoAt(fd, "", m.timespecs(), unix.AT_EMPTY_PATH); err != nil {
+		// Older kernels: go through the parent.
+		if p == "" {
+			err = unix.UtimesNanoAt(unix.AT_FDCWD, rs.dest, m.timespecs(), 0)
+		} else if pfd, base, perr := rs.fs.parent(p); perr == nil {
+			err = unix.UtimesNanoAt(pfd, base, m.timespecs(), unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
