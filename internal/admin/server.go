@@ -32,9 +32,10 @@ type ServerConfig struct {
 
 // Server is the admin API as an http.Handler.
 type Server struct {
-	cfg ServerConfig
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg   ServerConfig
+	mux   *http.ServeMux
+	log   *slog.Logger
+	cache *authCache
 }
 
 // principal is the authenticated user of a request.
@@ -64,7 +65,7 @@ type route struct {
 
 // NewServer returns the API server over cfg.
 func NewServer(cfg ServerConfig) *Server {
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, cache: newAuthCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -141,15 +142,15 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn han
 		return http.StatusUnauthorized, ""
 	}
 	adminSVM := s.cfg.Auth.AdminSVM()
-	if _, err := s.cfg.Auth.CheckPassword(ctx, adminSVM, user, pass); err != nil {
+	if err := s.login(ctx, adminSVM, user, pass); err != nil {
 		s.log.Warn("api authentication failed", "user", user, "err", err)
 		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
-		status := http.StatusUnauthorized
+		status, code := http.StatusUnauthorized, "authentication-failed"
 		msg := "authentication failed: wrong user name or password"
 		if errors.Is(err, auth.ErrLocked) {
-			status, msg = http.StatusForbidden, auth.Message(err)
+			status, code, msg = http.StatusForbidden, "locked", auth.Message(err)
 		}
-		writeError(w, status, "authentication-failed", msg)
+		writeError(w, status, code, msg)
 		return status, user
 	}
 	req := &request{Request: hr, who: principal{SVM: adminSVM, Name: user}, priv: PrivAdmin}
@@ -184,6 +185,21 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn han
 	}
 	writeJSON(w, status, body)
 	return status, user
+}
+
+// login checks a user's password, through the cache of recent logins.
+// Locked accounts are refused by Authorize on every request, cached or not.
+func (s *Server) login(ctx context.Context, svm, user, pass string) error {
+	if u, err := s.cfg.Auth.GetUser(ctx, svm, user); err == nil && !u.Locked && u.HasPassword &&
+		s.cache.valid(svm, user, pass, authStamp{u.CreatedAt, u.PasswordChangedAt}) {
+		return nil
+	}
+	u, err := s.cfg.Auth.CheckPassword(ctx, svm, user, pass)
+	if err != nil {
+		return err
+	}
+	s.cache.add(svm, user, pass, authStamp{u.CreatedAt, u.PasswordChangedAt})
+	return nil
 }
 
 func (s *Server) authorize(ctx context.Context, r *request, cmd string, write bool) error {
