@@ -26,7 +26,6 @@ type synthFile struct {
 	acl     *NTACL
 	dos     *DOSInfo
 	streams map[string][]byte
-	qtree   *QtreeInfo
 	lun     *LUNInfo
 }
 
