@@ -162,9 +162,14 @@ func Discover(sysRoot, devRoot string) ([]Found, error) {
 				errs = append(errs, fmt.Errorf("linuxst: discover %s: %w", e.Name(), err))
 				continue
 			}
-			if f != nil {
-				set(f, filepath.Join(devRoot, e.Name()))
+			if f == nil {
+				continue
 			}
+			if _, err := tape.ParseMapping(addr.PPN()); err != nil {
+				errs = append(errs, fmt.Errorf("linuxst: discover %s: address %s has no physical path name: %w", e.Name(), addr, err))
+				continue
+			}
+			set(f, filepath.Join(devRoot, e.Name()))
 		}
 	}
 	scan("scsi_tape", nstName, func(f *Found, node string) { f.Tape = node })

@@ -107,6 +107,8 @@ func TestDiscoverPartialErrors(t *testing.T) {
 	f.device("4:0:2:0", map[string][]byte{"type": []byte("8\n"), "vendor": []byte("X\n"), "model": []byte("Y\n"), "vpd_pg80": []byte{0, 0x83, 0, 0}})
 	f.class("scsi_generic", "sg6", "4:0:2:0")
 	f.class("scsi_generic", "sg7", "9:9:9:9") // dangling link
+	f.device("4:0:3:70000", map[string][]byte{"type": []byte("8\n"), "vendor": []byte("X\n"), "model": []byte("Y\n")})
+	f.class("scsi_generic", "sg9", "4:0:3:70000") // LUN beyond a PPN
 	if err := os.MkdirAll(filepath.Join(f.root, "class/scsi_generic/sg8"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestDiscoverPartialErrors(t *testing.T) {
 	if len(found) != 2 {
 		t.Fatalf("found %d devices", len(found))
 	}
-	for _, want := range []string{"sg5", "is not a number", "sg6", "page code", "sg7", "sg8"} {
+	for _, want := range []string{"sg5", "is not a number", "sg6", "page code", "sg7", "sg8", "sg9", "no physical path name"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}
@@ -251,7 +253,7 @@ func FuzzParseHCTL(f *testing.F) {
 		if err != nil || a != b {
 			t.Fatalf("%q -> %+v -> %+v %v", s, a, b, err)
 		}
-		if _, err := tape.ParseMapping(a.PPN()); err != nil {
+		if _, err := tape.ParseMapping(a.PPN()); err != nil && a.LUN <= 16383 && a.Target < 1<<24 {
 			t.Fatalf("PPN %q of %q does not parse: %v", a.PPN(), s, err)
 		}
 	})
