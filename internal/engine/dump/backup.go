@@ -778,11 +778,17 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 	return n, nil
 }
 
+// baseSlack is how much earlier than its base date an incremental looks.
+const baseSlack = 100 * time.Millisecond
+
 func (w *walker) changed(n *node) bool {
 	if w.level == 0 && w.base.IsZero() {
 		return true
 	}
-	b := w.base.UnixNano()
+	// The file system's clock is coarse (a jiffy behind the precise
+	// clock), so a slack keeps a change made just before the base dump
+	// started in this level too.
+	b := w.base.UnixNano() - int64(baseSlack)
 	if n.mtime >= b {
 		return true
 	}
