@@ -322,8 +322,10 @@ func TestWriterOrder(t *testing.T) {
 func FuzzReader(f *testing.F) {
 	f.Add(smallImage(f, false))
 	f.Add(smallImage(f, true))
-	if b, err := os.ReadFile("testdata/l0_ext2.dump"); err == nil {
-		f.Add(b[:16*RecordSize])
+	for _, name := range []string{"l0.dump", "l1.dump", "l0_ext2.dump"} {
+		if b, err := os.ReadFile("testdata/" + name); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
