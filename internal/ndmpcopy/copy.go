@@ -516,8 +516,10 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 	}
 	start := time.Now()
 	if err := src.c.DataStartBackup(ctx, Butype, BackupEnv(o)); err != nil {
-		src.reset(ctx, haltTimeout)
+		// The destination first, so that it does not take the closing
+		// data connection for the end of an image.
 		dst.reset(ctx, haltTimeout)
+		src.reset(ctx, haltTimeout)
 		return nil, refused(src, "backup of", o.Source.Path, err)
 	}
 	log.Printf("backup and restore started")
