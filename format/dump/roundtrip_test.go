@@ -60,6 +60,9 @@ func synthImage(t testing.TB, opt Options) ([]byte, []*synthFile, *Writer) {
 		{in: Inode{Ino: 10, Mode: ModeReg | 0o644, Nlink: 1, Size: 3}, name: "lun.img", data: []byte("lun"), lun: &LUNInfo{Clone: true, OSType: "windows", Serial: "S/N"}},
 		{in: Inode{Ino: 11, Mode: ModeReg | 0o644, Nlink: 1}, name: strings.Repeat("n", 255)},
 		{in: Inode{Ino: 12, Mode: ModeReg | 0o644, Nlink: 1}, name: "caf\xe9"},
+		// Symbolic link targets that fill whole records (no NUL after them).
+		{in: Inode{Ino: 13, Mode: ModeLnk | 0o777, Nlink: 1, Size: 1024}, name: "link1k", data: bytes.Repeat([]byte("x/"), 512)},
+		{in: Inode{Ino: 14, Mode: ModeLnk | 0o777, Nlink: 1, Size: 4095}, name: "link4095", data: append(bytes.Repeat([]byte("y/"), 2047), 'z')},
 	}
 	var buf bytes.Buffer
 	if opt.Date.IsZero() {
@@ -71,11 +74,11 @@ func synthImage(t testing.TB, opt Options) ([]byte, []*synthFile, *Writer) {
 		t.Fatal(err)
 	}
 	used := NewBitmap(100)
-	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 40} {
+	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 40} {
 		used.Set(i)
 	}
 	dumped := NewBitmap(100)
-	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12} {
+	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14} {
 		dumped.Set(i)
 	}
 	if err := w.WriteMaps(used, dumped); err != nil {
@@ -303,10 +306,17 @@ func TestRoundTripLinuxRestore(t *testing.T) {
 		}
 		out = bytes.ReplaceAll(out, []byte("Note: Doing Byte swapping\n"), nil)
 		checkQuiet(t, "restore -r", out)
-		for _, f := range files[:2] {
-			d, err := os.ReadFile(filepath.Join(dst, "qtree", f.name))
-			if err != nil || !bytes.Equal(d, f.data) {
-				t.Errorf("bigendian=%v: %q not restored (%v)", big, f.name, err)
+		for _, f := range files {
+			p := filepath.Join(dst, "qtree", f.name)
+			switch {
+			case f.in.Mode&ModeFmt == ModeLnk:
+				if s, err := os.Readlink(p); err != nil || s != string(f.data) {
+					t.Errorf("bigendian=%v: link %q restored as %d bytes (%v)", big, f.name, len(s), err)
+				}
+			case f.in.Mode&ModeFmt == ModeReg && len(f.name) < 255:
+				if d, err := os.ReadFile(p); err != nil || !bytes.Equal(d, f.data) {
+					t.Errorf("bigendian=%v: %q not restored (%v)", big, f.name, err)
+				}
 			}
 		}
 	}
