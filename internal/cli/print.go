@@ -69,7 +69,7 @@ func (t Table) Print(w io.Writer, opts ShowOptions) error {
 		for _, f := range t.Default {
 			cols = append(cols, t.column(f))
 		}
-		err = printGrid(w, cols, t.Rows, false)
+		err = printGrid(w, cols, t.Rows)
 	}
 	if err != nil {
 		return err
@@ -130,10 +130,10 @@ func (t Table) printFields(w io.Writer, fields []string) error {
 			cols = append(cols, Column{Field: f, Header: f})
 		}
 	}
-	return printGrid(w, cols, t.Rows, true)
+	return printGrid(w, cols, t.Rows)
 }
 
-func printGrid(w io.Writer, cols []Column, rows []map[string]string, _ bool) error {
+func printGrid(w io.Writer, cols []Column, rows []map[string]string) error {
 	width := make([]int, len(cols))
 	for i, c := range cols {
 		width[i] = utf8.RuneCountInString(c.Header)
