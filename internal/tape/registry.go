@@ -729,3 +729,46 @@ func (r *Registry) ReleaseSession(session string) error {
 	r.mu.Unlock()
 	return errors.Join(errs...)
 }
+
+// PathInfo is one path to a device, for storage tape library path show
+// and show-by-initiator.
+type PathInfo struct {
+	Node      string
+	Alias     string // the device's alias, "" if none
+	Kind      DeviceKind
+	Serial    string
+	Path      string // the PPN
+	Initiator string // the host adapter, or switch:port, of the path
+	LUN       int
+	Primary   bool // the path used when load balancing is off
+}
+
+// Paths lists every path of every device, sorted by initiator then path.
+func (r *Registry) Paths(ctx context.Context) ([]PathInfo, error) {
+	devs, err := r.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PathInfo
+	for _, d := range devs {
+		for i, p := range d.Paths {
+			m, err := ParseMapping(p)
+			if err != nil {
+				return nil, fmt.Errorf("tape: paths: %w", err)
+			}
+			init := m.Adapter
+			if m.Switch != "" {
+				init = m.Switch + ":" + m.Port
+			}
+			out = append(out, PathInfo{Node: r.node, Alias: d.Alias, Kind: d.Kind, Serial: d.Serial, Path: p,
+				Initiator: init, LUN: m.LUN, Primary: i == 0})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Initiator != out[j].Initiator {
+			return out[i].Initiator < out[j].Initiator
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, nil
+}

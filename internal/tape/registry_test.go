@@ -17,7 +17,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
-func openStore(t *testing.T, path string) *catalog.BoltStore {
+func openStore(t testing.TB, path string) *catalog.BoltStore {
 	t.Helper()
 	s, err := catalog.OpenBolt(path)
 	if err != nil {
@@ -26,7 +26,7 @@ func openStore(t *testing.T, path string) *catalog.BoltStore {
 	return s
 }
 
-func newLib(t *testing.T) *vtl.Library {
+func newLib(t testing.TB) *vtl.Library {
 	t.Helper()
 	lib, err := vtl.CreateDefault(t.TempDir())
 	if err != nil {
@@ -47,7 +47,9 @@ type fixture struct {
 	logs  *bytes.Buffer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newBenchFixture(t) }
+
+func newBenchFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{ctx: context.Background(), path: filepath.Join(t.TempDir(), "catalog.db"), lib: newLib(t), logs: &bytes.Buffer{}}
 	f.store = openStore(t, f.path)
@@ -349,6 +351,19 @@ func TestMultipath(t *testing.T) {
 			}
 		}
 		return out
+	}
+	ps, err := f.reg.Paths(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byInit []string
+	for _, p := range ps {
+		if p.Alias == "st1" {
+			byInit = append(byInit, fmt.Sprintf("%s %s %v", p.Initiator, p.Path, p.Primary))
+		}
+	}
+	if strings.Join(byInit, ", ") != "0a 0a.2 true, 0c 0c.2 false" || len(ps) != 6 {
+		t.Fatalf("paths of st1: %v (%d paths)", byInit, len(ps))
 	}
 	if f.reg.LoadBalancing() {
 		t.Fatal("load balancing on by default")
