@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
 )
@@ -135,36 +136,114 @@ func (rs *restorer) attachFollowing(r *dump.Reader, m *meta) error {
 	}
 }
 
-// maxDARDepth bounds the directory recursion of a DAR (a crafted image could
-// nest without end).
-const maxDARDepth = 2048
+// darScanner reads inodes by header offset. Offsets close after the
+// current position are reached by reading on; others by a new reader, so a
+// directory's inodes, which lie together in the image, are read in one pass.
+type darScanner struct {
+	ra io.ReaderAt
+	r  *dump.Reader
+	la *dump.Header // header read ahead, not yet used
+}
 
-func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets map[uint32]int64, links map[uint32]string, depth int) error {
-	if depth > maxDARDepth {
-		return fmt.Errorf("restore: %w: directories nested deeper than %d", dump.ErrFormat, maxDARDepth)
-	}
-	ents, err := r.DirEntries()
-	if err != nil {
-		return fmt.Errorf("restore: directory inode %d: %w", h.Ino, err)
-	}
-	m := &meta{in: h.Inode}
-	if err := rs.attachFollowing(r, m); err != nil {
-		return err
-	}
-	if dst != "" {
-		if err := rs.fs.mkdir(dst); err != nil {
-			rs.nameResult(dst, h.Ino, err)
-			return nil
+// darGap is how far ahead the scanner reads on instead of seeking.
+const darGap = 128 << 10
+
+func (s *darScanner) seek(off int64) (*dump.Header, *dump.Reader, error) {
+	if s.r != nil && s.la != nil && s.la.Offset <= off && off-s.la.Offset <= darGap {
+		for s.la.Offset < off {
+			h, err := s.r.Next()
+			if err != nil {
+				break
+			}
+			s.la = h
+		}
+		if s.la.Offset == off {
+			h := s.la
+			s.la = nil
+			return h, s.r, nil
 		}
 	}
-	rs.nameResult(dst, h.Ino, nil)
-	if rs.opt.recursive {
+	r, err := dump.NewReaderAt(s.ra, off)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := r.Next()
+	if err != nil {
+		return nil, nil, err
+	}
+	s.r, s.la = r, nil
+	return h, r, nil
+}
+
+// following attaches the xattr and extension records after an inode and
+// keeps the next header for later.
+func (s *darScanner) following(rs *restorer, m *meta) error {
+	for {
+		h, err := s.r.Next()
+		if err == io.EOF {
+			s.la = nil
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if h.Kind != dump.KindXattr && (h.Kind != dump.KindExtension || h.Ext == dump.ExtACLSection || h.Ext == dump.ExtOffsetMap) {
+			s.la = h
+			return nil
+		}
+		if err := rs.attach(s.r, h, m); err != nil {
+			return err
+		}
+	}
+}
+
+// maxDARInodes bounds the inodes of one directory DAR (a crafted image could
+// list entries without end).
+const maxDARInodes = 1 << 28
+
+type darItem struct {
+	ino  uint32
+	path string
+	off  int64
+}
+
+// darDir restores the directory whose header r has just read, and with
+// RECURSIVE=Y everything below it, level by level in image order.
+func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets map[uint32]int64, links map[uint32]string, _ int) error {
+	s := &darScanner{ra: rs.req.InputAt, r: r}
+	type dirDone struct {
+		path string
+		m    *meta
+	}
+	var done []dirDone
+	seen := map[uint32]bool{h.Ino: true}
+	expand := func(h *dump.Header, r *dump.Reader, p string) ([]darItem, error) {
+		ents, err := r.DirEntries()
+		if err != nil {
+			return nil, fmt.Errorf("restore: directory inode %d: %w", h.Ino, err)
+		}
+		m := &meta{in: h.Inode}
+		if err := s.following(rs, m); err != nil {
+			return nil, err
+		}
+		if p != "" {
+			if err := rs.fs.mkdir(p); err != nil {
+				rs.nameResult(p, h.Ino, err)
+				return nil, nil
+			}
+		}
+		rs.nameResult(p, h.Ino, nil)
+		done = append(done, dirDone{p, m})
+		if !rs.opt.recursive {
+			return nil, nil
+		}
+		var items []darItem
 		for _, e := range ents {
 			if e.Name == "." || e.Name == ".." {
 				continue
 			}
-			cp := joinRel(dst, e.Name)
-			if !validName(e.Name) || e.Ino == h.Ino {
+			cp := joinRel(p, e.Name)
+			if !validName(e.Name) || seen[e.Ino] && e.Type == dump.DTDir {
 				rs.nameResult(cp, e.Ino, fmt.Errorf("%w: unsafe entry %q", dump.ErrFormat, e.Name))
 				continue
 			}
@@ -173,24 +252,65 @@ func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets m
 				rs.nameResult(cp, e.Ino, fmt.Errorf("inode %d is not in the offset map", e.Ino))
 				continue
 			}
-			ch, cr, err := dump.ReadInodeAt(rs.req.InputAt, off)
-			if err != nil {
-				return fmt.Errorf("restore: %s: %w", cp, err)
+			if e.Type == dump.DTDir {
+				seen[e.Ino] = true
 			}
-			if ch.Kind != dump.KindInode || ch.Ino != e.Ino {
-				return fmt.Errorf("restore: %w: offset map entry of inode %d points elsewhere", dump.ErrFormat, e.Ino)
+			items = append(items, darItem{e.Ino, cp, off})
+		}
+		return items, nil
+	}
+	level, err := expand(h, r, dst)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for len(level) > 0 {
+		total += len(level)
+		if total > maxDARInodes {
+			return fmt.Errorf("restore: %w: directory DAR of more than %d inodes", dump.ErrCount, maxDARInodes)
+		}
+		sort.Slice(level, func(i, j int) bool { return level[i].off < level[j].off })
+		var next []darItem
+		for _, it := range level {
+			if err := rs.ctx.Err(); err != nil {
+				return err
+			}
+			ch, cr, err := s.seek(it.off)
+			if err != nil {
+				return fmt.Errorf("restore: %s: %w", it.path, err)
+			}
+			if ch.Kind != dump.KindInode || ch.Ino != it.ino {
+				return fmt.Errorf("restore: %w: offset map entry of inode %d points elsewhere", dump.ErrFormat, it.ino)
 			}
 			if ch.Inode.IsDir() {
-				if err := rs.darDir(ch, cr, cp, offsets, links, depth+1); err != nil {
+				items, err := expand(ch, cr, it.path)
+				if err != nil {
 					return err
 				}
-			} else if err := rs.darFile(ch, cr, cp, links); err != nil {
+				next = append(next, items...)
+				continue
+			}
+			if first, ok := links[ch.Ino]; ok {
+				rs.nameResult(it.path, ch.Ino, rs.fs.link(first, it.path))
+				continue
+			}
+			p := rs.writeInode(cr, ch, []string{it.path})
+			if p == nil {
+				continue
+			}
+			links[ch.Ino] = it.path
+			err = s.following(rs, &p.m)
+			rs.finish(p)
+			if err != nil {
 				return err
 			}
 		}
+		level = next
 	}
-	if err := rs.setDirAttrs(dst, m); err != nil {
-		rs.nameResult(dst, h.Ino, err)
+	for i := len(done) - 1; i >= 0; i-- {
+		if err := rs.setDirAttrs(done[i].path, done[i].m); err != nil {
+			rs.nameResult(done[i].path, done[i].m.in.Ino, err)
+		}
 	}
 	return nil
 }
