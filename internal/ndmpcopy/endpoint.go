@@ -60,6 +60,11 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		}
 		return rest, nil
 	}
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		// Report the error of the part after the credentials, which
+		// does not hold the password.
+		_, err = parseHostPath(s[at+1:])
+	}
 	return Endpoint{}, fmt.Errorf("endpoint %q: %w", redact(s), err)
 }
 
@@ -165,6 +170,9 @@ func checkPath(p string) (string, error) {
 		return "", errors.New("path holds a NUL byte")
 	}
 	clean := strings.TrimRight(p, "/")
+	if clean == "" {
+		return "", fmt.Errorf("path %q names no volume: want /svm/volume[/path]", p)
+	}
 	parts := strings.Split(strings.TrimPrefix(clean, "/"), "/")
 	for _, c := range parts {
 		switch c {
