@@ -74,17 +74,23 @@ func synthImage(t testing.TB, opt Options) ([]byte, []*synthFile, *Writer) {
 		t.Fatal(err)
 	}
 	used := NewBitmap(100)
-	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 40} {
+	for _, i := range []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 40} {
 		used.Set(i)
 	}
 	dumped := NewBitmap(100)
-	for _, i := range []uint32{2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14} {
+	for _, i := range []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14} {
 		dumped.Set(i)
 	}
 	if err := w.WriteMaps(used, dumped); err != nil {
 		t.Fatal(err)
 	}
-	root := []DirEntry{{2, DTDir, "."}, {2, DTDir, ".."}, {3, DTDir, "qtree"}}
+	root := []DirEntry{{2, DTDir, "."}, {2, DTDir, ".."}, {3, DTDir, "qtree"}, {4, DTDir, "bigdir"}}
+	// A directory of more than 512 KB (TS_ADDR continuations): hard links
+	// to one file.
+	bigdir := []DirEntry{{4, DTDir, "."}, {2, DTDir, ".."}}
+	for i := 0; i < 14000; i++ {
+		bigdir = append(bigdir, DirEntry{12, DTReg, fmt.Sprintf("entry-with-a-longer-name-%05d", i)})
+	}
 	sub := []DirEntry{{3, DTDir, "."}, {2, DTDir, ".."}}
 	for _, f := range files {
 		sub = append(sub, DirEntry{f.in.Ino, DTFromMode(f.in.Mode), f.name})
@@ -101,6 +107,8 @@ func synthImage(t testing.TB, opt Options) ([]byte, []*synthFile, *Writer) {
 	_, err = w.WriteDir(&Inode{Ino: 3, Mode: ModeDir | 0o750, Nlink: 2}, nil, sub)
 	must(err)
 	must(w.WriteQtree(&QtreeInfo{ID: 7, Name: "qtree", SecurityStyle: "mixed"}))
+	_, err = w.WriteDir(&Inode{Ino: 4, Mode: ModeDir | 0o755, Nlink: 2}, nil, bigdir)
+	must(err)
 	for _, f := range files {
 		if f.extents != nil {
 			_, err = w.WriteSparseFile(&f.in, f.xattrs, bytes.NewReader(f.data), f.extents)
@@ -143,6 +151,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if !img.used.Has(40) || img.dumped.Has(40) || !img.dumped.Has(12) {
 				t.Errorf("maps not read back")
+			}
+			if d := img.nodes[4]; d == nil || len(d.entries) != 14002 || d.in.Size <= maxAddr*RecordSize || img.paths["bigdir/entry-with-a-longer-name-13999"] != 12 {
+				t.Errorf("big directory not read back: %d entries, size %d, path %d", len(d.entries), d.in.Size, img.paths["bigdir/entry-with-a-longer-name-13999"])
 			}
 			if img.nodes[2].xattrs["user.root"] != "r" {
 				t.Errorf("root xattr lost")
@@ -306,6 +317,9 @@ func TestRoundTripLinuxRestore(t *testing.T) {
 		}
 		out = bytes.ReplaceAll(out, []byte("Note: Doing Byte swapping\n"), nil)
 		checkQuiet(t, "restore -r", out)
+		if _, err := os.Stat(filepath.Join(dst, "bigdir", "entry-with-a-longer-name-13999")); err != nil {
+			t.Errorf("bigendian=%v: big directory not restored: %v", big, err)
+		}
 		for _, f := range files {
 			p := filepath.Join(dst, "qtree", f.name)
 			switch {
