@@ -1,0 +1,440 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// ProgressInterval is the longest time between two LOG_MESSAGE progress
+// reports of a running backup or restore.
+const ProgressInterval = 30 * time.Second
+
+// dataService is the DATA service of a session (draft 3.5).
+type dataService struct {
+	ss *session
+	mu sync.Mutex
+
+	st       ndmp.DataState
+	op       ndmp.DataOperation
+	halt     ndmp.DataHaltReason
+	addr     ndmp.Addr
+	env      []ndmp.Pval
+	bytes    atomic.Uint64
+	ln       net.Listener
+	dc       net.Conn
+	localReq bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func newDataService(ss *session) *dataService {
+	return &dataService{ss: ss, st: ndmp.DataStateIdle}
+}
+
+func (d *dataService) getState() ndmp.DataGetStateReply {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := ndmp.DataGetStateReply{
+		Unsupported:        ndmp.DataStateEstBytesRemainUns | ndmp.DataStateEstTimeRemainUns,
+		Operation:          d.op,
+		State:              d.st,
+		BytesProcessed:     d.bytes.Load(),
+		DataConnectionAddr: d.addr,
+	}
+	if d.st == ndmp.DataStateHalted {
+		r.HaltReason = d.halt
+	}
+	return r
+}
+
+func (d *dataService) checkConnect(t ndmp.AddrType, op string) ndmp.Error {
+	if d.st != ndmp.DataStateIdle {
+		return ndmp.ErrIllegalState
+	}
+	if e := d.ss.validConnType(t); e != ndmp.NoErr {
+		return e
+	}
+	return d.ss.checkCAB(op, t)
+}
+
+// listen handles DATA_LISTEN.
+func (d *dataService) listen(ctx context.Context, t ndmp.AddrType) (ndmp.Body, ndmp.Error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.checkConnect(t, "DATA LISTEN"); e != ndmp.NoErr {
+		return nil, e
+	}
+	if t == ndmp.AddrLocal {
+		d.st, d.localReq, d.addr = ndmp.DataStateListen, true, ndmp.Addr{AddrType: ndmp.AddrLocal}
+		return &ndmp.DataListenReply{ConnectAddr: d.addr}, ndmp.NoErr
+	}
+	ln, a, e := d.ss.listenData(ctx, t)
+	if e != ndmp.NoErr {
+		return nil, e
+	}
+	d.st, d.ln, d.addr = ndmp.DataStateListen, ln, a
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		c, err := ln.Accept()
+		d.mu.Lock()
+		if d.st != ndmp.DataStateListen || d.ln != ln {
+			d.mu.Unlock()
+			if c != nil {
+				_ = c.Close()
+			}
+			return
+		}
+		_ = ln.Close()
+		d.ln = nil
+		if err != nil {
+			d.haltAndNotifyLocked(ndmp.DataHaltConnectError)
+			return
+		}
+		d.dc, d.st = c, ndmp.DataStateConnected
+		d.mu.Unlock()
+	}()
+	return &ndmp.DataListenReply{ConnectAddr: a}, ndmp.NoErr
+}
+
+// acceptLocal connects a mover to a data service listening LOCAL and
+// returns the mover's end.
+func (d *dataService) acceptLocal() (net.Conn, ndmp.Error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st != ndmp.DataStateListen || !d.localReq {
+		return nil, ndmp.ErrIllegalState
+	}
+	a, b := net.Pipe()
+	d.localReq, d.dc, d.st = false, a, ndmp.DataStateConnected
+	return b, ndmp.NoErr
+}
+
+// connect handles DATA_CONNECT.
+func (d *dataService) connect(ctx context.Context, a ndmp.Addr) ndmp.Error {
+	d.mu.Lock()
+	e := d.checkConnect(a.AddrType, "DATA CONNECT")
+	d.mu.Unlock()
+	if e != ndmp.NoErr {
+		return e
+	}
+	var c net.Conn
+	if a.AddrType == ndmp.AddrLocal {
+		c, e = d.ss.mover.acceptLocal()
+	} else {
+		c, e = d.ss.dialData(ctx, a)
+	}
+	if e != ndmp.NoErr {
+		return e
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st != ndmp.DataStateIdle {
+		_ = c.Close()
+		return ndmp.ErrIllegalState
+	}
+	d.dc, d.addr, d.st = c, a, ndmp.DataStateConnected
+	return ndmp.NoErr
+}
+
+// haltAndNotifyLocked moves to HALTED and posts NOTIFY_DATA_HALTED. Call
+// with d.mu held; it returns with d.mu released.
+func (d *dataService) haltAndNotifyLocked(r ndmp.DataHaltReason) {
+	if !d.haltLocked(r) {
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	d.ss.postQuiet(&ndmp.NotifyDataHaltedPost{Reason: r})
+}
+
+func (d *dataService) haltLocked(r ndmp.DataHaltReason) bool {
+	if d.st == ndmp.DataStateHalted || d.st == ndmp.DataStateIdle {
+		return false
+	}
+	d.st, d.halt, d.localReq = ndmp.DataStateHalted, r, false
+	if d.ln != nil {
+		_ = d.ln.Close()
+		d.ln = nil
+	}
+	if d.dc != nil {
+		_ = d.dc.Close()
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	return true
+}
+
+func (d *dataService) abort() ndmp.Error {
+	d.mu.Lock()
+	switch d.st {
+	case ndmp.DataStateIdle:
+		d.mu.Unlock()
+		return ndmp.ErrIllegalState
+	case ndmp.DataStateHalted:
+		d.mu.Unlock()
+		return ndmp.NoErr
+	}
+	d.haltAndNotifyLocked(ndmp.DataHaltAborted)
+	return ndmp.NoErr
+}
+
+func (d *dataService) stop() ndmp.Error {
+	d.mu.Lock()
+	if d.st != ndmp.DataStateHalted {
+		d.mu.Unlock()
+		return ndmp.ErrIllegalState
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.st, d.op, d.halt = ndmp.DataStateIdle, ndmp.DataOpNoaction, ndmp.DataHaltNA
+	d.addr, d.env, d.ln, d.dc, d.cancel, d.localReq = ndmp.Addr{}, nil, nil, nil, nil, false
+	d.bytes.Store(0)
+	return ndmp.NoErr
+}
+
+func (d *dataService) getEnv() (ndmp.Body, ndmp.Error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st != ndmp.DataStateActive && d.st != ndmp.DataStateHalted {
+		return nil, ndmp.ErrIllegalState
+	}
+	return &ndmp.DataGetEnvReply{Env: append([]ndmp.Pval(nil), d.env...)}, ndmp.NoErr
+}
+
+func (d *dataService) shutdown() {
+	d.mu.Lock()
+	d.haltLocked(ndmp.DataHaltAborted)
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// isYes reads an NDMP Y/N variable (N16: T also means Y).
+func isYes(v string) bool {
+	v = strings.ToUpper(strings.TrimSpace(v))
+	return v == "Y" || v == "T" || v == "YES" || v == "TRUE"
+}
+
+// volumeVisible checks that the backup path lies in a volume the session
+// may use (N6, N15).
+func (d *dataService) resolve(ctx context.Context, path string) (storage.Location, error) {
+	loc, err := d.ss.srv.o.Storage.Resolve(ctx, path)
+	if err != nil {
+		return loc, err
+	}
+	vols, err := d.ss.visibleVolumes(ctx)
+	if err != nil {
+		return loc, err
+	}
+	for _, v := range vols {
+		if v.SVM == loc.Volume.SVM && v.Name == loc.Volume.Name {
+			return loc, nil
+		}
+	}
+	return loc, fmt.Errorf("volume %s of %s is not available on this LIF", loc.Volume.Name, loc.Volume.SVM)
+}
+
+// startBackup handles DATA_START_BACKUP with the dump engine.
+func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackupRequest) ndmp.Error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st != ndmp.DataStateConnected {
+		return ndmp.ErrIllegalState
+	}
+	bt := req.ButypeName
+	if bt == "" {
+		bt = "dump"
+	}
+	if bt != "dump" {
+		d.ss.logMessage(ndmp.LogError, "backup type "+bt+" is not supported by this server")
+		return ndmp.ErrIllegalArgs
+	}
+	env := ndmp.Env(req.Env)
+	if t, ok := env["TYPE"]; ok && t != "" && t != "dump" {
+		return ndmp.ErrIllegalArgs
+	}
+	path := env["FILESYSTEM"]
+	if path == "" {
+		d.ss.logMessage(ndmp.LogError, "FILESYSTEM is not set")
+		return ndmp.ErrIllegalArgs
+	}
+	if _, err := d.resolve(ctx, path); err != nil {
+		vol := path
+		if _, v, _, e := storage.SplitBackupPath(path); e == nil {
+			vol = v
+		}
+		msg := "Could not obtain vol ref for Volume " + vol
+		d.ss.log.Warn(msg, "err", err)
+		d.ss.logMessage(ndmp.LogError, msg)
+		return ndmp.ErrIllegalArgs
+	}
+	bctx, cancel := context.WithCancel(d.ss.ctx)
+	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, ndmp.DataOpBackup
+	dc := d.dc
+	rs := int(d.ss.mover.state().RecordSize)
+	if rs == 0 {
+		rs = 10240
+	}
+	var fh *fhQueue
+	if isYes(env["HIST"]) {
+		fh = newFHQueue(d.ss)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		stopProgress := d.progress(bctx, "backup")
+		w := &countWriter{w: dc, n: &d.bytes}
+		br := dump.BackupRequest{
+			Storage:    d.ss.srv.o.Storage,
+			Path:       path,
+			Catalog:    d.ss.srv.o.Catalog,
+			Env:        dump.Env(env),
+			Output:     w,
+			RecordSize: rs,
+			Host:       d.ss.srv.o.Hostname,
+		}
+		if fh != nil {
+			br.History = fh
+		}
+		if l := d.ss.srv.o.EventLog; l != nil {
+			br.Log = l.Dump(path, d.ss.id)
+		}
+		res, err := dump.Backup(bctx, br)
+		if fh != nil {
+			if ferr := fh.close(); err == nil && ferr != nil {
+				err = ferr
+			}
+		}
+		stopProgress()
+		// Closing the data connection lets the mover write the last record
+		// and halt.
+		_ = dc.Close()
+		d.finish(res.Env, err, "backup")
+	}()
+	return ndmp.NoErr
+}
+
+// finish halts the data service after an operation.
+func (d *dataService) finish(env map[string]string, err error, what string) {
+	d.mu.Lock()
+	for k, v := range env {
+		d.env = append(d.env, ndmp.Pval{Name: k, Value: v})
+	}
+	if d.st != ndmp.DataStateActive {
+		d.mu.Unlock()
+		return
+	}
+	reason := ndmp.DataHaltSuccessful
+	if err != nil {
+		reason = ndmp.DataHaltInternalError
+		if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
+			reason = ndmp.DataHaltConnectError
+		}
+		msg := dump.Message(err)
+		if msg == "" {
+			msg = err.Error()
+		}
+		d.mu.Unlock()
+		d.ss.log.Warn(what+" failed", "err", err)
+		d.ss.logMessage(ndmp.LogError, msg)
+		d.mu.Lock()
+	} else {
+		d.mu.Unlock()
+		d.ss.logMessage(ndmp.LogNormal, fmt.Sprintf("%s finished: %d bytes", what, d.bytes.Load()))
+		d.mu.Lock()
+	}
+	d.haltAndNotifyLocked(reason)
+}
+
+// progress posts a LOG_MESSAGE every ProgressInterval until stopped.
+func (d *dataService) progress(ctx context.Context, what string) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.ss.logMessage(ndmp.LogNormal, fmt.Sprintf("%s in progress: %d KB done", what, d.bytes.Load()>>10))
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+type countWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// startRecover handles DATA_START_RECOVER and
+// DATA_START_RECOVER_FILEHIST.
+func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecoverRequest, op ndmp.DataOperation) ndmp.Error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.st != ndmp.DataStateConnected {
+		return ndmp.ErrIllegalState
+	}
+	d.ss.logMessage(ndmp.LogError, "restore is not available yet on this server")
+	return ndmp.ErrNotSupported
+}
+
+// fileStat converts a dump inode to an NDMP file_stat.
+func fileStat(in *dump.NodeHistory) ndmp.FileStat {
+	i := &in.Inode
+	ft := ndmp.FileOther
+	switch i.FileMode().Type() {
+	case 0:
+		ft = ndmp.FileReg
+	case fs.ModeDir:
+		ft = ndmp.FileDir
+	case fs.ModeSymlink:
+		ft = ndmp.FileSlink
+	case fs.ModeNamedPipe:
+		ft = ndmp.FileFifo
+	case fs.ModeSocket:
+		ft = ndmp.FileSock
+	case fs.ModeDevice:
+		ft = ndmp.FileBspec
+	case fs.ModeDevice | fs.ModeCharDevice:
+		ft = ndmp.FileCspec
+	}
+	return ndmp.FileStat{
+		FSType: ndmp.FSUnix,
+		Ftype:  ft,
+		Mtime:  uint32(i.Mtime.Unix()),
+		Atime:  uint32(i.Atime.Unix()),
+		Ctime:  uint32(i.Ctime.Unix()),
+		Owner:  i.UID,
+		Group:  i.GID,
+		Fattr:  i.Mode & 0o7777,
+		Size:   uint64(i.Size),
+		Links:  uint32(i.Nlink),
+	}
+}

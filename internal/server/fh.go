@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// File history batching: entries are posted in FH_ADD_DIR and FH_ADD_NODE
+// messages of up to FHBatch entries, through a queue of FHQueueLength
+// messages; a full queue makes the backup wait (back pressure) rather than
+// buffer without bound.
+const (
+	FHBatch       = 512
+	FHQueueLength = 16
+)
+
+// fhQueue turns the dump engine's file history into batched posts. It
+// implements dump.FileHistory.
+type fhQueue struct {
+	ss    *session
+	mu    sync.Mutex
+	dirs  []ndmp.Dir
+	nodes []ndmp.Node
+	q     chan ndmp.Body
+	done  chan struct{}
+	err   error
+}
+
+func newFHQueue(ss *session) *fhQueue {
+	f := &fhQueue{ss: ss, q: make(chan ndmp.Body, FHQueueLength), done: make(chan struct{})}
+	go f.run()
+	return f
+}
+
+func (f *fhQueue) run() {
+	defer close(f.done)
+	for b := range f.q {
+		if f.getErr() != nil {
+			continue
+		}
+		if err := f.ss.conn.Post(f.ss.ctx, b); err != nil {
+			f.mu.Lock()
+			f.err = err
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *fhQueue) getErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// send queues b, waiting while the queue is full.
+func (f *fhQueue) send(b ndmp.Body) error {
+	select {
+	case f.q <- b:
+		return f.getErr()
+	case <-f.ss.ctx.Done():
+		return context.Cause(f.ss.ctx)
+	}
+}
+
+func (f *fhQueue) flushDirs() error {
+	if len(f.dirs) == 0 {
+		return nil
+	}
+	b := &ndmp.FHAddDirPost{Dirs: f.dirs}
+	f.dirs = nil
+	return f.send(b)
+}
+
+func (f *fhQueue) flushNodes() error {
+	if len(f.nodes) == 0 {
+		return nil
+	}
+	b := &ndmp.FHAddNodePost{Nodes: f.nodes}
+	f.nodes = nil
+	return f.send(b)
+}
+
+// AddDir queues one directory entry (dump.FileHistory).
+func (f *fhQueue) AddDir(h dump.DirHistory) error {
+	if err := f.flushNodes(); err != nil {
+		return err
+	}
+	f.dirs = append(f.dirs, ndmp.Dir{
+		Name:   []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: h.Name}},
+		Node:   uint64(h.Ino),
+		Parent: uint64(h.Parent),
+	})
+	if len(f.dirs) >= FHBatch {
+		return f.flushDirs()
+	}
+	return nil
+}
+
+// AddNode queues one inode (dump.FileHistory).
+func (f *fhQueue) AddNode(h dump.NodeHistory) error {
+	if err := f.flushDirs(); err != nil {
+		return err
+	}
+	f.nodes = append(f.nodes, ndmp.Node{
+		Stats:  []ndmp.FileStat{fileStat(&h)},
+		Node:   uint64(h.Inode.Ino),
+		FHInfo: uint64(h.FHInfo),
+	})
+	if len(f.nodes) >= FHBatch {
+		return f.flushNodes()
+	}
+	return nil
+}
+
+// close flushes the batches, waits until everything is posted and returns
+// the first post error.
+func (f *fhQueue) close() error {
+	err := f.flushDirs()
+	if err == nil {
+		err = f.flushNodes()
+	}
+	close(f.q)
+	<-f.done
+	if err != nil {
+		return err
+	}
+	return f.getErr()
+}

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+const (
+	testUser     = "backup1"
+	testLoginPW  = "Passw0rdLogin"
+	testNodeName = storage.DefaultNodeName
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is a one-node cluster with a node-management LIF on loopback, a
+// cluster user with role backup and the default virtual library, served
+// by a real Server.
+type fixture struct {
+	t        *testing.T
+	ctx      context.Context
+	dir      string
+	store    *catalog.BoltStore
+	st       *storage.Service
+	au       *auth.Service
+	reg      *tape.Registry
+	lib      *vtl.Library
+	srv      *Server
+	adminSVM string
+	addr     string // node-management LIF host:port
+	ndmpPW   string // NDMP password of testUser
+	logs     *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+type fixtureOpts struct {
+	maxSessions int
+	before      func(f *fixture) // runs before Serve
+}
+
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func newFixture(t *testing.T, o fixtureOpts) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), logs: &syncBuffer{}}
+	var err error
+	f.store, err = catalog.OpenBolt(filepath.Join(f.dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	f.st = storage.New(f.store, storage.Options{})
+	if _, err := f.st.Init(f.ctx, storage.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.adminSVM, err = f.st.AdminSVM(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t, "127.0.0.1")
+	if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "node1_mgmt1", SVM: f.adminSVM, Role: storage.RoleNodeMgmt,
+		Address: "127.0.0.1", Port: port, HomeNode: testNodeName}); err != nil {
+		t.Fatal(err)
+	}
+	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	f.au = auth.New(f.store, auth.Options{AdminSVM: f.adminSVM, Hash: auth.HashParams{Time: 1, Memory: 8 << 10, Threads: 1}})
+	if _, err := f.au.CreateUser(f.ctx, auth.UserSpec{SVM: f.adminSVM, Name: testUser, Role: auth.RoleBackup, Password: testLoginPW}); err != nil {
+		t.Fatal(err)
+	}
+	f.ndmpPW, err = f.au.GenerateNDMPPassword(f.ctx, f.adminSVM, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lib, err = vtl.CreateDefault(filepath.Join(f.dir, "vtl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.lib.Close() })
+	f.reg, err = tape.NewRegistry(f.store, testNodeName, tape.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tape.AddVTL(f.ctx, f.reg, "0a", f.lib); err != nil {
+		t.Fatal(err)
+	}
+	if o.before != nil {
+		o.before(f)
+	}
+	f.srv, err = New(Options{
+		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
+		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"),
+		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.cancel = cancel
+	f.done = make(chan error, 1)
+	go func() { f.done <- f.srv.Serve(ctx) }()
+	t.Cleanup(f.stop)
+	// Wait until the listener is up.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.srv.Addrs()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start listening")
+		}
+		select {
+		case err := <-f.done:
+			t.Fatalf("Serve returned early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return f
+}
+
+// stop cancels Serve and waits for it.
+func (f *fixture) stop() {
+	if f.cancel == nil {
+		return
+	}
+	f.cancel()
+	f.cancel = nil
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		f.t.Error("Serve did not return after cancel")
+	}
+}
+
+// dial connects a DMA client (not authenticated).
+func (f *fixture) dial(cfg *ndmp.ClientConfig) *ndmp.Client {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	c, err := ndmp.Dial(ctx, f.addr, cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { c.Conn().Close() })
+	return c
+}
+
+// login connects and authenticates with MD5.
+func (f *fixture) login(cfg *ndmp.ClientConfig) *ndmp.Client {
+	f.t.Helper()
+	c := f.dial(cfg)
+	if err := c.Connect(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := c.AuthMD5(f.ctx, testUser, f.ndmpPW); err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// wantErr fails unless err carries the NDMP error want (NoErr: no error).
+func wantErr(t *testing.T, what string, err error, want ndmp.Error) {
+	t.Helper()
+	if want == ndmp.NoErr {
+		if err != nil {
+			t.Fatalf("%s: %v, want success", what, err)
+		}
+		return
+	}
+	var got ndmp.Error
+	if !errors.As(err, &got) || got != want {
+		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// posts collects the posts a client receives.
+type posts struct {
+	mu sync.Mutex
+	ms []*ndmp.Message
+	ch chan *ndmp.Message
+}
+
+func newPosts() *posts { return &posts{ch: make(chan *ndmp.Message, 1024)} }
+
+func (p *posts) handler(_ context.Context, m *ndmp.Message) {
+	p.mu.Lock()
+	p.ms = append(p.ms, m)
+	p.mu.Unlock()
+	select {
+	case p.ch <- m:
+	default:
+	}
+}
+
+// wait returns the next post with the given code, failing after timeout.
+func (p *posts) wait(t *testing.T, code ndmp.MessageCode, timeout time.Duration) *ndmp.Message {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-p.ch:
+			if m.Header.MessageCode == code {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %v post within %v", code, timeout)
+			return nil
+		}
+	}
+}
+
+func authSpec(svm, name, role string) auth.UserSpec {
+	return auth.UserSpec{SVM: svm, Name: name, Role: role, Password: testLoginPW}
+}

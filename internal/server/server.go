@@ -1,0 +1,432 @@
+// Package server is Tapestry's NDMP version 4 server: it listens on the
+// LIFs of the node, runs one session per control connection and serves the
+// CONNECT, CONFIG, SCSI, TAPE, MOVER and DATA interfaces of the NDMP v4
+// draft with the state machines the draft describes.
+//
+// A Server is built with New from the node's storage, authentication,
+// catalog and tape services and runs until its context ends:
+//
+//	srv, err := server.New(server.Options{Storage: st, Auth: au, Catalog: cat, Tapes: reg, Node: "node1"})
+//	...
+//	err = srv.Serve(ctx) // returns when ctx is canceled, all sessions closed
+//
+// Serve listens on every LIF's address and port (default 10000) and, for
+// SVMs whose settings enable the secure control connection, on port 30000
+// with TLS (a self-signed certificate is made in the data directory on
+// first use).
+//
+// The NDMP settings of SVMs and nodes are kept in the catalog under
+// "ndmp/"; LoadSVMSettings, ModifySVMSettings, LoadNodeSettings and
+// ModifyNodeSettings are the API of the administration commands. Running
+// sessions are listed, probed and killed through Server.Sessions,
+// Server.Session, Server.Kill and Server.KillAll.
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+)
+
+// DefaultTLSPort is the port of the secure control connection ("ndmps",
+// N8).
+const DefaultTLSPort = 30000
+
+// Product identification reported by CONFIG_GET_SERVER_INFO.
+const (
+	VendorName  = "Tapestry"
+	ProductName = "Tapestry NDMP Server"
+)
+
+// Options configures a Server.
+type Options struct {
+	Storage *storage.Service
+	Auth    *auth.Service
+	Catalog catalog.Store
+	// Tapes holds the node's tape drives and changers; nil means none.
+	Tapes *tape.Registry
+	// Node is the name of this node.
+	Node string
+	// DataDir is where the TLS certificate is kept (tls/ndmp-cert.pem,
+	// tls/ndmp-key.pem); empty disables TLS.
+	DataDir string
+	// Version is the revision reported by CONFIG_GET_SERVER_INFO.
+	Version string
+	// TLSPort is the secure control connection port; 0 means 30000.
+	TLSPort int
+	// MaxSessions overrides the session limit computed from the system
+	// memory (N12) when above zero.
+	MaxSessions int
+	// EventLog, if not nil, receives backup event log lines.
+	EventLog *eventlog.Log
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+	// Hostname overrides the host name of CONFIG_GET_HOST_INFO.
+	Hostname string
+}
+
+// Server is an NDMP server. Its methods are safe for concurrent use.
+type Server struct {
+	o   Options
+	log *slog.Logger
+
+	nextID atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[uint64]*session
+	addrs    []net.Addr
+	serving  bool
+	wg       sync.WaitGroup
+	tlsCfg   *tls.Config
+}
+
+// New returns a server; Serve starts it.
+func New(o Options) (*Server, error) {
+	if o.Storage == nil || o.Auth == nil || o.Catalog == nil {
+		return nil, errors.New("server: storage, auth and catalog are required")
+	}
+	if o.Node == "" {
+		return nil, errors.New("server: node name is required")
+	}
+	if o.TLSPort == 0 {
+		o.TLSPort = DefaultTLSPort
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = SessionLimit(systemMemory())
+	}
+	return &Server{o: o, log: o.Logger, sessions: map[uint64]*session{}}, nil
+}
+
+// SessionLimit returns the most NDMP sessions a node with mem bytes of
+// memory accepts (N12): 8 below 16 GB, 20 below 24 GB, 36 from 24 GB.
+func SessionLimit(mem uint64) int {
+	const gb = 1 << 30
+	switch {
+	case mem < 16*gb:
+		return 8
+	case mem < 24*gb:
+		return 20
+	default:
+		return 36
+	}
+}
+
+// systemMemory reads MemTotal from /proc/meminfo (0 when unknown).
+func systemMemory() uint64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 && fs[0] == "MemTotal:" {
+			kb, err := strconv.ParseUint(fs[1], 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// MaxSessions returns the session limit in force.
+func (s *Server) MaxSessions() int { return s.o.MaxSessions }
+
+// Addrs returns the addresses Serve listens on (empty before Serve).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+type listener struct {
+	ln  net.Listener
+	lif storage.LIF
+	tls bool
+}
+
+// Serve listens on every LIF of the cluster that belongs to this node (or
+// has no home node) and serves sessions until ctx ends. It then closes the
+// listeners and all sessions and returns once every goroutine it started
+// has ended. It returns an error when no listener could be opened.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("server: already serving")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	lns, err := s.listen(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, l := range lns {
+		s.addrs = append(s.addrs, l.ln.Addr())
+	}
+	s.mu.Unlock()
+	var acceptWG sync.WaitGroup
+	for _, l := range lns {
+		acceptWG.Add(1)
+		go func() {
+			defer acceptWG.Done()
+			s.accept(ctx, l)
+		}()
+	}
+	<-ctx.Done()
+	for _, l := range lns {
+		_ = l.ln.Close()
+	}
+	acceptWG.Wait()
+	s.KillAll()
+	s.wg.Wait()
+	s.mu.Lock()
+	s.addrs, s.serving = nil, false
+	s.mu.Unlock()
+	return nil
+}
+
+// listen opens the plain and TLS listeners.
+func (s *Server) listen(ctx context.Context) ([]listener, error) {
+	svms, err := s.o.Storage.ListSVMs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("server: list SVMs: %w", err)
+	}
+	var lns []listener
+	closeAll := func() {
+		for _, l := range lns {
+			_ = l.ln.Close()
+		}
+	}
+	var errs []error
+	for _, svm := range svms {
+		lifs, err := s.o.Storage.ListLIFs(ctx, svm.Name)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("server: list LIFs of %s: %w", svm.Name, err)
+		}
+		set, err := LoadSVMSettings(ctx, s.o.Catalog, svm.Name)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		for _, lif := range lifs {
+			if lif.HomeNode != "" && lif.HomeNode != s.o.Node {
+				continue
+			}
+			ln, err := net.Listen("tcp", lif.AddrPort().String())
+			if err != nil {
+				errs = append(errs, fmt.Errorf("server: listen on LIF %s (%s): %w", lif.Name, lif.AddrPort(), err))
+				continue
+			}
+			lns = append(lns, listener{ln: ln, lif: lif})
+			if set.SecureControlConnection && s.o.DataDir != "" {
+				cfg, err := s.tlsConfig()
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				ap := netip.AddrPortFrom(lif.Address, uint16(s.o.TLSPort))
+				tln, err := net.Listen("tcp", ap.String())
+				if err != nil {
+					errs = append(errs, fmt.Errorf("server: listen TLS on LIF %s (%s): %w", lif.Name, ap, err))
+					continue
+				}
+				lns = append(lns, listener{ln: tls.NewListener(tln, cfg), lif: lif, tls: true})
+			}
+		}
+	}
+	for _, e := range errs {
+		s.log.Error(e.Error())
+	}
+	if len(lns) == 0 {
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		return nil, errors.New("server: no LIF to listen on")
+	}
+	return lns, nil
+}
+
+func (s *Server) accept(ctx context.Context, l listener) {
+	var delay time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure (for example too many open files): back off.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			s.log.Warn("ndmp accept failed", "lif", l.lif.Name, "err", err)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.startSession(ctx, nc, l.lif, l.tls)
+		}()
+	}
+}
+
+// SessionInfo describes a running session (vserver services ndmp status
+// and probe, N13).
+type SessionInfo struct {
+	ID         uint64    `json:"session-id"`
+	Node       string    `json:"node"`
+	SVM        string    `json:"vserver"`
+	LIF        string    `json:"lif"`
+	LIFRole    string    `json:"lif-role"`
+	ClientAddr string    `json:"client-addr"`
+	ServerAddr string    `json:"server-addr"`
+	Secure     bool      `json:"is-secure-control-connection"`
+	NodeScope  bool      `json:"node-scope"`
+	User       string    `json:"user-id,omitempty"`
+	AuthType   string    `json:"auth-type,omitempty"`
+	Started    time.Time `json:"session-start-time"`
+	Tape       string    `json:"tape-device,omitempty"`
+	SCSI       string    `json:"scsi-device,omitempty"`
+	DataState  string    `json:"data-state"`
+	DataOp     string    `json:"data-operation"`
+	DataBytes  uint64    `json:"data-bytes-processed"`
+	MoverState string    `json:"mover-state"`
+	MoverMode  string    `json:"mover-mode"`
+	MoverBytes uint64    `json:"mover-bytes-moved"`
+	// Extensions lists the negotiated extension classes as "0x2052 v1".
+	Extensions []string `json:"extensions,omitempty"`
+}
+
+// Sessions returns the running sessions, oldest first.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(list))
+	for _, ss := range list {
+		out = append(out, ss.info())
+	}
+	sortInfos(out)
+	return out
+}
+
+func sortInfos(in []SessionInfo) {
+	for i := 1; i < len(in); i++ {
+		for j := i; j > 0 && in[j].ID < in[j-1].ID; j-- {
+			in[j], in[j-1] = in[j-1], in[j]
+		}
+	}
+}
+
+// ErrSessionNotActive is wrapped by the errors for unknown session ids.
+var ErrSessionNotActive = errors.New("session not active")
+
+// notActive returns ONTAP's message for an unknown session (N13).
+func notActive(id uint64) error {
+	return fmt.Errorf("ndmpd session %d not active: %w", id, ErrSessionNotActive)
+}
+
+// SessionNotActiveMessage returns the ONTAP message for an unknown session
+// id: "ndmpd session <id> not active".
+func SessionNotActiveMessage(id uint64) string {
+	return fmt.Sprintf("ndmpd session %d not active", id)
+}
+
+// Session returns the details of session id (probe), or an error wrapping
+// ErrSessionNotActive.
+func (s *Server) Session(id uint64) (SessionInfo, error) {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	s.mu.Unlock()
+	if !ok {
+		return SessionInfo{}, notActive(id)
+	}
+	return ss.info(), nil
+}
+
+// Kill ends session id: its data and mover operations are aborted, its
+// devices closed and its connection closed after NOTIFY_CONNECTION_STATUS
+// SHUTDOWN. An unknown id gives an error wrapping ErrSessionNotActive whose
+// text is "ndmpd session <id> not active".
+func (s *Server) Kill(id uint64) error {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	s.mu.Unlock()
+	if !ok {
+		return notActive(id)
+	}
+	ss.kill("session killed by administrator")
+	return nil
+}
+
+// KillAll ends every session and returns how many it ended.
+func (s *Server) KillAll() int {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		ss.kill("NDMP service shutting down")
+	}
+	return len(list)
+}
+
+// register adds ss unless the session limit is reached.
+func (s *Server) register(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) >= s.o.MaxSessions {
+		return false
+	}
+	s.sessions[ss.id] = ss
+	return true
+}
+
+func (s *Server) unregister(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss.id)
+	s.mu.Unlock()
+}

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+)
+
+// Authentication method names as ONTAP's -authtype option spells them (N3).
+const (
+	AuthPlaintext = "plaintext"
+	AuthChallenge = "challenge"
+)
+
+// SVMSettings are the NDMP options of one SVM (vserver services ndmp
+// show/modify, N2, N3, N7, N8, N9). The JSON names are ONTAP's field names.
+type SVMSettings struct {
+	// Enabled is the NDMP service state of the SVM (vserver services ndmp
+	// on|off).
+	Enabled bool `json:"enable"`
+	// AuthTypes lists the accepted authentication methods, "plaintext"
+	// and/or "challenge". Default: challenge only.
+	AuthTypes []string `json:"authtype"`
+	// SecureControlConnection accepts NDMP over TLS on port 30000 (N8).
+	SecureControlConnection bool `json:"is-secure-control-connection-enabled"`
+	// DataPortRange restricts the ports of data connection listeners:
+	// "all" (any port) or "LOW-HIGH" within 1024-65535.
+	DataPortRange string `json:"data-port-range"`
+	// PreferredInterfaceRole lists, in order, the LIF roles a data
+	// connection may use (N7). Default: intercluster, data.
+	PreferredInterfaceRole []storage.LIFRole `json:"preferred-interface-role"`
+	// DebugEnable turns on debug logging of the SVM's sessions.
+	DebugEnable bool `json:"debug-enable"`
+	// DebugFilter selects what debug logging records ("all" by default).
+	DebugFilter string `json:"debug-filter"`
+	// ExtensionsEnabled offers the NetApp extensions (0x2050, 0x2051,
+	// 0x2052) in CONFIG_GET_EXT_LIST (vserver services ndmp extensions
+	// modify, N9).
+	ExtensionsEnabled bool `json:"is-extension-enabled"`
+	// BackupLogEnable writes backup event log lines for the SVM's dumps.
+	BackupLogEnable bool `json:"backup-log-enable"`
+}
+
+// DefaultSVMSettings returns the settings an SVM has until modified.
+func DefaultSVMSettings() SVMSettings {
+	return SVMSettings{
+		Enabled:                true,
+		AuthTypes:              []string{AuthChallenge},
+		DataPortRange:          "all",
+		PreferredInterfaceRole: []storage.LIFRole{storage.RoleIntercluster, storage.RoleData},
+		DebugFilter:            "all",
+		ExtensionsEnabled:      true,
+		BackupLogEnable:        true,
+	}
+}
+
+// NodeSettings are the node-scope NDMP options of a node (system services
+// ndmp show/modify, node-scope-mode, N2, N3).
+type NodeSettings struct {
+	// Enabled is the node's NDMP service state (system services ndmp
+	// on|off). On by default.
+	Enabled bool `json:"enable"`
+	// NodeScopeMode makes every session of the node use node-scope rules:
+	// the node's NDMP account, both authentication methods and all of the
+	// node's volumes and tape devices. Off by default.
+	NodeScopeMode bool `json:"node-scope-mode"`
+	// Plaintext allows plaintext authentication in node scope; challenge
+	// is always allowed there and cannot be switched off (N3).
+	Plaintext bool `json:"clear-text"`
+	// DataPortRange is as in SVMSettings.
+	DataPortRange string `json:"data-port-range"`
+	// DebugEnable turns on debug logging of node-scope sessions.
+	DebugEnable bool `json:"debug-enable"`
+	// LogSessions names the sessions (by id) whose protocol log is on
+	// (ndmp log start|stop).
+	LogSessions []string `json:"log-sessions,omitempty"`
+}
+
+// DefaultNodeSettings returns the settings a node has until modified.
+func DefaultNodeSettings() NodeSettings {
+	return NodeSettings{Enabled: true, Plaintext: true, DataPortRange: "all"}
+}
+
+// ErrInvalidSettings is wrapped by the errors of settings that fail
+// validation.
+var ErrInvalidSettings = errors.New("invalid NDMP settings")
+
+func svmKey(svm string) string   { return catalog.Key("ndmp", "svm", svm) }
+func nodeKey(node string) string { return catalog.Key("ndmp", "node", node) }
+
+// Validate checks s.
+func (s SVMSettings) Validate() error {
+	if len(s.AuthTypes) == 0 {
+		return fmt.Errorf("%w: at least one authentication type is required", ErrInvalidSettings)
+	}
+	seen := map[string]bool{}
+	for _, a := range s.AuthTypes {
+		if a != AuthPlaintext && a != AuthChallenge {
+			return fmt.Errorf("%w: authtype %q: must be plaintext or challenge", ErrInvalidSettings, a)
+		}
+		if seen[a] {
+			return fmt.Errorf("%w: authtype %q listed twice", ErrInvalidSettings, a)
+		}
+		seen[a] = true
+	}
+	if _, _, err := ParsePortRange(s.DataPortRange); err != nil {
+		return err
+	}
+	for _, r := range s.PreferredInterfaceRole {
+		if _, err := storage.ParseLIFRole(string(r)); err != nil {
+			return fmt.Errorf("%w: preferred-interface-role: %v", ErrInvalidSettings, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks s.
+func (s NodeSettings) Validate() error {
+	_, _, err := ParsePortRange(s.DataPortRange)
+	return err
+}
+
+// ParsePortRange parses a data port range, "all" (returned as 0, 0) or
+// "LOW-HIGH" with 1024 <= LOW <= HIGH <= 65535.
+func ParsePortRange(s string) (lo, hi int, err error) {
+	if s == "" || s == "all" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: data-port-range %q: must be \"all\" or LOW-HIGH", ErrInvalidSettings, s)
+	}
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || lo < 1024 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%w: data-port-range %q: ports must be 1024-65535, low <= high", ErrInvalidSettings, s)
+	}
+	return lo, hi, nil
+}
+
+// LoadSVMSettings returns the NDMP settings of svm, the defaults when none
+// were saved.
+func LoadSVMSettings(ctx context.Context, st catalog.Store, svm string) (SVMSettings, error) {
+	s := DefaultSVMSettings()
+	err := st.View(ctx, func(tx catalog.Tx) error {
+		v, err := catalog.GetJSON[SVMSettings](tx, svmKey(svm))
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s = v
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("load NDMP settings of %s: %w", svm, err)
+	}
+	return s, nil
+}
+
+// ModifySVMSettings applies fn to the settings of svm in one transaction
+// and saves the result if it is valid; it returns the new settings.
+func ModifySVMSettings(ctx context.Context, st catalog.Store, svm string, fn func(*SVMSettings) error) (SVMSettings, error) {
+	var out SVMSettings
+	err := st.Update(ctx, func(tx catalog.Tx) error {
+		s, err := catalog.GetJSON[SVMSettings](tx, svmKey(svm))
+		if errors.Is(err, catalog.ErrNotFound) {
+			s, err = DefaultSVMSettings(), nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		out = s
+		return catalog.PutJSON(tx, svmKey(svm), s)
+	})
+	if err != nil {
+		return out, fmt.Errorf("modify NDMP settings of %s: %w", svm, err)
+	}
+	return out, nil
+}
+
+// LoadNodeSettings returns the node-scope NDMP settings of node, the
+// defaults when none were saved.
+func LoadNodeSettings(ctx context.Context, st catalog.Store, node string) (NodeSettings, error) {
+	s := DefaultNodeSettings()
+	err := st.View(ctx, func(tx catalog.Tx) error {
+		v, err := catalog.GetJSON[NodeSettings](tx, nodeKey(node))
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s = v
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("load NDMP settings of node %s: %w", node, err)
+	}
+	return s, nil
+}
+
+// ModifyNodeSettings applies fn to the settings of node in one transaction
+// and saves the result if it is valid; it returns the new settings.
+func ModifyNodeSettings(ctx context.Context, st catalog.Store, node string, fn func(*NodeSettings) error) (NodeSettings, error) {
+	var out NodeSettings
+	err := st.Update(ctx, func(tx catalog.Tx) error {
+		s, err := catalog.GetJSON[NodeSettings](tx, nodeKey(node))
+		if errors.Is(err, catalog.ErrNotFound) {
+			s, err = DefaultNodeSettings(), nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		out = s
+		return catalog.PutJSON(tx, nodeKey(node), s)
+	})
+	if err != nil {
+		return out, fmt.Errorf("modify NDMP settings of node %s: %w", node, err)
+	}
+	return out, nil
+}
+
+// allowsAuth reports whether the session's scope accepts method m.
+func allowsAuth(node bool, ns NodeSettings, ss SVMSettings, m string) bool {
+	if node {
+		return m == AuthChallenge || (m == AuthPlaintext && ns.Plaintext)
+	}
+	return slices.Contains(ss.AuthTypes, m)
+}
