@@ -15,9 +15,10 @@ type handle struct {
 	session string
 	name    string
 
-	mu     sync.Mutex // serializes operations; guards closed
-	closed bool
-	closer func() error
+	mu          sync.Mutex // serializes operations; guards closed
+	closed      bool
+	closeFailed bool // a Close failed; the next one releases the device
+	closer      func() error
 }
 
 // begin checks that the handle may do op: open, and its reservation
@@ -63,7 +64,11 @@ func (h *handle) close(force bool) error {
 	}
 	err := h.closer()
 	h.end("close", 0, err, nil)
-	if err != nil && !force {
+	if err != nil && !force && !h.closeFailed {
+		// Keep the device open for a second Close, which the drive
+		// completes without further I/O; that one releases it whatever
+		// happens.
+		h.closeFailed = true
 		return err
 	}
 	h.closed = true
@@ -284,13 +289,7 @@ func (dh *DriveHandle) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, erro
 // close fails (for example the final file mark cannot be written) the error
 // is returned and the drive stays open; a second Close then releases it.
 func (dh *DriveHandle) Close() error {
-	err := dh.h.close(false)
-	if err != nil && !errors.Is(err, ErrNotOpen) {
-		dh.h.mu.Lock()
-		dh.h.closer = func() error { return nil }
-		dh.h.mu.Unlock()
-	}
-	return err
+	return dh.h.close(false)
 }
 
 // ChangerHandle is a medium changer opened by a session (NDMP SCSI_OPEN).

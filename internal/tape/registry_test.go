@@ -789,3 +789,43 @@ func TestConcurrentOpen(t *testing.T) {
 		t.Fatalf("%d sessions had the drive at once", max.Load())
 	}
 }
+
+// A close whose final file mark fails keeps the drive open; the second
+// Close releases it (and the drive) for other sessions.
+func TestCloseFailureThenRelease(t *testing.T) {
+	f := newFixture(t)
+	d0 := f.lib.Drives()[0]
+	// A short tape: room for the record (4096 bytes plus SIMH's two
+	// length words) but not for the file mark Close writes after it.
+	if err := f.lib.SetShortTape(d0.Barcode(), 4096+8+2); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.reg.OpenDrive(f.ctx, "s1", "nrst0l", ReadWriteMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Write(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	err = h.Close()
+	if err == nil || Message(err) != MsgWriteFailed || !errors.Is(err, ErrIO) {
+		t.Fatalf("close with failing file mark: %v", err)
+	}
+	if d, _ := f.reg.Device(f.ctx, "st0"); d.OpenBy != "s1" || !d0.IsOpen() {
+		t.Fatalf("after failed close: open by %q, vtl open %v", d.OpenBy, d0.IsOpen())
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if d0.IsOpen() {
+		t.Fatal("vtl drive still open")
+	}
+	h2, err := f.reg.OpenDrive(f.ctx, "s2", "nrst0a", ReadMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.Close()
+	if err := h.Close(); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("third close: %v", err)
+	}
+}
