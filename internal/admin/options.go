@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 )
@@ -82,10 +83,10 @@ func OptionValue(ctx context.Context, store catalog.Store, name string) (string,
 func SetOption(ctx context.Context, store catalog.Store, name, value string) (Option, error) {
 	def, ok := knownOptions[name]
 	if !ok {
-		return Option{}, fmt.Errorf("%w: %q", ErrUnknownOption, name)
+		return Option{}, fmt.Errorf("%w %q; known options are %s", ErrUnknownOption, name, strings.Join(OptionNames(), ", "))
 	}
 	if value == "" || (def.Allowed != nil && !slices.Contains(def.Allowed, value)) {
-		return Option{}, fmt.Errorf("%w: %q for option %s (allowed: %v)", ErrBadOptionValue, value, name, def.Allowed)
+		return Option{}, fmt.Errorf("%w %q for option %s; use %s", ErrBadOptionValue, value, name, strings.Join(def.Allowed, ", "))
 	}
 	err := store.Update(ctx, func(tx catalog.Tx) error {
 		return tx.Put(optionKey(name), []byte(value))
