@@ -772,3 +772,38 @@ func (r *Registry) Paths(ctx context.Context) ([]PathInfo, error) {
 	})
 	return out, nil
 }
+
+// SupportRow is one line of storage tape show-supported-status.
+type SupportRow struct {
+	TapeDrive   string // "Hewlett-Packard LTO-5"; a nonqualified drive's INQUIRY names in quotes
+	IsSupported bool
+	Status      SupportStatus
+}
+
+// SupportStatus lists the drives the node can qualify (its qualification
+// table) followed by the attached drives that no configuration qualifies,
+// for storage tape show-supported-status.
+func (r *Registry) SupportStatus() []SupportRow {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []SupportRow
+	for _, c := range r.qual.builtin {
+		out = append(out, SupportRow{TapeDrive: c.Vendor() + " " + c.Product(), IsSupported: true, Status: Qualified})
+	}
+	for _, c := range r.qual.dynamic {
+		out = append(out, SupportRow{TapeDrive: c.Vendor() + " " + c.Product(), IsSupported: true, Status: DynamicallyQualified})
+	}
+	seen := map[string]bool{}
+	for _, d := range r.devs {
+		if d.kind != KindDrive || d.status.Supported() {
+			continue
+		}
+		name := `"` + strings.TrimSpace(d.vendor) + " " + strings.TrimSpace(d.product) + `"`
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, SupportRow{TapeDrive: name, Status: Nonqualified})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].TapeDrive < out[j].TapeDrive })
+	return out
+}

@@ -706,6 +706,11 @@ func TestNonqualifiedDrive(t *testing.T) {
 	if !strings.Contains(DeviceListing(d), "format is: not qualified") {
 		t.Fatalf("listing: %s", DeviceListing(d))
 	}
+	rows := f.reg.SupportStatus()
+	want := []SupportRow{{`"ACME TurboTape 9000"`, false, Nonqualified}, {"Tapestry VTL-TAPE", true, Qualified}}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("supported status %+v", rows)
+	}
 	dir := t.TempDir()
 	tcf := "vendor_id=\"ACME\"\nproduct_id=\"TurboTape 9000\"\nid_match_size=9\n"
 	if err := os.WriteFile(filepath.Join(dir, "ACME.TCF"), []byte(tcf), 0o644); err != nil {
@@ -722,6 +727,11 @@ func TestNonqualifiedDrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Close()
+	rows = f.reg.SupportStatus()
+	want = []SupportRow{{"ACME TurboTape 9000", true, DynamicallyQualified}, {"Tapestry VTL-TAPE", true, Qualified}}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("supported status after loading %+v", rows)
+	}
 	if len(f.reg.Qualification().Configs()) != 2 {
 		t.Fatal("qualification table not extended")
 	}

@@ -258,3 +258,22 @@ func FuzzParseHCTL(f *testing.F) {
 		}
 	})
 }
+
+// Discover on this host's real /sys: whatever it finds has device nodes.
+func TestDiscoverHostSysfs(t *testing.T) {
+	found, err := Discover("/sys", "/dev")
+	if err != nil {
+		t.Fatalf("host sysfs: %v", err)
+	}
+	for _, f := range found {
+		for _, node := range []string{f.Tape, f.Generic} {
+			if node == "" {
+				continue
+			}
+			if _, err := os.Stat(node); err != nil {
+				t.Errorf("%s: %v", f.Addr, err)
+			}
+		}
+	}
+	t.Logf("%d tape devices on this host", len(found))
+}
