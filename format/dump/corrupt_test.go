@@ -380,8 +380,6 @@ func FuzzParsers(f *testing.F) {
 		_ = q.UnmarshalBinary(b)
 		var l LUNInfo
 		_ = l.UnmarshalBinary(b)
-		var tm Times
-		_ = tm.UnmarshalBinary(b)
 		_, _ = DecodeXattrs(b)
 		_, _ = DecodeOffsetMap(b)
 	})

@@ -14,13 +14,14 @@ type ExtKind uint32
 
 // Extension kinds.
 const (
-	ExtNTACL      ExtKind = 1 // NT security descriptor: owner, group, up to 1,024 ACEs
-	ExtDOS        ExtKind = 2 // DOS attributes, creation time and 8.3 name
-	ExtStream     ExtKind = 3 // one NT named stream: name and data
-	ExtQtree      ExtKind = 4 // qtree information of a qtree root directory
-	ExtLUN        ExtKind = 5 // LUN flags of a regular file
-	ExtXattrs     ExtKind = 6 // extended attributes that do not fit the 4 KB EA record
-	ExtTimes      ExtKind = 7 // nanosecond atime, mtime, ctime and birth time
+	ExtNTACL  ExtKind = 1 // NT security descriptor: owner, group, up to 1,024 ACEs
+	ExtDOS    ExtKind = 2 // DOS attributes, creation time and 8.3 name
+	ExtStream ExtKind = 3 // one NT named stream: name and data
+	ExtQtree  ExtKind = 4 // qtree information of a qtree root directory
+	ExtLUN    ExtKind = 5 // LUN flags of a regular file
+	ExtXattrs ExtKind = 6 // extended attributes that do not fit the 4 KB EA record
+	// Kind 7 is reserved: exact times are in the inode header (see
+	// docs/dump-format.md), not in an extension record.
 	ExtACLSection ExtKind = 8 // start of the ACL section (phase V); NT ACL records follow
 	ExtOffsetMap  ExtKind = 9 // inode -> header offset map, just before TS_END
 )
@@ -40,8 +41,6 @@ func (k ExtKind) String() string {
 		return "lun"
 	case ExtXattrs:
 		return "xattrs"
-	case ExtTimes:
-		return "times"
 	case ExtACLSection:
 		return "acl-section"
 	case ExtOffsetMap:
@@ -94,12 +93,6 @@ type LUNInfo struct {
 	Serial string
 }
 
-// Times holds exact times that the BSD header (u32 seconds, microseconds)
-// cannot.
-type Times struct {
-	Atime, Mtime, Ctime, Birthtime time.Time
-}
-
 // OffsetEntry maps an inode to the logical byte offset of its TS_INODE
 // header (record index × 1024, counted over all volumes).
 type OffsetEntry struct {
@@ -121,6 +114,10 @@ func (e *enc) str8(s string) error {
 	e.b = append(e.b, s...)
 	return nil
 }
+
+// noTime is the seconds value that stands for "no time".
+const noTime = -1 << 63
+
 func (e *enc) time(t time.Time) {
 	if t.IsZero() {
 		e.u64(uint64(1) << 63)
@@ -329,26 +326,6 @@ func (l *LUNInfo) UnmarshalBinary(b []byte) error {
 	l.Clone = f&2 != 0
 	l.OSType = d.str8()
 	l.Serial = d.str8()
-	return d.end()
-}
-
-// MarshalBinary encodes an ExtTimes payload.
-func (t *Times) MarshalBinary() ([]byte, error) {
-	e := &enc{}
-	e.time(t.Atime)
-	e.time(t.Mtime)
-	e.time(t.Ctime)
-	e.time(t.Birthtime)
-	return e.b, nil
-}
-
-// UnmarshalBinary decodes an ExtTimes payload.
-func (t *Times) UnmarshalBinary(b []byte) error {
-	d := &dec{b: b}
-	t.Atime = d.time()
-	t.Mtime = d.time()
-	t.Ctime = d.time()
-	t.Birthtime = d.time()
 	return d.end()
 }
 

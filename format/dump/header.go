@@ -111,10 +111,17 @@ type raw struct {
 	extTotal           uint64
 	extCRC             uint32
 	extIno             uint32
+	exact              bool     // exact times in c_spare (Tapestry)
+	exactSec           [4]int64 // atime, mtime, ctime, birth time
+	exactNsec          [4]uint32
 }
 
 // tapestryMagic is at c_spare offset 0 of every Tapestry extension record.
 var tapestryMagic = [8]byte{'T', 'P', 'S', 'T', 'R', 'Y', 'X', '1'}
+
+// timesMagic is at c_spare offset 0 of inode headers that carry exact
+// times.
+var timesMagic = [8]byte{'T', 'P', 'S', 'T', 'R', 'Y', 'T', '1'}
 
 // encode writes h into b (RecordSize bytes) in h.order (little-endian when
 // nil) and sets the checksum.
@@ -172,6 +179,12 @@ func (h *raw) encode(b []byte) {
 		o.PutUint64(b[920:], h.extTotal)
 		o.PutUint32(b[928:], h.extCRC)
 		o.PutUint32(b[932:], h.extIno)
+	} else if h.exact {
+		copy(b[904:912], timesMagic[:])
+		for i := 0; i < 4; i++ {
+			o.PutUint64(b[912+12*i:], uint64(h.exactSec[i]))
+			o.PutUint32(b[920+12*i:], h.exactNsec[i])
+		}
 	}
 	setChecksum(b, o)
 }
@@ -263,6 +276,14 @@ func (h *raw) decode(b []byte) error {
 		h.extTotal = o.Uint64(b[920:])
 		h.extCRC = o.Uint32(b[928:])
 		h.extIno = o.Uint32(b[932:])
+	}
+	h.exact = false
+	if !h.tapestry && (h.typ == TypeInode || h.typ == TypeAddr) && [8]byte(b[904:912]) == timesMagic {
+		h.exact = true
+		for i := 0; i < 4; i++ {
+			h.exactSec[i] = int64(o.Uint64(b[912+12*i:]))
+			h.exactNsec[i] = o.Uint32(b[920+12*i:])
+		}
 	}
 	return nil
 }

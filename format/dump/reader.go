@@ -235,6 +235,17 @@ func inodeOf(h *raw) Inode {
 	if h.flags&FlagNewInodeFmt == 0 {
 		in.UID, in.GID = uint32(h.ouid), uint32(h.ogid)
 	}
+	if h.exact {
+		ts := []*time.Time{&in.Atime, &in.Mtime, &in.Ctime, &in.Birthtime}
+		for i, t := range ts {
+			switch {
+			case h.exactSec[i] == noTime:
+				*t = time.Time{}
+			case h.exactNsec[i] < 1e9:
+				*t = time.Unix(h.exactSec[i], int64(h.exactNsec[i]))
+			}
+		}
+	}
 	if t := in.Mode & ModeFmt; t == ModeChr || t == ModeBlk {
 		in.Rdev = h.db[0]
 		if in.Rdev == 0 {

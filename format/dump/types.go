@@ -38,16 +38,17 @@ type Inode struct {
 	UID   uint32 // owner (32-bit)
 	GID   uint32 // group (32-bit)
 	Size  int64  // di_size in bytes
-	// Times. On tape each is {u32 seconds, u32 microseconds}; the writer
-	// adds a nanosecond-time extension when that loses precision.
+	// Times. The BSD fields are {u32 seconds, u32 microseconds}; when that
+	// loses anything (nanoseconds, times before 1970 or after 2106, a birth
+	// time) the writer also stores the exact values in the header's spare
+	// area, and the reader returns those.
 	Atime, Mtime, Ctime time.Time
-	// Birthtime is not in the BSD header; only the extension carries it.
-	Birthtime time.Time
-	Rdev      uint32 // device number of character and block devices, in Linux dev_t encoding (unix.Mkdev)
-	Flags     uint32 // ext2 "chattr" flags (di_flags); restore applies them
-	Gen       int32  // di_gen
-	Blocks    int32  // di_blocks (informational)
-	MetaOnly  bool   // DR_METAONLY: the header has no data
+	Birthtime           time.Time
+	Rdev                uint32 // device number of character and block devices, in Linux dev_t encoding (unix.Mkdev)
+	Flags               uint32 // ext2 "chattr" flags (di_flags); restore applies them
+	Gen                 int32  // di_gen
+	Blocks              int32  // di_blocks (informational)
+	MetaOnly            bool   // DR_METAONLY: the header has no data
 }
 
 // Unix file type bits as they appear in Inode.Mode.

@@ -432,6 +432,16 @@ func (w *Writer) inodeHeader(in *Inode) raw {
 	if t := in.Mode & ModeFmt; t == ModeChr || t == ModeBlk {
 		h.db[0] = in.Rdev
 	}
+	if needTimes(in) {
+		h.exact = true
+		for i, t := range []time.Time{in.Atime, in.Mtime, in.Ctime, in.Birthtime} {
+			if t.IsZero() {
+				h.exactSec[i] = noTime
+				continue
+			}
+			h.exactSec[i], h.exactNsec[i] = t.Unix(), uint32(t.Nanosecond())
+		}
+	}
 	h.diFlags = in.Flags
 	h.gen = in.Gen
 	h.blocks = in.Blocks
@@ -524,8 +534,8 @@ func (w *Writer) writeInode(in *Inode, isData func(i int64) bool, fill func(i in
 	return w.index[idx], nil
 }
 
-// afterInode writes the EA record and the extension records every inode may
-// get: xattrs beyond the EA record and exact times.
+// afterInode writes the EA record and, for attributes that do not fit in
+// it, an xattrs extension record.
 func (w *Writer) afterInode(in *Inode, xattrs []Xattr) error {
 	w.curIno = in.Ino
 	rest := xattrs
@@ -555,13 +565,6 @@ func (w *Writer) afterInode(in *Inode, xattrs []Xattr) error {
 			return err
 		}
 		if err := w.WriteExtension(ExtXattrs, p); err != nil {
-			return err
-		}
-	}
-	if needTimes(in) {
-		t := Times{Atime: in.Atime, Mtime: in.Mtime, Ctime: in.Ctime, Birthtime: in.Birthtime}
-		p, _ := t.MarshalBinary()
-		if err := w.WriteExtension(ExtTimes, p); err != nil {
 			return err
 		}
 	}
