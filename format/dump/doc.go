@@ -13,12 +13,14 @@
 //	TS_INODE  other files in ascending inode order
 //	TS_END    end of the dump, repeated to fill the last block
 //
-// A file longer than 512 KB continues in TS_ADDR headers, a 4 KB ext2-style
-// extended attribute record may follow each inode, and Tapestry adds its own
-// extension records (NT ACLs, DOS attributes, streams, qtree and LUN
-// information, large extended attributes, nanosecond times, the ACL section
-// and the offset map) as TS_ADDR headers that Linux restore skips without a
-// message. docs/dump-format.md in the repository describes every byte.
+// A file longer than 512 KB continues in TS_ADDR headers, and a 4 KB
+// ext2-style extended attribute record may follow each inode. Tapestry adds
+// extension records (NT ACLs, DOS attributes, NT streams, qtree and LUN
+// information, extended attributes beyond 4 KB, the ACL section and the
+// offset map) shaped like those attribute records, and keeps exact
+// nanosecond times in spare header fields; Linux restore passes over both
+// without a message. docs/dump-format.md in the repository describes every
+// byte.
 //
 // Reading works like archive/tar: NewReader, then Next for each header in
 // order and Read (or ReadChunk, DirEntries, Bitmap, Xattrs, Extension) for
