@@ -109,6 +109,9 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 	if err := d.mtop(MTSETBLK, 0); err != nil {
 		return d.fail("open: variable block mode", tape.ErrIO, err)
 	}
+	// Let BSR work with read-ahead; needs CAP_SYS_ADMIN, so a refusal only
+	// means BSR may fail later.
+	_ = d.mtop(MTSETDRVBUF, MtStSetBooleans|MtStCanBSR)
 	if o.Density.Density != 0 {
 		if err := d.mtop(MTSETDENSITY, int32(o.Density.Density)); err != nil {
 			return d.fail(fmt.Sprintf("open: density %#02x", o.Density.Density), tape.ErrIO, err)

@@ -122,9 +122,16 @@ const (
 	MTEOM         = 12
 	MTSETBLK      = 20
 	MTSETDENSITY  = 21
+	MTSETDRVBUF   = 24
 	MTLOAD        = 30
 	MTUNLOAD      = 31
 	MTCOMPRESSION = 32
+)
+
+// Driver options set with MTSETDRVBUF.
+const (
+	MtStSetBooleans = 0x30000000
+	MtStCanBSR      = 0x100 // backspacing records is allowed despite read-ahead
 )
 
 // Generic status bits of Mtget.Gstat (GMT_*).

@@ -277,3 +277,65 @@ func TestDiscoverHostSysfs(t *testing.T) {
 	}
 	t.Logf("%d tape devices on this host", len(found))
 }
+
+// T9: a Scanner adds devices that appear and removes those that go,
+// leaving the virtual library's devices alone; a device in use stays
+// until it is closed.
+func TestScanner(t *testing.T) {
+	f := buildHost(t)
+	store, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg, err := tape.NewRegistry(store, "node1", tape.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A device from another source.
+	r := newRecorder(t)
+	if _, err := reg.Add(ctx, tape.Attachment{Kind: tape.KindBridge, Path: "vtl0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	s := NewScanner(reg, r, f.root, "/dev")
+	added, removed, err := s.Scan(ctx)
+	if err != nil || strings.Join(added, " ") != "2a.3 2a.4L1" || len(removed) != 0 {
+		t.Fatalf("first scan: %v %v %v", added, removed, err)
+	}
+	added, removed, err = s.Scan(ctx)
+	if err != nil || len(added)+len(removed) != 0 {
+		t.Fatalf("second scan: %v %v %v", added, removed, err)
+	}
+	// A second drive appears.
+	f.device("2:0:5:0", map[string][]byte{"type": []byte("1"), "vendor": []byte("TAPESTRY"), "model": []byte("VTL-TAPE"), "vpd_pg80": vpd80("XYZ1")})
+	f.class("scsi_tape", "nst1", "2:0:5:0")
+	added, _, err = s.Scan(ctx)
+	if err != nil || strings.Join(added, " ") != "2a.5" {
+		t.Fatalf("scan after hot add: %v %v", added, err)
+	}
+	if d, err := reg.Device(ctx, "st1"); err != nil || d.Serial != "XYZ1" || d.Status != tape.Qualified {
+		t.Fatalf("new drive: %+v %v", d, err)
+	}
+	// It is opened, then unplugged: it stays while open.
+	r.gstat = GmtOnline
+	h, err := reg.OpenDrive(ctx, "s", "nrst1l", tape.ReadMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(f.root, "class/scsi_tape/nst1")); err != nil {
+		t.Fatal(err)
+	}
+	_, removed, err = s.Scan(ctx)
+	if !errors.Is(err, tape.ErrBusy) || len(removed) != 0 {
+		t.Fatalf("scan with the drive open: %v %v", removed, err)
+	}
+	h.Close()
+	_, removed, err = s.Scan(ctx)
+	if err != nil || strings.Join(removed, " ") != "2a.5" {
+		t.Fatalf("scan after close: %v %v", removed, err)
+	}
+	devs, _ := reg.Devices(ctx)
+	if len(devs) != 3 {
+		t.Fatalf("devices left: %+v", devs)
+	}
+}
