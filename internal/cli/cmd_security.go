@@ -14,7 +14,8 @@ import (
 func (a *app) securityCmd() *cobra.Command {
 	return group("security", "Manage security",
 		group("login", "Manage login users",
-			a.loginCreate(), a.loginShow(), a.loginDelete(), a.loginPassword(),
+			a.loginCreate(), a.loginShow(), a.loginDelete(), a.loginPassword(), a.loginModify(),
+			a.loginLock("lock", true), a.loginLock("unlock", false),
 			group("role", "Manage roles", a.roleCreate(), a.roleShow(), a.roleDelete())))
 }
 
@@ -180,6 +181,63 @@ func (a *app) loginPassword() *cobra.Command {
 	ua.flags(c)
 	c.Flags().StringVar(&password, "password", "", "new password (prompted for on a terminal when omitted)")
 	return c
+}
+
+func (a *app) loginModify() *cobra.Command {
+	var ua userArgs
+	var role string
+	c := &cobra.Command{
+		Use:   "modify [-vserver SVM] -user-or-group-name NAME -role ROLE",
+		Short: "Give a login user another role",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			name, err := ua.user()
+			if err != nil {
+				return err
+			}
+			if err := required(req("user-or-group-name", name), req("role", role)); err != nil {
+				return err
+			}
+			return a.patchAccount(cmd, ua.svm, name, admin.AccountModify{Role: &role})
+		},
+	}
+	ua.flags(c)
+	c.Flags().StringVar(&role, "role", "", "new role")
+	return c
+}
+
+func (a *app) loginLock(verb string, lock bool) *cobra.Command {
+	var ua userArgs
+	c := &cobra.Command{
+		Use:   verb + " [-vserver SVM] -user-or-group-name NAME",
+		Short: "Lock or unlock a login user (a locked user can neither log in nor use NDMP)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			name, err := ua.user()
+			if err != nil {
+				return err
+			}
+			if err := required(req("user-or-group-name", name)); err != nil {
+				return err
+			}
+			l := lock
+			return a.patchAccount(cmd, ua.svm, name, admin.AccountModify{Locked: &l})
+		},
+	}
+	ua.flags(c)
+	return c
+}
+
+func (a *app) patchAccount(cmd *cobra.Command, svm, name string, in admin.AccountModify) error {
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	owner, err := a.ownerName(cmd, c, svm)
+	if err != nil {
+		return err
+	}
+	return c.Do(cmd.Context(), http.MethodPatch, "/api/security/accounts/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil, in, nil)
 }
 
 func (a *app) loginShow() *cobra.Command {

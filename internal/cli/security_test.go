@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -236,4 +237,68 @@ func TestBadInvocations(t *testing.T) {
 		r = result{code, out.String(), errOut.String()}
 	}
 	checkFail(t, r, "cannot reach tapestryd", []string{"cluster show (no daemon)"})
+}
+
+// TestPasswordPrompts: without -password the command line prompts on the
+// terminal, twice for a new password.
+func TestPasswordPrompts(t *testing.T) {
+	n := startNode(t)
+	answers := []string{}
+	var prompts []string
+	runTTY := func(user, pass string, args ...string) result {
+		var out, errOut strings.Builder
+		env := Env{Stdout: &out, Stderr: &errOut,
+			Getenv: func(k string) string {
+				switch k {
+				case "TAPESTRY_SOCKET":
+					return n.socket
+				case "TAPESTRY_USER":
+					return user
+				case "TAPESTRY_PASSWORD":
+					return pass
+				}
+				return ""
+			},
+			ReadPassword: func(prompt string) (string, error) {
+				prompts = append(prompts, prompt)
+				if len(answers) == 0 {
+					return "", io.EOF
+				}
+				a := answers[0]
+				answers = answers[1:]
+				return a, nil
+			},
+		}
+		code := Run(t.Context(), args, env)
+		return result{code, out.String(), errOut.String()}
+	}
+	answers = []string{"Typed1234", "Typed1234"}
+	if r := runTTY("admin", testAdminPassword, "security", "login", "create", "-user-or-group-name", "u1", "-role", "admin"); r.code != 0 {
+		t.Fatalf("create with prompt: %s", r.errOut)
+	}
+	if len(prompts) != 2 || prompts[0] != "Enter a new password: " || prompts[1] != "Enter it again: " {
+		t.Fatalf("prompts %q", prompts)
+	}
+	// The login password itself is prompted for when none is given.
+	prompts, answers = nil, []string{"Typed1234"}
+	if r := runTTY("u1", "", "cluster", "show"); r.code != 0 || len(prompts) != 1 || prompts[0] != "Password for u1: " {
+		t.Fatalf("login prompt: %d %q %s", r.code, prompts, r.errOut)
+	}
+	prompts, answers = nil, []string{"Other1234", "Other9999"}
+	checkFail(t, runTTY("admin", testAdminPassword, "security", "login", "password", "-user-or-group-name", "u1"), "do not match", []string{"mismatch"})
+	if r := n.runAs("u1", "Typed1234", "cluster", "show"); r.code != 0 {
+		t.Fatalf("mismatched prompt changed the password: %s", r.errOut)
+	}
+	prompts, answers = nil, nil
+	checkFail(t, runTTY("admin", "", "cluster", "show"), "read password", []string{"EOF at prompt"})
+
+	// lock, unlock and modify.
+	n.ok("security", "login", "lock", "-user-or-group-name", "u1")
+	checkFail(t, n.runAs("u1", "Typed1234", "cluster", "show"), "locked", []string{"locked user"})
+	n.ok("security", "login", "unlock", "-user-or-group-name", "u1")
+	n.ok("security", "login", "modify", "-user-or-group-name", "u1", "-role", "readonly")
+	checkFail(t, n.runAs("u1", "Typed1234", "vserver", "create", "vs1"), "not authorized", []string{"after modify"})
+	if out := n.ok("security", "login", "show", "-user-or-group-name", "u1", "-fields", "role,is-account-locked"); !strings.Contains(out, "cluster1 u1                 readonly no") {
+		t.Fatalf("after modify:\n%s", out)
+	}
 }

@@ -201,8 +201,14 @@ func (d *Daemon) ensureLIF(ctx context.Context, adminSVM string) error {
 	return nil
 }
 
+// maxSocketPath is the longest path a unix socket address holds on Linux.
+const maxSocketPath = 107
+
 func (d *Daemon) listen() error {
 	path := d.SocketPath()
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("admin socket path %s is %d bytes long, more than unix sockets allow (%d): use a shorter --data-dir", path, len(path), maxSocketPath)
+	}
 	// The catalog's file lock is held, so no other daemon uses this
 	// directory: a socket file left here is stale.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

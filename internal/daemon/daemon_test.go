@@ -200,3 +200,17 @@ func TestGeneratePassword(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestLongDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("x", 100))
+	_, err := Open(context.Background(), Options{DataDir: dir, AdminPassword: "Admin1234", Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "use a shorter --data-dir") {
+		t.Fatalf("Open with a long directory: %v", err)
+	}
+	// The failed Open released the catalog.
+	st, err := catalog.OpenBolt(filepath.Join(dir, CatalogFile))
+	if err != nil {
+		t.Fatalf("catalog still locked: %v", err)
+	}
+	st.Close()
+}
