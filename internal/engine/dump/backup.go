@@ -876,4 +876,3 @@ func underAny(p string, subtrees []string) bool {
 	}
 	return false
 }
-

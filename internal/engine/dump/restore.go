@@ -159,7 +159,6 @@ func (c *countReader) Read(p []byte) (int, error) {
 type meta struct {
 	in      dump.Inode
 	xattrs  []dump.Xattr
-	times   *dump.Times
 	dos     *dump.DOSInfo
 	qtree   *dump.QtreeInfo
 	streams []dump.Xattr
@@ -562,7 +561,9 @@ func (rs *restorer) restoreStream() error {
 		for p := range oldPaths {
 			ps = append(ps, p)
 		}
-		sort.Slice(ps, func(i, j int) bool { return depth(ps[i]) < depth(ps[j]) || depth(ps[i]) == depth(ps[j]) && ps[i] < ps[j] })
+		sort.Slice(ps, func(i, j int) bool {
+			return depth(ps[i]) < depth(ps[j]) || depth(ps[i]) == depth(ps[j]) && ps[i] < ps[j]
+		})
 		for _, p := range ps {
 			parent := path.Dir(p)
 			if parent == "." {
@@ -590,7 +591,9 @@ func (rs *restorer) restoreStream() error {
 			removed = append(removed, p)
 		}
 	}
-	sort.Slice(removed, func(i, j int) bool { return depth(removed[i]) > depth(removed[j]) || depth(removed[i]) == depth(removed[j]) && removed[i] < removed[j] })
+	sort.Slice(removed, func(i, j int) bool {
+		return depth(removed[i]) > depth(removed[j]) || depth(removed[i]) == depth(removed[j]) && removed[i] < removed[j]
+	})
 	for _, p := range removed {
 		ino := oldPaths[p]
 		survives := liveTarget[ino] && oldDirs[ino] == isDir[ino] && !dumpedFile(ino)
@@ -625,7 +628,9 @@ func (rs *restorer) restoreStream() error {
 			added = append(added, d)
 		}
 	}
-	sort.Slice(added, func(i, j int) bool { return depth(added[i]) < depth(added[j]) || depth(added[i]) == depth(added[j]) && added[i] < added[j] })
+	sort.Slice(added, func(i, j int) bool {
+		return depth(added[i]) < depth(added[j]) || depth(added[i]) == depth(added[j]) && added[i] < added[j]
+	})
 	for i, p := range added {
 		if i > 0 && added[i-1] == p {
 			continue
@@ -711,7 +716,9 @@ func (rs *restorer) restoreStream() error {
 			dps = append(dps, p)
 		}
 	}
-	sort.Slice(dps, func(i, j int) bool { return depth(dps[i]) > depth(dps[j]) || depth(dps[i]) == depth(dps[j]) && dps[i] > dps[j] })
+	sort.Slice(dps, func(i, j int) bool {
+		return depth(dps[i]) > depth(dps[j]) || depth(dps[i]) == depth(dps[j]) && dps[i] > dps[j]
+	})
 	for _, p := range dps {
 		m := dirs[targets[p]]
 		if err := rs.setDirAttrs(p, m); err != nil {
@@ -752,16 +759,6 @@ func (rs *restorer) attach(r *dump.Reader, h *dump.Header, m *meta) error {
 				return fmt.Errorf("restore: xattrs of inode %d: %w", h.Ino, err)
 			}
 			m.xattrs = append(m.xattrs, xs...)
-		case dump.ExtTimes:
-			b, err := r.Extension(1 << 10)
-			if err != nil {
-				return fmt.Errorf("restore: %w", err)
-			}
-			var t dump.Times
-			if err := t.UnmarshalBinary(b); err != nil {
-				return fmt.Errorf("restore: times of inode %d: %w", h.Ino, err)
-			}
-			m.times = &t
 		case dump.ExtDOS:
 			b, err := r.Extension(1 << 10)
 			if err != nil {
@@ -920,9 +917,6 @@ func (rs *restorer) xattrsToSet(m *meta) []dump.Xattr {
 
 func (m *meta) timespecs() []unix.Timespec {
 	a, mt := m.in.Atime, m.in.Mtime
-	if m.times != nil {
-		a, mt = m.times.Atime, m.times.Mtime
-	}
 	return []unix.Timespec{unix.NsecToTimespec(a.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
 }
 

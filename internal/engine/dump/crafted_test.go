@@ -1,0 +1,190 @@
+package dump
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/format/dump"
+)
+
+// craftImage writes an image with the given root entries (all pointing to
+// regular files 10.. or to directory 3 when named "dir*"), then replaces
+// byte markers so that names no writer would write appear in it.
+func craftImage(t testing.TB, root []dump.DirEntry, sub []dump.DirEntry, repl map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := dump.NewWriter(&buf, dump.Options{Date: time.Unix(1700000000, 0)})
+	must(t, err)
+	files := map[uint32]bool{}
+	for _, e := range append(append([]dump.DirEntry{}, root...), sub...) {
+		if e.Type != dump.DTDir {
+			files[e.Ino] = true
+		}
+	}
+	used := dump.NewBitmap(64)
+	for i := uint32(2); i < 64; i++ {
+		used.Set(i)
+	}
+	must(t, w.WriteMaps(used, used))
+	ents := append([]dump.DirEntry{{Ino: 2, Type: dump.DTDir, Name: "."}, {Ino: 2, Type: dump.DTDir, Name: ".."}}, root...)
+	now := time.Unix(1700000000, 0)
+	_, err = w.WriteDir(&dump.Inode{Ino: 2, Mode: dump.ModeDir | 0o755, Nlink: 3, Mtime: now, Atime: now, Ctime: now}, nil, ents)
+	must(t, err)
+	ents = append([]dump.DirEntry{{Ino: 3, Type: dump.DTDir, Name: "."}, {Ino: 2, Type: dump.DTDir, Name: ".."}}, sub...)
+	_, err = w.WriteDir(&dump.Inode{Ino: 3, Mode: dump.ModeDir | 0o755, Nlink: 2, Mtime: now, Atime: now, Ctime: now}, nil, ents)
+	must(t, err)
+	for ino := uint32(4); ino < 64; ino++ {
+		if !files[ino] {
+			continue
+		}
+		data := []byte("crafted data")
+		mode := uint32(dump.ModeReg | 0o644)
+		if ino == 20 {
+			data = []byte("../../../../../../tmp")
+			mode = dump.ModeLnk | 0o777
+		}
+		_, err = w.WriteFile(&dump.Inode{Ino: ino, Mode: mode, Nlink: 1, Size: int64(len(data)), Mtime: now}, nil, bytes.NewReader(data))
+		must(t, err)
+	}
+	must(t, w.Close())
+	b := buf.Bytes()
+	for from, to := range repl {
+		if len(from) != len(to) || !bytes.Contains(b, []byte(from)) {
+			t.Fatalf("marker %q not in the image", from)
+		}
+		b = bytes.ReplaceAll(b, []byte(from), []byte(to))
+	}
+	return b
+}
+
+// outsideState lists everything below dir (to prove nothing changed).
+func outsideState(t testing.TB, dir string) string {
+	t.Helper()
+	var lines []string
+	for p, fi := range snapshotTree(t, dir) {
+		lines = append(lines, fmt.Sprintf("%s %s %s %o", p, fi.sum, fi.link, fi.mode))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestCraftedImagesStayInside: names with "..", "/" or absolute paths,
+// links pointing out, a destination with planted symbolic and hard links,
+// directory loops, bad checksums and truncation give clear errors and touch
+// nothing outside the destination.
+func TestCraftedImagesStayInside(t *testing.T) {
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	outside := filepath.Join(base, "outside")
+	must(t, os.MkdirAll(dest, 0o755))
+	writeFile(t, filepath.Join(outside, "victim.txt"), []byte("do not touch"), 0o644)
+	must(t, os.Symlink(outside, filepath.Join(dest, "dirlink")))
+	must(t, os.Link(filepath.Join(outside, "victim.txt"), filepath.Join(dest, "hardlink")))
+	before := outsideState(t, outside)
+
+	img := craftImage(t,
+		[]dump.DirEntry{
+			{Ino: 4, Type: dump.DTReg, Name: "\x01\x01"},                   // ".."
+			{Ino: 5, Type: dump.DTReg, Name: "\x01\x02\x02escape"},         // "../escape"
+			{Ino: 6, Type: dump.DTReg, Name: "\x01victim"},                 // "/victim"
+			{Ino: 7, Type: dump.DTReg, Name: "hardlink"},                   // overwrites the planted hard link
+			{Ino: 3, Type: dump.DTDir, Name: "dirlink"},                    // a directory where a symlink is planted
+			{Ino: 3, Type: dump.DTDir, Name: "zdir-again"},                 // the same directory twice
+			{Ino: 20, Type: dump.DTLnk, Name: "uplink"},                    // a link pointing out
+			{Ino: 8, Type: dump.DTReg, Name: "\x01\x04\x04\x04\x04victim"}, // "./../victim"
+		},
+		[]dump.DirEntry{
+			{Ino: 9, Type: dump.DTReg, Name: "victim.txt"},
+			{Ino: 2, Type: dump.DTDir, Name: "loop"}, // back to the root
+		},
+		map[string]string{
+			"\x01\x02\x02escape":         "../escape",
+			"\x01victim":                 "/victim",
+			"\x01\x04\x04\x04\x04victim": "./../victim",
+		})
+	img = bytes.ReplaceAll(img, []byte("\x01\x01"), []byte(".."))
+	var errs []string
+	_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"},
+		OnName: func(n NameResult) {
+			if n.Err != nil {
+				errs = append(errs, n.Path+": "+n.Err.Error())
+			}
+		}})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if after := outsideState(t, outside); after != before {
+		t.Fatalf("outside changed:\n%s\nwas\n%s", after, before)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "escape")); err == nil {
+		t.Fatal("../escape was created outside")
+	}
+	all := strings.Join(errs, "\n")
+	for _, want := range []string{"../escape", "/victim", "more than one name"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no error about %q in:\n%s", want, all)
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(dest, "dirlink")); err != nil || !fi.IsDir() {
+		t.Errorf("dirlink is not a real directory now: %v %v", fi, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "dirlink", "victim.txt")); err != nil || string(b) != "crafted data" {
+		t.Errorf("dirlink/victim.txt: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "hardlink")); err != nil || string(b) != "crafted data" {
+		t.Errorf("hardlink: %q %v", b, err)
+	}
+	if l, err := os.Readlink(filepath.Join(dest, "uplink")); err != nil || !strings.HasPrefix(l, "../") {
+		t.Errorf("uplink: %q %v", l, err)
+	}
+
+	// Damaged images: clear errors, nothing outside changes.
+	good := craftImage(t, []dump.DirEntry{{Ino: 4, Type: dump.DTReg, Name: "f"}}, nil, nil)
+	bad := append([]byte(nil), good...)
+	bad[5*dump.RecordSize+200] ^= 0xff // inside the root directory header
+	for name, c := range map[string]struct {
+		img  []byte
+		want error
+	}{
+		"checksum":  {bad, dump.ErrChecksum},
+		"truncated": {good[:len(good)/2], dump.ErrTruncated},
+		"empty":     {nil, nil},
+		"garbage":   {bytes.Repeat([]byte("garbage!"), 512), nil},
+	} {
+		d := t.TempDir()
+		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(c.img), Dest: d, Env: Env{"FORCE": "Y"}})
+		if err == nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if after := outsideState(t, outside); after != before {
+		t.Fatal("outside changed")
+	}
+}
+
+// FuzzRestore: any image restores or fails cleanly, never outside its
+// destination.
+func FuzzRestore(f *testing.F) {
+	f.Add(craftImage(f, []dump.DirEntry{{Ino: 4, Type: dump.DTReg, Name: "f"}, {Ino: 3, Type: dump.DTDir, Name: "d"}},
+		[]dump.DirEntry{{Ino: 5, Type: dump.DTReg, Name: "g"}, {Ino: 20, Type: dump.DTLnk, Name: "l"}}, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, img []byte) {
+		base := t.TempDir()
+		dest := filepath.Join(base, "dest")
+		must(t, os.Mkdir(dest, 0o755))
+		_, _ = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"}})
+		ents, err := os.ReadDir(base)
+		must(t, err)
+		if len(ents) != 1 {
+			t.Fatalf("restore created %d entries beside its destination", len(ents)-1)
+		}
+	})
+}
