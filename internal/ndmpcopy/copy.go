@@ -509,18 +509,19 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 	}
 	log.Printf("data connection over %s", res.DataFamily)
 
-	if err := dst.c.DataStartRecover(ctx, Butype, RecoverEnv(o), RecoverNlist(o)); err != nil {
-		dst.reset(ctx, haltTimeout)
-		src.reset(ctx, haltTimeout)
-		return nil, refused(dst, "restore into", o.Dest.Path, err)
-	}
+	// The backup starts first, so that a source that refuses it (a
+	// missing path, say) leaves the destination untouched. Its image
+	// waits in the data connection until the restore reads it.
 	start := time.Now()
 	if err := src.c.DataStartBackup(ctx, Butype, BackupEnv(o)); err != nil {
-		// The destination first, so that it does not take the closing
-		// data connection for the end of an image.
 		dst.reset(ctx, haltTimeout)
 		src.reset(ctx, haltTimeout)
 		return nil, refused(src, "backup of", o.Source.Path, err)
+	}
+	if err := dst.c.DataStartRecover(ctx, Butype, RecoverEnv(o), RecoverNlist(o)); err != nil {
+		src.reset(ctx, haltTimeout)
+		dst.reset(ctx, haltTimeout)
+		return nil, refused(dst, "restore into", o.Dest.Path, err)
 	}
 	log.Printf("backup and restore started")
 

@@ -230,6 +230,22 @@ func TestCopySourceFailsC1(t *testing.T) {
 	}
 }
 
+// A destination that refuses the restore stops the copy with exit status 5;
+// the backup already started on the source is aborted.
+func TestCopyDestinationRefusesC1(t *testing.T) {
+	src := newPeer(t, "127.0.0.1")
+	dst := newPeer(t, "127.0.0.2")
+	src.files["/vs1/vol1"] = testContent(8 << 20)
+	src.pace = 20 * time.Millisecond
+	dst.noDest = true
+	code, out, errOut := runMain(t, "-sa", "admin:secret", "-da", "admin:secret", "-st", "md5",
+		src.endpoint("/vs1/vol1"), dst.endpoint("/vs2/nosuch"))
+	want := "refused the restore into /vs2/nosuch (Destination /vs2/nosuch does not exist): no such path"
+	if code != ExitRefused || !strings.Contains(errOut, want) {
+		t.Fatalf("exit %d\nstderr %q\nwant %q\nstdout %q", code, errOut, want, out)
+	}
+}
+
 // Canceling the context (Ctrl-C) aborts both data services.
 func TestCopyInterrupted(t *testing.T) {
 	src := newPeer(t, "127.0.0.1")

@@ -33,6 +33,7 @@ type peer struct {
 	cae    bool          // offer extension 0x2051
 	pace   time.Duration // delay per 64 KiB chunk of a backup
 	failAt int64         // a backup halts with INTERNAL_ERROR after this many bytes (if > 0)
+	noDest bool          // recover refuses: the destination path does not exist
 
 	mu       sync.Mutex
 	files    map[string][]byte
@@ -397,6 +398,10 @@ func (s *peerSession) startRecover(req *ndmp.DataStartRecoverRequest) (ndmp.Body
 		return &ndmp.DataStartRecoverReply{Error: ndmp.ErrIllegalArgs}, nil
 	}
 	dest := req.Nlist[0].DestinationDir
+	if s.p.noDest {
+		s.logError("Destination " + dest + " does not exist")
+		return &ndmp.DataStartRecoverReply{Error: ndmp.ErrFileNotFound}, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.state, s.op = cancel, ndmp.DataStateActive, ndmp.DataOpRecover
 	data := s.data
