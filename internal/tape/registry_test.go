@@ -839,3 +839,49 @@ func TestCloseFailureThenRelease(t *testing.T) {
 		t.Fatalf("third close: %v", err)
 	}
 }
+
+// A session moves cartridges with the changer (SCSI_EXECUTE_CDB through
+// mc0) and the drive sees them (TAPE_OPEN through nrst0a).
+func TestChangerMovesForDrive(t *testing.T) {
+	f := newFixture(t)
+	ch, err := f.reg.OpenChanger(f.ctx, "s", "mc0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	move := func(src, dst uint16) CDBResult {
+		t.Helper()
+		res, err := ch.ExecuteCDB(f.ctx, CDB{CDB: []byte{0xA5, 0, 0, 0, byte(src >> 8), byte(src), byte(dst >> 8), byte(dst), 0, 0, 0, 0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := move(vtl.DriveBase, vtl.SlotBase); res.Status != StatusGood {
+		t.Fatalf("unload drive 0: %+v", res)
+	}
+	if _, err := f.reg.OpenDrive(f.ctx, "s", "nrst0a", ReadMode); !errors.Is(err, ErrNoTape) {
+		t.Fatalf("open empty drive: %v", err)
+	}
+	h, err := f.reg.OpenDrive(f.ctx, "s", "nrst0a", RawMode)
+	if err != nil {
+		t.Fatalf("raw open of empty drive: %v", err)
+	}
+	h.Close()
+	if res := move(vtl.DriveBase, vtl.SlotBase); res.Status != StatusCheckCondition || len(res.Sense) < 14 || res.Sense[12] != 0x3B {
+		t.Fatalf("move from empty drive: %+v", res)
+	}
+	if res := move(vtl.SlotBase, vtl.DriveBase); res.Status != StatusGood {
+		t.Fatalf("load drive 0: %+v", res)
+	}
+	h, err = f.reg.OpenDrive(f.ctx, "s", "nrst0a", ReadMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	cctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	if _, err := ch.ExecuteCDB(cctx, CDB{CDB: []byte{0, 0, 0, 0, 0, 0}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
