@@ -125,6 +125,13 @@ type Resetter interface {
 	Reset(ctx context.Context) error
 }
 
+// Releaser is implemented by devices that hold resources (open device
+// nodes) after their last use; the Registry calls Release when it removes
+// their path.
+type Releaser interface {
+	Release() error
+}
+
 // Direction is the data direction of a SCSI command.
 type Direction uint32
 

@@ -362,9 +362,9 @@ const (
 
 // Position moves the cartridge of an idle drive (storage tape position
 // -operation op -count count) on behalf of the administrator, who acts as
-// session "admin". It returns the count not done.
+// the session "storage tape position". It returns the count not done.
 func (r *Registry) Position(ctx context.Context, alias string, op PositionOp, count uint32) (uint32, error) {
-	const session = "admin"
+	const session = "storage tape position"
 	mode := ReadMode
 	switch op {
 	case PositionWEOF:

@@ -372,7 +372,9 @@ func (r *Registry) Add(ctx context.Context, a Attachment) (Device, error) {
 
 // Remove removes a path from the node (the device was detached). A device
 // that loses its last path is removed; its alias stays in the catalog for
-// when it comes back. A path in use by an open session is refused.
+// when it comes back. A path in use by an open session is refused. The
+// device behind the path is released (Releaser); an error doing so is
+// returned after the path is removed.
 func (r *Registry) Remove(ctx context.Context, ppnText string) error {
 	m, err := ParseMapping(ppnText)
 	if err != nil {
@@ -392,6 +394,15 @@ func (r *Registry) Remove(ctx context.Context, ppnText string) error {
 			d.paths = append(d.paths[:j:j], d.paths[j+1:]...)
 			if len(d.paths) == 0 {
 				r.devs = append(r.devs[:i:i], r.devs[i+1:]...)
+			}
+			var x any = p.drive
+			if d.kind == KindChanger {
+				x = p.changer
+			}
+			if rl, ok := x.(Releaser); ok {
+				if err := rl.Release(); err != nil {
+					return &Error{Op: "remove", Device: ppn, Err: ErrIO, Cause: err}
+				}
 			}
 			return nil
 		}

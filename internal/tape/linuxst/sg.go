@@ -167,3 +167,6 @@ func openErr(err error) error {
 	}
 	return tape.ErrIO
 }
+
+// Release implements tape.Releaser: it closes the device node.
+func (s *SG) Release() error { return s.Close() }

@@ -445,3 +445,12 @@ func (d *Drive) Reset(ctx context.Context) error {
 	d.ateof = false
 	return nil
 }
+
+// Release implements tape.Releaser: it closes the drive's SCSI generic
+// node, if any. The st node is closed by Close.
+func (d *Drive) Release() error {
+	if d.sg == nil {
+		return nil
+	}
+	return d.sg.Close()
+}

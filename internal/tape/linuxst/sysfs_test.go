@@ -197,6 +197,19 @@ func TestDiscoverIntoRegistry(t *testing.T) {
 		t.Fatalf("calls: %s", got)
 	}
 	ch.Close()
+	// Unplugging the changer closes its sg node.
+	if err := reg.Remove(ctx, "2a.4L1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.take(); got != "close 8" {
+		t.Fatalf("calls on remove: %s", got)
+	}
+	if err := reg.Remove(ctx, "2a.3"); err != nil { // its sg node was never opened
+		t.Fatal(err)
+	}
+	if got := r.take(); got != "" {
+		t.Fatalf("calls on drive remove: %s", got)
+	}
 }
 
 func TestParseHCTL(t *testing.T) {
