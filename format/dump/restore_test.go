@@ -283,21 +283,15 @@ func TestWriterLinuxRestore(t *testing.T) {
 	compareTrees(t, src, dst)
 
 	// restore -x -a as well (it asks about '.', which stdin at EOF declines).
-	dst2 := t.TempDir()
+	dst2 := testutil.LoopFS(t, "ext4", 64)
 	cmd = exec.Command(restore, "-x", "-a", "-f", imgPath)
 	cmd.Dir = dst2
 	out, err = cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("restore -x: %v\n%s", err, out)
 	}
-	checkQuiet(t, "restore -x", out)
-	for _, p := range []string{"hello.txt", "qtree1/lun.img", strings.Repeat("N", 254), "bad\xff\xfe-name"} {
-		a, _ := os.ReadFile(filepath.Join(src, p))
-		b, err := os.ReadFile(filepath.Join(dst2, p))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("restore -x: %q differs (%v)", p, err)
-		}
-	}
+	checkQuiet(t, "restore -x", bytes.ReplaceAll(out, []byte("set owner/mode for '.'? [yn] "), nil))
+	compareTrees(t, src, dst2)
 
 	// Our reader reads the same image back, extensions included.
 	img := openImage(t, imgPath)
