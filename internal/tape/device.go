@@ -93,7 +93,9 @@ type State struct {
 //
 // Errors wrap the sentinels of this package (ErrEOF, ErrEOM, ...) so that
 // errors.Is maps them to NDMP error codes; Message extracts the ONTAP
-// message (T10) an error carries, if any.
+// message (T10) an error carries, if any. When a method returns an *Error
+// directly, the Registry sets its Device to the physical path name the
+// drive was reached through.
 type Drive interface {
 	// Open opens the drive. Without a tape only RawMode succeeds.
 	Open(ctx context.Context, o OpenOptions) error
@@ -258,9 +260,27 @@ func (e *Error) Unwrap() []error {
 
 // Message returns the ONTAP message an error carries (T10), or "".
 func Message(err error) string {
-	var te *Error
-	if errors.As(err, &te) && te.Msg != "" {
-		return te.Msg
+	switch e := err.(type) {
+	case nil:
+		return ""
+	case *Error:
+		if e.Msg != "" {
+			return e.Msg
+		}
+	case *vtl.Error:
+		if e.Msg != "" {
+			return e.Msg
+		}
 	}
-	return vtl.Message(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return Message(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if m := Message(e); m != "" {
+				return m
+			}
+		}
+	}
+	return ""
 }

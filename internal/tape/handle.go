@@ -25,16 +25,26 @@ type handle struct {
 // intact. Call with h.mu held.
 func (h *handle) begin(op string) error {
 	if h.closed {
-		return &Error{Op: op, Device: h.name, Err: ErrNotOpen}
+		return &Error{Op: op, Device: h.p.ppn, Err: ErrNotOpen}
 	}
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
 	if h.r.reservations != ReservationsOff && h.d.reservedBy != h.session {
 		h.d.stats.OtherErrors++
-		return &Error{Op: op, Device: h.name, Err: ErrReserved, Msg: MsgReservationPreempted,
+		return &Error{Op: op, Device: h.p.ppn, Err: ErrReserved, Msg: MsgReservationPreempted,
 			Cause: errors.New("the reservation was lost")}
 	}
 	return nil
+}
+
+// atPath names the device in a drive's or changer's *Error by the path
+// it was reached through: after an alias is resolved, errors use the
+// physical path name.
+func (h *handle) atPath(err error) error {
+	if te, ok := err.(*Error); ok {
+		te.Device = h.p.ppn
+	}
+	return err
 }
 
 // end records an operation's outcome in the statistics and the trace.
@@ -60,9 +70,9 @@ func (h *handle) close(force bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return &Error{Op: "close", Device: h.name, Err: ErrNotOpen}
+		return &Error{Op: "close", Device: h.p.ppn, Err: ErrNotOpen}
 	}
-	err := h.closer()
+	err := h.atPath(h.closer())
 	h.end("close", 0, err, nil)
 	if err != nil && !force && !h.closeFailed {
 		// Keep the device open for a second Close, which the drive
@@ -113,7 +123,7 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 		r.mu.Unlock()
 		return nil, err
 	}
-	p, err := r.claimLocked(d, session, name)
+	p, err := r.claimLocked(d, session)
 	if err != nil {
 		r.mu.Unlock()
 		return nil, err
@@ -126,7 +136,7 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 
 	dh := &DriveHandle{dev: dn, opts: opts}
 	dh.h = handle{r: r, d: d, p: p, session: session, name: name, closer: p.drive.Close}
-	err = p.drive.Open(ctx, opts)
+	err = dh.h.atPath(p.drive.Open(ctx, opts))
 	dh.h.end("open", int64(mode), err, func(s *Stats) {
 		if err != nil {
 			s.OtherErrors++
@@ -160,6 +170,7 @@ func (dh *DriveHandle) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := h.p.drive.Read(p)
+	err = h.atPath(err)
 	h.end("read", int64(n), err, func(s *Stats) {
 		s.BytesRead += int64(n)
 		if n > 0 {
@@ -181,6 +192,7 @@ func (dh *DriveHandle) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := h.p.drive.Write(p)
+	err = h.atPath(err)
 	h.end("write", int64(n), err, func(s *Stats) {
 		s.BytesWritten += int64(n)
 		if n > 0 {
@@ -202,6 +214,7 @@ func (dh *DriveHandle) WriteFilemarks(n uint32) (uint32, error) {
 		return n, err
 	}
 	resid, err := h.p.drive.WriteFilemarks(n)
+	err = h.atPath(err)
 	h.end("weof", int64(n), err, func(s *Stats) {
 		s.FilemarksWritten += int64(n - resid)
 		if err != nil {
@@ -217,12 +230,13 @@ func (dh *DriveHandle) Space(op SpaceOp, count uint32) (uint32, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if op < SpaceFSF || op > SpaceBSR {
-		return count, &Error{Op: "space", Device: h.name, Err: ErrIllegalArgs, Cause: fmt.Errorf("unknown space operation %d", op)}
+		return count, &Error{Op: "space", Device: h.p.ppn, Err: ErrIllegalArgs, Cause: fmt.Errorf("unknown space operation %d", op)}
 	}
 	if err := h.begin(op.String()); err != nil {
 		return count, err
 	}
 	resid, err := h.p.drive.Space(op, count)
+	err = h.atPath(err)
 	h.end(op.String(), int64(count), err, otherError(err))
 	return resid, err
 }
@@ -243,7 +257,7 @@ func (dh *DriveHandle) Rewind() error {
 	if err := h.begin("rewind"); err != nil {
 		return err
 	}
-	err := h.p.drive.Rewind()
+	err := h.atPath(h.p.drive.Rewind())
 	h.end("rewind", 0, err, otherError(err))
 	return err
 }
@@ -256,7 +270,7 @@ func (dh *DriveHandle) Unload() error {
 	if err := h.begin("unload"); err != nil {
 		return err
 	}
-	err := h.p.drive.Unload()
+	err := h.atPath(h.p.drive.Unload())
 	h.end("unload", 0, err, otherError(err))
 	return err
 }
@@ -269,7 +283,8 @@ func (dh *DriveHandle) State() (State, error) {
 	if err := h.begin("state"); err != nil {
 		return State{}, err
 	}
-	return h.p.drive.State()
+	st, err := h.p.drive.State()
+	return st, h.atPath(err)
 }
 
 // ExecuteCDB passes a SCSI command to the drive (TAPE_EXECUTE_CDB).
@@ -281,6 +296,7 @@ func (dh *DriveHandle) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, erro
 		return CDBResult{}, err
 	}
 	res, err := h.p.drive.ExecuteCDB(ctx, req)
+	err = h.atPath(err)
 	h.end("execute cdb", int64(len(req.CDB)), err, otherError(err))
 	return res, err
 }
@@ -317,7 +333,7 @@ func (r *Registry) OpenChanger(ctx context.Context, session, alias string) (*Cha
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.claimLocked(d, session, alias)
+	p, err := r.claimLocked(d, session)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +355,7 @@ func (ch *ChangerHandle) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, er
 		return CDBResult{}, err
 	}
 	res, err := h.p.changer.ExecuteCDB(ctx, req)
+	err = h.atPath(err)
 	h.end("execute cdb", int64(len(req.CDB)), err, otherError(err))
 	return res, err
 }

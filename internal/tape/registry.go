@@ -668,25 +668,26 @@ func (r *Registry) Reset(ctx context.Context, alias string) error {
 	return nil
 }
 
-// claim makes session the user of a device and picks the path. Call with
-// r.mu held.
-func (r *Registry) claimLocked(d *device, session, name string) (*path, error) {
+// claimLocked makes session the user of a device and picks the path. Its
+// errors name the device by its physical path name, as every error after
+// the alias has been resolved does. Call with r.mu held.
+func (r *Registry) claimLocked(d *device, session string) (*path, error) {
 	if session == "" {
-		return nil, &Error{Op: "open", Device: name, Err: ErrIllegalArgs, Cause: errors.New("empty session id")}
+		return nil, &Error{Op: "open", Device: d.paths[0].ppn, Err: ErrIllegalArgs, Cause: errors.New("empty session id")}
 	}
 	if !d.online {
-		return nil, &Error{Op: "open", Device: name, Err: ErrOffline}
+		return nil, &Error{Op: "open", Device: d.paths[0].ppn, Err: ErrOffline}
 	}
 	if d.kind == KindDrive && !d.status.Supported() {
-		return nil, &Error{Op: "open", Device: name, Err: ErrNotQualified,
+		return nil, &Error{Op: "open", Device: d.paths[0].ppn, Err: ErrNotQualified,
 			Cause: fmt.Errorf("%s %s is a nonqualified tape drive; install a tape configuration file for it", strings.TrimSpace(d.vendor), strings.TrimSpace(d.product))}
 	}
 	if r.reservations != ReservationsOff && d.reservedBy != "" && d.reservedBy != session {
-		return nil, &Error{Op: "open", Device: name, Err: ErrReserved, Msg: MsgReservationPreempted,
+		return nil, &Error{Op: "open", Device: d.paths[0].ppn, Err: ErrReserved, Msg: MsgReservationPreempted,
 			Cause: fmt.Errorf("reserved by session %s", d.reservedBy)}
 	}
 	if d.openBy != "" {
-		return nil, &Error{Op: "open", Device: name, Err: ErrBusy, Msg: MsgInUse, Cause: fmt.Errorf("open by session %s", d.openBy)}
+		return nil, &Error{Op: "open", Device: d.paths[0].ppn, Err: ErrBusy, Msg: MsgInUse, Cause: fmt.Errorf("open by session %s", d.openBy)}
 	}
 	p := d.paths[0]
 	if r.balance {

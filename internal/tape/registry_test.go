@@ -416,7 +416,7 @@ func TestReservations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := open("B"); !errors.Is(err, ErrBusy) || Message(err) != MsgInUse {
+	if _, err := open("B"); !errors.Is(err, ErrBusy) || Message(err) != MsgInUse || !strings.Contains(err.Error(), "0a.1") {
 		t.Fatalf("second opener: %v", err)
 	}
 	if err := f.reg.Reset(f.ctx, "st0"); err != nil {
@@ -580,7 +580,9 @@ func TestHandleIOStatsPositionTrace(t *testing.T) {
 	if resid, err := h.Space(SpaceBSF, 10); err != nil || resid == 0 {
 		t.Fatalf("bsf past BOT: %d %v", resid, err)
 	}
-	if _, err := h.Write(rec); !errors.Is(err, ErrPermission) {
+	// After the alias is resolved, errors name the physical path (spec:
+	// "it returns all error messages by using the physical path name").
+	if _, err := h.Write(rec); !errors.Is(err, ErrPermission) || !strings.HasPrefix(err.Error(), "tape: 0a.1: write: ") {
 		t.Fatalf("write on read-only open: %v", err)
 	}
 	if _, err := h.Space(SpaceOp(9), 1); !errors.Is(err, ErrIllegalArgs) {
@@ -759,6 +761,16 @@ func TestVTLErrorsMapped(t *testing.T) {
 	d0.Preempt()
 	if _, err := h.Read(make([]byte, 10)); Message(err) != MsgReservationPreempted || !errors.Is(err, ErrReserved) {
 		t.Fatalf("preempted: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "tape: 0a.1: ") {
+		t.Fatalf("error not named by path: %v", err)
+	}
+	wrapped := errors.Join(errors.New("other"), fmt.Errorf("mover: %w", err))
+	if Message(wrapped) == "" || Message(wrapped) != Message(err) {
+		t.Fatalf("message of a wrapped error: %q", Message(wrapped))
+	}
+	if Message(nil) != "" || Message(&Error{Err: ErrIO}) != "" {
+		t.Fatal("message of nil or message-less error")
 	}
 	if Message(errors.New("plain")) != "" {
 		t.Fatal("message of a plain error")
