@@ -136,6 +136,10 @@ func (ss *session) admit(ctx context.Context) string {
 	if err != nil {
 		return "internal error: " + err.Error()
 	}
+	if len(set.PreferredInterfaceRole) == 0 {
+		admin, err := s.o.Storage.AdminSVM(ctx)
+		set.PreferredInterfaceRole = DefaultPreferredRoles(err == nil && admin == ss.lif.SVM)
+	}
 	ss.svmSet = set
 	if ss.nodeScope {
 		return ""

@@ -33,7 +33,8 @@ type SVMSettings struct {
 	// "all" (any port) or "LOW-HIGH" within 1024-65535.
 	DataPortRange string `json:"data-port-range"`
 	// PreferredInterfaceRole lists, in order, the LIF roles a data
-	// connection may use (N7). Default: intercluster, data.
+	// connection may use (N7). Empty means the default of the SVM's type
+	// (DefaultPreferredRoles).
 	PreferredInterfaceRole []storage.LIFRole `json:"preferred-interface-role"`
 	// DebugEnable turns on debug logging of the SVM's sessions.
 	DebugEnable bool `json:"debug-enable"`
@@ -53,7 +54,6 @@ func DefaultSVMSettings() SVMSettings {
 		Enabled:                true,
 		AuthTypes:              []string{AuthChallenge},
 		DataPortRange:          "all",
-		PreferredInterfaceRole: []storage.LIFRole{storage.RoleIntercluster, storage.RoleData},
 		DebugFilter:            "all",
 		ExtensionsEnabled:      true,
 		BackupLogEnable:        true,
@@ -85,6 +85,16 @@ type NodeSettings struct {
 // DefaultNodeSettings returns the settings a node has until modified.
 func DefaultNodeSettings() NodeSettings {
 	return NodeSettings{Enabled: true, Plaintext: true, DataPortRange: "all"}
+}
+
+// DefaultPreferredRoles returns ONTAP's default -preferred-interface-role:
+// intercluster, cluster-mgmt, node-mgmt for the admin SVM and intercluster,
+// data for data SVMs.
+func DefaultPreferredRoles(adminSVM bool) []storage.LIFRole {
+	if adminSVM {
+		return []storage.LIFRole{storage.RoleIntercluster, storage.RoleClusterMgmt, storage.RoleNodeMgmt}
+	}
+	return []storage.LIFRole{storage.RoleIntercluster, storage.RoleData}
 }
 
 // ErrInvalidSettings is wrapped by the errors of settings that fail
