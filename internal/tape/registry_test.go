@@ -897,3 +897,78 @@ func TestChangerMovesForDrive(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// T8: every storage tape position operation on an idle drive.
+func TestPositionOps(t *testing.T) {
+	f := newFixture(t)
+	pos := func(op PositionOp, n uint32) uint32 {
+		t.Helper()
+		resid, err := f.reg.Position(f.ctx, "st1", op, n)
+		if err != nil {
+			t.Fatalf("%s %d: %v", op, n, err)
+		}
+		return resid
+	}
+	state := func() State {
+		t.Helper()
+		h, err := f.reg.OpenDrive(f.ctx, "s", "nrst1l", ReadMode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if h.Name().String() != "nrst1l" || h.Path() != "0a.2" {
+			t.Fatalf("handle %s %s", h.Name(), h.Path())
+		}
+		s, err := h.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pos(PositionWEOF, 3)
+	if s := state(); s.FileNum != 3 {
+		t.Fatalf("after weof 3: file %d", s.FileNum)
+	}
+	pos(PositionBSF, 1) // before the third mark: in file 2
+	if s := state(); s.FileNum != 2 {
+		t.Fatalf("after bsf: file %d", s.FileNum)
+	}
+	if resid := pos(PositionFSR, 5); resid != 5 {
+		t.Fatalf("fsr into a mark: resid %d", resid)
+	}
+	if resid := pos(PositionBSR, 2); resid != 2 {
+		t.Fatalf("bsr into a mark: resid %d", resid)
+	}
+	pos(PositionRewind, 1)
+	if s := state(); s.FileNum != 0 || s.BlockNo != 0 {
+		t.Fatalf("after rewind: %+v", s)
+	}
+	pos(PositionUnload, 1)
+	if _, err := f.reg.OpenDrive(f.ctx, "s", "nrst1l", ReadMode); !errors.Is(err, ErrNoTape) {
+		t.Fatalf("after offline: %v", err)
+	}
+	if _, err := f.reg.Position(f.ctx, "st1", PositionFSF, 1); !errors.Is(err, ErrNoTape) {
+		t.Fatalf("position without tape: %v", err)
+	}
+	// Unload through a session handle too.
+	h, err := f.reg.OpenDrive(f.ctx, "s", "nrst2l", ReadMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Unload(); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if _, err := f.reg.OpenDrive(f.ctx, "s", "nrst2l", ReadMode); !errors.Is(err, ErrNoTape) {
+		t.Fatalf("after handle unload: %v", err)
+	}
+	// Position of a drive in use is refused.
+	h, err = f.reg.OpenDrive(f.ctx, "s", "nrst3l", ReadMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := f.reg.Position(f.ctx, "st3", PositionRewind, 1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("position while open: %v", err)
+	}
+}
