@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +77,6 @@ func newPeer(t *testing.T, host string) *peer {
 				Greeting: &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion},
 				Handler:  ndmp.HandlerFunc(s.serve),
 			})
-			s.c = c
 			p.mu.Lock()
 			p.sessions++
 			p.mu.Unlock()
@@ -115,7 +115,7 @@ func (p *peer) file(path string) ([]byte, bool) {
 
 type peerSession struct {
 	p         *peer
-	c         *ndmp.Conn
+	conn      atomic.Pointer[ndmp.Conn]
 	authed    bool
 	challenge [ndmp.ChallengeSize]byte
 	extAsked  bool
@@ -135,6 +135,7 @@ type peerSession struct {
 }
 
 func (s *peerSession) serve(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
+	s.conn.Store(c)
 	switch req := m.Body.(type) {
 	case *ndmp.ConnectOpenRequest:
 		if req.ProtocolVersion != ndmp.ProtocolVersion {
@@ -324,7 +325,7 @@ func (s *peerSession) connect(ctx context.Context, a ndmp.Addr) (ndmp.Body, erro
 }
 
 func (s *peerSession) logError(text string) {
-	s.c.Post(context.Background(), &ndmp.LogMessagePost{LogType: ndmp.LogError, Entry: text})
+	s.conn.Load().Post(context.Background(), &ndmp.LogMessagePost{LogType: ndmp.LogError, Entry: text})
 }
 
 func (s *peerSession) startBackup(req *ndmp.DataStartBackupRequest) (ndmp.Body, error) {
@@ -456,6 +457,6 @@ func (s *peerSession) haltData(r ndmp.DataHaltReason, notify bool) {
 	}
 	s.mu.Unlock()
 	if notify {
-		s.c.Post(context.Background(), &ndmp.NotifyDataHaltedPost{Reason: r})
+		s.conn.Load().Post(context.Background(), &ndmp.NotifyDataHaltedPost{Reason: r})
 	}
 }
