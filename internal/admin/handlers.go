@@ -31,6 +31,9 @@ func (s *Server) listSVMs(ctx context.Context, r *request) (int, any, error) {
 	name := r.URL.Query().Get("name")
 	out := make([]storage.SVM, 0, len(all))
 	for _, v := range all {
+		if s.scope(r, v.Name) != nil {
+			continue
+		}
 		if name == "" || v.Name == name {
 			out = append(out, v)
 		}
@@ -41,6 +44,9 @@ func (s *Server) listSVMs(ctx context.Context, r *request) (int, any, error) {
 func (s *Server) createSVM(ctx context.Context, r *request) (int, any, error) {
 	var in SVMCreate
 	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.scope(r, in.Name); err != nil {
 		return 0, nil, err
 	}
 	if len(in.AllowedProtocols) > 0 && len(in.DisallowedProtocols) > 0 {
@@ -93,6 +99,9 @@ func (s *Server) modifySVM(ctx context.Context, r *request) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	if err := s.scope(r, r.PathValue("name")); err != nil {
+		return 0, nil, err
+	}
 	v, err := s.cfg.Storage.ModifySVM(ctx, r.PathValue("name"), storage.SVMChange{
 		Comment: in.Comment, AllowedProtocols: in.AllowedProtocols, DisallowedProtocols: in.DisallowedProtocols,
 	})
@@ -104,6 +113,9 @@ func (s *Server) modifySVM(ctx context.Context, r *request) (int, any, error) {
 
 func (s *Server) deleteSVM(ctx context.Context, r *request) (int, any, error) {
 	name := r.PathValue("name")
+	if err := s.scope(r, name); err != nil {
+		return 0, nil, err
+	}
 	if err := s.cfg.Storage.DeleteSVM(ctx, name); err != nil {
 		return 0, nil, err
 	}
@@ -117,7 +129,11 @@ func (s *Server) deleteSVM(ctx context.Context, r *request) (int, any, error) {
 
 func (s *Server) listLIFs(ctx context.Context, r *request) (int, any, error) {
 	q := r.URL.Query()
-	all, err := s.cfg.Storage.ListLIFs(ctx, q.Get("svm.name"))
+	svm, err := s.listScope(r, q.Get("svm.name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	all, err := s.cfg.Storage.ListLIFs(ctx, svm)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -134,6 +150,9 @@ func (s *Server) listLIFs(ctx context.Context, r *request) (int, any, error) {
 func (s *Server) createLIF(ctx context.Context, r *request) (int, any, error) {
 	var in LIFCreate
 	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.scope(r, in.SVM); err != nil {
 		return 0, nil, err
 	}
 	role, err := storage.ParseLIFRole(in.Role)
@@ -157,6 +176,9 @@ func (s *Server) deleteLIF(ctx context.Context, r *request) (int, any, error) {
 	id := r.PathValue("uuid")
 	for _, l := range all {
 		if l.UUID == id {
+			if err := s.scope(r, l.SVM); err != nil {
+				return 0, nil, err
+			}
 			return http.StatusOK, nil, s.cfg.Storage.DeleteLIF(ctx, l.SVM, l.Name)
 		}
 	}
@@ -165,14 +187,14 @@ func (s *Server) deleteLIF(ctx context.Context, r *request) (int, any, error) {
 
 // ---- volumes
 
-func (s *Server) volumeByUUID(ctx context.Context, id string) (storage.Volume, error) {
+func (s *Server) volumeByUUID(ctx context.Context, r *request, id string) (storage.Volume, error) {
 	all, err := s.cfg.Storage.ListVolumes(ctx, "")
 	if err != nil {
 		return storage.Volume{}, err
 	}
 	for _, v := range all {
 		if v.UUID == id {
-			return v, nil
+			return v, s.scope(r, v.SVM)
 		}
 	}
 	return storage.Volume{}, &storage.Error{Kind: storage.ErrNotFound, Msg: "no volume has UUID " + id}
@@ -180,7 +202,11 @@ func (s *Server) volumeByUUID(ctx context.Context, id string) (storage.Volume, e
 
 func (s *Server) listVolumes(ctx context.Context, r *request) (int, any, error) {
 	q := r.URL.Query()
-	all, err := s.cfg.Storage.ListVolumes(ctx, q.Get("svm.name"))
+	svm, err := s.listScope(r, q.Get("svm.name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	all, err := s.cfg.Storage.ListVolumes(ctx, svm)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -197,6 +223,9 @@ func (s *Server) listVolumes(ctx context.Context, r *request) (int, any, error) 
 func (s *Server) createVolume(ctx context.Context, r *request) (int, any, error) {
 	var in VolumeCreate
 	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.scope(r, in.SVM); err != nil {
 		return 0, nil, err
 	}
 	if in.Path == "" {
@@ -224,7 +253,7 @@ func (s *Server) modifyVolume(ctx context.Context, r *request) (int, any, error)
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -275,7 +304,7 @@ func (s *Server) modifyVolume(ctx context.Context, r *request) (int, any, error)
 }
 
 func (s *Server) deleteVolume(ctx context.Context, r *request) (int, any, error) {
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -285,7 +314,7 @@ func (s *Server) deleteVolume(ctx context.Context, r *request) (int, any, error)
 // ---- snapshots
 
 func (s *Server) listSnapshots(ctx context.Context, r *request) (int, any, error) {
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -308,7 +337,7 @@ func (s *Server) createSnapshot(ctx context.Context, r *request) (int, any, erro
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -320,7 +349,7 @@ func (s *Server) createSnapshot(ctx context.Context, r *request) (int, any, erro
 }
 
 func (s *Server) deleteSnapshot(ctx context.Context, r *request) (int, any, error) {
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -331,6 +360,9 @@ func (s *Server) lockSnapshot(lock bool) handlerFunc {
 	return func(ctx context.Context, r *request) (int, any, error) {
 		var in SnapshotLock
 		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		if err := s.scope(r, in.SVM); err != nil {
 			return 0, nil, err
 		}
 		var p storage.Snapshot
@@ -351,7 +383,11 @@ func (s *Server) lockSnapshot(lock bool) handlerFunc {
 
 func (s *Server) listQtrees(ctx context.Context, r *request) (int, any, error) {
 	q := r.URL.Query()
-	vols, err := s.cfg.Storage.ListVolumes(ctx, q.Get("svm.name"))
+	svm, err := s.listScope(r, q.Get("svm.name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	vols, err := s.cfg.Storage.ListVolumes(ctx, svm)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -379,6 +415,9 @@ func (s *Server) createQtree(ctx context.Context, r *request) (int, any, error) 
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	if err := s.scope(r, in.SVM); err != nil {
+		return 0, nil, err
+	}
 	q, err := s.cfg.Storage.CreateQtree(ctx, storage.QtreeSpec{
 		Name: in.Name, SVM: in.SVM, Volume: in.Volume, SecurityStyle: storage.SecurityStyle(in.SecurityStyle),
 	})
@@ -389,7 +428,7 @@ func (s *Server) createQtree(ctx context.Context, r *request) (int, any, error) 
 }
 
 func (s *Server) deleteQtree(ctx context.Context, r *request) (int, any, error) {
-	v, err := s.volumeByUUID(ctx, r.PathValue("uuid"))
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -399,16 +438,40 @@ func (s *Server) deleteQtree(ctx context.Context, r *request) (int, any, error) 
 
 // ---- accounts and roles
 
-func (s *Server) ownerOr(svm string) string {
+// ownerOr returns svm, or the SVM of the requesting user when svm is empty
+// (the admin SVM for cluster users).
+func (s *Server) ownerOr(r *request, svm string) string {
 	if svm == "" {
-		return s.cfg.Auth.AdminSVM()
+		return r.who.SVM
 	}
 	return svm
 }
 
+// scope refuses a request of an SVM user that touches another SVM.
+func (s *Server) scope(r *request, target string) error {
+	return s.cfg.Auth.InScope(r.who.SVM, target)
+}
+
+// listScope returns the SVM a list is limited to: the one asked for (which
+// must be in scope), else none for cluster users and their own for SVM
+// users.
+func (s *Server) listScope(r *request, svm string) (string, error) {
+	if svm != "" {
+		return svm, s.scope(r, svm)
+	}
+	if r.who.SVM != s.cfg.Auth.AdminSVM() {
+		return r.who.SVM, nil
+	}
+	return "", nil
+}
+
 func (s *Server) listAccounts(ctx context.Context, r *request) (int, any, error) {
 	q := r.URL.Query()
-	all, err := s.cfg.Auth.ListUsers(ctx, q.Get("owner.name"))
+	svm, err := s.listScope(r, q.Get("owner.name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	all, err := s.cfg.Auth.ListUsers(ctx, svm)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -427,7 +490,11 @@ func (s *Server) createAccount(ctx context.Context, r *request) (int, any, error
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	u, err := s.cfg.Auth.CreateUser(ctx, auth.UserSpec{SVM: s.ownerOr(in.SVM), Name: in.Name, Role: in.Role, Password: in.Password})
+	owner := s.ownerOr(r, in.SVM)
+	if err := s.scope(r, owner); err != nil {
+		return 0, nil, err
+	}
+	u, err := s.cfg.Auth.CreateUser(ctx, auth.UserSpec{SVM: owner, Name: in.Name, Role: in.Role, Password: in.Password})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -440,6 +507,9 @@ func (s *Server) modifyAccount(ctx context.Context, r *request) (int, any, error
 		return 0, nil, err
 	}
 	svm, name := r.PathValue("svm"), r.PathValue("name")
+	if err := s.scope(r, svm); err != nil {
+		return 0, nil, err
+	}
 	if in.Password == nil && in.Role == nil && in.Locked == nil {
 		return 0, nil, badf("command failed: nothing to modify")
 	}
@@ -501,13 +571,20 @@ func (s *Server) modifyAccount(ctx context.Context, r *request) (int, any, error
 }
 
 func (s *Server) deleteAccount(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, r.PathValue("svm")); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusOK, nil, s.cfg.Auth.DeleteUser(ctx, r.PathValue("svm"), r.PathValue("name"))
 }
 
 func (s *Server) listRoles(ctx context.Context, r *request) (int, any, error) {
 	q := r.URL.Query()
-	svms := []string{s.ownerOr(q.Get("owner.name"))}
-	if q.Get("owner.name") == "" {
+	owner, err := s.listScope(r, q.Get("owner.name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	svms := []string{owner}
+	if owner == "" {
 		all, err := s.cfg.Storage.ListSVMs(ctx)
 		if err != nil {
 			return 0, nil, err
@@ -546,7 +623,11 @@ func (s *Server) createRole(ctx context.Context, r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	ro, err := s.cfg.Auth.CreateRole(ctx, s.ownerOr(in.SVM), in.Name, in.CmdDir, acc)
+	owner := s.ownerOr(r, in.SVM)
+	if err := s.scope(r, owner); err != nil {
+		return 0, nil, err
+	}
+	ro, err := s.cfg.Auth.CreateRole(ctx, owner, in.Name, in.CmdDir, acc)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -554,6 +635,9 @@ func (s *Server) createRole(ctx context.Context, r *request) (int, any, error) {
 }
 
 func (s *Server) deleteRole(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, r.PathValue("svm")); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusOK, nil, s.cfg.Auth.DeleteRole(ctx, r.PathValue("svm"), r.PathValue("name"), r.URL.Query().Get("cmddirname"))
 }
 
@@ -564,7 +648,10 @@ func (s *Server) generateNDMPPassword(ctx context.Context, r *request) (int, any
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	svm := s.ownerOr(in.SVM)
+	svm := s.ownerOr(r, in.SVM)
+	if err := s.scope(r, svm); err != nil {
+		return 0, nil, err
+	}
 	self := svm == r.who.SVM && in.User == r.who.Name
 	// Generating another user's NDMP password hands out a credential, so
 	// it needs write access to the command; one's own needs read access.
@@ -584,6 +671,9 @@ func (s *Server) generateNDMPPassword(ctx context.Context, r *request) (int, any
 }
 
 func (s *Server) listOptions(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+		return 0, nil, err
+	}
 	all, err := ListOptions(ctx, s.cfg.Store)
 	if err != nil {
 		return 0, nil, err
@@ -601,6 +691,9 @@ func (s *Server) listOptions(ctx context.Context, r *request) (int, any, error) 
 }
 
 func (s *Server) setOption(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+		return 0, nil, err
+	}
 	var in OptionSet
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err

@@ -141,8 +141,12 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn han
 		writeError(w, http.StatusUnauthorized, "authentication-failed", "authentication required")
 		return http.StatusUnauthorized, ""
 	}
-	adminSVM := s.cfg.Auth.AdminSVM()
-	if err := s.login(ctx, adminSVM, user, pass); err != nil {
+	// Cluster users log in with their name, SVM users as SVM/name.
+	svm, name := s.cfg.Auth.AdminSVM(), user
+	if i := strings.IndexByte(user, '/'); i >= 0 {
+		svm, name = user[:i], user[i+1:]
+	}
+	if err := s.login(ctx, svm, name, pass); err != nil {
 		s.log.Warn("api authentication failed", "user", user, "err", err)
 		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
 		status, code := http.StatusUnauthorized, "authentication-failed"
@@ -153,7 +157,7 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn han
 		writeError(w, status, code, msg)
 		return status, user
 	}
-	req := &request{Request: hr, who: principal{SVM: adminSVM, Name: user}, priv: PrivAdmin}
+	req := &request{Request: hr, who: principal{SVM: svm, Name: name}, priv: PrivAdmin}
 	if p := hr.Header.Get(PrivilegeHeader); p != "" {
 		if p != PrivAdmin && p != PrivAdvanced {
 			writeError(w, http.StatusBadRequest, "invalid-argument", fmt.Sprintf("%q is not a privilege level; use admin or advanced", p))

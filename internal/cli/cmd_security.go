@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -134,10 +135,23 @@ func (a *app) loginDelete() *cobra.Command {
 	return c
 }
 
+// login returns the SVM (empty for a cluster user) and the name of the
+// user the command line logs in as; SVM users log in as SVM/name.
+func (a *app) login() (string, string) {
+	u := first(a.user, a.env.Getenv("TAPESTRY_USER"), "admin")
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		return u[:i], u[i+1:]
+	}
+	return "", u
+}
+
 // ownerName returns svm, or the admin SVM's name when svm is empty.
 func (a *app) ownerName(cmd *cobra.Command, c *admin.Client, svm string) (string, error) {
 	if svm != "" {
 		return svm, nil
+	}
+	if lsvm, _ := a.login(); lsvm != "" {
+		return lsvm, nil
 	}
 	var info admin.ClusterInfo
 	if err := c.Do(cmd.Context(), http.MethodGet, "/api/cluster", nil, nil, &info); err != nil {
@@ -164,7 +178,11 @@ func (a *app) loginPassword() *cobra.Command {
 				return err
 			}
 			if name == "" {
-				name = first(a.user, a.env.Getenv("TAPESTRY_USER"), "admin")
+				lsvm, lname := a.login()
+				name = lname
+				if ua.svm == "" {
+					ua.svm = lsvm
+				}
 			}
 			svm, err := a.ownerName(cmd, c, ua.svm)
 			if err != nil {

@@ -302,3 +302,70 @@ func TestPasswordPrompts(t *testing.T) {
 		t.Fatalf("after modify:\n%s", out)
 	}
 }
+
+// TestSVMUsers: SVM administrators log in as SVM/user and manage only their
+// own SVM (N4: NDMP passwords from the SVM context).
+func TestSVMUsers(t *testing.T) {
+	n := startNode(t)
+	v1, v2 := t.TempDir(), t.TempDir()
+	n.ok("vserver", "create", "vs1")
+	n.ok("vserver", "create", "vs2")
+	n.ok("volume", "create", "vs1", "vol1", "-path", v1, "-snapshot-provider", "copy")
+	n.ok("volume", "create", "vs2", "vol2", "-path", v2, "-snapshot-provider", "copy")
+	n.ok("security", "login", "create", "-vserver", "vs1", "-user-or-group-name", "vsa", "-role", "vsadmin", "-password", "VsAdmin123")
+	n.ok("security", "login", "create", "-vserver", "vs1", "-user-or-group-name", "vbk", "-role", "vsadmin-backup", "-password", "VsBackup123")
+	n.ok("security", "login", "create", "-vserver", "vs2", "-user-or-group-name", "vsa", "-role", "vsadmin", "-password", "Other12345")
+	n.fail("can only be used in", "security", "login", "create", "-vserver", "vs1", "-user-or-group-name", "x", "-role", "admin", "-password", "VsAdmin123")
+
+	vsa := func(args ...string) result { return n.runAs("vs1/vsa", "VsAdmin123", args...) }
+	out := vsa("volume", "show")
+	if out.code != 0 || len(rows(out.out)) != 1 || !strings.Contains(out.out, "vol1") {
+		t.Fatalf("vsadmin volume show: %d %s %s", out.code, out.out, out.errOut)
+	}
+	if out := vsa("vserver", "show"); out.code != 0 || len(rows(out.out)) != 1 {
+		t.Fatalf("vsadmin vserver show: %s %s", out.out, out.errOut)
+	}
+	if r := vsa("volume", "snapshot", "create", "vs1", "vol1", "s1"); r.code != 0 {
+		t.Fatalf("vsadmin snapshot create: %s", r.errOut)
+	}
+	checkFail(t, vsa("volume", "snapshot", "create", "vs2", "vol2", "s1"), "cannot act on Vserver", []string{"other SVM's volume"})
+	checkFail(t, vsa("volume", "show", "-vserver", "vs2"), "cannot act on Vserver", []string{"other SVM's list"})
+	checkFail(t, vsa("vserver", "create", "vs3"), "not authorized", []string{"vserver create"})
+	checkFail(t, vsa("vserver", "modify", "vs2", "-comment", "x"), "cannot act on Vserver", []string{"modify other SVM"})
+	checkFail(t, vsa("security", "login", "delete", "-vserver", "vs2", "-user-or-group-name", "vsa"), "cannot act on Vserver", []string{"delete other SVM's user"})
+	checkFail(t, vsa("cluster", "show"), "not authorized", []string{"cluster show"})
+	checkFail(t, vsa("options"), "cannot act on Vserver", []string{"options"})
+	checkFail(t, n.runAs("vs1/vsa", "Other12345", "volume", "show"), "authentication failed", []string{"vs2 password on vs1"})
+	if r := vsa("security", "login", "show"); r.code != 0 || len(rows(r.out)) != 2 {
+		t.Fatalf("vsadmin login show: %s %s", r.out, r.errOut)
+	}
+
+	// NDMP passwords from the SVM context: vsadmin for its SVM's users,
+	// vsadmin-backup for itself; with -vserver defaulting to the login SVM.
+	r := vsa("vserver", "services", "ndmp", "generate-password", "-vserver", "vs1", "-user", "vbk")
+	if r.code != 0 || !strings.Contains(r.out, "Vserver: vs1\nUser: vbk\nPassword: ") {
+		t.Fatalf("vsadmin generate-password: %s %s", r.out, r.errOut)
+	}
+	checkFail(t, vsa("vserver", "services", "ndmp", "generate-password", "-vserver", "vs2", "-user", "vsa"), "cannot act on Vserver", []string{"other SVM's NDMP password"})
+	if r2 := n.runAs("vs1/vbk", "VsBackup123", "vserver", "services", "ndmp", "generate-password", "-vserver", "vs1", "-user", "vbk"); r2.code != 0 || r2.out != r.out {
+		t.Fatalf("vsadmin-backup own NDMP password: %q %s, want %q", r2.out, r2.errOut, r.out)
+	}
+	// An SVM user changes its own password with -vserver taken from the login.
+	if r := vsa("security", "login", "password", "-password", "VsAdmin456"); r.code != 0 {
+		t.Fatalf("own password: %s", r.errOut)
+	}
+	if r := n.runAs("vs1/vsa", "VsAdmin456", "volume", "show"); r.code != 0 {
+		t.Fatalf("new password: %s", r.errOut)
+	}
+	if r := n.runAs("vs2/vsa", "Other12345", "volume", "show"); r.code != 0 || !strings.Contains(r.out, "vol2") {
+		t.Fatalf("vs2 user unaffected: %s", r.errOut)
+	}
+	// Deleting the SVM removes its users.
+	n.ok("volume", "offline", "vs2", "vol2")
+	n.ok("volume", "delete", "vs2", "vol2")
+	n.ok("vserver", "delete", "vs2")
+	checkFail(t, n.runAs("vs2/vsa", "Other12345", "volume", "show"), "authentication failed", []string{"user of a deleted SVM"})
+	if out := n.ok("security", "login", "show", "-vserver", "vs2"); !strings.Contains(out, "no entries") {
+		t.Fatalf("users of the deleted SVM:\n%s", out)
+	}
+}
