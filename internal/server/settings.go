@@ -51,12 +51,12 @@ type SVMSettings struct {
 // DefaultSVMSettings returns the settings an SVM has until modified.
 func DefaultSVMSettings() SVMSettings {
 	return SVMSettings{
-		Enabled:                true,
-		AuthTypes:              []string{AuthChallenge},
-		DataPortRange:          "all",
-		DebugFilter:            "all",
-		ExtensionsEnabled:      true,
-		BackupLogEnable:        true,
+		Enabled:           true,
+		AuthTypes:         []string{AuthChallenge},
+		DataPortRange:     "all",
+		DebugFilter:       "all",
+		ExtensionsEnabled: true,
+		BackupLogEnable:   true,
 	}
 }
 
