@@ -35,6 +35,7 @@ type peer struct {
 	pace   time.Duration // delay per 64 KiB chunk of a backup
 	failAt int64         // a backup halts with INTERNAL_ERROR after this many bytes (if > 0)
 	noDest bool          // recover refuses: the destination path does not exist
+	raw    bool          // recover stores the bytes as they come (a real server's image)
 
 	mu       sync.Mutex
 	files    map[string][]byte
@@ -422,6 +423,13 @@ func (s *peerSession) startRecover(req *ndmp.DataStartRecoverRequest) (ndmp.Body
 				s.haltData(ndmp.DataHaltConnectError, true)
 				return
 			}
+		}
+		if s.p.raw {
+			s.p.mu.Lock()
+			s.p.files[dest] = got
+			s.p.mu.Unlock()
+			s.haltData(ndmp.DataHaltSuccessful, true)
+			return
 		}
 		if len(got) < 8 || binary.BigEndian.Uint64(got) != uint64(len(got)-8) {
 			s.logError("Restore failed: truncated image")
