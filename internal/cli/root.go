@@ -61,11 +61,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	a := &app{env: env}
 	root := a.newRoot()
-	root.SetArgs(NormalizeArgs(args))
+	rest, err := a.takeGlobals(NormalizeArgs(args))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
+		return 1
+	}
+	root.SetArgs(rest)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if a.client != nil {
 		a.client.Close()
 	}
@@ -82,6 +87,38 @@ func errorText(err error) string {
 		return ae.Message
 	}
 	return err.Error()
+}
+
+// takeGlobals consumes the global flags written before the command words.
+// Some commands have parameters of the same name (generate-password -user,
+// security login create -password), which win after the command words, so
+// the login settings must come first.
+func (a *app) takeGlobals(args []string) ([]string, error) {
+	vals := map[string]*string{"--socket": &a.socket, "--user": &a.user, "--password": &a.password, "--privilege": &a.privilege}
+	for len(args) > 0 {
+		arg := args[0]
+		if arg == "--json" {
+			a.json = true
+			args = args[1:]
+			continue
+		}
+		name, val, hasVal := strings.Cut(arg, "=")
+		dst, ok := vals[name]
+		if !ok {
+			break
+		}
+		if hasVal {
+			*dst = val
+			args = args[1:]
+			continue
+		}
+		if len(args) < 2 {
+			return nil, fmt.Errorf("flag needs an argument: %s", name)
+		}
+		*dst = args[1]
+		args = args[2:]
+	}
+	return args, nil
 }
 
 var ontapParam = regexp.MustCompile(`^-[a-zA-Z][a-zA-Z0-9_.-]+(=.*)?$`)
@@ -136,6 +173,7 @@ func (a *app) newRoot() *cobra.Command {
 		a.securityCmd(),
 		a.optionsCmd(),
 	)
+	addLocalDumpCommands(root, a.env)
 	return root
 }
 

@@ -369,3 +369,31 @@ func TestSVMUsers(t *testing.T) {
 		t.Fatalf("users of the deleted SVM:\n%s", out)
 	}
 }
+
+// TestGlobalFlagsBeforeCommand: the login flags before the command words do
+// not collide with command parameters of the same name (-user, -password).
+func TestGlobalFlagsBeforeCommand(t *testing.T) {
+	n := startNode(t)
+	run := func(args ...string) result {
+		var out, errOut strings.Builder
+		code := Run(t.Context(), args, Env{Stdout: &out, Stderr: &errOut})
+		return result{code, out.String(), errOut.String()}
+	}
+	base := []string{"-socket", n.socket, "-user", "admin", "-password", testAdminPassword}
+	if r := run(append(base, "security", "login", "create", "-user-or-group-name", "bk", "-role", "backup", "-password", "Backup123")...); r.code != 0 {
+		t.Fatalf("create: %s", r.errOut)
+	}
+	r := run("--socket="+n.socket, "--user", "bk", "--password", "Backup123", "--json",
+		"vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "bk")
+	if r.code != 0 || !strings.Contains(r.out, `"user": "bk"`) {
+		t.Fatalf("generate-password as bk: %d %s %s", r.code, r.out, r.errOut)
+	}
+	// After the command words a global flag still works where the command
+	// has no parameter of that name.
+	if r := run(append([]string{"vserver", "show", "--json"}, base...)...); r.code != 0 || !strings.HasPrefix(r.out, "[") {
+		t.Fatalf("trailing globals: %d %s %s", r.code, r.out, r.errOut)
+	}
+	if r := run("-socket"); r.code != 1 || !strings.Contains(r.errOut, "flag needs an argument: --socket") {
+		t.Fatalf("missing value: %d %q", r.code, r.errOut)
+	}
+}
