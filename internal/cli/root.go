@@ -173,7 +173,6 @@ func (a *app) newRoot() *cobra.Command {
 		a.securityCmd(),
 		a.optionsCmd(),
 	)
-	addLocalDumpCommands(root, a.env)
 	return root
 }
 
