@@ -100,6 +100,10 @@ Unknown keys are an error, so a misspelt key is not silently ignored.
 | user | `--user` | `TAPESTRY_USER` | `admin` |
 | password | `--password` | `TAPESTRY_PASSWORD` | prompted for on a terminal |
 
+Write the global flags before the command words: after them, a command's own parameter of the
+same name wins (`vserver services ndmp generate-password -user U` names the user whose NDMP
+password is generated, `security login create -password P` the new user's password).
+
 Parameters are written as in ONTAP, with one dash: `-vserver vs1 -volume vol1` (two dashes
 work too). Where ONTAP accepts them positionally, so does tapestry:
 `vserver create vs1`, `volume create vs1 vol1 -path DIR`, `volume snapshot create vs1 vol1 s1`,
@@ -116,7 +120,8 @@ Commands of the advanced privilege level (`volume snapshot lock|unlock`) need
 
 A failed command prints `Error: <message>` on standard error and exits with status 1; a message
 from the storage model reads `Error: command failed: ...` as in ONTAP. Every request is
-authenticated with the user's login password and authorised by the user's role for the
+authenticated with the user's login password (users of a data SVM log in as `SVM/user`) and
+authorised by the user's role for the
 command's directory (`security login role`), so a `readonly` user can run `show` commands
 only. Refused commands change nothing.
 
@@ -214,6 +219,14 @@ p "## NDMP passwords" "" \
 ex vserver services ndmp generate-password -vserver cluster1 -user backup1
 ex security login create -user-or-group-name nopass -role backup
 ex vserver services ndmp generate-password -vserver cluster1 -user nopass
+
+p "## SVM users" "" \
+	"Users of a data SVM log in as \`SVM/user\` and act only on their own SVM; \`-vserver\` defaults to it." \
+	"From the SVM context a \`vsadmin\` generates NDMP passwords for the users of that SVM." ""
+ex security login create -vserver vs1 -user-or-group-name vsadmin1 -role vsadmin -password VsAdmin2024
+ex --user vs1/vsadmin1 --password VsAdmin2024 vserver services ndmp generate-password -vserver vs1 -user vsadmin1
+ex --user vs1/vsadmin1 --password VsAdmin2024 security login show
+ex --user vs1/vsadmin1 --password VsAdmin2024 vserver services ndmp generate-password -vserver cluster1 -user backup1
 
 p "## Options" "" \
 	"Node options are kept in the catalog. Known options: \`tape.reservations\` (scsi, persistent, off;" \
