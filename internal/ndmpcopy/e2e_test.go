@@ -32,7 +32,7 @@ import (
 // users and the NDMP server on a node-management LIF at one loopback
 // address.
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	host  string
 	port  int
 	st    *storage.Service
@@ -44,7 +44,7 @@ type node struct {
 
 const e2eUser = "copier"
 
-func newNode(t *testing.T, host string) *node {
+func newNode(t testing.TB, host string) *node {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

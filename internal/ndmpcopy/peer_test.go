@@ -26,7 +26,7 @@ import (
 // from the control connection's. The end-to-end tests against Tapestry's
 // real server are in e2e_test.go.
 type peer struct {
-	t      *testing.T
+	t      testing.TB
 	ln     net.Listener
 	addr   netip.AddrPort
 	users  map[string]string
@@ -49,7 +49,7 @@ type recoverCall struct {
 	nlist []ndmp.Name
 }
 
-func newPeer(t *testing.T, host string) *peer {
+func newPeer(t testing.TB, host string) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
