@@ -167,7 +167,7 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log())
 	}
 	log := p.log()
-	for _, want := range []string{"level=INFO msg=\"tapestryd started\" version=9.9.9-test", "first-start=true", "msg=\"tapestryd stopped\"", "level=INFO msg=\"api request\""} {
+	for _, want := range []string{"level=INFO msg=\"tapestryd started\" version=9.9.9-test", "first-start=true", "msg=\"tapestryd stopped\"", "msg=\"api request\""} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

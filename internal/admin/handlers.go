@@ -99,12 +99,49 @@ func (s *Server) modifySVM(ctx context.Context, r *request) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	if err := s.scope(r, r.PathValue("name")); err != nil {
+	name := r.PathValue("name")
+	if err := s.scope(r, name); err != nil {
 		return 0, nil, err
 	}
-	v, err := s.cfg.Storage.ModifySVM(ctx, r.PathValue("name"), storage.SVMChange{
-		Comment: in.Comment, AllowedProtocols: in.AllowedProtocols, DisallowedProtocols: in.DisallowedProtocols,
-	})
+	ch := storage.SVMChange{Comment: in.Comment, AllowedProtocols: in.AllowedProtocols, DisallowedProtocols: in.DisallowedProtocols}
+	modify := in.Comment != nil || in.AllowedProtocols != nil || in.DisallowedProtocols != nil
+	if !modify && in.State == nil {
+		return 0, nil, badf("command failed: nothing to modify")
+	}
+	if in.State != nil {
+		var cmd string
+		switch storage.SVMState(*in.State) {
+		case storage.SVMRunning:
+			cmd = "vserver start"
+		case storage.SVMStopped:
+			cmd = "vserver stop"
+		default:
+			return 0, nil, badf("command failed: %q is not a Vserver state; use running or stopped", *in.State)
+		}
+		if err := s.authorize(ctx, r, cmd, true); err != nil {
+			return 0, nil, err
+		}
+	}
+	if modify {
+		if err := s.authorize(ctx, r, "vserver modify", true); err != nil {
+			return 0, nil, err
+		}
+		if _, err := s.cfg.Storage.ModifySVM(ctx, name, ch); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.State != nil {
+		var err error
+		if storage.SVMState(*in.State) == storage.SVMRunning {
+			err = s.cfg.Storage.StartSVM(ctx, name)
+		} else {
+			err = s.cfg.Storage.StopSVM(ctx, name)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	v, err := s.cfg.Storage.GetSVM(ctx, name)
 	if err != nil {
 		return 0, nil, err
 	}

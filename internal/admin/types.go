@@ -32,6 +32,8 @@ type SVMCreate struct {
 
 // SVMModify is the body of PATCH /api/svm/svms/{name}; nil fields stay.
 type SVMModify struct {
+	// State "running" or "stopped" implements vserver start and stop.
+	State               *string   `json:"state,omitempty"`
 	Comment             *string   `json:"comment,omitempty"`
 	AllowedProtocols    *[]string `json:"allowed-protocols,omitempty"`
 	DisallowedProtocols *[]string `json:"disallowed-protocols,omitempty"`

@@ -15,6 +15,7 @@ import (
 func (a *app) vserverCmd() *cobra.Command {
 	return group("vserver", "Manage storage virtual machines (SVMs)",
 		a.vserverCreate(), a.vserverShow(), a.vserverModify(), a.vserverDelete(),
+		a.vserverState("start", "running", "Start an SVM"), a.vserverState("stop", "stopped", "Stop an SVM (it serves no NDMP sessions)"),
 		group("services", "Manage SVM services",
 			group("ndmp", "Manage NDMP of an SVM", a.ndmpGeneratePassword())),
 	)
@@ -87,6 +88,31 @@ func (a *app) vserverModify() *cobra.Command {
 	f.StringVar(&comment, "comment", "", "comment")
 	f.StringSliceVar(&allowed, "allowed-protocols", nil, "protocols the SVM may serve (the others become disallowed)")
 	f.StringSliceVar(&disallowed, "disallowed-protocols", nil, "protocols the SVM may not serve (the others become allowed)")
+	return c
+}
+
+func (a *app) vserverState(verb, state, short string) *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:   verb + " -vserver NAME",
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			st := state
+			return c.Do(cmd.Context(), http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, admin.SVMModify{State: &st}, nil)
+		},
+	}
+	c.Flags().StringVar(&name, "vserver", "", "SVM name")
 	return c
 }
 

@@ -301,3 +301,21 @@ func TestSnapshotCommands(t *testing.T) {
 	n.ok("volume", "offline", "vs1", "vol1")
 	n.fail("still has 1 Snapshot copies", "volume", "delete", "vs1", "vol1")
 }
+
+func TestVserverStartStop(t *testing.T) {
+	n := startNode(t)
+	n.ok("vserver", "create", "vs1")
+	n.ok("vserver", "stop", "vs1")
+	if out := n.ok("vserver", "show", "vs1", "-fields", "state"); !strings.Contains(out, "vs1     stopped") {
+		t.Fatalf("after stop:\n%s", out)
+	}
+	n.fail("already stopped", "vserver", "stop", "-vserver", "vs1")
+	n.fail("cannot be started or stopped", "vserver", "stop", "cluster1")
+	n.fail("does not exist", "vserver", "start", "nosuch")
+	n.ok("vserver", "start", "-vserver", "vs1")
+	if out := n.ok("vserver", "show", "vs1", "-fields", "state"); !strings.Contains(out, "vs1     running") {
+		t.Fatalf("after start:\n%s", out)
+	}
+	n.ok("security", "login", "create", "-user-or-group-name", "ro", "-role", "readonly", "-password", "Reader123")
+	checkFail(t, n.runAs("ro", "Reader123", "vserver", "stop", "vs1"), `not authorized for "vserver stop"`, []string{"stop as ro"})
+}
