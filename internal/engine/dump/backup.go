@@ -123,6 +123,10 @@ type BackupRequest struct {
 	Env Env
 	// Output receives the image.
 	Output io.Writer
+	// VolumeSize ends a volume after this many bytes and NextVolume gives
+	// the writer of volume n >= 2 (multi-volume images); 0 means no limit.
+	VolumeSize int64
+	NextVolume func(n int) (io.Writer, error)
 	// RecordSize is the tape record size in bytes (D6); 0 means 10 KB.
 	RecordSize int
 	// OffsetMap writes the offset map (option ndmpd.offset_map.enable;
@@ -197,6 +201,22 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// nextVolume wraps the writers of further volumes so that their bytes are
+// counted too.
+func nextVolume(f func(int) (io.Writer, error), cw *countWriter) func(int) (io.Writer, error) {
+	if f == nil {
+		return nil
+	}
+	return func(n int) (io.Writer, error) {
+		w, err := f(n)
+		if err != nil {
+			return nil, err
+		}
+		cw.w = w
+		return cw, nil
+	}
 }
 
 // source is what a backup reads: a root directory and the subtree in it.
@@ -338,7 +358,8 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	dw, err := dump.NewWriter(&cw, dump.Options{
 		Date: date, BaseDate: base, Level: level, Label: "none",
 		Filesys: src.backupKey, Device: src.backupKey, Host: req.Host, NTREC: ntrec,
-		OffsetMap: !req.DisableOffsetMap,
+		OffsetMap: !req.DisableOffsetMap, VolumeSize: req.VolumeSize,
+		NextVolume: nextVolume(req.NextVolume, &cw),
 	})
 	if err != nil {
 		return res, fmt.Errorf("dump backup: %w", err)

@@ -59,6 +59,8 @@ type RestoreEvents interface {
 type RestoreRequest struct {
 	// Input is the image, read from its start.
 	Input io.Reader
+	// NextVolume opens volume n >= 2 of a multi-volume image.
+	NextVolume func(n int) (io.Reader, error)
 	// InputAt is the image for direct access recovery (DIRECT=Y).
 	InputAt io.ReaderAt
 	// Dest is the destination directory on the host. Alternatively Storage
@@ -297,6 +299,16 @@ func cleanRel(p string) (string, bool) {
 func (rs *restorer) restoreStream() error {
 	cr := &countReader{r: rs.req.Input}
 	r := dump.NewReader(cr)
+	if rs.req.NextVolume != nil {
+		r.SetNextVolume(func(n int) (io.Reader, error) {
+			v, err := rs.req.NextVolume(n)
+			if err != nil {
+				return nil, err
+			}
+			cr.r = v
+			return cr, nil
+		})
+	}
 	h, err := r.Next()
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
+)
+
+func runLocal(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, Env{Stdout: &out, Stderr: &errb})
+	return out.String(), errb.String(), code
+}
+
+// TestLocalDumpRestore: tapestry dump and restore round trip a directory,
+// incrementals through a dumpdates catalog, -t lists, -x extracts, and Linux
+// restore reads the image (item 5; D5).
+func TestLocalDumpRestore(t *testing.T) {
+	src := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "sub", "deeper"), 0o755))
+	must(os.WriteFile(filepath.Join(src, "a.txt"), []byte("alpha"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "sub", "deeper", "b.txt"), []byte("beta"), 0o600))
+	must(os.Symlink("a.txt", filepath.Join(src, "link")))
+	work := t.TempDir()
+	img0 := filepath.Join(work, "l0.dump")
+	dates := filepath.Join(work, "dumpdates")
+
+	if _, e, code := runLocal(t, "dump", "-1", "-f", img0, src); code == 0 || !strings.Contains(e, "make a level 0 backup first") {
+		t.Fatalf("level 1 without dates: %d %s", code, e)
+	}
+	if _, e, code := runLocal(t, "dump", "-0", src); code == 0 || !strings.Contains(e, "-f IMAGE") {
+		t.Fatalf("no -f: %d %s", code, e)
+	}
+	if _, e, code := runLocal(t, "dump", "-0", "-f", img0, "-b", "2", src); code == 0 || !strings.Contains(e, "Tape record size must be in the range between 4KB and 256KB") {
+		t.Fatalf("-b 2: %d %s", code, e)
+	}
+	out, e, code := runLocal(t, "dump", "-0u", "-f", img0, "-D", dates, src)
+	if code != 0 || !strings.Contains(out, "Date of this level 0 dump") {
+		t.Fatalf("dump -0u: %d %s %s", code, out, e)
+	}
+	out, e, code = runLocal(t, "restore", "-t", "-f", img0)
+	if code != 0 || !strings.Contains(out, "./sub/deeper/b.txt") || !strings.Contains(out, "./link") {
+		t.Fatalf("restore -t: %d %s %s", code, out, e)
+	}
+	time.Sleep(300 * time.Millisecond)
+	must(os.WriteFile(filepath.Join(src, "new.txt"), []byte("gamma"), 0o644))
+	must(os.Rename(filepath.Join(src, "sub", "deeper"), filepath.Join(src, "moved")))
+	time.Sleep(300 * time.Millisecond)
+	img1 := filepath.Join(work, "l1.dump")
+	if out, e, code = runLocal(t, "dump", "-1", "-u", "-D", dates, "-f"+img1, src); code != 0 || !strings.Contains(out, "Date of last level dump") {
+		t.Fatalf("dump -1: %d %s %s", code, out, e)
+	}
+
+	dst := t.TempDir()
+	t.Chdir(dst)
+	for _, img := range []string{img0, img1} {
+		if out, e, code := runLocal(t, "restore", "-r", "-f", img); code != 0 {
+			t.Fatalf("restore -r %s: %d %s %s", img, code, out, e)
+		}
+	}
+	for p, want := range map[string]string{"a.txt": "alpha", "new.txt": "gamma", "moved/b.txt": "beta"} {
+		if b, err := os.ReadFile(filepath.Join(dst, p)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "sub", "deeper")); err == nil {
+		t.Error("sub/deeper still exists after the incremental")
+	}
+
+	x := t.TempDir()
+	t.Chdir(x)
+	if out, e, code := runLocal(t, "restore", "-x", "-f", img0, "sub/deeper/b.txt"); code != 0 {
+		t.Fatalf("restore -x: %d %s %s", code, out, e)
+	}
+	if b, err := os.ReadFile(filepath.Join(x, "sub/deeper/b.txt")); err != nil || string(b) != "beta" {
+		t.Errorf("extracted: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(x, "a.txt")); err == nil {
+		t.Error("restore -x extracted more than asked")
+	}
+	if _, _, code := runLocal(t, "restore", "-t", "-x", "-f", img0); code == 0 {
+		t.Error("-t -x accepted")
+	}
+
+	// Several image files: -B cuts the image, restore reads them in turn.
+	parts := filepath.Join(work, "p1") + "," + filepath.Join(work, "p2") + "," + filepath.Join(work, "p3")
+	big := filepath.Join(src, "big.bin")
+	must(os.WriteFile(big, bytes.Repeat([]byte("0123456789abcdef"), 8192), 0o644))
+	if out, e, code := runLocal(t, "dump", "-0", "-B", "100", "-f", parts, src); code != 0 {
+		t.Fatalf("multi-image dump: %d %s %s", code, out, e)
+	}
+	y := t.TempDir()
+	t.Chdir(y)
+	if out, e, code := runLocal(t, "restore", "-r", "-f", parts); code != 0 {
+		t.Fatalf("multi-image restore: %d %s %s", code, out, e)
+	}
+	if b, err := os.ReadFile(filepath.Join(y, "big.bin")); err != nil || len(b) != 8192*16 {
+		t.Errorf("big.bin after multi-image restore: %d bytes, %v", len(b), err)
+	}
+
+	// Linux restore reads the image of tapestry dump.
+	testutil.RequireTool(t, "restore")
+	z := t.TempDir()
+	cmd := testutil.Run(t, "sh", "-c", "cd "+z+" && printf '1\\nn\\n' | restore -x -f "+img0+" a.txt && cat a.txt")
+	if !strings.Contains(cmd, "alpha") {
+		t.Errorf("Linux restore -x: %s", cmd)
+	}
+}
