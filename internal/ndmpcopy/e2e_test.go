@@ -269,8 +269,8 @@ func xattrString(t *testing.T, p string) string {
 	return sb.String()
 }
 
-// compareTrees fails the test when the trees differ.
-func compareTrees(t *testing.T, what, src, dst string) {
+// diffTrees lists the differences between two trees.
+func diffTrees(t *testing.T, src, dst string) []string {
 	t.Helper()
 	a, b := snapshotTree(t, src), snapshotTree(t, dst)
 	var diffs []string
@@ -290,11 +290,62 @@ func compareTrees(t *testing.T, what, src, dst string) {
 		}
 	}
 	sort.Strings(diffs)
-	if len(diffs) > 0 {
+	return diffs
+}
+
+// compareTrees fails the test when the trees differ.
+func compareTrees(t *testing.T, what, src, dst string) {
+	t.Helper()
+	if diffs := diffTrees(t, src, dst); len(diffs) > 0 {
 		if len(diffs) > 20 {
 			diffs = append(diffs[:20], fmt.Sprintf("... %d more", len(diffs)-20))
 		}
 		t.Fatalf("%s: the destination differs from the source:\n%s", what, strings.Join(diffs, "\n"))
+	}
+}
+
+// The tree comparison of the end-to-end tests sees every attribute it
+// claims to check: a cp -a copy is equal, and each kind of change is found.
+func TestDiffTreesDetects(t *testing.T) {
+	testutil.RequireRoot(t)
+	cp := testutil.RequireTool(t, "cp")
+	a := filepath.Join(t.TempDir(), "a")
+	must(t, os.Mkdir(a, 0o755))
+	populate(t, a)
+	changes := map[string]func(b string){
+		"content": func(b string) { must(t, os.WriteFile(filepath.Join(b, "a.txt"), []byte("alphA\n"), 0o644)) },
+		"mode":    func(b string) { must(t, os.Chmod(filepath.Join(b, "b.txt"), 0o644)) },
+		"owner":   func(b string) { must(t, os.Lchown(filepath.Join(b, "d1"), 70000, 1)) },
+		"mtime": func(b string) {
+			tm := time.Date(2020, 2, 29, 12, 34, 56, 790000000, time.UTC)
+			must(t, os.Chtimes(filepath.Join(b, "d4/e.txt"), tm, tm))
+		},
+		"xattr": func(b string) { must(t, unix.Setxattr(filepath.Join(b, "a.txt"), "user.color", []byte("Blue"), 0)) },
+		"symlink": func(b string) {
+			os.Remove(filepath.Join(b, "link-a"))
+			must(t, os.Symlink("b.txt", filepath.Join(b, "link-a")))
+		},
+		"hard link":  func(b string) { must(t, os.Link(filepath.Join(b, "a.txt"), filepath.Join(b, "a-hard"))) },
+		"extra file": func(b string) { must(t, os.WriteFile(filepath.Join(b, "d1/extra"), nil, 0o644)) },
+		"missing":    func(b string) { must(t, os.Remove(filepath.Join(b, "empty"))) },
+		"unlinked": func(b string) {
+			// same names and content, but b.txt and d4/b-hard no longer one file
+			must(t, os.Remove(filepath.Join(b, "d4/b-hard")))
+			testutil.Run(t, cp, "-a", filepath.Join(b, "b.txt"), filepath.Join(b, "d4/b-hard"))
+		},
+	}
+	b := filepath.Join(t.TempDir(), "b")
+	testutil.Run(t, cp, "-a", a, b)
+	if d := diffTrees(t, a, b); len(d) > 0 {
+		t.Fatalf("cp -a copy differs: %v", d)
+	}
+	for name, change := range changes {
+		b := filepath.Join(t.TempDir(), "b")
+		testutil.Run(t, cp, "-a", a, b)
+		change(b)
+		if d := diffTrees(t, a, b); len(d) == 0 {
+			t.Errorf("%s: change not detected", name)
+		}
 	}
 }
 
