@@ -91,14 +91,16 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	if err := o.Config.Validate(); err != nil {
 		return nil, err
 	}
-	if o.AdminPassword != "" {
-		if err := auth.CheckPasswordRules(o.AdminPassword); err != nil {
-			return nil, fmt.Errorf("initial admin password: %s", auth.Message(err))
-		}
-	}
 	dir, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// The initial password matters only on first start; check it before
+	// anything is created.
+	if _, err := os.Stat(filepath.Join(dir, CatalogFile)); errors.Is(err, os.ErrNotExist) && o.AdminPassword != "" {
+		if err := auth.CheckPasswordRules(o.AdminPassword); err != nil {
+			return nil, fmt.Errorf("initial admin password: %s", auth.Message(err))
+		}
 	}
 	o.DataDir = dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -152,6 +154,18 @@ func (d *Daemon) initCluster(ctx context.Context) error {
 	if err := d.ensureLIF(ctx, adminSVM); err != nil {
 		return err
 	}
+	if d.FirstStart {
+		d.log.Info("initialised new cluster", "cluster", c.Name, "node", storage.DefaultNodeName, "data-dir", d.opts.DataDir)
+	}
+	users, err := d.auth.ListUsers(ctx, "")
+	if err != nil {
+		return fmt.Errorf("read users: %w", err)
+	}
+	if len(users) > 0 {
+		// Not the first start: the admin password is whatever it was
+		// set to.
+		return nil
+	}
 	pw, generated := d.opts.AdminPassword, false
 	if pw == "" {
 		pw, generated = generatePassword(), true
@@ -165,9 +179,6 @@ func (d *Daemon) initCluster(ctx context.Context) error {
 		if generated {
 			fmt.Fprintf(d.opts.Out, "Initial password of cluster user admin: %s\n", pw)
 		}
-	}
-	if d.FirstStart {
-		d.log.Info("initialised new cluster", "cluster", c.Name, "node", storage.DefaultNodeName, "data-dir", d.opts.DataDir)
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestFirstStart(t *testing.T) {
 	// Second start: nothing printed, nothing recreated, password unchanged.
 	out.Reset()
 	d = open(t, dir, "Other1234", &out)
-	defer d.Close()
+	defer func() { d.Close() }()
 	if d.FirstStart || out.Len() != 0 {
 		t.Fatalf("restart: FirstStart=%v output %q", d.FirstStart, out.String())
 	}
@@ -88,6 +88,12 @@ func TestFirstStart(t *testing.T) {
 	}
 	if _, err := d.Auth().CheckPassword(ctx, "cluster1", "admin", "Other1234"); err == nil {
 		t.Fatal("TAPESTRY_ADMIN_PASSWORD replaced the password on restart")
+	}
+	d.Close()
+	// A password that would not do for a first start is ignored later.
+	d = open(t, dir, "weak", &out)
+	if d.FirstStart || out.Len() != 0 {
+		t.Fatalf("third start: FirstStart=%v output %q", d.FirstStart, out.String())
 	}
 }
 
