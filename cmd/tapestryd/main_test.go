@@ -222,7 +222,7 @@ func TestKill9(t *testing.T) {
 				acks <- ack{opt: o}
 			}
 		}()
-		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(600)) * time.Millisecond)
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

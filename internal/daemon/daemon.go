@@ -240,6 +240,7 @@ func (d *Daemon) listen() error {
 	d.srv = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 	return nil
