@@ -589,10 +589,27 @@ func openSource(ctx context.Context, req *BackupRequest, opt *backupOpts) (*sour
 		}
 	}
 	if opt.multi != nil {
-		root := strings.Trim(opt.multiRoot, "/")
-		// The common root is given relative to the backup path or as the backup path itself.
-		if root != "" && root != strings.Trim(src.rel, "/") {
-			src.rel = path.Join(src.rel, root)
+		// The common root: the backup path itself, a path below it, or a
+		// path relative to it.
+		base := strings.TrimSuffix(req.Path, "/")
+		if req.Dir != "" {
+			base = src.root
+		}
+		r := strings.TrimSuffix(opt.multiRoot, "/")
+		switch {
+		case r == "" || r == "." || r == base:
+		case strings.HasPrefix(r, base+"/"):
+			src.rel = path.Join(src.rel, r[len(base)+1:])
+		case strings.HasPrefix(r, "/"):
+			src.cleanup()
+			return nil, fmt.Errorf("MULTI_SUBTREE_NAMES: the common root %q is not below the backup path %q", r, base)
+		default:
+			c, ok := cleanRel(r)
+			if !ok {
+				src.cleanup()
+				return nil, fmt.Errorf("MULTI_SUBTREE_NAMES: bad common root %q", r)
+			}
+			src.rel = path.Join(src.rel, c)
 		}
 		src.backupKey = strings.TrimSuffix(src.backupKey, "/") + "/" + opt.dmpName
 	}
@@ -720,6 +737,7 @@ func (w *walker) walk() error {
 	if err != nil {
 		return err
 	}
+	root.path = "" // paths are relative to the dump root
 	var include map[string]bool // MULTI_SUBTREE_NAMES: subtrees and their ancestors
 	var subtrees []string
 	if w.opt.multi != nil {
