@@ -48,7 +48,7 @@ func (s *syncBuffer) String() string {
 // cluster user with role backup and the default virtual library, served
 // by a real Server.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	dir      string
 	store    *catalog.BoltStore
@@ -67,10 +67,11 @@ type fixture struct {
 
 type fixtureOpts struct {
 	maxSessions int
+	authed      bool // sessions start authenticated
 	before      func(f *fixture) // runs before Serve
 }
 
-func freePort(t *testing.T, host string) int {
+func freePort(t testing.TB, host string) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -80,7 +81,7 @@ func freePort(t *testing.T, host string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func newFixture(t *testing.T, o fixtureOpts) *fixture {
+func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), logs: &syncBuffer{}}
 	var err error
@@ -134,6 +135,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.srv.assumeAuthed = o.authed
 	ctx, cancel := context.WithCancel(f.ctx)
 	f.cancel = cancel
 	f.done = make(chan error, 1)

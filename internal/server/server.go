@@ -95,6 +95,10 @@ type Server struct {
 	serving  bool
 	wg       sync.WaitGroup
 	tlsCfg   *tls.Config
+
+	// assumeAuthed makes new sessions start authenticated (tests and the
+	// fuzz target reach the post-authentication handlers with it).
+	assumeAuthed bool
 }
 
 // New returns a server; Serve starts it.

@@ -65,6 +65,7 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 		lif:     lif,
 		secure:  secure,
 		started: time.Now(),
+		authed:  s.assumeAuthed,
 	}
 	ss.sid = "ndmp-" + strconv.FormatUint(ss.id, 10)
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
