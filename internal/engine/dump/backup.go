@@ -737,7 +737,7 @@ func (w *walker) walk() error {
 	if err != nil {
 		return err
 	}
-	root.path = "" // paths are relative to the dump root
+	root.path = ""              // paths are relative to the dump root
 	var include map[string]bool // MULTI_SUBTREE_NAMES: subtrees and their ancestors
 	var subtrees []string
 	if w.opt.multi != nil {

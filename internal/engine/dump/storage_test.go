@@ -72,7 +72,7 @@ func (e *eventRecorder) Snapshot(name string, _ time.Time) error {
 	return e.add("Snapshot " + name)
 }
 func (e *eventRecorder) BaseDump(level int, _ time.Time) error { return e.add("Base_dump") }
-func (e *eventRecorder) PhaseChange(p string) error          { return e.add("Phase " + p) }
+func (e *eventRecorder) PhaseChange(p string) error            { return e.add("Phase " + p) }
 func (e *eventRecorder) End(int64) error                       { return e.add("End") }
 func (e *eventRecorder) Abort(int64) error                     { return e.add("Abort") }
 func (e *eventRecorder) Error(msg string) error                { return e.add("Error " + msg) }
