@@ -67,7 +67,7 @@ type fixture struct {
 
 type fixtureOpts struct {
 	maxSessions int
-	authed      bool // sessions start authenticated
+	authed      bool             // sessions start authenticated
 	before      func(f *fixture) // runs before Serve
 }
 
