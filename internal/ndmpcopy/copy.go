@@ -572,6 +572,10 @@ func refused(s *session, what, path string, err error) error {
 	return &Error{Code: ExitRefused, Msg: msg, Err: err}
 }
 
+// abortGrace is how long a data service may go on after its peer failed
+// before ndmpcopy aborts it.
+const abortGrace = 2 * time.Second
+
 // waitHalts waits until both data services halt, showing progress. When one
 // halts without success, it aborts the other.
 func waitHalts(ctx context.Context, src, dst *session, con *console, interval, haltTimeout time.Duration, start time.Time) (ndmp.DataHaltReason, ndmp.DataHaltReason, error) {
@@ -588,18 +592,29 @@ func waitHalts(ctx context.Context, src, dst *session, con *console, interval, h
 			abortDeadline = time.After(haltTimeout)
 		}
 	}
+	// When one side fails, the other usually fails on its own a moment
+	// later (its data connection closes) and reports its own reason; it is
+	// aborted only if it has not halted within abortGrace.
+	var grace <-chan time.Time
 	ctxDone := ctx.Done()
 	for !srcDone || !dstDone {
 		select {
 		case r := <-src.halted:
 			srcReason, srcDone = r, true
-			if r != ndmp.DataHaltSuccessful && !dstDone {
-				abort(dst)
+			if r != ndmp.DataHaltSuccessful && !dstDone && grace == nil {
+				grace = time.After(abortGrace)
 			}
 		case r := <-dst.halted:
 			dstReason, dstDone = r, true
-			if r != ndmp.DataHaltSuccessful && !srcDone {
+			if r != ndmp.DataHaltSuccessful && !srcDone && grace == nil {
+				grace = time.After(abortGrace)
+			}
+		case <-grace:
+			if !srcDone {
 				abort(src)
+			}
+			if !dstDone {
+				abort(dst)
 			}
 		case <-src.c.Conn().Done():
 			if !srcDone {

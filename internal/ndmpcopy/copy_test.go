@@ -230,6 +230,23 @@ func TestCopySourceFailsC1(t *testing.T) {
 	}
 }
 
+// A destination that does not notice the failed backup is aborted after
+// the grace period.
+func TestCopyAbortsHungDestinationC1(t *testing.T) {
+	src := newPeer(t, "127.0.0.1")
+	dst := newPeer(t, "127.0.0.2")
+	src.files["/vs1/vol1"] = testContent(1 << 20)
+	src.failAt = 100 << 10
+	dst.hang = true
+	start := time.Now()
+	code, out, errOut := runMain(t, "-sa", "admin:secret", "-da", "admin:secret", "-st", "md5",
+		src.endpoint("/vs1/vol1"), dst.endpoint("/vs2/vol2"))
+	if d := time.Since(start); code != ExitFailed || d < abortGrace || d > abortGrace+5*time.Second ||
+		!strings.Contains(errOut, "the source backup ended with NDMP_DATA_HALT_INTERNAL_ERROR, the destination restore with NDMP_DATA_HALT_ABORTED") {
+		t.Errorf("exit %d after %v\nstderr %q\nstdout %q", code, d, errOut, out)
+	}
+}
+
 // A destination that refuses the restore stops the copy with exit status 5;
 // the backup already started on the source is aborted.
 func TestCopyDestinationRefusesC1(t *testing.T) {

@@ -457,6 +457,27 @@ func TestE2ECopyLevelsC1C2(t *testing.T) {
 	}
 }
 
+// C1 end to end: a directory (a subtree of a volume) copied into a
+// directory of another volume.
+func TestE2ESubtreeC1(t *testing.T) {
+	testutil.RequireRoot(t)
+	src := newNode(t, "127.0.0.1")
+	dst := newNode(t, "127.0.0.2")
+	srcDir := src.volume("vs1", "vol1", "btrfs")
+	dstDir := dst.volume("vs2", "vol2", "ext4")
+	populate(t, srcDir)
+	must(t, os.Mkdir(filepath.Join(dstDir, "copy"), 0o755))
+	code, out, errOut := runMain(t, copyArgs(src, dst, "/vs1/vol1/d1", "/vs2/vol2/copy")...)
+	skipIfNoRestore(t, code, errOut)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	compareTrees(t, "subtree", filepath.Join(srcDir, "d1"), filepath.Join(dstDir, "copy"))
+	if _, err := os.Lstat(filepath.Join(dstDir, "a.txt")); err == nil {
+		t.Error("a file outside the copied subtree reached the destination volume")
+	}
+}
+
 // C2 -exclude end to end, over IPv6 loopback.
 func TestE2EExcludeIPv6C2(t *testing.T) {
 	testutil.RequireRoot(t)

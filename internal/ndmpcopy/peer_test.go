@@ -36,6 +36,7 @@ type peer struct {
 	failAt int64         // a backup halts with INTERNAL_ERROR after this many bytes (if > 0)
 	noDest bool          // recover refuses: the destination path does not exist
 	raw    bool          // recover stores the bytes as they come (a real server's image)
+	hang   bool          // recover never ends on its own: only DATA_ABORT halts it
 
 	mu       sync.Mutex
 	files    map[string][]byte
@@ -407,6 +408,9 @@ func (s *peerSession) startRecover(req *ndmp.DataStartRecoverRequest) (ndmp.Body
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.state, s.op = cancel, ndmp.DataStateActive, ndmp.DataOpRecover
 	data := s.data
+	if s.p.hang {
+		return &ndmp.DataStartRecoverReply{}, nil
+	}
 	go func() {
 		buf := make([]byte, 32<<10)
 		var got []byte
