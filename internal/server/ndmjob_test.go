@@ -132,3 +132,34 @@ func enableText(f *fixture) {
 		f.t.Fatal(err)
 	}
 }
+
+// Robot operations of ndmjob through SCSI_EXECUTE_CDB on the virtual
+// library's changer (mc0), with tape operations on nrst0l: element status,
+// unload, load, label writing and listing.
+func TestNdmjobRobot(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	a := f.agent("m")
+	out, err := runNdmjob(t, "-o", "init-elem-status", "-R", a, "-r", "mc0")
+	if err != nil || !strings.Contains(out, "slots 20@1000  drive 4@500  arm 1@0  i/e 4@10") ||
+		!strings.Contains(out, "@501 TAPE Full  PVolTag(TAP002L8,#0)") {
+		t.Fatalf("init-elem-status: %v\n%s", err, out)
+	}
+	d0, _ := f.lib.Drive(0)
+	out, err = runNdmjob(t, "-v", "-o", "unload", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l")
+	if err != nil || d0.Barcode() != "" || !strings.Contains(out, "Operation complete") {
+		t.Fatalf("unload: drive holds %q, %v\n%s", d0.Barcode(), err, out)
+	}
+	out, err = runNdmjob(t, "-v", "-o", "load=1004", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l")
+	if err != nil || d0.Barcode() != "TAP005L8" {
+		t.Fatalf("load=1004: drive holds %q, %v\n%s", d0.Barcode(), err, out)
+	}
+	_, _ = runNdmjob(t, "-o", "unload", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l")
+	out, err = runNdmjob(t, "-v", "-o", "init-labels", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l", "-m", "TESTLBL1@1004")
+	if err != nil || !strings.Contains(out, "Writing tape label 'TESTLBL1'") {
+		t.Fatalf("init-labels: %v\n%s", err, out)
+	}
+	out, err = runNdmjob(t, "-v", "-l", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l", "-m", "@1004")
+	if err != nil || !strings.Contains(out, `ME "TESTLBL1@1004"`) {
+		t.Fatalf("-l: %v\n%s", err, out)
+	}
+}
