@@ -464,6 +464,22 @@ func (s *Server) createQtree(ctx context.Context, r *request) (int, any, error) 
 	return http.StatusCreated, q, nil
 }
 
+func (s *Server) modifyQtree(ctx context.Context, r *request) (int, any, error) {
+	var in QtreeModify
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
+	if err != nil {
+		return 0, nil, err
+	}
+	q, err := s.cfg.Storage.ModifyQtree(ctx, v.SVM, v.Name, r.PathValue("name"), storage.SecurityStyle(in.SecurityStyle))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, q, nil
+}
+
 func (s *Server) deleteQtree(ctx context.Context, r *request) (int, any, error) {
 	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
@@ -669,6 +685,25 @@ func (s *Server) createRole(ctx context.Context, r *request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusCreated, ro, nil
+}
+
+func (s *Server) modifyRole(ctx context.Context, r *request) (int, any, error) {
+	var in RoleModify
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.scope(r, r.PathValue("svm")); err != nil {
+		return 0, nil, err
+	}
+	acc, err := auth.ParseAccess(in.Access)
+	if err != nil {
+		return 0, nil, err
+	}
+	ro, err := s.cfg.Auth.ModifyRole(ctx, r.PathValue("svm"), r.PathValue("name"), in.CmdDir, acc)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ro, nil
 }
 
 func (s *Server) deleteRole(ctx context.Context, r *request) (int, any, error) {

@@ -103,6 +103,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/storage/qtrees", route{cmd: "volume qtree show"}, s.listQtrees)
 	s.handle("POST /api/storage/qtrees", route{cmd: "volume qtree create", write: true}, s.createQtree)
+	s.handle("PATCH /api/storage/qtrees/{uuid}/{name}", route{cmd: "volume qtree modify", write: true}, s.modifyQtree)
 	s.handle("DELETE /api/storage/qtrees/{uuid}/{name}", route{cmd: "volume qtree delete", write: true}, s.deleteQtree)
 
 	s.handle("GET /api/security/accounts", route{cmd: "security login show"}, s.listAccounts)
@@ -112,6 +113,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/security/roles", route{cmd: "security login role show"}, s.listRoles)
 	s.handle("POST /api/security/roles", route{cmd: "security login role create", write: true}, s.createRole)
+	s.handle("PATCH /api/security/roles/{svm}/{name}", route{cmd: "security login role modify", write: true}, s.modifyRole)
 	s.handle("DELETE /api/security/roles/{svm}/{name}", route{cmd: "security login role delete", write: true}, s.deleteRole)
 
 	s.handle("POST /api/private/cli/vserver/services/ndmp/generate-password", route{}, s.generateNDMPPassword)

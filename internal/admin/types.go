@@ -82,6 +82,18 @@ type QtreeCreate struct {
 	SecurityStyle string `json:"security-style,omitempty"`
 }
 
+// QtreeModify is the body of PATCH /api/storage/qtrees/{volume-uuid}/{name}.
+type QtreeModify struct {
+	SecurityStyle string `json:"security-style"`
+}
+
+// RoleModify is the body of PATCH /api/security/roles/{svm}/{name}: the new
+// access level of one command directory of the role.
+type RoleModify struct {
+	CmdDir string `json:"cmddirname"`
+	Access string `json:"access"`
+}
+
 // SnapshotCreate is the body of POST /api/storage/volumes/{uuid}/snapshots.
 type SnapshotCreate struct {
 	Name string `json:"snapshot"`

@@ -93,6 +93,9 @@ func (a *app) optionsCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&name, "option-name", "", "option name")
 	c.Flags().StringVar(&value, "option-value", "", "new value")
+	// The specification also writes -option_name.
+	c.Flags().StringVar(&name, "option_name", "", "same as -option-name")
+	_ = c.Flags().MarkHidden("option_name")
 	showFlags(c, &o)
 	return c
 }

@@ -17,7 +17,7 @@ func (a *app) securityCmd() *cobra.Command {
 		group("login", "Manage login users",
 			a.loginCreate(), a.loginShow(), a.loginDelete(), a.loginPassword(), a.loginModify(),
 			a.loginLock("lock", true), a.loginLock("unlock", false),
-			group("role", "Manage roles", a.roleCreate(), a.roleShow(), a.roleDelete())))
+			group("role", "Manage roles", a.roleCreate(), a.roleShow(), a.roleModify(), a.roleDelete())))
 }
 
 // userFlags binds -vserver and -user-or-group-name (alias -username).
@@ -345,6 +345,35 @@ func (a *app) roleCreate() *cobra.Command {
 	f.StringVar(&in.Name, "role", "", "role name")
 	f.StringVar(&in.CmdDir, "cmddirname", "", "command directory, such as \"vserver services ndmp\" or DEFAULT")
 	f.StringVar(&in.Access, "access", "all", "access level: all, readonly or none")
+	return c
+}
+
+func (a *app) roleModify() *cobra.Command {
+	var svm, name string
+	var in admin.RoleModify
+	c := &cobra.Command{
+		Use:   "modify [-vserver SVM] -role NAME -cmddirname DIR -access all|readonly|none",
+		Short: "Change the access level of a command directory of a custom role",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("role", name), req("cmddirname", in.CmdDir), req("access", in.Access)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			owner, err := a.ownerName(cmd, c, svm)
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodPatch, "/api/security/roles/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil, in, nil)
+		},
+	}
+	c.Flags().StringVar(&svm, "vserver", "", "SVM of the role (default: your own)")
+	c.Flags().StringVar(&name, "role", "", "role name")
+	c.Flags().StringVar(&in.CmdDir, "cmddirname", "", "command directory")
+	c.Flags().StringVar(&in.Access, "access", "", "new access level: all, readonly or none")
 	return c
 }
 

@@ -21,7 +21,7 @@ func (a *app) volumeCmd() *cobra.Command {
 		a.volumeState("offline", "offline", "Take a volume offline"),
 		a.volumeState("restrict", "restricted", "Restrict a volume"),
 		a.volumeDelete(),
-		group("qtree", "Manage qtrees", a.qtreeCreate(), a.qtreeShow(), a.qtreeDelete()),
+		group("qtree", "Manage qtrees", a.qtreeCreate(), a.qtreeShow(), a.qtreeModify(), a.qtreeDelete()),
 		group("snapshot", "Manage Snapshot copies",
 			a.snapshotCreate(), a.snapshotShow(), a.snapshotDelete(),
 			a.snapshotLock("lock"), a.snapshotLock("unlock")),
@@ -272,6 +272,39 @@ func (a *app) qtreeCreate() *cobra.Command {
 	va.flags(c)
 	c.Flags().StringVar(&in.Name, "qtree", "", "qtree name")
 	c.Flags().StringVar(&in.SecurityStyle, "security-style", "", "unix, ntfs or mixed (default: the volume's)")
+	return c
+}
+
+func (a *app) qtreeModify() *cobra.Command {
+	var va volumeArgs
+	var name, style string
+	c := &cobra.Command{
+		Use:   "modify -vserver SVM -volume VOL -qtree NAME -security-style S",
+		Short: "Change a qtree's security style",
+		Args:  cobra.MaximumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "qtree": &name}, "vserver", "volume", "qtree"); err != nil {
+				return err
+			}
+			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", name), req("security-style", style)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.Volume(ctx, va.svm, va.vol)
+			if err != nil {
+				return err
+			}
+			return c.Do(ctx, http.MethodPatch, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), nil,
+				admin.QtreeModify{SecurityStyle: style}, nil)
+		},
+	}
+	va.flags(c)
+	c.Flags().StringVar(&name, "qtree", "", "qtree name")
+	c.Flags().StringVar(&style, "security-style", "", "unix, ntfs or mixed")
 	return c
 }
 

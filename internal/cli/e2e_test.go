@@ -319,3 +319,30 @@ func TestVserverStartStop(t *testing.T) {
 	n.ok("security", "login", "create", "-user-or-group-name", "ro", "-role", "readonly", "-password", "Reader123")
 	checkFail(t, n.runAs("ro", "Reader123", "vserver", "stop", "vs1"), `not authorized for "vserver stop"`, []string{"stop as ro"})
 }
+
+func TestQtreeAndRoleModify(t *testing.T) {
+	n := startNode(t)
+	v1 := t.TempDir()
+	n.ok("vserver", "create", "vs1")
+	n.ok("volume", "create", "vs1", "vol1", "-path", v1, "-snapshot-provider", "copy")
+	n.ok("volume", "qtree", "create", "vs1", "vol1", "q1")
+	n.ok("volume", "qtree", "modify", "-vserver", "vs1", "-volume", "vol1", "-qtree", "q1", "-security-style", "mixed")
+	if out := n.ok("volume", "qtree", "show", "-qtree", "q1", "-fields", "security-style"); !strings.Contains(out, "q1    mixed") {
+		t.Fatalf("after modify:\n%s", out)
+	}
+	n.fail("not a valid security style", "volume", "qtree", "modify", "vs1", "vol1", "q1", "-security-style", "fancy")
+	n.fail("does not exist", "volume", "qtree", "modify", "vs1", "vol1", "q9", "-security-style", "unix")
+
+	n.ok("security", "login", "role", "create", "-role", "r1", "-cmddirname", "volume", "-access", "readonly")
+	n.ok("security", "login", "role", "modify", "-role", "r1", "-cmddirname", "volume", "-access", "all")
+	if out := n.ok("security", "login", "role", "show", "-role", "r1"); !strings.Contains(out, "cluster1 r1        volume            all") {
+		t.Fatalf("after role modify:\n%s", out)
+	}
+	n.fail("has no command directory", "security", "login", "role", "modify", "-role", "r1", "-cmddirname", "network", "-access", "all")
+	n.fail("missing required parameter -access", "security", "login", "role", "modify", "-role", "r1", "-cmddirname", "volume")
+
+	// The spec's spelling -option_name works too.
+	if out := n.ok("options", "-option_name", "backup.log.enable"); !strings.Contains(out, "backup.log.enable on") {
+		t.Fatalf("-option_name:\n%s", out)
+	}
+}
