@@ -142,6 +142,9 @@ ex vserver modify -vserver vs2 -allowed-protocols nfs,ndmp
 ex vserver show -fields allowed-protocols,disallowed-protocols
 ex vserver show -vserver vs1 -instance
 ex vserver create vs1
+ex vserver stop -vserver vs2
+ex vserver show -vserver vs2 -fields state
+ex vserver start vs2
 ex vserver delete -vserver vs2
 ex vserver delete -vserver nosuch
 
@@ -179,6 +182,7 @@ p "## Qtrees" ""
 ex volume qtree create -vserver vs1 -volume vol1 -qtree q1
 ex volume qtree create vs1 vol1 q2 -security-style ntfs
 ex volume qtree show
+ex volume qtree modify -vserver vs1 -volume vol1 -qtree q1 -security-style mixed
 ex volume qtree delete -vserver vs1 -volume vol1 -qtree q2
 
 p "## Snapshot copies" "" \
@@ -210,6 +214,7 @@ ex --user viewer --password wrong cluster show
 ex security login role create -role ndmp_operator -cmddirname "vserver services ndmp" -access all
 ex security login role create -role ndmp_operator -cmddirname "volume" -access readonly
 ex security login role show -role ndmp_operator
+ex security login role modify -role ndmp_operator -cmddirname volume -access none
 ex security login role delete -role ndmp_operator -cmddirname volume
 ex security login delete -user-or-group-name viewer
 
@@ -244,14 +249,14 @@ p "## Admin API" "" \
 	"Paths follow ONTAP's REST API where it has one; the others live below \`/api/private/cli/\`:" "" \
 	'| method and path | command |' '|---|---|' \
 	'| `GET /api/cluster` | cluster show |' \
-	'| `GET, POST /api/svm/svms`; `PATCH, DELETE /api/svm/svms/{name}` | vserver show, create, modify, delete |' \
+	'| `GET, POST /api/svm/svms`; `PATCH, DELETE /api/svm/svms/{name}` | vserver show, create, modify/start/stop, delete |' \
 	'| `GET, POST /api/network/ip/interfaces`; `DELETE .../{uuid}` | network interface show, create, delete |' \
 	'| `GET, POST /api/storage/volumes`; `PATCH, DELETE .../{uuid}` | volume show, create, modify/online/offline/restrict, delete |' \
 	'| `GET, POST /api/storage/volumes/{uuid}/snapshots`; `DELETE .../{name}` | volume snapshot show, create, delete |' \
 	'| `POST /api/private/cli/volume/snapshot/lock`, `.../unlock` | volume snapshot lock, unlock (advanced) |' \
-	'| `GET, POST /api/storage/qtrees`; `DELETE /api/storage/qtrees/{volume-uuid}/{name}` | volume qtree show, create, delete |' \
-	'| `GET, POST /api/security/accounts`; `PATCH, DELETE .../{svm}/{name}` | security login show, create, password, delete |' \
-	'| `GET, POST /api/security/roles`; `DELETE .../{svm}/{name}?cmddirname=` | security login role show, create, delete |' \
+	'| `GET, POST /api/storage/qtrees`; `PATCH, DELETE /api/storage/qtrees/{volume-uuid}/{name}` | volume qtree show, create, modify, delete |' \
+	'| `GET, POST /api/security/accounts`; `PATCH, DELETE .../{svm}/{name}` | security login show, create, password/modify/lock/unlock, delete |' \
+	'| `GET, POST /api/security/roles`; `PATCH, DELETE .../{svm}/{name}` | security login role show, create, modify, delete |' \
 	'| `POST /api/private/cli/vserver/services/ndmp/generate-password` | vserver services ndmp generate-password |' \
 	'| `GET, POST /api/private/cli/options` | options |' "" \
 	"List answers are \`{\"records\": [...], \"num_records\": N}\`; errors are" \
