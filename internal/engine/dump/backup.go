@@ -840,7 +840,11 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 	}
 	dir.dump = true
 	w.dirs = append(w.dirs, dir)
-	f, err := os.Open(w.full(path.Join(w.src.rel, rel)))
+	dp := w.full(path.Join(w.src.rel, rel))
+	f, err := os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
+	if err != nil && errors.Is(err, unix.EPERM) {
+		f, err = os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("dump backup: %w", err)
 	}
