@@ -82,6 +82,26 @@ func TestCopyBetweenTwoServersC1(t *testing.T) {
 	}
 }
 
+// C1: a copy within one server: two sessions to the same server.
+func TestCopyWithinOneServerC1(t *testing.T) {
+	p := newPeer(t, "127.0.0.1")
+	p.files["/vs1/vol1"] = testContent(100 << 10)
+	code, out, errOut := runMain(t, "-sa", "admin:secret", "-da", "admin:secret", "-st", "md5",
+		p.endpoint("/vs1/vol1"), p.endpoint("/vs1/vol2"))
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if got, _ := p.file("/vs1/vol2"); !bytes.Equal(got, p.files["/vs1/vol1"]) {
+		t.Error("the second volume differs")
+	}
+	p.mu.Lock()
+	n := p.sessions
+	p.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d sessions, want 2 (one for the backup, one for the restore)", n)
+	}
+}
+
 // C2: levels 1 to 9 are passed to the source; the destination gets each
 // increment.
 func TestCopyLevelsC2(t *testing.T) {

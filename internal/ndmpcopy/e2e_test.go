@@ -478,6 +478,21 @@ func TestE2ESubtreeC1(t *testing.T) {
 	}
 }
 
+// C1 end to end: a copy within one node, between two of its volumes.
+func TestE2EWithinOneNodeC1(t *testing.T) {
+	testutil.RequireRoot(t)
+	n := newNode(t, "127.0.0.1")
+	srcDir := n.volume("vs1", "vol1", "btrfs")
+	dstDir := n.volume("vs1", "vol2", "ext4")
+	populate(t, srcDir)
+	code, out, errOut := runMain(t, copyArgs(n, n, "/vs1/vol1", "/vs1/vol2")...)
+	skipIfNoRestore(t, code, errOut)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	compareTrees(t, "within one node", srcDir, dstDir)
+}
+
 // C2 -exclude end to end, over IPv6 loopback.
 func TestE2EExcludeIPv6C2(t *testing.T) {
 	testutil.RequireRoot(t)
