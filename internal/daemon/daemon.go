@@ -27,7 +27,10 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
 // File names inside the data directory.
@@ -68,6 +71,9 @@ type Daemon struct {
 	auth    *auth.Service
 	ln      net.Listener
 	srv     *http.Server
+	vtl     *vtl.Library
+	tapes   *tape.Registry
+	ndmp    *server.Server
 	// FirstStart is true when Open created the cluster.
 	FirstStart bool
 }
@@ -122,6 +128,9 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	}()
 	d.storage = storage.New(st, storage.Options{MaxSnapshots: o.Config.MaxSnapshots})
 	if err := d.initCluster(ctx); err != nil {
+		return d, err
+	}
+	if err := d.openNDMP(ctx); err != nil {
 		return d, err
 	}
 	if err := d.listen(); err != nil {
@@ -252,12 +261,17 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.log.Info("admin API listening", "socket", d.SocketPath())
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(d.ln) }()
+	nctx, stopNDMP := context.WithCancel(ctx)
+	ndmpDone := d.serveNDMP(nctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down")
 	case serveErr = <-errc:
 	}
+	stopNDMP()
+	<-ndmpDone
+	d.closeVTL()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := d.srv.Shutdown(sctx); err != nil {
@@ -275,6 +289,7 @@ func (d *Daemon) Close() error {
 	if d.ln != nil {
 		d.ln.Close()
 	}
+	d.closeVTL()
 	return d.closeStore()
 }
 
