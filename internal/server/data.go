@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -394,15 +395,111 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // startRecover handles DATA_START_RECOVER and
-// DATA_START_RECOVER_FILEHIST.
+// DATA_START_RECOVER_FILEHIST with the dump engine. The destination is the
+// nlist's destination_dir (a backup path /svm/volume[/path]) or, without
+// one, FILESYSTEM; each nlist entry names a path of the image
+// (original_path) and optionally a new name; LOG_FILE reports every name.
 func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecoverRequest, op ndmp.DataOperation) ndmp.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.st != ndmp.DataStateConnected {
 		return ndmp.ErrIllegalState
 	}
-	d.ss.logMessage(ndmp.LogError, "restore is not available yet on this server")
-	return ndmp.ErrNotSupported
+	bt := req.ButypeName
+	if bt == "" {
+		bt = "dump"
+	}
+	if bt != "dump" {
+		d.ss.logMessage(ndmp.LogError, "backup type "+bt+" is not supported by this server")
+		return ndmp.ErrIllegalArgs
+	}
+	env := ndmp.Env(req.Env)
+	dest := env["FILESYSTEM"]
+	var names []dump.RestoreName
+	for _, n := range req.Nlist {
+		if dest == "" && n.DestinationDir != "" {
+			dest = n.DestinationDir
+		}
+		fh := int64(-1)
+		if n.FHInfo != math.MaxUint64 && n.FHInfo <= math.MaxInt64 {
+			fh = int64(n.FHInfo)
+		}
+		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: strings.TrimPrefix(n.Name, "/"), FHInfo: fh})
+	}
+	if dest == "" {
+		d.ss.logMessage(ndmp.LogError, "no restore destination: set FILESYSTEM or the destination directory")
+		return ndmp.ErrIllegalArgs
+	}
+	if _, err := d.resolve(ctx, dest); err != nil {
+		vol := dest
+		if _, v, _, e := storage.SplitBackupPath(dest); e == nil {
+			vol = v
+		}
+		msg := "Could not obtain vol ref for Volume " + vol
+		d.ss.log.Warn(msg, "err", err)
+		d.ss.logMessage(ndmp.LogError, msg)
+		return ndmp.ErrIllegalArgs
+	}
+	rctx, cancel := context.WithCancel(d.ss.ctx)
+	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, op
+	dc := d.dc
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		// Ask the DMA to have the mover send the whole image.
+		d.ss.postQuiet(&ndmp.NotifyDataReadPost{Offset: 0, Length: math.MaxUint64})
+		stopProgress := d.progress(rctx, "restore")
+		rr := dump.RestoreRequest{
+			Input:   &countReader{r: dc, n: &d.bytes},
+			Storage: d.ss.srv.o.Storage,
+			Path:    dest,
+			Env:     dump.Env(env),
+			Names:   names,
+			OnName: func(nr dump.NameResult) {
+				st := ndmp.RecoverySuccessful
+				if nr.Err != nil {
+					st = recoveryStatus(nr.Err)
+				}
+				d.ss.postQuiet(&ndmp.LogFilePost{Name: nr.Path, RecoveryStatus: st})
+			},
+		}
+		if l := d.ss.srv.o.EventLog; l != nil {
+			rr.Log = l.Restore(dest)
+		}
+		res, err := dump.Restore(rctx, rr)
+		stopProgress()
+		_ = dc.Close()
+		if err == nil && res.Errors > 0 {
+			d.ss.logMessage(ndmp.LogWarning, fmt.Sprintf("%d names could not be restored", res.Errors))
+		}
+		d.finish(nil, err, "restore")
+	}()
+	return ndmp.NoErr
+}
+
+// recoveryStatus maps a restore error to LOG_FILE's recovery status.
+func recoveryStatus(err error) ndmp.RecoveryStatus {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return ndmp.RecoveryFailedPermission
+	case errors.Is(err, fs.ErrNotExist):
+		return ndmp.RecoveryFailedNotFound
+	case errors.Is(err, fs.ErrExist):
+		return ndmp.RecoveryFailedFilePathExists
+	}
+	return ndmp.RecoveryFailedIoError
+}
+
+type countReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
 }
 
 // fileStat converts a dump inode to an NDMP file_stat.

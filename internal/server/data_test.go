@@ -1,0 +1,203 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// populate writes a small tree into dir.
+func populate(t testing.TB, dir string) {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("d%d", i%4), fmt.Sprintf("e%d", i%3))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte(fmt.Sprintf("file %d ", i)), 100*i+1)
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d.txt", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("d0/e0", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tree lists dir as "path mode size content-hash" lines.
+func tree(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." || rel == "restore_symboltable" {
+			return nil
+		}
+		if rel == ".snapshot" { // the snapshot directory is never backed up
+			return filepath.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v", rel, fi.Mode())
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %d %x", len(b), b[:min(len(b), 16)])
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			line += " -> " + l
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// D1, N14, N16, draft 3.5: a local backup (DATA and MOVER in one session
+// over a LOCAL data connection) with the dump engine to a virtual drive,
+// with file history posts, then a restore to another volume driven by
+// NOTIFY_DATA_READ, gives back the same tree.
+func TestLocalBackupRestore(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	src := filepath.Join(f.dir, "vols", "vol1")
+	populate(t, src)
+	ps := newPosts()
+	var c *ndmp.Client
+	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
+			_ = c.MoverRead(ctx, p.Offset, p.Length)
+		}
+		ps.handler(ctx, m)
+	}})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	wantErr(t, "start before connect", c.DataStartBackup(ctx, "dump", nil), ndmp.ErrIllegalState)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	ds, _ := c.DataGetState(ctx)
+	if ds.State != ndmp.DataStateConnected {
+		t.Fatalf("data state %+v", ds)
+	}
+	wantErr(t, "bad butype", c.DataStartBackup(ctx, "tar", nil), ndmp.ErrIllegalArgs)
+	wantErr(t, "no FILESYSTEM", c.DataStartBackup(ctx, "dump", nil), ndmp.ErrIllegalArgs)
+	wantErr(t, "unknown volume", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/nosuch"}}), ndmp.ErrIllegalArgs)
+	waitFor(t, func() bool { return containsLog(f, "Could not obtain vol ref for Volume nosuch") })
+	env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "HIST", Value: "T"}, {Name: "LEVEL", Value: "0"}}
+	wantErr(t, "start backup", c.DataStartBackup(ctx, "dump", env), ndmp.NoErr)
+	dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost)
+	if dh.Reason != ndmp.DataHaltSuccessful {
+		t.Fatalf("data halted %v\n%s", dh.Reason, f.logs.String())
+	}
+	mh := ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second).Body.(*ndmp.NotifyMoverHaltedPost)
+	if mh.Reason != ndmp.MoverHaltConnectClosed {
+		t.Fatalf("mover halted %v", mh.Reason)
+	}
+	benv, err := c.DataGetEnv(ctx)
+	if err != nil || ndmp.Env(benv)["DUMP_DATE"] == "" {
+		t.Fatalf("env after backup %+v %v", benv, err)
+	}
+	ds, _ = c.DataGetState(ctx)
+	ms, _ := c.MoverGetState(ctx)
+	if ds.BytesProcessed == 0 || ms.BytesMoved != ds.BytesProcessed || ds.Operation != ndmp.DataOpBackup {
+		t.Fatalf("data %+v mover %+v", ds, ms)
+	}
+	var dirs, nodes int
+	ps.mu.Lock()
+	for _, m := range ps.ms {
+		switch b := m.Body.(type) {
+		case *ndmp.FHAddDirPost:
+			dirs += len(b.Dirs)
+		case *ndmp.FHAddNodePost:
+			nodes += len(b.Nodes)
+		}
+	}
+	ps.mu.Unlock()
+	if dirs < 20 || nodes < 20 {
+		t.Errorf("file history: %d dir entries, %d nodes", dirs, nodes)
+	}
+	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+	wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restore into vol2.
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nil), ndmp.NoErr)
+	dh = ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost)
+	if dh.Reason != ndmp.DataHaltSuccessful {
+		t.Fatalf("restore halted %v\n%s", dh.Reason, f.logs.String())
+	}
+	want, got := tree(t, src), tree(t, filepath.Join(f.dir, "vols", "vol2"))
+	if fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("restored tree differs:\nwant %q\ngot  %q", want, got)
+	}
+	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+}
+
+// DATA state table (draft 3.5): illegal requests per state, ABORT halts
+// with ABORTED and NOTIFY_DATA_HALTED, LISTEN over TCP.
+func TestDataStateTable(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "abort idle", c.DataAbort(ctx), ndmp.ErrIllegalState)
+	wantErr(t, "stop idle", c.DataStop(ctx), ndmp.ErrIllegalState)
+	_, err := c.DataGetEnv(ctx)
+	wantErr(t, "env idle", err, ndmp.ErrIllegalState)
+	_, err = c.DataListen(ctx, 123)
+	wantErr(t, "listen bad type", err, ndmp.ErrIllegalArgs)
+	a, err := c.DataListen(ctx, ndmp.AddrTCP)
+	if err != nil || len(a.AddrPorts()) != 1 {
+		t.Fatalf("listen %+v %v", a, err)
+	}
+	ds, _ := c.DataGetState(ctx)
+	if ds.State != ndmp.DataStateListen || ds.HaltReason != ndmp.DataHaltNA {
+		t.Fatalf("state %+v", ds)
+	}
+	_, err = c.DataListen(ctx, ndmp.AddrTCP)
+	wantErr(t, "second listen", err, ndmp.ErrIllegalState)
+	wantErr(t, "stop in listen", c.DataStop(ctx), ndmp.ErrIllegalState)
+	wantErr(t, "start in listen", c.DataStartBackup(ctx, "dump", nil), ndmp.ErrIllegalState)
+	wantErr(t, "abort", c.DataAbort(ctx), ndmp.NoErr)
+	h := ps.wait(t, ndmp.NotifyDataHalted, 5*time.Second).Body.(*ndmp.NotifyDataHaltedPost)
+	ds, _ = c.DataGetState(ctx)
+	if h.Reason != ndmp.DataHaltAborted || ds.State != ndmp.DataStateHalted || ds.HaltReason != ndmp.DataHaltAborted {
+		t.Fatalf("after abort %v %+v", h.Reason, ds)
+	}
+	wantErr(t, "stop", c.DataStop(ctx), ndmp.NoErr)
+	ds, _ = c.DataGetState(ctx)
+	if ds.State != ndmp.DataStateIdle {
+		t.Fatalf("after stop %+v", ds)
+	}
+}
