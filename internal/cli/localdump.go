@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -202,22 +203,40 @@ func runLocalDump(ctx context.Context, env Env, la *localArgs, dir string) error
 	if err != nil {
 		return err
 	}
-	files := make([]*os.File, 0, len(la.images))
+	// Each image file is written through a large buffer; a full volume is
+	// flushed before the next one is opened.
+	type imageFile struct {
+		f *os.File
+		b *bufio.Writer
+	}
+	var files []imageFile
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			f.f.Close()
 		}
 	}()
+	flushAll := func() error {
+		for _, f := range files {
+			if err := f.b.Flush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	open := func(n int) (io.Writer, error) {
 		if n > len(la.images) {
 			return nil, fmt.Errorf("image %d needed but only %d given with -f", n, len(la.images))
+		}
+		if err := flushAll(); err != nil {
+			return nil, err
 		}
 		f, err := os.OpenFile(la.images[n-1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, f)
-		return f, nil
+		b := bufio.NewWriterSize(f, 1<<20)
+		files = append(files, imageFile{f, b})
+		return b, nil
 	}
 	first, err := open(1)
 	if err != nil {
@@ -245,8 +264,11 @@ func runLocalDump(ctx context.Context, env Env, la *localArgs, dir string) error
 	if err != nil {
 		return errors.New(enginedump.Message(err))
 	}
+	if err := flushAll(); err != nil {
+		return err
+	}
 	for _, f := range files {
-		if err := f.Close(); err != nil {
+		if err := f.f.Close(); err != nil {
 			return err
 		}
 	}

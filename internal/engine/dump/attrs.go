@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -152,16 +153,44 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// padReaderAt reads zeros past the end of the file.
-type padReaderAt struct{ f *os.File }
+// readBuffer is the size of the reads from the files being dumped (the
+// writer asks for 1 KB at a time).
+const readBuffer = 256 << 10
 
-func (p padReaderAt) ReadAt(b []byte, off int64) (int, error) {
-	n, err := p.f.ReadAt(b, off)
-	if err == io.EOF {
-		clear(b[n:])
-		return len(b), nil
+func (w *walker) blockBuf() []byte {
+	if w.bbuf == nil {
+		w.bbuf = make([]byte, readBuffer)
 	}
-	return n, err
+	return w.bbuf
+}
+
+// blockReaderAt serves small ReadAt calls from one large read of the file,
+// and reads zeros past the end of the file (it may have shrunk).
+type blockReaderAt struct {
+	f   *os.File
+	buf []byte
+	off int64 // file offset of buf[0]
+	n   int   // valid bytes in buf
+}
+
+func (b *blockReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		o := off + int64(done)
+		if o < b.off || o >= b.off+int64(b.n) {
+			n, err := b.f.ReadAt(b.buf, o)
+			if n == 0 {
+				if err == io.EOF || err == nil {
+					clear(p[done:])
+					return len(p), nil
+				}
+				return done, err
+			}
+			b.off, b.n = o, n
+		}
+		done += copy(p[done:], b.buf[o-b.off:b.n])
+	}
+	return len(p), nil
 }
 
 // dataExtents returns the data extents of f up to size with SEEK_DATA and
@@ -218,10 +247,15 @@ func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
 		for _, e := range ext {
 			total += e.Length
 		}
+		if w.br == nil {
+			w.br = bufio.NewReaderSize(nil, readBuffer)
+		}
 		if ok && total < in.Size {
-			pos, err = dw.WriteSparseFile(in, xs, padReaderAt{f}, ext)
+			pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: f, buf: w.blockBuf()}, ext)
 		} else {
-			pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(f, zeroReader{}), in.Size))
+			w.br.Reset(f)
+			pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(w.br, zeroReader{}), in.Size))
+			w.br.Reset(nil)
 		}
 		if err != nil {
 			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)

@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,15 @@ type node struct {
 	entries []dump.DirEntry // directories
 	qtree   *dump.QtreeInfo
 	dump    bool
-	listed  bool
+	dup     bool // another name of a hard-linked file already found
+}
+
+// fileRef is a non-directory found by the walk; its attributes are read
+// again when it is written, which keeps the walk's memory small.
+type fileRef struct {
+	path string
+	ino  uint32
+	dump bool
 }
 
 func (n *node) inode() *dump.Inode {
@@ -427,12 +436,20 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		}
 	}
 	phase(PhaseFiles)
-	for _, n := range w.files {
-		if !n.dump {
+	for _, f := range w.files {
+		if !f.dump {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		n, err := w.stat(path.Join(w.src.rel, f.path), f.ino)
+		if err != nil {
+			return res, err
+		}
+		n.path = f.path
+		if n.mode&unix.S_IFMT == unix.S_IFDIR {
+			return res, fmt.Errorf("dump backup: %s became a directory during the backup", f.path)
 		}
 		pos, err := w.writeFile(dw, n)
 		if err != nil {
@@ -712,10 +729,12 @@ type walker struct {
 	base   time.Time
 	level  int
 	dirs   []*node
-	files  []*node
-	byLive map[uint64]*node
+	files  []fileRef
+	byLive map[uint64]uint32 // hard-linked files already found
 	maxIno uint32
 	dev    uint64
+	br     *bufio.Reader
+	bbuf   []byte
 }
 
 func (w *walker) full(rel string) string {
@@ -723,7 +742,7 @@ func (w *walker) full(rel string) string {
 }
 
 func (w *walker) walk() error {
-	w.byLive = make(map[uint64]*node)
+	w.byLive = make(map[uint64]uint32)
 	top := w.src.rel
 	var st unix.Stat_t
 	if err := unix.Lstat(w.full(top), &st); err != nil {
@@ -803,8 +822,9 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 		}
 		live = l
 	}
-	if prev := w.byLive[live]; prev != nil && typ != unix.S_IFDIR {
-		return prev, nil
+	if prev, ok := w.byLive[live]; ok && typ != unix.S_IFDIR {
+		n.ino, n.dup = prev, true
+		return n, nil
 	}
 	d, err := w.im.Get(live)
 	if err != nil {
@@ -812,7 +832,7 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 	}
 	n.ino = d
 	if typ != unix.S_IFDIR && n.nlink > 1 {
-		w.byLive[live] = n
+		w.byLive[live] = d
 	}
 	return n, nil
 }
@@ -895,10 +915,8 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 			}
 			continue
 		}
-		if !c.listed {
-			c.dump = w.changed(c)
-			c.listed = true
-			w.files = append(w.files, c)
+		if !c.dup {
+			w.files = append(w.files, fileRef{path: crel, ino: c.ino, dump: w.changed(c)})
 		}
 	}
 	if dir.ino == dump.RootIno {
