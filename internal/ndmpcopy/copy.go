@@ -189,6 +189,8 @@ type session struct {
 
 	mu      sync.Mutex
 	lastErr string // the last error log message
+	holding bool     // log messages are held back, not printed
+	held    []string // the messages held back
 }
 
 func (s *session) name() string { return s.side + " " + s.ep.Address() }
@@ -205,16 +207,27 @@ func (s *session) post(_ context.Context, m *ndmp.Message) {
 	case *ndmp.LogMessagePost:
 		s.log.Printf("%s: LOG_MESSAGE %v %q", s.side, p.LogType, p.Entry)
 		entry := strings.TrimRight(p.Entry, "\n")
+		var line string
 		switch p.LogType {
 		case ndmp.LogError:
-			s.mu.Lock()
-			s.lastErr = entry
-			s.mu.Unlock()
-			s.con.message("ndmpcopy: %s: error: %s", s.side, entry)
+			line = fmt.Sprintf("ndmpcopy: %s: error: %s", s.side, entry)
 		case ndmp.LogWarning:
-			s.con.message("ndmpcopy: %s: warning: %s", s.side, entry)
+			line = fmt.Sprintf("ndmpcopy: %s: warning: %s", s.side, entry)
 		case ndmp.LogNormal:
-			s.con.message("ndmpcopy: %s: %s", s.side, entry)
+			line = fmt.Sprintf("ndmpcopy: %s: %s", s.side, entry)
+		default:
+			return
+		}
+		s.mu.Lock()
+		holding := s.holding
+		if holding {
+			s.held = append(s.held, line)
+		} else if p.LogType == ndmp.LogError {
+			s.lastErr = entry
+		}
+		s.mu.Unlock()
+		if !holding {
+			s.con.message("%s", line)
 		}
 	case *ndmp.LogFilePost:
 		s.log.Printf("%s: LOG_FILE %q %v", s.side, p.Name, p.RecoveryStatus)
@@ -228,6 +241,27 @@ func (s *session) post(_ context.Context, m *ndmp.Message) {
 		}
 	default:
 		s.log.Printf("%s: %v", s.side, m)
+	}
+}
+
+// hold holds the server's log messages back until release.
+func (s *session) hold() {
+	s.mu.Lock()
+	s.holding = true
+	s.mu.Unlock()
+}
+
+// release prints the messages held back when show is set, drops them
+// otherwise, and prints later messages again.
+func (s *session) release(show bool) {
+	s.mu.Lock()
+	held := s.held
+	s.holding, s.held = false, nil
+	s.mu.Unlock()
+	if show {
+		for _, line := range held {
+			s.con.message("%s", line)
+		}
 	}
 }
 
@@ -491,6 +525,12 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 	}
 	res := &Result{}
 	var lastErr error
+	// While the data connection is set up, the servers' log messages are
+	// held back: once it works, the complaints about a refused attempt
+	// (IPv6 before IPv4) are of no interest and stay in the debug log;
+	// if it fails, they explain why.
+	src.hold()
+	dst.hold()
 	for i, f := range fams {
 		lastErr = connectData(ctx, src, dst, f)
 		if lastErr == nil {
@@ -504,6 +544,8 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 			log.Printf("trying the data connection over %s", fams[i+1])
 		}
 	}
+	src.release(lastErr != nil)
+	dst.release(lastErr != nil)
 	if lastErr != nil {
 		return nil, &Error{Code: ExitFailed, Msg: "cannot set up the data connection between the servers", Err: lastErr}
 	}

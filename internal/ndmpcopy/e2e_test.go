@@ -638,6 +638,10 @@ func TestE2EErrorsC2(t *testing.T) {
 			if code != c.code || !strings.Contains(errOut, c.want) {
 				t.Errorf("exit %d (want %d)\nstderr %q\nwant   %q\nstdout %q", code, c.code, errOut, c.want, out)
 			}
+			// The refused IPv6 attempt before IPv4 is not shown.
+			if strings.Contains(out, "data connection refused") {
+				t.Errorf("stdout shows the servers' refusal of the IPv6 attempt: %q", out)
+			}
 		})
 	}
 }
