@@ -188,7 +188,7 @@ type session struct {
 	log    *DebugLog
 
 	mu      sync.Mutex
-	lastErr string // the last error log message
+	lastErr string   // the last error log message
 	holding bool     // log messages are held back, not printed
 	held    []string // the messages held back
 }
