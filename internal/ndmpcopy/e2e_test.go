@@ -165,14 +165,6 @@ func copyArgs(src, dst *node, srcPath, dstPath string, extra ...string) []string
 	return append(a, src.endpoint(srcPath), dst.endpoint(dstPath))
 }
 
-// skipIfNoRestore skips when the destination server cannot restore yet.
-func skipIfNoRestore(t *testing.T, code int, errOut string) {
-	t.Helper()
-	if code == ExitRefused && strings.Contains(errOut, "refused the restore") && strings.Contains(errOut, "NDMP_NOT_SUPPORTED_ERR") {
-		t.Skipf("the NDMP server cannot restore yet: %s", strings.TrimSpace(errOut))
-	}
-}
-
 // entry is what the tests compare of one file.
 type entry struct {
 	typ    fs.FileMode
@@ -449,7 +441,6 @@ func TestE2ECopyLevelsC1C2(t *testing.T) {
 			mutate(t, srcDir, level)
 		}
 		code, out, errOut := runMain(t, copyArgs(src, dst, "/vs1/vol1", "/vs2/vol2", "-l", strconv.Itoa(level))...)
-		skipIfNoRestore(t, code, errOut)
 		if code != ExitOK {
 			t.Fatalf("level %d: exit %d\nstdout %s\nstderr %s\nsource log %s\ndestination log %s", level, code, out, errOut, src.logs, dst.logs)
 		}
@@ -468,7 +459,6 @@ func TestE2ESubtreeC1(t *testing.T) {
 	populate(t, srcDir)
 	must(t, os.Mkdir(filepath.Join(dstDir, "copy"), 0o755))
 	code, out, errOut := runMain(t, copyArgs(src, dst, "/vs1/vol1/d1", "/vs2/vol2/copy")...)
-	skipIfNoRestore(t, code, errOut)
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
@@ -486,7 +476,6 @@ func TestE2EWithinOneNodeC1(t *testing.T) {
 	dstDir := n.volume("vs1", "vol2", "ext4")
 	populate(t, srcDir)
 	code, out, errOut := runMain(t, copyArgs(n, n, "/vs1/vol1", "/vs1/vol2")...)
-	skipIfNoRestore(t, code, errOut)
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
@@ -505,7 +494,6 @@ func TestE2EExcludeIPv6C2(t *testing.T) {
 	write(t, filepath.Join(srcDir, "cache/c.txt"), "drop", 0o644)
 	write(t, filepath.Join(srcDir, "top.tmp"), "drop", 0o644)
 	code, out, errOut := runMain(t, copyArgs(src, dst, "/vs1/vol1", "/vs2/vol2", "-exclude", "*.tmp,cache")...)
-	skipIfNoRestore(t, code, errOut)
 	if code != ExitOK {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
