@@ -240,11 +240,11 @@ func ParseMultiSubtree(v string) (root string, subtrees []string, err error) {
 	}
 	root = parts[len(parts)-1]
 	for _, s := range parts[:len(parts)-1] {
-		s = strings.Trim(s, "/")
-		if s == "" || s == "." || strings.Split(s, "/")[0] == ".." || strings.Contains("/"+s+"/", "/../") {
+		c, ok := cleanRel(s)
+		if !ok || c == "" {
 			return "", nil, fmt.Errorf("MULTI_SUBTREE_NAMES: %q is not a path below the common root", s)
 		}
-		subtrees = append(subtrees, s)
+		subtrees = append(subtrees, c)
 	}
 	return root, subtrees, nil
 }
