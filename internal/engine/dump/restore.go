@@ -519,7 +519,13 @@ func (rs *restorer) restoreStream() error {
 			if isDir[ino] {
 				for p, i := range paths {
 					if p == orig || orig == "" || strings.HasPrefix(p, orig+"/") {
-						targets[joinRel(dst, strings.TrimPrefix(strings.TrimPrefix(p, orig), "/"))] = i
+						rest := strings.TrimPrefix(strings.TrimPrefix(p, orig), "/")
+						switch {
+						case rest == "":
+							targets[dst] = i
+						default:
+							targets[joinRel(dst, rest)] = i
+						}
 					}
 				}
 			} else {
