@@ -1,0 +1,51 @@
+package dump
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func smallTree(b *testing.B, n int) string {
+	b.Helper()
+	src := b.TempDir()
+	data := bytes.Repeat([]byte("x"), 4096)
+	for i := 0; i < n; i++ {
+		d := filepath.Join(src, fmt.Sprintf("d%03d", i/500))
+		if i%500 == 0 {
+			must(b, os.Mkdir(d, 0o755))
+		}
+		must(b, os.WriteFile(filepath.Join(d, fmt.Sprintf("f%05d", i)), data, 0o644))
+	}
+	return src
+}
+
+// BenchmarkBackup4KFiles measures a level 0 of 5,000 files of 4 KiB.
+func BenchmarkBackup4KFiles(b *testing.B) {
+	src := smallTree(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Backup(context.Background(), BackupRequest{Dir: src, Output: io.Discard})
+		must(b, err)
+		b.SetBytes(res.Bytes)
+	}
+}
+
+// BenchmarkRestore4KFiles measures a full restore of 5,000 files of 4 KiB.
+func BenchmarkRestore4KFiles(b *testing.B) {
+	src := smallTree(b, 5000)
+	var img bytes.Buffer
+	_, err := Backup(context.Background(), BackupRequest{Dir: src, Output: &img})
+	must(b, err)
+	b.SetBytes(int64(img.Len()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst := b.TempDir()
+		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img.Bytes()), Dest: dst, Env: Env{"FORCE": "Y"}})
+		must(b, err)
+	}
+}
