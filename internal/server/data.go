@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,23 +416,32 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		return ndmp.ErrIllegalArgs
 	}
 	env := ndmp.Env(req.Env)
+	d.ss.log.Debug("start recover", "op", op.String(), "env", req.Env, "nlist", req.Nlist)
 	dest := env["FILESYSTEM"]
+	if dest == "" {
+		dest = env["PREFIX"]
+	}
+	if dest == "" && len(req.Nlist) > 0 {
+		dest = req.Nlist[0].DestinationDir
+	}
 	var names []dump.RestoreName
 	for _, n := range req.Nlist {
-		if dest == "" && n.DestinationDir != "" {
-			dest = n.DestinationDir
-		}
 		fh := int64(-1)
 		if n.FHInfo != math.MaxUint64 && n.FHInfo <= math.MaxInt64 {
 			fh = int64(n.FHInfo)
 		}
-		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: strings.TrimPrefix(n.Name, "/"), FHInfo: fh})
+		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
 	}
-	if dest == "" {
+	listOnly := op == ndmp.DataOpRecoverFilehist
+	if dest == "" && !listOnly {
 		d.ss.logMessage(ndmp.LogError, "no restore destination: set FILESYSTEM or the destination directory")
 		return ndmp.ErrIllegalArgs
 	}
-	if _, err := d.resolve(ctx, dest); err != nil {
+	if listOnly {
+		// RECOVER_FILEHIST lists the image as file history and writes
+		// nothing.
+		env["LIST"] = "Y"
+	} else if _, err := d.resolve(ctx, dest); err != nil {
 		vol := dest
 		if _, v, _, e := storage.SplitBackupPath(dest); e == nil {
 			vol = v
@@ -451,11 +462,9 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		d.ss.postQuiet(&ndmp.NotifyDataReadPost{Offset: 0, Length: math.MaxUint64})
 		stopProgress := d.progress(rctx, "restore")
 		rr := dump.RestoreRequest{
-			Input:   &countReader{r: dc, n: &d.bytes},
-			Storage: d.ss.srv.o.Storage,
-			Path:    dest,
-			Env:     dump.Env(env),
-			Names:   names,
+			Input: &countReader{r: dc, n: &d.bytes},
+			Env:   dump.Env(env),
+			Names: names,
 			OnName: func(nr dump.NameResult) {
 				st := ndmp.RecoverySuccessful
 				if nr.Err != nil {
@@ -464,10 +473,31 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 				d.ss.postQuiet(&ndmp.LogFilePost{Name: nr.Path, RecoveryStatus: st})
 			},
 		}
-		if l := d.ss.srv.o.EventLog; l != nil {
-			rr.Log = l.Restore(dest)
+		var fh *fhQueue
+		if listOnly {
+			tmp, err := os.MkdirTemp("", "tapestry-list-")
+			if err != nil {
+				stopProgress()
+				_ = dc.Close()
+				d.finish(nil, err, "restore")
+				return
+			}
+			defer os.RemoveAll(tmp)
+			rr.Dest = tmp
+			fh = newFHQueue(d.ss)
+			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile("/"+strings.TrimPrefix(e.Path, "/"), e.Ino) }
+		} else {
+			rr.Storage, rr.Path = d.ss.srv.o.Storage, dest
+			if l := d.ss.srv.o.EventLog; l != nil {
+				rr.Log = l.Restore(dest)
+			}
 		}
 		res, err := dump.Restore(rctx, rr)
+		if fh != nil {
+			if ferr := fh.close(); err == nil && ferr != nil {
+				err = ferr
+			}
+		}
 		stopProgress()
 		_ = dc.Close()
 		if err == nil && res.Errors > 0 {
@@ -476,6 +506,26 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		d.finish(nil, err, "restore")
 	}()
 	return ndmp.NoErr
+}
+
+// nameDest is where an nlist entry goes, relative to the restore root:
+// its destination_dir (the full destination path of the entry, as NDMJOB
+// and ONTAP send it) below root, joined with name when one is given.
+func nameDest(root string, n ndmp.Name) string {
+	d := path.Clean("/" + n.DestinationDir)
+	r := path.Clean("/" + root)
+	rel := ""
+	switch {
+	case n.DestinationDir == "" || d == r:
+	case strings.HasPrefix(d, r+"/"):
+		rel = strings.TrimPrefix(d, r+"/")
+	case r == "/":
+		rel = strings.TrimPrefix(d, "/")
+	}
+	if n.Name != "" {
+		rel = path.Join(rel, strings.TrimPrefix(n.Name, "/"))
+	}
+	return rel
 }
 
 // recoveryStatus maps a restore error to LOG_FILE's recovery status.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"sync"
 
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
@@ -24,9 +25,11 @@ type fhQueue struct {
 	mu    sync.Mutex
 	dirs  []ndmp.Dir
 	nodes []ndmp.Node
+	files []ndmp.File
 	q     chan ndmp.Body
 	done  chan struct{}
 	err   error
+	root  bool // the root entry "." was sent
 }
 
 func newFHQueue(ss *session) *fhQueue {
@@ -88,6 +91,15 @@ func (f *fhQueue) AddDir(h dump.DirHistory) error {
 	if err := f.flushNodes(); err != nil {
 		return err
 	}
+	if !f.root {
+		// DMAs expect the first entry to name the root directory "." with
+		// itself as parent; the engine walks the root first.
+		f.root = true
+		f.dirs = append(f.dirs, ndmp.Dir{
+			Name: []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: "."}},
+			Node: uint64(h.Parent), Parent: uint64(h.Parent),
+		})
+	}
 	f.dirs = append(f.dirs, ndmp.Dir{
 		Name:   []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: h.Name}},
 		Node:   uint64(h.Ino),
@@ -95,6 +107,31 @@ func (f *fhQueue) AddDir(h dump.DirHistory) error {
 	})
 	if len(f.dirs) >= FHBatch {
 		return f.flushDirs()
+	}
+	return nil
+}
+
+func (f *fhQueue) flushFiles() error {
+	if len(f.files) == 0 {
+		return nil
+	}
+	b := &ndmp.FHAddFilePost{Files: f.files}
+	f.files = nil
+	return f.send(b)
+}
+
+// addFile queues one file name with its path (file history of
+// DATA_START_RECOVER_FILEHIST, which lists the image).
+func (f *fhQueue) addFile(path string, ino uint32) error {
+	f.files = append(f.files, ndmp.File{
+		Name: []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: path}},
+		Stat: []ndmp.FileStat{{FSType: ndmp.FSUnix, Ftype: ndmp.FileOther,
+			Unsupported: ndmp.FileStatAtimeUns | ndmp.FileStatCtimeUns | ndmp.FileStatGroupUns}},
+		Node:   uint64(ino),
+		FHInfo: math.MaxUint64,
+	})
+	if len(f.files) >= FHBatch {
+		return f.flushFiles()
 	}
 	return nil
 }
@@ -121,6 +158,9 @@ func (f *fhQueue) close() error {
 	err := f.flushDirs()
 	if err == nil {
 		err = f.flushNodes()
+	}
+	if err == nil {
+		err = f.flushFiles()
 	}
 	close(f.q)
 	<-f.done

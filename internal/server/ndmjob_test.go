@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -161,5 +162,64 @@ func TestNdmjobRobot(t *testing.T) {
 	out, err = runNdmjob(t, "-v", "-l", "-R", a, "-r", "mc0", "-T", a, "-f", "nrst0l", "-m", "@1004")
 	if err != nil || !strings.Contains(out, `ME "TESTLBL1@1004"`) {
 		t.Fatalf("-l: %v\n%s", err, out)
+	}
+}
+
+// ndmjob's DATA conformance test (D-IDLE, D-LISTEN for LOCAL and TCP).
+func TestNdmjobTestData(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	out, err := runNdmjob(t, "-o", "test-data", "-D", f.agent("m"))
+	n, pass, warn, fail, ok := counts(out)
+	if err != nil || !ok || fail != 0 || n == 0 {
+		t.Fatalf("ndmjob test-data: err %v, %d tests %d passed %d warnings %d failed\n%s", err, n, pass, warn, fail, out)
+	}
+	t.Logf("%d tests, %d passed, %d warnings, %d failed", n, pass, warn, fail)
+}
+
+// D1, N14, N16: ndmjob as DMA makes a dump backup of /vs1/vol1 to the
+// virtual drive nrst0l with file history (-I), lists it (-t, DATA
+// START_RECOVER_FILEHIST) and extracts it into /vs1/vol2 (-x), whole and
+// one subtree; the restored trees equal the source.
+func TestNdmjobBackupListRestore(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	src, dst := filepath.Join(f.dir, "vols", "vol1"), filepath.Join(f.dir, "vols", "vol2")
+	populate(t, src)
+	a := f.agent("m")
+	index := filepath.Join(t.TempDir(), "index")
+	out, err := runNdmjob(t, "-v", "-c", "-D", a, "-B", "dump", "-C", "/vs1/vol1", "-f", "nrst0l", "-I", index)
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") || strings.Contains(out, "WARNING") {
+		t.Fatalf("ndmjob -c: %v\n%s", err, out)
+	}
+	idx, err := os.ReadFile(index)
+	if err != nil || !strings.Contains(string(idx), "DE DUMP_DATE=") || !strings.Contains(string(idx), "DHr ") {
+		t.Fatalf("index file: %v\n%s", err, idx)
+	}
+	out, err = runNdmjob(t, "-v", "-t", "-D", a, "-B", "dump", "-f", "nrst0l")
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") || !strings.Contains(out, "DHf /d1/e1/f13.txt") {
+		t.Fatalf("ndmjob -t: %v\n%s", err, out)
+	}
+	out, err = runNdmjob(t, "-v", "-x", "-D", a, "-B", "dump", "-C", "/vs1/vol2", "-f", "nrst0l")
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") || !strings.Contains(out, "0 ERROR") {
+		t.Fatalf("ndmjob -x: %v\n%s", err, out)
+	}
+	if want, got := tree(t, src), tree(t, dst); strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Fatalf("restored tree differs:\nwant %q\ngot  %q", want, got)
+	}
+	if err := os.RemoveAll(dst + "/d1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runNdmjob(t, "-v", "-x", "-D", a, "-B", "dump", "-C", "/vs1/vol2", "-f", "nrst0l", "d1/e1")
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
+		t.Fatalf("ndmjob -x d1/e1: %v\n%s", err, out)
+	}
+	for _, p := range []string{"d1/e1/f1.txt", "d1/e1/f13.txt"} {
+		b, err := os.ReadFile(filepath.Join(dst, p))
+		want, _ := os.ReadFile(filepath.Join(src, p))
+		if err != nil || string(b) != string(want) {
+			t.Fatalf("%s after subtree restore: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "d1/e0")); err == nil {
+		t.Fatal("subtree restore brought back d1/e0")
 	}
 }
