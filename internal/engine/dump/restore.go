@@ -175,6 +175,22 @@ type restorer struct {
 	dest  string
 	res   RestoreResult
 	space int // files since the last space check
+	// loc is the destination when it is a registered volume.
+	loc       *storage.Location
+	qtrees    map[string]bool // top-level qtree directories of loc's volume
+	newQtrees map[string]bool // qtrees of the image restored to loc's root
+}
+
+// lunAllowed reports whether a LUN restored at rel stays a LUN: only at the
+// volume root or directly in a qtree (D8). Outside registered volumes every
+// LUN flag is kept.
+func (rs *restorer) lunAllowed(rel string) bool {
+	if rs.loc == nil {
+		return true
+	}
+	vp := strings.Trim(path.Join(rs.loc.RelPath, rel), "/")
+	dir := path.Dir(vp)
+	return dir == "." || !strings.Contains(dir, "/") && (rs.qtrees[dir] || rs.newQtrees[dir])
 }
 
 func (rs *restorer) nameResult(p string, ino uint32, err error) {
@@ -218,6 +234,21 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	}
 	defer release()
 	rs := &restorer{ctx: ctx, req: &req, opt: opt, dest: dest}
+	if req.Storage != nil {
+		loc, err := req.Storage.Resolve(ctx, req.Path)
+		if err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+		rs.loc = &loc
+		rs.qtrees = map[string]bool{}
+		qs, err := req.Storage.ListQtrees(ctx, loc.Volume.SVM, loc.Volume.Name)
+		if err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+		for _, q := range qs {
+			rs.qtrees[q.Name] = true
+		}
+	}
 	if !opt.list && !opt.listQtrees && !opt.nowrite {
 		if err := checkWritable(dest); err != nil {
 			return res, err
@@ -247,8 +278,33 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	if req.Input == nil {
 		return res, errors.New("restore: no input")
 	}
-	err = rs.restoreStream()
+	if err = rs.restoreStream(); err != nil {
+		return rs.res, err
+	}
+	err = rs.registerQtrees()
 	return rs.res, err
+}
+
+// registerQtrees makes the qtrees of the image qtrees of the destination
+// volume again when the restore went to the volume root (D8).
+func (rs *restorer) registerQtrees() error {
+	if rs.loc == nil || rs.loc.RelPath != "" || rs.opt.ignoreQtrees || rs.opt.list || rs.opt.listQtrees || rs.opt.nowrite {
+		return nil
+	}
+	for _, q := range rs.res.Qtrees {
+		if rs.qtrees[q.Path] {
+			continue
+		}
+		spec := storage.QtreeSpec{Name: q.Path, SVM: rs.loc.Volume.SVM, Volume: rs.loc.Volume.Name, Existing: true}
+		switch q.Qtree.SecurityStyle {
+		case "unix", "ntfs", "mixed":
+			spec.SecurityStyle = storage.SecurityStyle(q.Qtree.SecurityStyle)
+		}
+		if _, err := rs.req.Storage.CreateQtree(rs.ctx, spec); err != nil && !errors.Is(err, storage.ErrExists) {
+			rs.nameResult(q.Path, q.Ino, fmt.Errorf("qtree information: %w", err))
+		}
+	}
+	return nil
 }
 
 // checkWritable refuses a read-only destination (D14).
@@ -562,6 +618,15 @@ func (rs *restorer) restoreStream() error {
 		}
 		progress(PhaseRestoreEnd)
 		return nil
+	}
+
+	if rs.loc != nil && rs.loc.RelPath == "" && !rs.opt.ignoreQtrees {
+		rs.newQtrees = map[string]bool{}
+		for p, ino := range targets {
+			if m := dirs[ino]; m != nil && m.qtree != nil && p != "" && !strings.Contains(p, "/") {
+				rs.newQtrees[p] = true
+			}
+		}
 	}
 
 	// Stage 2: directories (and renames and deletions of an incremental).
@@ -946,6 +1011,15 @@ func (rs *restorer) finish(p *pending) {
 	m := &p.m
 	var errs []error
 	xs := rs.xattrsToSet(m)
+	if !rs.lunAllowed(p.path) {
+		kept := xs[:0]
+		for _, x := range xs {
+			if x.Name != storage.LUNXattrTrusted && x.Name != storage.LUNXattrUser {
+				kept = append(kept, x)
+			}
+		}
+		xs = kept
+	}
 	typ := m.in.Mode & dump.ModeFmt
 	if p.f != nil {
 		for _, x := range xs {

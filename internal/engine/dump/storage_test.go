@@ -295,3 +295,47 @@ func TestStorageScopeAndEnv(t *testing.T) {
 	_, err = Backup(ctx, BackupRequest{Storage: f.svc, Catalog: cat, Path: "/vs1/vol1", Env: Env{"LEVEL": "1"}, Output: io.Discard})
 	must(t, err)
 }
+
+// TestRestoreQtreesAndLUNs (D8): restored to a volume root, qtrees become
+// qtrees of the destination volume and LUNs at volume or qtree level stay
+// LUNs; a LUN deeper down becomes a plain file.
+func TestRestoreQtreesAndLUNs(t *testing.T) {
+	f := newStorage(t)
+	ctx := context.Background()
+	writeFile(t, filepath.Join(f.data, "q1", "lun-q"), []byte("lun in a qtree"), 0o600)
+	writeFile(t, filepath.Join(f.data, "lun-top"), []byte("lun at the root"), 0o600)
+	writeFile(t, filepath.Join(f.data, "plain", "lun-deep"), []byte("lun in a directory"), 0o600)
+	for _, p := range []string{"q1/lun-q", "lun-top", "plain/lun-deep"} {
+		must(t, storage.SetLUN(filepath.Join(f.data, p), true))
+	}
+	var img bytes.Buffer
+	_, err := Backup(ctx, BackupRequest{Storage: f.svc, Path: "/vs1/vol1", Output: &img})
+	must(t, err)
+	data2 := filepath.Join(t.TempDir(), "vol2")
+	must(t, os.MkdirAll(data2, 0o755))
+	_, err = f.svc.CreateVolume(ctx, storage.VolumeSpec{Name: "vol2", SVM: "vs1", HostPath: data2, SnapshotProvider: "copy"})
+	must(t, err)
+	res, err := Restore(ctx, RestoreRequest{Input: bytes.NewReader(img.Bytes()), Storage: f.svc, Path: "/vs1/vol2", Env: Env{"FORCE": "Y"}})
+	must(t, err)
+	if res.Errors != 0 {
+		t.Fatalf("%d errors", res.Errors)
+	}
+	if _, err := f.svc.GetQtree(ctx, "vs1", "vol2", "q1"); err != nil {
+		t.Errorf("q1 is no qtree of vol2: %v", err)
+	}
+	for p, want := range map[string]bool{"q1/lun-q": true, "lun-top": true, "plain/lun-deep": false} {
+		if got, err := storage.IsLUN(filepath.Join(data2, p)); err != nil || got != want {
+			t.Errorf("%s: LUN %v, want %v (%v)", p, got, want, err)
+		}
+	}
+	// IGNORE_QTREES=Y into a third volume: no qtree.
+	data3 := filepath.Join(t.TempDir(), "vol3")
+	must(t, os.MkdirAll(data3, 0o755))
+	_, err = f.svc.CreateVolume(ctx, storage.VolumeSpec{Name: "vol3", SVM: "vs1", HostPath: data3, SnapshotProvider: "copy"})
+	must(t, err)
+	_, err = Restore(ctx, RestoreRequest{Input: bytes.NewReader(img.Bytes()), Storage: f.svc, Path: "/vs1/vol3", Env: Env{"FORCE": "Y", "IGNORE_QTREES": "Y"}})
+	must(t, err)
+	if _, err := f.svc.GetQtree(ctx, "vs1", "vol3", "q1"); err == nil {
+		t.Error("IGNORE_QTREES=Y registered q1")
+	}
+}
