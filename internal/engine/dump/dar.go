@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
 )
@@ -20,6 +21,20 @@ func (rs *restorer) restoreDAR() error {
 	}
 	var offsets map[uint32]int64
 	links := map[uint32]string{}
+	if !rs.opt.recursive && len(rs.req.Names) > 1 {
+		// Every recovery path must lie within the longest one.
+		longest := ""
+		for _, n := range rs.req.Names {
+			if d := darDest(n); len(d) > len(longest) {
+				longest = d
+			}
+		}
+		for _, n := range rs.req.Names {
+			if d := darDest(n); d != longest && !strings.HasPrefix(longest, d+"/") && d != "" {
+				return fmt.Errorf("restore: with RECURSIVE=N every recovery path must lie within the longest one (%q is not within %q)", d, longest)
+			}
+		}
+	}
 	for _, n := range rs.req.Names {
 		if err := rs.ctx.Err(); err != nil {
 			return err
@@ -51,9 +66,23 @@ func (rs *restorer) restoreDAR() error {
 				_ = rs.req.Log.Start(h.Dump.Level, "DAR")
 			}
 		}
+		orig, _ := cleanRel(n.Original)
+		if (!rs.opt.recursive || rs.opt.fullPaths) && orig != "" && dst != orig && !strings.HasSuffix(dst, "/"+orig) {
+			rs.nameResult(dst, h.Ino, fmt.Errorf("restore: the recovery path %q must end with the original path %q", dst, orig))
+			continue
+		}
+		existed := rs.existingParents(dst)
 		if err := rs.makeParents(dst); err != nil {
 			rs.nameResult(dst, h.Ino, err)
 			continue
+		}
+		if rs.opt.fullPaths && rs.opt.enhanced {
+			if offsets == nil {
+				if offsets, err = rs.loadOffsetMap(); err != nil {
+					return err
+				}
+			}
+			defer rs.recoverFullPath(orig, dst, existed, offsets)
 		}
 		if h.Inode.IsDir() {
 			if !rs.opt.enhanced {
@@ -347,6 +376,86 @@ func (rs *restorer) loadOffsetMap() (map[uint32]int64, error) {
 				m[e.Ino] = e.Offset
 			}
 			return m, nil
+		}
+	}
+}
+
+func darDest(n RestoreName) string {
+	if n.Dest != "" {
+		d, _ := cleanRel(n.Dest)
+		return d
+	}
+	d, _ := cleanRel(n.Original)
+	return d
+}
+
+// existingParents returns the directories above rel that exist already.
+func (rs *restorer) existingParents(rel string) map[string]bool {
+	out := map[string]bool{}
+	for d := path.Dir(rel); d != "." && d != "/" && rel != ""; d = path.Dir(d) {
+		if t, err := rs.fs.lstat(d); err == nil && t != 0 {
+			out[d] = true
+		}
+	}
+	return out
+}
+
+// recoverFullPath sets, after a DAR, the permissions of the directories of
+// the original path that the DAR created (RECOVER_FULL_PATHS=Y): each is
+// found from the image root through the offset map.
+func (rs *restorer) recoverFullPath(orig, dst string, existed map[string]bool, offsets map[uint32]int64) {
+	parts := strings.Split(orig, "/")
+	dparts := strings.Split(dst, "/")
+	if len(parts) < 2 || len(dparts) < len(parts) {
+		return
+	}
+	base := strings.Join(dparts[:len(dparts)-len(parts)], "/")
+	ino := uint32(dump.RootIno)
+	for i := 0; i < len(parts)-1; i++ {
+		off, ok := offsets[ino]
+		if !ok {
+			return
+		}
+		h, r, err := dump.ReadInodeAt(rs.req.InputAt, off)
+		if err != nil || !h.Inode.IsDir() {
+			return
+		}
+		ents, err := r.DirEntries()
+		if err != nil {
+			return
+		}
+		next := uint32(0)
+		for _, e := range ents {
+			if e.Name == parts[i] {
+				next = e.Ino
+			}
+		}
+		if next == 0 {
+			return
+		}
+		ino = next
+		target := joinRel(base, strings.Join(parts[:i+1], "/"))
+		if existed[target] {
+			continue
+		}
+		off, ok = offsets[ino]
+		if !ok {
+			return
+		}
+		dh, dr, err := dump.ReadInodeAt(rs.req.InputAt, off)
+		if err != nil || !dh.Inode.IsDir() {
+			return
+		}
+		m := &meta{in: dh.Inode}
+		s := &darScanner{ra: rs.req.InputAt, r: dr}
+		if _, err := dr.DirEntries(); err != nil {
+			return
+		}
+		if err := s.following(rs, m); err != nil {
+			return
+		}
+		if err := rs.setDirAttrs(target, m); err != nil {
+			rs.nameResult(target, ino, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,5 +144,64 @@ func TestDAR(t *testing.T) {
 	t.Logf("directory DAR read %d bytes (small dir %d), image %d", cr.n, small, size)
 	if cr.n*20 > size || small*50 > size {
 		t.Errorf("directory DAR read too much: %d (1,000 files) and %d (2 files) of %d", cr.n, small, size)
+	}
+}
+
+// TestDARPathRules (D9, D11): RECOVER_FULL_PATHS sets the permissions of the
+// directories the DAR made, RECURSIVE=N restores a directory without its
+// contents, and both need the recovery path to end with the original path.
+func TestDARPathRules(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a", "b", "c.txt"), []byte("c"), 0o644)
+	writeFile(t, filepath.Join(src, "a", "b", "d.txt"), []byte("d"), 0o644)
+	must(t, os.Chmod(filepath.Join(src, "a", "b"), 0o705))
+	must(t, os.Chmod(filepath.Join(src, "a"), 0o750))
+	var img bytes.Buffer
+	hist := newHistory()
+	res, err := Backup(context.Background(), BackupRequest{Dir: src, Env: Env{"HIST": "Y"}, Output: &img, History: hist})
+	must(t, err)
+	ra := bytes.NewReader(img.Bytes())
+	cIno, _ := hist.find("a/b/c.txt")
+	bIno, _ := hist.find("a/b")
+	env := func(kv ...string) Env {
+		e := Env{"DIRECT": "Y", "ENHANCED_DAR_ENABLED": "Y", "ACL_START": res.Env["ACL_START"]}
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
+		return e
+	}
+	dst := t.TempDir()
+	_, err = Restore(context.Background(), RestoreRequest{InputAt: ra, Dest: dst, Env: env("RECOVER_FULL_PATHS", "Y"),
+		Names: []RestoreName{{Original: "a/b/c.txt", Dest: "x/a/b/c.txt", FHInfo: hist.offsets[cIno]}}})
+	must(t, err)
+	for p, want := range map[string]os.FileMode{"x/a": 0o750, "x/a/b": 0o705} {
+		if st, err := os.Stat(filepath.Join(dst, p)); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %o", p, st.Mode(), err, want)
+		}
+	}
+	// RECURSIVE=N: the directory and its permissions, not its contents.
+	dst = t.TempDir()
+	_, err = Restore(context.Background(), RestoreRequest{InputAt: ra, Dest: dst, Env: env("RECURSIVE", "N"),
+		Names: []RestoreName{{Original: "a/b", FHInfo: hist.offsets[bIno]}}})
+	must(t, err)
+	if st, err := os.Stat(filepath.Join(dst, "a/b")); err != nil || st.Mode().Perm() != 0o705 {
+		t.Errorf("RECURSIVE=N a/b: %v %v", st, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dst, "a/b")); len(ents) != 0 {
+		t.Errorf("RECURSIVE=N restored %d entries", len(ents))
+	}
+	// The recovery path must end with the original path.
+	var errs []string
+	_, _ = Restore(context.Background(), RestoreRequest{InputAt: ra, Dest: t.TempDir(), Env: env("RECURSIVE", "N"),
+		Names:  []RestoreName{{Original: "a/b", Dest: "elsewhere", FHInfo: hist.offsets[bIno]}},
+		OnName: func(n NameResult) { errs = append(errs, errString(n.Err)) }})
+	if !strings.Contains(strings.Join(errs, ","), "must end with the original path") {
+		t.Errorf("rename with RECURSIVE=N: %v", errs)
+	}
+	// With RECURSIVE=N all paths must lie within the longest one.
+	_, err = Restore(context.Background(), RestoreRequest{InputAt: ra, Dest: t.TempDir(), Env: env("RECURSIVE", "N"),
+		Names: []RestoreName{{Original: "a/b", FHInfo: hist.offsets[bIno]}, {Original: "a/b/c.txt", Dest: "z/c.txt", FHInfo: hist.offsets[cIno]}}})
+	if err == nil || !strings.Contains(err.Error(), "within the longest") {
+		t.Errorf("RECURSIVE=N paths: %v", err)
 	}
 }
