@@ -234,7 +234,7 @@ func (p *posts) handler(_ context.Context, m *ndmp.Message) {
 }
 
 // wait returns the next post with the given code, failing after timeout.
-func (p *posts) wait(t *testing.T, code ndmp.MessageCode, timeout time.Duration) *ndmp.Message {
+func (p *posts) wait(t testing.TB, code ndmp.MessageCode, timeout time.Duration) *ndmp.Message {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

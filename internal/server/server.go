@@ -404,6 +404,22 @@ func (s *Server) Kill(id uint64) error {
 	return nil
 }
 
+// SetSessionLog switches the protocol log of session id on or off (ndmp
+// log start|stop): every request and error reply is logged at debug
+// level. An unknown id gives an error wrapping ErrSessionNotActive.
+func (s *Server) SetSessionLog(id uint64, on bool) error {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	s.mu.Unlock()
+	if !ok {
+		return notActive(id)
+	}
+	ss.mu.Lock()
+	ss.logOn = on
+	ss.mu.Unlock()
+	return nil
+}
+
 // KillAll ends every session and returns how many it ended.
 func (s *Server) KillAll() int {
 	s.mu.Lock()

@@ -44,6 +44,7 @@ type session struct {
 	authType  string
 	challenge *[ndmp.ChallengeSize]byte
 	killed    bool
+	logOn     bool // protocol log switched on by "ndmp log start"
 
 	// Extension negotiation (draft 2.5.4.3, 3.2.9-10).
 	extListed bool
@@ -272,6 +273,12 @@ func (ss *session) ServeNDMP(ctx context.Context, c *ndmp.Conn, m *ndmp.Message)
 }
 
 func (ss *session) debug() bool {
+	ss.mu.Lock()
+	on := ss.logOn
+	ss.mu.Unlock()
+	if on {
+		return true
+	}
 	if ss.nodeScope {
 		return ss.nodeSet.DebugEnable
 	}

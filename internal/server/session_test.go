@@ -285,6 +285,16 @@ func TestSessionRegistry(t *testing.T) {
 	if err != nil || in.MoverState != "NDMP_MOVER_STATE_IDLE" {
 		t.Fatalf("probe %+v %v", in, err)
 	}
+	if err := f.srv.SetSessionLog(list[0].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TapeGetState(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return containsLog(f, "NDMP_TAPE_GET_STATE request") })
+	if err := f.srv.SetSessionLog(424242, true); !errors.Is(err, ErrSessionNotActive) {
+		t.Fatalf("log start for unknown session: %v", err)
+	}
 	err = f.srv.Kill(999999)
 	if !errors.Is(err, ErrSessionNotActive) || err.Error() != "ndmpd session 999999 not active: session not active" ||
 		SessionNotActiveMessage(999999) != "ndmpd session 999999 not active" {
