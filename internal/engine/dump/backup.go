@@ -490,11 +490,7 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 			"TYPE":               "dump",
 			"LEVEL":              strconv.Itoa(level),
 		}}
-	if opt.baseDateSet && opt.baseToken >= 0 {
-		res.Env["DUMP_DATE"] = DumpDateToken(level, date)
-	} else {
-		res.Env["DUMP_DATE"] = DumpDateToken(level, date)
-	}
+	res.Env["DUMP_DATE"] = DumpDateToken(level, date)
 	logf(func(l DumpEvents) error { return l.End(cw.n) })
 	return res, nil
 }

@@ -193,3 +193,26 @@ func TestBaseDateTokens(t *testing.T) {
 		t.Errorf("record size 2 KB: %v", err)
 	}
 }
+
+// TestIgnoreCtime (D7): a file whose ctime alone changed is in the next
+// incremental unless IGNORE_CTIME=Y.
+func TestIgnoreCtime(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
+	writeFile(t, filepath.Join(src, "g"), []byte("y"), 0o644)
+	time.Sleep(2 * baseSlack)
+	st := tempCatalog(t)
+	dir := t.TempDir()
+	backupDir(t, src, filepath.Join(dir, "0"), st, nil)
+	time.Sleep(2 * baseSlack)
+	must(t, os.Chmod(filepath.Join(src, "f"), 0o600)) // ctime only
+	time.Sleep(2 * baseSlack)
+	backupDir(t, src, filepath.Join(dir, "1"), st, Env{"LEVEL": "1", "UPDATE": "N"})
+	backupDir(t, src, filepath.Join(dir, "1i"), st, Env{"LEVEL": "1", "IGNORE_CTIME": "Y"})
+	if got := strings.Join(imageFiles(t, filepath.Join(dir, "1")), ","); got != "f" {
+		t.Errorf("level 1: %s", got)
+	}
+	if got := strings.Join(imageFiles(t, filepath.Join(dir, "1i")), ","); got != "" {
+		t.Errorf("level 1 with IGNORE_CTIME=Y: %s", got)
+	}
+}
