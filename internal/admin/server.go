@@ -14,6 +14,8 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
 // MaxBodyBytes bounds the size of a request body.
@@ -28,6 +30,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Version is reported by GET /api/cluster.
 	Version string
+	// Tapes and VTL are the node's tape devices and virtual library
+	// (storage tape commands, tape.go); nil when the node has none.
+	Tapes *tape.Registry
+	VTL   *vtl.Library
 }
 
 // Server is the admin API as an http.Handler.
@@ -120,6 +126,8 @@ func (s *Server) routes() {
 
 	s.handle("GET /api/private/cli/options", route{cmd: "options"}, s.listOptions)
 	s.handle("POST /api/private/cli/options", route{cmd: "options", write: true}, s.setOption)
+
+	s.tapeRoutes()
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))

@@ -245,6 +245,7 @@ func (d *Daemon) listen() error {
 	d.ln = ln
 	api := admin.NewServer(admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
+		Tapes: d.tapes, VTL: d.vtl,
 	})
 	d.srv = &http.Server{
 		Handler:           api,
