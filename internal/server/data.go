@@ -422,7 +422,12 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		dest = env["PREFIX"]
 	}
 	if dest == "" && len(req.Nlist) > 0 {
+		// The nlist's destination paths name where each entry goes; restore
+		// relative to the volume that holds the first.
 		dest = req.Nlist[0].DestinationDir
+		if svm, vol, _, err := storage.SplitBackupPath(dest); err == nil {
+			dest = "/" + svm + "/" + vol
+		}
 	}
 	var names []dump.RestoreName
 	for _, n := range req.Nlist {
@@ -455,14 +460,12 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, op
 	dc := d.dc
 	d.wg.Add(1)
+	direct := isYes(env["DIRECT"]) && !listOnly && len(names) > 0
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
-		// Ask the DMA to have the mover send the whole image.
-		d.ss.postQuiet(&ndmp.NotifyDataReadPost{Offset: 0, Length: math.MaxUint64})
 		stopProgress := d.progress(rctx, "restore")
 		rr := dump.RestoreRequest{
-			Input: &countReader{r: dc, n: &d.bytes},
 			Env:   dump.Env(env),
 			Names: names,
 			OnName: func(nr dump.NameResult) {
@@ -472,6 +475,15 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 				}
 				d.ss.postQuiet(&ndmp.LogFilePost{Name: nr.Path, RecoveryStatus: st})
 			},
+		}
+		if direct {
+			// Direct access recovery: every read of the engine becomes a
+			// NOTIFY_DATA_READ for the DMA to turn into MOVER_READ.
+			rr.InputAt = &darReader{d: d, r: dc}
+		} else {
+			// Ask the DMA to have the mover send the whole image.
+			d.ss.postQuiet(&ndmp.NotifyDataReadPost{Offset: 0, Length: math.MaxUint64})
+			rr.Input = &countReader{r: dc, n: &d.bytes}
 		}
 		var fh *fhQueue
 		if listOnly {
@@ -539,6 +551,35 @@ func recoveryStatus(err error) ndmp.RecoveryStatus {
 		return ndmp.RecoveryFailedFilePathExists
 	}
 	return ndmp.RecoveryFailedIoError
+}
+
+// darReader reads the image at any offset through the mover: it posts
+// NOTIFY_DATA_READ(offset, length) and reads that many bytes from the data
+// connection (draft 3.5, direct access recovery).
+type darReader struct {
+	d  *dataService
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (r *darReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at negative offset %d", off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.d.ss.conn.Post(r.d.ss.ctx, &ndmp.NotifyDataReadPost{Offset: uint64(off), Length: uint64(len(p))}); err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(r.r, p)
+	r.d.bytes.Add(uint64(n))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 type countReader struct {

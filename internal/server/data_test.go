@@ -201,3 +201,93 @@ func TestDataStateTable(t *testing.T) {
 		t.Fatalf("after stop %+v", ds)
 	}
 }
+
+// D11 direct access recovery: with DIRECT=Y and the fh_info of a file from
+// the backup's file history, the restore reads only that file's records
+// through NOTIFY_DATA_READ / MOVER_READ.
+func TestDirectAccessRecovery(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	src := filepath.Join(f.dir, "vols", "vol1")
+	populate(t, src)
+	ps := newPosts()
+	var c *ndmp.Client
+	var reads []ndmp.NotifyDataReadPost
+	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
+			reads = append(reads, *p)
+			if err := c.MoverRead(ctx, p.Offset, p.Length); err != nil {
+				t.Errorf("MOVER_READ %+v: %v", p, err)
+			}
+		}
+		ps.handler(ctx, m)
+	}})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "HIST", Value: "Y"}}), ndmp.NoErr)
+	if r := ps.wait(t, ndmp.NotifyDataHalted, time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason; r != ndmp.DataHaltSuccessful {
+		t.Fatalf("backup %v", r)
+	}
+	ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+	// Find f13.txt's node and fh_info.
+	ino := map[string]uint64{}
+	fh := map[uint64]uint64{}
+	ps.mu.Lock()
+	for _, m := range ps.ms {
+		switch b := m.Body.(type) {
+		case *ndmp.FHAddDirPost:
+			for _, d := range b.Dirs {
+				ino[d.Name[0].UnixName] = d.Node
+			}
+		case *ndmp.FHAddNodePost:
+			for _, n := range b.Nodes {
+				fh[n.Node] = n.FHInfo
+			}
+		}
+	}
+	ps.mu.Unlock()
+	node, ok := ino["f13.txt"]
+	if !ok || fh[node] == 0 {
+		t.Fatalf("no file history for f13.txt (%v, %v)", ok, fh[node])
+	}
+	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+	wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	nlist := []ndmp.Name{{OriginalPath: "/d1/e1/f13.txt", DestinationDir: "/vs1/vol2/d1/e1/f13.txt", Node: node, FHInfo: fh[node]}}
+	wantErr(t, "recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "DIRECT", Value: "Y"}}, nlist), ndmp.NoErr)
+	if r := ps.wait(t, ndmp.NotifyDataHalted, time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason; r != ndmp.DataHaltSuccessful {
+		t.Fatalf("DAR restore %v\n%s", r, f.logs.String())
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "d1/e1/f13.txt"))
+	got, err := os.ReadFile(filepath.Join(f.dir, "vols", "vol2", "d1/e1/f13.txt"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("DAR restored file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "vols", "vol2", "d0")); err == nil {
+		t.Fatal("DAR restored more than the named file")
+	}
+	if len(reads) == 0 || reads[0].Offset == 0 || reads[0].Length == math.MaxUint64 {
+		t.Fatalf("data reads %+v, want positioned reads", reads)
+	}
+	var total uint64
+	for _, r := range reads {
+		total += r.Length
+	}
+	ds, _ := c.DataGetState(ctx)
+	if total >= ds.BytesProcessed*4 && ds.BytesProcessed > 0 || total > 1<<20 {
+		t.Fatalf("DAR read %d bytes in %d reads", total, len(reads))
+	}
+	t.Logf("DAR: %d reads, %d bytes", len(reads), total)
+}

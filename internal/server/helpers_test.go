@@ -216,37 +216,44 @@ func wantErr(t *testing.T, what string, err error, want ndmp.Error) {
 
 // posts collects the posts a client receives.
 type posts struct {
-	mu sync.Mutex
-	ms []*ndmp.Message
-	ch chan *ndmp.Message
+	mu    sync.Mutex
+	ms    []*ndmp.Message
+	taken map[ndmp.MessageCode]int
 }
 
-func newPosts() *posts { return &posts{ch: make(chan *ndmp.Message, 1024)} }
+func newPosts() *posts { return &posts{taken: map[ndmp.MessageCode]int{}} }
 
 func (p *posts) handler(_ context.Context, m *ndmp.Message) {
 	p.mu.Lock()
 	p.ms = append(p.ms, m)
 	p.mu.Unlock()
-	select {
-	case p.ch <- m:
-	default:
-	}
 }
 
-// wait returns the next post with the given code, failing after timeout.
+// wait returns the next post with the given code that wait has not
+// returned before (in arrival order), failing after timeout.
 func (p *posts) wait(t testing.TB, code ndmp.MessageCode, timeout time.Duration) *ndmp.Message {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := time.Now().Add(timeout)
 	for {
-		select {
-		case m := <-p.ch:
-			if m.Header.MessageCode == code {
+		p.mu.Lock()
+		n := 0
+		for _, m := range p.ms {
+			if m.Header.MessageCode != code {
+				continue
+			}
+			if n == p.taken[code] {
+				p.taken[code]++
+				p.mu.Unlock()
 				return m
 			}
-		case <-deadline:
+			n++
+		}
+		p.mu.Unlock()
+		if time.Now().After(deadline) {
 			t.Fatalf("no %v post within %v", code, timeout)
 			return nil
 		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -502,6 +502,12 @@ func (m *mover) restoreLoop(c net.Conn) {
 		if uint64(len(chunk)) > m.bytesLeft {
 			chunk = chunk[:m.bytesLeft]
 		}
+		// Account before writing: once the peer has the bytes it may send
+		// the next MOVER_READ at once.
+		n := uint64(len(chunk))
+		m.seekPos += n
+		m.bytesLeft -= n
+		m.bytesMoved += n
 		m.mu.Unlock()
 		_, err := c.Write(chunk)
 		m.mu.Lock()
@@ -512,10 +518,6 @@ func (m *mover) restoreLoop(c net.Conn) {
 			m.haltAndNotifyLocked(ndmp.MoverHaltConnectClosed)
 			return
 		}
-		n := uint64(len(chunk))
-		m.seekPos += n
-		m.bytesLeft -= n
-		m.bytesMoved += n
 	}
 }
 
