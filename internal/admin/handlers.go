@@ -774,5 +774,8 @@ func (s *Server) setOption(ctx context.Context, r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := s.applyOption(o); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusOK, o, nil
 }

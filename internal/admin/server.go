@@ -13,6 +13,8 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
@@ -34,6 +36,17 @@ type ServerConfig struct {
 	// (storage tape commands, tape.go); nil when the node has none.
 	Tapes *tape.Registry
 	VTL   *vtl.Library
+	// Node is the name of the node this API serves; empty means
+	// storage.DefaultNodeName.
+	Node string
+	// NDMP is the node's NDMP server (vserver/system services ndmp
+	// session commands, ndmp.go); nil when it does not run.
+	NDMP *server.Server
+	// EventLog is the node's backup event log (rdfile,
+	// backup.log.enable, eventlog.go).
+	EventLog *eventlog.Log
+	// Metrics, when not nil, is served at GET /metrics (metrics.go).
+	Metrics http.Handler
 }
 
 // Server is the admin API as an http.Handler.
@@ -128,6 +141,10 @@ func (s *Server) routes() {
 	s.handle("POST /api/private/cli/options", route{cmd: "options", write: true}, s.setOption)
 
 	s.tapeRoutes()
+
+	s.ndmpRoutes()
+	s.eventLogRoutes()
+	s.metricsRoute()
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))

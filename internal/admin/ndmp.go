@@ -1,0 +1,552 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tapestry-ndmp/tapestry/internal/server"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+)
+
+// NDMPVersion is the only NDMP version Tapestry speaks (N1); vserver
+// services ndmp version and system services ndmp version report it.
+const NDMPVersion = 4
+
+// NDMPSVMSettings is one record of vserver services ndmp show: the SVM's
+// name and its NDMP settings.
+type NDMPSVMSettings struct {
+	SVM string `json:"vserver"`
+	server.SVMSettings
+}
+
+// NDMPSVMModify is the body of PATCH
+// /api/private/cli/vserver/services/ndmp/{vserver}; nil fields stay.
+type NDMPSVMModify struct {
+	Enabled                 *bool     `json:"enable,omitempty"`
+	AuthTypes               *[]string `json:"authtype,omitempty"`
+	SecureControlConnection *bool     `json:"is-secure-control-connection-enabled,omitempty"`
+	DataPortRange           *string   `json:"data-port-range,omitempty"`
+	PreferredInterfaceRole  *[]string `json:"preferred-interface-role,omitempty"`
+	DebugEnable             *bool     `json:"debug-enable,omitempty"`
+	DebugFilter             *string   `json:"debug-filter,omitempty"`
+	ExtensionsEnabled       *bool     `json:"is-extension-enabled,omitempty"`
+	BackupLogEnable         *bool     `json:"backup-log-enable,omitempty"`
+}
+
+// NDMPNodeSettings is one record of system services ndmp show: the node's
+// settings and its node-scope NDMP account.
+type NDMPNodeSettings struct {
+	Node string `json:"node"`
+	server.NodeSettings
+	// User is the node-scope NDMP user (default root).
+	User string `json:"user-id"`
+	// PasswordSet is false until system services ndmp password has run.
+	PasswordSet bool `json:"password-set"`
+	// ServiceRunning tells whether this node's NDMP server is serving.
+	ServiceRunning bool `json:"service-running"`
+}
+
+// NDMPNodeModify is the body of PATCH
+// /api/private/cli/system/services/ndmp/{node}; nil fields stay.
+type NDMPNodeModify struct {
+	Enabled       *bool   `json:"enable,omitempty"`
+	NodeScopeMode *bool   `json:"node-scope-mode,omitempty"`
+	Plaintext     *bool   `json:"clear-text,omitempty"`
+	DataPortRange *string `json:"data-port-range,omitempty"`
+	DebugEnable   *bool   `json:"debug-enable,omitempty"`
+	User          *string `json:"user-id,omitempty"`
+}
+
+// NDMPNodePassword is the body of POST
+// /api/private/cli/system/services/ndmp/password.
+type NDMPNodePassword struct {
+	Node     string `json:"node,omitempty"`
+	Password string `json:"password"`
+}
+
+// NDMPVersionInfo is one record of the version commands.
+type NDMPVersionInfo struct {
+	SVM     string `json:"vserver,omitempty"`
+	Node    string `json:"node,omitempty"`
+	Version int    `json:"version"`
+}
+
+// NDMPKill is the body of the kill, kill-all and log start|stop requests.
+// SVM limits kill-all to one SVM's sessions; SessionFilter ("all" or a
+// session id) selects the sessions of log start|stop.
+type NDMPKill struct {
+	SVM           string `json:"vserver,omitempty"`
+	Node          string `json:"node,omitempty"`
+	SessionID     string `json:"session-id,omitempty"`
+	SessionFilter string `json:"session-filter,omitempty"`
+}
+
+// NDMPKillResult is the answer of kill, kill-all and log start|stop: the
+// sessions acted on.
+type NDMPKillResult struct {
+	Sessions []uint64 `json:"sessions"`
+}
+
+// ndmpCmd is the command directory of the SVM-scope commands.
+const ndmpCmd = "vserver services ndmp"
+
+// nodeNDMPCmd is the command directory of the node-scope commands.
+const nodeNDMPCmd = "system services ndmp"
+
+// ndmpRoutes registers the NDMP administration endpoints (N2, N3, N7-N9,
+// N13).
+func (s *Server) ndmpRoutes() {
+	const v, n = "/api/private/cli/vserver/services/ndmp", "/api/private/cli/system/services/ndmp"
+	s.handle("GET "+v, route{cmd: ndmpCmd + " show"}, s.listNDMPSVM)
+	s.handle("PATCH "+v+"/settings/{vserver}", route{cmd: ndmpCmd + " modify", write: true}, s.modifyNDMPSVM)
+	s.handle("GET "+v+"/version", route{cmd: ndmpCmd + " version"}, s.ndmpSVMVersion)
+	s.handle("GET "+v+"/sessions", route{cmd: ndmpCmd + " status"}, s.listNDMPSessions(false))
+	s.handle("POST "+v+"/kill", route{cmd: ndmpCmd + " kill", write: true}, s.killNDMP(false))
+	s.handle("POST "+v+"/kill-all", route{cmd: ndmpCmd + " kill-all", write: true}, s.killAllNDMP(false))
+	s.handle("POST "+v+"/log/start", route{cmd: ndmpCmd + " log start", write: true, advanced: true}, s.ndmpLog(false, true))
+	s.handle("POST "+v+"/log/stop", route{cmd: ndmpCmd + " log stop", write: true, advanced: true}, s.ndmpLog(false, false))
+
+	s.handle("GET "+n, route{cmd: nodeNDMPCmd + " show"}, s.listNDMPNode)
+	s.handle("PATCH "+n+"/settings/{node}", route{cmd: nodeNDMPCmd + " modify", write: true}, s.modifyNDMPNode)
+	s.handle("GET "+n+"/version", route{cmd: nodeNDMPCmd + " version"}, s.ndmpNodeVersion)
+	s.handle("GET "+n+"/sessions", route{cmd: nodeNDMPCmd + " status"}, s.listNDMPSessions(true))
+	s.handle("POST "+n+"/kill", route{cmd: nodeNDMPCmd + " kill", write: true}, s.killNDMP(true))
+	s.handle("POST "+n+"/kill-all", route{cmd: nodeNDMPCmd + " kill-all", write: true}, s.killAllNDMP(true))
+	s.handle("POST "+n+"/password", route{cmd: nodeNDMPCmd + " password", write: true}, s.setNodeNDMPPassword)
+	s.handle("POST "+n+"/log/start", route{cmd: nodeNDMPCmd + " log start", write: true, advanced: true}, s.ndmpLog(true, true))
+	s.handle("POST "+n+"/log/stop", route{cmd: nodeNDMPCmd + " log stop", write: true, advanced: true}, s.ndmpLog(true, false))
+}
+
+// node returns the name of the node this API serves.
+func (s *Server) node() string {
+	if s.cfg.Node != "" {
+		return s.cfg.Node
+	}
+	return storage.DefaultNodeName
+}
+
+// ndmpServer returns the node's NDMP server or an error saying it is not
+// running.
+func (s *Server) ndmpServer() (*server.Server, error) {
+	if s.cfg.NDMP == nil {
+		return nil, &storage.Error{Kind: storage.ErrInvalidArgument, Msg: fmt.Sprintf("the NDMP server of node %s is not running", s.node())}
+	}
+	return s.cfg.NDMP, nil
+}
+
+// checkNode refuses a node name other than this API's node (empty means
+// this node).
+func (s *Server) checkNode(node string) error {
+	if node != "" && node != s.node() {
+		return &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("node %q does not exist", node)}
+	}
+	return nil
+}
+
+// settingsErr turns a settings validation failure into a bad request.
+func settingsErr(err error) error {
+	if errors.Is(err, server.ErrInvalidSettings) {
+		return badf("command failed: %s", err)
+	}
+	return err
+}
+
+func (s *Server) listNDMPSVM(ctx context.Context, r *request) (int, any, error) {
+	svm, err := s.listScope(r, r.URL.Query().Get("vserver"))
+	if err != nil {
+		return 0, nil, err
+	}
+	svms, err := s.cfg.Storage.ListSVMs(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []NDMPSVMSettings{}
+	found := false
+	for _, v := range svms {
+		if svm != "" && v.Name != svm {
+			continue
+		}
+		found = true
+		set, err := server.LoadSVMSettings(ctx, s.cfg.Store, v.Name)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(set.PreferredInterfaceRole) == 0 {
+			set.PreferredInterfaceRole = server.DefaultPreferredRoles(v.Name == s.cfg.Auth.AdminSVM())
+		}
+		out = append(out, NDMPSVMSettings{SVM: v.Name, SVMSettings: set})
+	}
+	if svm != "" && !found {
+		return 0, nil, &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("Vserver %q does not exist", svm)}
+	}
+	return http.StatusOK, records(out), nil
+}
+
+func (s *Server) modifyNDMPSVM(ctx context.Context, r *request) (int, any, error) {
+	svm := r.PathValue("vserver")
+	if err := s.scope(r, svm); err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.cfg.Storage.GetSVM(ctx, svm); err != nil {
+		return 0, nil, err
+	}
+	var in NDMPSVMModify
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	var roles []storage.LIFRole
+	if in.PreferredInterfaceRole != nil {
+		for _, name := range *in.PreferredInterfaceRole {
+			role, err := storage.ParseLIFRole(name)
+			if err != nil {
+				return 0, nil, badf("command failed: invalid value %q for -preferred-interface-role: use intercluster, cluster-mgmt, node-mgmt or data", name)
+			}
+			if slices.Contains(roles, role) {
+				return 0, nil, badf("command failed: -preferred-interface-role lists %q twice", name)
+			}
+			roles = append(roles, role)
+		}
+	}
+	if in.AuthTypes != nil {
+		for _, a := range *in.AuthTypes {
+			if a != server.AuthPlaintext && a != server.AuthChallenge {
+				return 0, nil, badf("command failed: invalid value %q for -authtype: use plaintext or challenge", a)
+			}
+		}
+		if len(*in.AuthTypes) == 0 {
+			return 0, nil, badf("command failed: -authtype needs at least one of plaintext, challenge")
+		}
+	}
+	set, err := server.ModifySVMSettings(ctx, s.cfg.Store, svm, func(st *server.SVMSettings) error {
+		setIf(&st.Enabled, in.Enabled)
+		setIf(&st.AuthTypes, in.AuthTypes)
+		setIf(&st.SecureControlConnection, in.SecureControlConnection)
+		setIf(&st.DataPortRange, in.DataPortRange)
+		if in.PreferredInterfaceRole != nil {
+			st.PreferredInterfaceRole = roles
+		}
+		setIf(&st.DebugEnable, in.DebugEnable)
+		setIf(&st.DebugFilter, in.DebugFilter)
+		setIf(&st.ExtensionsEnabled, in.ExtensionsEnabled)
+		setIf(&st.BackupLogEnable, in.BackupLogEnable)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, settingsErr(err)
+	}
+	if len(set.PreferredInterfaceRole) == 0 {
+		set.PreferredInterfaceRole = server.DefaultPreferredRoles(svm == s.cfg.Auth.AdminSVM())
+	}
+	s.log.Info("NDMP settings modified", "vserver", svm, "user", r.who.Name)
+	return http.StatusOK, NDMPSVMSettings{SVM: svm, SVMSettings: set}, nil
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *Server) ndmpSVMVersion(ctx context.Context, r *request) (int, any, error) {
+	svm, err := s.listScope(r, r.URL.Query().Get("vserver"))
+	if err != nil {
+		return 0, nil, err
+	}
+	svms, err := s.cfg.Storage.ListSVMs(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []NDMPVersionInfo{}
+	for _, v := range svms {
+		if svm == "" || v.Name == svm {
+			out = append(out, NDMPVersionInfo{SVM: v.Name, Version: NDMPVersion})
+		}
+	}
+	if svm != "" && len(out) == 0 {
+		return 0, nil, &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("Vserver %q does not exist", svm)}
+	}
+	return http.StatusOK, records(out), nil
+}
+
+func (s *Server) ndmpNodeVersion(_ context.Context, r *request) (int, any, error) {
+	if err := s.checkNode(r.URL.Query().Get("node")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, records([]NDMPVersionInfo{{Node: s.node(), Version: NDMPVersion}}), nil
+}
+
+// parseSessionID parses a session id parameter.
+func parseSessionID(v string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, badf("command failed: invalid session id %q: must be a number", v)
+	}
+	return id, nil
+}
+
+// sessionVisible reports whether a session may be shown to or acted on by
+// the requester in the given scope: node scope shows every session of the
+// node (cluster users only), SVM scope the sessions of svm (or of every SVM
+// in the requester's scope when svm is empty).
+func (s *Server) sessionVisible(r *request, nodeScope bool, svm string, si server.SessionInfo) bool {
+	if !nodeScope && svm != "" && si.SVM != svm {
+		return false
+	}
+	return s.scope(r, si.SVM) == nil
+}
+
+// sessionScope checks the scope parameters of a session request and
+// returns the SVM filter.
+func (s *Server) sessionScope(r *request, nodeScope bool, svm, node string) (string, error) {
+	if nodeScope {
+		if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+			return "", err
+		}
+		return "", s.checkNode(node)
+	}
+	return s.listScope(r, svm)
+}
+
+func (s *Server) listNDMPSessions(nodeScope bool) handlerFunc {
+	return func(_ context.Context, r *request) (int, any, error) {
+		q := r.URL.Query()
+		svm, err := s.sessionScope(r, nodeScope, q.Get("vserver"), q.Get("node"))
+		if err != nil {
+			return 0, nil, err
+		}
+		srv, err := s.ndmpServer()
+		if err != nil {
+			return 0, nil, err
+		}
+		if idText := q.Get("session-id"); idText != "" {
+			id, err := parseSessionID(idText)
+			if err != nil {
+				return 0, nil, err
+			}
+			si, err := srv.Session(id)
+			if err != nil || !s.sessionVisible(r, nodeScope, svm, si) {
+				return 0, nil, notActive(id)
+			}
+			return http.StatusOK, records([]server.SessionInfo{si}), nil
+		}
+		out := []server.SessionInfo{}
+		for _, si := range srv.Sessions() {
+			if s.sessionVisible(r, nodeScope, svm, si) {
+				out = append(out, si)
+			}
+		}
+		return http.StatusOK, records(out), nil
+	}
+}
+
+// notActive is ONTAP's error for an unknown session (N13).
+func notActive(id uint64) error {
+	return &badRequest{msg: server.SessionNotActiveMessage(id)}
+}
+
+func (s *Server) killNDMP(nodeScope bool) handlerFunc {
+	return func(_ context.Context, r *request) (int, any, error) {
+		var in NDMPKill
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		svm, err := s.sessionScope(r, nodeScope, in.SVM, in.Node)
+		if err != nil {
+			return 0, nil, err
+		}
+		if in.SessionID == "" {
+			return 0, nil, badf("missing required parameter -session-id")
+		}
+		id, err := parseSessionID(in.SessionID)
+		if err != nil {
+			return 0, nil, err
+		}
+		srv, err := s.ndmpServer()
+		if err != nil {
+			return 0, nil, err
+		}
+		si, err := srv.Session(id)
+		if err != nil || !s.sessionVisible(r, nodeScope, svm, si) {
+			return 0, nil, notActive(id)
+		}
+		if err := srv.Kill(id); err != nil {
+			if errors.Is(err, server.ErrSessionNotActive) {
+				return 0, nil, notActive(id)
+			}
+			return 0, nil, err
+		}
+		s.log.Info("NDMP session killed", "session", id, "user", r.who.Name)
+		return http.StatusOK, NDMPKillResult{Sessions: []uint64{id}}, nil
+	}
+}
+
+func (s *Server) killAllNDMP(nodeScope bool) handlerFunc {
+	return func(_ context.Context, r *request) (int, any, error) {
+		var in NDMPKill
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		svm, err := s.sessionScope(r, nodeScope, in.SVM, in.Node)
+		if err != nil {
+			return 0, nil, err
+		}
+		srv, err := s.ndmpServer()
+		if err != nil {
+			return 0, nil, err
+		}
+		res := NDMPKillResult{Sessions: []uint64{}}
+		for _, si := range srv.Sessions() {
+			if !s.sessionVisible(r, nodeScope, svm, si) {
+				continue
+			}
+			// A session that ended meanwhile needs no killing.
+			if err := srv.Kill(si.ID); err == nil {
+				res.Sessions = append(res.Sessions, si.ID)
+			} else if !errors.Is(err, server.ErrSessionNotActive) {
+				return 0, nil, err
+			}
+		}
+		s.log.Info("NDMP sessions killed", "count", len(res.Sessions), "vserver", svm, "user", r.who.Name)
+		return http.StatusOK, res, nil
+	}
+}
+
+// ndmpLog implements log start|stop: the protocol log of the sessions the
+// filter names ("all", a session id or "session-id=<id>") is switched on or
+// off.
+func (s *Server) ndmpLog(nodeScope, on bool) handlerFunc {
+	return func(_ context.Context, r *request) (int, any, error) {
+		var in NDMPKill
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		svm, err := s.sessionScope(r, nodeScope, in.SVM, in.Node)
+		if err != nil {
+			return 0, nil, err
+		}
+		filter := in.SessionFilter
+		if filter == "" {
+			filter = in.SessionID
+		}
+		if filter == "" {
+			return 0, nil, badf("missing required parameter -session-filter")
+		}
+		srv, err := s.ndmpServer()
+		if err != nil {
+			return 0, nil, err
+		}
+		res := NDMPKillResult{Sessions: []uint64{}}
+		if filter == "all" {
+			for _, si := range srv.Sessions() {
+				if s.sessionVisible(r, nodeScope, svm, si) && srv.SetSessionLog(si.ID, on) == nil {
+					res.Sessions = append(res.Sessions, si.ID)
+				}
+			}
+			return http.StatusOK, res, nil
+		}
+		id, err := parseSessionID(strings.TrimPrefix(filter, "session-id="))
+		if err != nil {
+			return 0, nil, badf("command failed: invalid -session-filter %q: use all, a session id or session-id=<id>", filter)
+		}
+		si, err := srv.Session(id)
+		if err != nil || !s.sessionVisible(r, nodeScope, svm, si) {
+			return 0, nil, notActive(id)
+		}
+		if err := srv.SetSessionLog(id, on); err != nil {
+			if errors.Is(err, server.ErrSessionNotActive) {
+				return 0, nil, notActive(id)
+			}
+			return 0, nil, err
+		}
+		res.Sessions = append(res.Sessions, id)
+		return http.StatusOK, res, nil
+	}
+}
+
+func (s *Server) nodeRecord(ctx context.Context) (NDMPNodeSettings, error) {
+	set, err := server.LoadNodeSettings(ctx, s.cfg.Store, s.node())
+	if err != nil {
+		return NDMPNodeSettings{}, err
+	}
+	acct, err := s.cfg.Auth.NodeNDMPAccount(ctx, s.node())
+	if err != nil {
+		return NDMPNodeSettings{}, err
+	}
+	return NDMPNodeSettings{Node: s.node(), NodeSettings: set, User: acct.User, PasswordSet: acct.PasswordSet,
+		ServiceRunning: s.cfg.NDMP != nil && len(s.cfg.NDMP.Addrs()) > 0}, nil
+}
+
+func (s *Server) listNDMPNode(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkNode(r.URL.Query().Get("node")); err != nil {
+		return 0, nil, err
+	}
+	rec, err := s.nodeRecord(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, records([]NDMPNodeSettings{rec}), nil
+}
+
+func (s *Server) modifyNDMPNode(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkNode(r.PathValue("node")); err != nil {
+		return 0, nil, err
+	}
+	var in NDMPNodeModify
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.User != nil {
+		if err := s.cfg.Auth.SetNodeNDMPUser(ctx, s.node(), *in.User); err != nil {
+			return 0, nil, err
+		}
+	}
+	_, err := server.ModifyNodeSettings(ctx, s.cfg.Store, s.node(), func(st *server.NodeSettings) error {
+		setIf(&st.Enabled, in.Enabled)
+		setIf(&st.NodeScopeMode, in.NodeScopeMode)
+		setIf(&st.Plaintext, in.Plaintext)
+		setIf(&st.DataPortRange, in.DataPortRange)
+		setIf(&st.DebugEnable, in.DebugEnable)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, settingsErr(err)
+	}
+	rec, err := s.nodeRecord(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.log.Info("node NDMP settings modified", "node", s.node(), "user", r.who.Name)
+	return http.StatusOK, rec, nil
+}
+
+func (s *Server) setNodeNDMPPassword(ctx context.Context, r *request) (int, any, error) {
+	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
+		return 0, nil, err
+	}
+	var in NDMPNodePassword
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkNode(in.Node); err != nil {
+		return 0, nil, err
+	}
+	if err := s.cfg.Auth.SetNodeNDMPPassword(ctx, s.node(), in.Password); err != nil {
+		return 0, nil, err
+	}
+	rec, err := s.nodeRecord(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, rec, nil
+}
