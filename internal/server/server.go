@@ -80,7 +80,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Hostname overrides the host name of CONFIG_GET_HOST_INFO.
 	Hostname string
+	// RescanInterval is how often Serve looks for LIF and setting changes;
+	// 0 means DefaultRescanInterval.
+	RescanInterval time.Duration
 }
+
+// DefaultRescanInterval is how often Serve looks for new, moved or deleted
+// LIFs by default.
+const DefaultRescanInterval = 5 * time.Second
 
 // Server is an NDMP server. Its methods are safe for concurrent use.
 type Server struct {
@@ -114,6 +121,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.RescanInterval <= 0 {
+		o.RescanInterval = DefaultRescanInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -177,10 +187,25 @@ type listener struct {
 	tls bool
 }
 
+// spec is a listener Serve should have.
+type spec struct {
+	addr string // host:port
+	lif  storage.LIF
+	tls  bool
+}
+
+func (p spec) key() string {
+	return fmt.Sprintf("%s|%v|%s|%s|%s", p.addr, p.tls, p.lif.SVM, p.lif.Name, p.lif.Role)
+}
+
 // Serve listens on every LIF of the cluster that belongs to this node (or
-// has no home node) and serves sessions until ctx ends. It then closes the
-// listeners and all sessions and returns once every goroutine it started
-// has ended. It returns an error when no listener could be opened.
+// has no home node), and on port 30000 with TLS for the LIFs of SVMs whose
+// secure control connection is enabled, and serves sessions until ctx
+// ends. It looks at the LIFs and settings again every RescanInterval, so
+// LIFs created, moved or deleted while it runs are served or dropped. At
+// the end it closes the listeners and all sessions and returns once every
+// goroutine it started has ended. It returns an error when no listener
+// could be opened at the start.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	if s.serving {
@@ -189,96 +214,143 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.serving = true
 	s.mu.Unlock()
-	lns, err := s.listen(ctx)
-	if err != nil {
+	defer func() {
+		s.mu.Lock()
+		s.addrs, s.serving = nil, false
+		s.mu.Unlock()
+	}()
+	active := map[string]listener{}
+	failed := map[string]bool{}
+	var acceptWG sync.WaitGroup
+	reconcile := func() error {
+		specs, err := s.specs(ctx)
+		if err != nil {
+			return err
+		}
+		want := map[string]spec{}
+		for _, p := range specs {
+			want[p.key()] = p
+		}
+		for k, l := range active {
+			if _, ok := want[k]; !ok {
+				s.log.Info("NDMP listener closed", "addr", l.ln.Addr().String(), "lif", l.lif.Name)
+				_ = l.ln.Close()
+				delete(active, k)
+			}
+		}
+		var errs []error
+		for k, p := range want {
+			if _, ok := active[k]; ok {
+				continue
+			}
+			l, err := s.open(p)
+			if err != nil {
+				if !failed[k] {
+					s.log.Error(err.Error())
+				}
+				failed[k] = true
+				errs = append(errs, err)
+				continue
+			}
+			delete(failed, k)
+			active[k] = l
+			acceptWG.Add(1)
+			go func() {
+				defer acceptWG.Done()
+				s.accept(ctx, l)
+			}()
+		}
+		addrs := make([]net.Addr, 0, len(active))
+		for _, l := range active {
+			addrs = append(addrs, l.ln.Addr())
+		}
+		s.mu.Lock()
+		s.addrs = addrs
+		s.mu.Unlock()
+		if len(active) == 0 {
+			if len(errs) > 0 {
+				return errors.Join(errs...)
+			}
+			return errors.New("server: no LIF to listen on")
+		}
+		return nil
+	}
+	if err := reconcile(); err != nil {
+		for _, l := range active {
+			_ = l.ln.Close()
+		}
+		acceptWG.Wait()
 		return err
 	}
-	s.mu.Lock()
-	for _, l := range lns {
-		s.addrs = append(s.addrs, l.ln.Addr())
+	t := time.NewTicker(s.o.RescanInterval)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-t.C:
+			if err := reconcile(); err != nil && ctx.Err() == nil {
+				s.log.Warn("NDMP listeners", "err", err)
+			}
+		}
 	}
-	s.mu.Unlock()
-	var acceptWG sync.WaitGroup
-	for _, l := range lns {
-		acceptWG.Add(1)
-		go func() {
-			defer acceptWG.Done()
-			s.accept(ctx, l)
-		}()
-	}
-	<-ctx.Done()
-	for _, l := range lns {
+	for _, l := range active {
 		_ = l.ln.Close()
 	}
 	acceptWG.Wait()
 	s.KillAll()
 	s.wg.Wait()
-	s.mu.Lock()
-	s.addrs, s.serving = nil, false
-	s.mu.Unlock()
 	return nil
 }
 
-// listen opens the plain and TLS listeners.
-func (s *Server) listen(ctx context.Context) ([]listener, error) {
+// specs lists the listeners the LIFs and settings ask for.
+func (s *Server) specs(ctx context.Context) ([]spec, error) {
 	svms, err := s.o.Storage.ListSVMs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("server: list SVMs: %w", err)
 	}
-	var lns []listener
-	closeAll := func() {
-		for _, l := range lns {
-			_ = l.ln.Close()
-		}
-	}
-	var errs []error
+	var out []spec
 	for _, svm := range svms {
 		lifs, err := s.o.Storage.ListLIFs(ctx, svm.Name)
 		if err != nil {
-			closeAll()
 			return nil, fmt.Errorf("server: list LIFs of %s: %w", svm.Name, err)
 		}
 		set, err := LoadSVMSettings(ctx, s.o.Catalog, svm.Name)
 		if err != nil {
-			closeAll()
 			return nil, err
 		}
 		for _, lif := range lifs {
 			if lif.HomeNode != "" && lif.HomeNode != s.o.Node {
 				continue
 			}
-			ln, err := net.Listen("tcp", lif.AddrPort().String())
-			if err != nil {
-				errs = append(errs, fmt.Errorf("server: listen on LIF %s (%s): %w", lif.Name, lif.AddrPort(), err))
-				continue
-			}
-			lns = append(lns, listener{ln: ln, lif: lif})
+			out = append(out, spec{addr: lif.AddrPort().String(), lif: lif})
 			if set.SecureControlConnection && s.o.DataDir != "" {
-				cfg, err := s.tlsConfig()
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
 				ap := netip.AddrPortFrom(lif.Address, uint16(s.o.TLSPort))
-				tln, err := net.Listen("tcp", ap.String())
-				if err != nil {
-					errs = append(errs, fmt.Errorf("server: listen TLS on LIF %s (%s): %w", lif.Name, ap, err))
-					continue
-				}
-				lns = append(lns, listener{ln: tls.NewListener(tln, cfg), lif: lif, tls: true})
+				out = append(out, spec{addr: ap.String(), lif: lif, tls: true})
 			}
 		}
 	}
-	for _, e := range errs {
-		s.log.Error(e.Error())
-	}
-	if len(lns) == 0 {
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+	return out, nil
+}
+
+// open opens the listener of p.
+func (s *Server) open(p spec) (listener, error) {
+	var cfg *tls.Config
+	if p.tls {
+		var err error
+		if cfg, err = s.tlsConfig(); err != nil {
+			return listener{}, err
 		}
-		return nil, errors.New("server: no LIF to listen on")
 	}
-	return lns, nil
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return listener{}, fmt.Errorf("server: listen on LIF %s (%s): %w", p.lif.Name, p.addr, err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	return listener{ln: ln, lif: p.lif, tls: p.tls}, nil
 }
 
 func (s *Server) accept(ctx context.Context, l listener) {

@@ -425,3 +425,48 @@ func TestSettingsValidation(t *testing.T) {
 		t.Errorf("node defaults %+v", d)
 	}
 }
+
+// LIFs created and deleted while the server runs are served and dropped,
+// and switching the secure control connection on opens the TLS listener.
+func TestLIFRescan(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	port := freePort(t, "127.0.0.3")
+	if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic1", SVM: f.adminSVM, Role: storage.RoleIntercluster,
+		Address: "127.0.0.3", Port: port, HomeNode: testNodeName}); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.3", fmt.Sprint(port))
+	waitFor(t, func() bool {
+		nc, err := net.Dial("tcp", addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil
+	})
+	c := f.loginAt(addr, testUser, f.ndmpPW)
+	if l := f.srv.Sessions(); len(l) != 1 || l[0].LIFRole != "intercluster" {
+		t.Fatalf("sessions %+v", l)
+	}
+	n := len(f.srv.Addrs())
+	if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
+		s.SecureControlConnection = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(f.srv.Addrs()) == 2*n })
+	if err := f.st.DeleteLIF(f.ctx, f.adminSVM, "ic1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		nc, err := net.Dial("tcp", addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	// The session opened on the deleted LIF goes on.
+	if _, err := c.GetHostInfo(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
