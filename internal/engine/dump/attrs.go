@@ -173,6 +173,7 @@ type blockReaderAt struct {
 	n   int   // valid bytes in buf
 }
 
+// ReadAt implements io.ReaderAt.
 func (b *blockReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	done := 0
 	for done < len(p) {

@@ -65,6 +65,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns the message, followed by the cause when there is one.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return e.Msg + ": " + e.Err.Error()
@@ -72,6 +73,7 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Message returns the documented message of err when it is (or wraps) an

@@ -151,6 +151,7 @@ type countReader struct {
 	n int64
 }
 
+// Read implements io.Reader.
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)

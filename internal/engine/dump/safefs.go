@@ -33,6 +33,7 @@ func openDestFS(dir string) (*destFS, error) {
 	return &destFS{root: fd, rootDir: dir, cacheFd: -1}, nil
 }
 
+// Close releases the destination directory.
 func (d *destFS) Close() error {
 	d.dropCache()
 	return unix.Close(d.root)
