@@ -119,3 +119,21 @@ func TestLocalDumpRestore(t *testing.T) {
 		t.Errorf("Linux restore -x: %s", cmd)
 	}
 }
+
+func FuzzParseLocalArgs(f *testing.F) {
+	f.Add("-0u\x00-f\x00a,b\x00-D\x00dates\x00dir")
+	f.Add("-t\x00-fimg\x00x")
+	f.Add("-99")
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Split(s, "\x00")
+		for _, modes := range []string{"", "txr"} {
+			la, err := parseLocalArgs(args, modes)
+			if err != nil {
+				continue
+			}
+			if la.level < 0 || la.level > 31 || len(la.images) == 0 {
+				t.Fatalf("%q: %+v", args, la)
+			}
+		}
+	})
+}

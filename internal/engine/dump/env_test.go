@@ -3,6 +3,8 @@ package dump
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +192,21 @@ func TestInodeMapStable(t *testing.T) {
 	if err := back.UnmarshalBinary(bytes.Repeat([]byte{0xff}, 16)); err == nil {
 		t.Error("garbage accepted")
 	}
+}
+
+func FuzzSymtab(f *testing.F) {
+	dir := f.TempDir()
+	must(f, saveSymtab(dir, &symtab{Level: 1, Date: time.Unix(1e9, 0), Paths: map[string]uint32{"a": 3, "a/b": 4}, Dirs: map[uint32]bool{3: true}}))
+	b, err := os.ReadFile(filepath.Join(dir, SymtabName))
+	must(f, err)
+	f.Add(b)
+	f.Add([]byte("junk"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(d, SymtabName), b, 0o600))
+		s, err := loadSymtab(d)
+		if err == nil && s == nil {
+			t.Fatal("no table and no error")
+		}
+	})
 }
