@@ -311,6 +311,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			Output:     w,
 			RecordSize: rs,
 			Host:       d.ss.srv.o.Hostname,
+			Limiter:    d.ss.srv.o.DumpLimiter,
 		}
 		if fh != nil {
 			br.History = fh
@@ -466,8 +467,9 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		defer cancel()
 		stopProgress := d.progress(rctx, "restore")
 		rr := dump.RestoreRequest{
-			Env:   dump.Env(env),
-			Names: names,
+			Env:     dump.Env(env),
+			Names:   names,
+			Limiter: d.ss.srv.o.DumpLimiter,
 			OnName: func(nr dump.NameResult) {
 				st := ndmp.RecoverySuccessful
 				if nr.Err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -290,4 +291,34 @@ func TestDirectAccessRecovery(t *testing.T) {
 		t.Fatalf("DAR read %d bytes in %d reads", total, len(reads))
 	}
 	t.Logf("DAR: %d reads, %d bytes", len(reads), total)
+}
+
+// D13/N12: a backup beyond the node's dump limit halts with the
+// documented message in LOG_MESSAGE.
+func TestBackupLimit(t *testing.T) {
+	lim := dump.NewLimiter(1)
+	release, err := lim.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	f := newFixture(t, fixtureOpts{before: withVolumes, limiter: lim})
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+	if r := ps.wait(t, ndmp.NotifyDataHalted, 10*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r != ndmp.DataHaltInternalError {
+		t.Fatalf("halt %v", r)
+	}
+	found := false
+	for !found {
+		m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost)
+		found = m.Entry == "Maximum number of allowed dumps or restores (1) in progress" && m.LogType == ndmp.LogError
+	}
 }

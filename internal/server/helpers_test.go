@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
@@ -68,6 +69,7 @@ type fixture struct {
 type fixtureOpts struct {
 	maxSessions int
 	authed      bool             // sessions start authenticated
+	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
 	before      func(f *fixture) // runs before Serve
 }
 
@@ -129,7 +131,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.srv, err = New(Options{
 		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
-		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond,
+		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

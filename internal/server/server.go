@@ -40,6 +40,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -80,6 +81,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Hostname overrides the host name of CONFIG_GET_HOST_INFO.
 	Hostname string
+	// DumpLimiter bounds the dumps and restores running at once on the
+	// node (D13); nil means one sized by the system memory.
+	DumpLimiter *dump.Limiter
 	// RescanInterval is how often Serve looks for LIF and setting changes;
 	// 0 means DefaultRescanInterval.
 	RescanInterval time.Duration
@@ -121,6 +125,13 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.DumpLimiter == nil {
+		l, err := dump.NewSystemLimiter()
+		if err != nil {
+			l = dump.NewLimiter(4)
+		}
+		o.DumpLimiter = l
 	}
 	if o.RescanInterval <= 0 {
 		o.RescanInterval = DefaultRescanInterval
