@@ -173,6 +173,7 @@ func (a *app) newRoot() *cobra.Command {
 		a.securityCmd(),
 		a.optionsCmd(),
 	)
+	a.addTapeCommands(root)
 	addLocalDumpCommands(root, a.env)
 	return root
 }
