@@ -42,7 +42,7 @@ export TAPESTRY_USER=admin
 export TAPESTRY_SOCKET="$WORK/data/admin.sock"
 
 say "Starting tapestryd on $WORK/data"
-"$BIN/tapestryd" --data-dir "$WORK/data" --ndmp-listen 127.0.0.1:10000 --log-level warn \
+"$BIN/tapestryd" --data-dir "$WORK/data" --ndmp-listen 127.0.0.1:0 --log-level warn \
 	>"$WORK/tapestryd.out" 2>"$WORK/tapestryd.log" &
 DPID=$!
 for _ in $(seq 1 100); do

@@ -70,7 +70,7 @@ type proc struct {
 
 func startDaemon(t *testing.T, bin, dir string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--data-dir", dir, "--ndmp-listen", "127.0.0.1:10000"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"--data-dir", dir, "--ndmp-listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "TAPESTRY_ADMIN_PASSWORD="+pw)
 	p := &proc{cmd: cmd, stderr: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
 	errPipe, err := cmd.StderrPipe()

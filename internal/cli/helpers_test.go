@@ -38,7 +38,7 @@ func startNode(t *testing.T) *testNode {
 func (n *testNode) start() {
 	n.t.Helper()
 	d, err := daemon.Open(context.Background(), daemon.Options{
-		DataDir: n.dir, AdminPassword: testAdminPassword, Config: daemon.Config{NDMPListen: "127.0.0.1:10000"},
+		DataDir: n.dir, AdminPassword: testAdminPassword, Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, // a free port
 		Out: &bytes.Buffer{},
 	})
 	if err != nil {

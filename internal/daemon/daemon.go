@@ -27,6 +27,8 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/metrics"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -74,6 +76,10 @@ type Daemon struct {
 	vtl     *vtl.Library
 	tapes   *tape.Registry
 	ndmp    *server.Server
+	events  *eventlog.Log
+	metrics *metrics.Collector
+	// anyPort is set when the configuration asked for port 0.
+	anyPort bool
 	// FirstStart is true when Open created the cluster.
 	FirstStart bool
 }
@@ -93,6 +99,10 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	}
 	if o.Config.NDMPListen == "" {
 		o.Config.NDMPListen = DefaultNDMPListen
+	}
+	anyPort := isAnyPort(o.Config.NDMPListen)
+	if o.Config.NDMPListen, err = resolvePort(o.Config.NDMPListen, o.Logger); err != nil {
+		return nil, err
 	}
 	if err := o.Config.Validate(); err != nil {
 		return nil, err
@@ -119,7 +129,7 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d = &Daemon{opts: o, log: o.Logger, store: st}
+	d = &Daemon{opts: o, log: o.Logger, store: st, anyPort: anyPort}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -130,9 +140,13 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	if err := d.initCluster(ctx); err != nil {
 		return d, err
 	}
+	if err := d.openEventLog(ctx); err != nil {
+		return d, err
+	}
 	if err := d.openNDMP(ctx); err != nil {
 		return d, err
 	}
+	d.metrics = d.newMetrics()
 	if err := d.listen(); err != nil {
 		return d, err
 	}
@@ -203,6 +217,10 @@ func (d *Daemon) ensureLIF(ctx context.Context, adminSVM string) error {
 	switch {
 	case err == nil && l.AddrPort() == ap:
 		return nil
+	case err == nil && d.anyPort && l.AddrPort().Addr() == ap.Addr():
+		// Port 0 keeps the port chosen on an earlier start.
+		d.opts.Config.NDMPListen = l.AddrPort().String()
+		return nil
 	case err == nil:
 		d.log.Info("moving node-management LIF", "lif", MgmtLIFName, "from", l.AddrPort(), "to", ap)
 		if err := d.storage.DeleteLIF(ctx, adminSVM, MgmtLIFName); err != nil {
@@ -246,6 +264,7 @@ func (d *Daemon) listen() error {
 	api := admin.NewServer(admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
 		Tapes: d.tapes, VTL: d.vtl,
+		Node: storage.DefaultNodeName, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
 	})
 	d.srv = &http.Server{
 		Handler:           api,
@@ -264,6 +283,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { errc <- d.srv.Serve(d.ln) }()
 	nctx, stopNDMP := context.WithCancel(ctx)
 	ndmpDone := d.serveNDMP(nctx)
+	pollDone := d.pollMetrics(nctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -272,12 +292,14 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopNDMP()
 	<-ndmpDone
+	<-pollDone
 	d.closeVTL()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := d.srv.Shutdown(sctx); err != nil {
 		d.log.Warn("requests still running at shutdown", "err", err)
 	}
+	d.closeEventLog()
 	cerr := d.closeStore()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("admin API: %w", serveErr)
@@ -291,6 +313,7 @@ func (d *Daemon) Close() error {
 		d.ln.Close()
 	}
 	d.closeVTL()
+	d.closeEventLog()
 	return d.closeStore()
 }
 

@@ -20,7 +20,7 @@ import (
 func open(t *testing.T, dir, password string, out *bytes.Buffer) *Daemon {
 	t.Helper()
 	d, err := Open(context.Background(), Options{DataDir: dir, AdminPassword: password, Out: out,
-		Config: Config{NDMPListen: "127.0.0.1:10000"}})
+		Config: Config{NDMPListen: "127.0.0.1:0"}}) // a free port: test daemons run in parallel
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -58,7 +58,8 @@ func TestFirstStart(t *testing.T) {
 		t.Fatalf("node1: %v", err)
 	}
 	l, err := d.Storage().GetLIF(ctx, "cluster1", MgmtLIFName)
-	if err != nil || l.AddrPort().String() != "127.0.0.1:10000" || l.Role != storage.RoleNodeMgmt || l.HomeNode != "node1" {
+	// Port 0 asked for a free port: the LIF records the chosen one.
+	if err != nil || l.AddrPort().String() != d.NDMPListen() || l.AddrPort().Port() == 0 || l.Role != storage.RoleNodeMgmt || l.HomeNode != "node1" {
 		t.Fatalf("LIF %+v %v", l, err)
 	}
 	if _, err := d.Auth().CheckPassword(ctx, "cluster1", "admin", pw); err != nil {

@@ -41,6 +41,7 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 	d.ndmp, err = server.New(server.Options{
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
 		Node: storage.DefaultNodeName, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,
+		EventLog: d.events,
 	})
 	return err
 }
