@@ -353,3 +353,59 @@ func TestMoverStateTable(t *testing.T) {
 	}
 	expect("HALTED", map[string]ndmp.Error{"ABORT": ndmp.NoErr, "STOP": ndmp.NoErr})
 }
+
+// A restore that meets a file mark pauses with EOF at the stream offset
+// reached; the DMA spaces over the mark, sets the window from there and
+// continues, and the rest of the stream follows.
+func TestMoverRestoreEOFPause(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	data := pattern(5 * recSize)
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	for i := 0; i < 5; i++ {
+		if _, err := c.TapeWrite(ctx, data[i*recSize:(i+1)*recSize]); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if _, err := c.TapeMTIO(ctx, ndmp.MTIOEOF, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	a, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := net.Dial("tcp", a.AddrPorts()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.State == ndmp.MoverStateActive })
+	wantErr(t, "read", c.MoverRead(ctx, 0, uint64(len(data))), ndmp.NoErr)
+	got := make([]byte, 3*recSize)
+	if _, err := io.ReadFull(dc, got); err != nil || !bytes.Equal(got, data[:3*recSize]) {
+		t.Fatalf("first tape file: %v", err)
+	}
+	p := ps.wait(t, ndmp.NotifyMoverPaused, 10*time.Second).Body.(*ndmp.NotifyMoverPausedPost)
+	if p.Reason != ndmp.MoverPauseEOF || p.SeekPosition != 3*recSize {
+		t.Fatalf("pause %+v", p)
+	}
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOFSF, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "window", c.MoverSetWindow(ctx, 3*recSize, math.MaxUint64-3*recSize), ndmp.NoErr)
+	wantErr(t, "continue", c.MoverContinue(ctx), ndmp.NoErr)
+	got = make([]byte, 2*recSize)
+	if _, err := io.ReadFull(dc, got); err != nil || !bytes.Equal(got, data[3*recSize:]) {
+		t.Fatalf("second tape file: %v", err)
+	}
+	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.BytesLeftToRead == 0 && s.BytesMoved == uint64(len(data)) })
+}

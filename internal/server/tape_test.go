@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -243,4 +245,31 @@ func TestSCSIChanger(t *testing.T) {
 	if err != nil || tr.Status != 0 || tr.DataIn[0]&0x1f != 0x01 {
 		t.Fatalf("drive INQUIRY: %+v %v", tr, err)
 	}
+}
+
+// T6: with persistent reservations a drive stays reserved by the session
+// that opened it until that session ends; another session gets
+// DEVICE_BUSY with the ONTAP message in LOG_MESSAGE.
+func TestTapeReservations(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
+		if err := f.reg.SetReservations(tape.ReservationsPersistent); err != nil {
+			f.t.Fatal(err)
+		}
+	}})
+	ctx := f.ctx
+	a := f.login(nil)
+	ps := newPosts()
+	b := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	wantErr(t, "A opens", a.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "A closes", a.TapeClose(ctx), ndmp.NoErr)
+	wantErr(t, "B opens A's reserved drive", b.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.ErrDeviceBusy)
+	m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost)
+	if m.Entry != tape.MsgReservationPreempted {
+		t.Errorf("log message %q, want %q", m.Entry, tape.MsgReservationPreempted)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(f.srv.Sessions()) == 1 })
+	wantErr(t, "B opens after A ended", b.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.NoErr)
 }
