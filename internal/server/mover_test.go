@@ -407,5 +407,8 @@ func TestMoverRestoreEOFPause(t *testing.T) {
 	if _, err := io.ReadFull(dc, got); err != nil || !bytes.Equal(got, data[3*recSize:]) {
 		t.Fatalf("second tape file: %v", err)
 	}
-	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.BytesLeftToRead == 0 && s.BytesMoved == uint64(len(data)) })
+	waitFor(t, func() bool {
+		s, _ := c.MoverGetState(ctx)
+		return s.BytesLeftToRead == 0 && s.BytesMoved == uint64(len(data))
+	})
 }
