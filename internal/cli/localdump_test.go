@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
@@ -136,4 +140,39 @@ func FuzzParseLocalArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLocalDumpProgressOnTerminal: on a terminal the local commands draw a
+// progress line; elsewhere they do not.
+func TestLocalDumpProgressOnTerminal(t *testing.T) {
+	src := t.TempDir()
+	for i := 0; i < 50; i++ {
+		if err := os.WriteFile(filepath.Join(src, "f"+strconv.Itoa(i)), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(ptmx)
+		got <- string(b)
+	}()
+	var out bytes.Buffer
+	img := filepath.Join(t.TempDir(), "img")
+	if code := Run(context.Background(), []string{"dump", "-0", "-f", img, src}, Env{Stdout: &out, Stderr: tty}); code != 0 {
+		t.Fatalf("dump: %d", code)
+	}
+	tty.Close()
+	if s := <-got; !strings.Contains(s, "DUMP: phase") {
+		t.Errorf("no progress on the terminal: %q", s)
+	}
+	var errb bytes.Buffer
+	if code := Run(context.Background(), []string{"dump", "-0", "-f", img, src}, Env{Stdout: &out, Stderr: &errb}); code != 0 || errb.Len() != 0 {
+		t.Errorf("progress written to a non-terminal: %q", errb.String())
+	}
 }

@@ -74,6 +74,11 @@ type RestoreRequest struct {
 	// IGNORE_QTREES, DIRECT, ENHANCED_DAR_ENABLED, RECURSIVE,
 	// RECOVER_FULL_PATHS, ACL_START (for enhanced DAR).
 	Env Env
+	// RecordSize, when set, is the tape record size of the restore in
+	// bytes; it is checked against the image's blocking factor (D6), and
+	// with LocalTape it must be exactly the image's.
+	RecordSize int
+	LocalTape  bool
 	// Names restricts the restore; empty restores everything.
 	Names    []RestoreName
 	Limiter  *Limiter
@@ -375,6 +380,11 @@ func (rs *restorer) restoreStream() error {
 	}
 	vol := h.Dump
 	rs.res.Level, rs.res.Date = vol.Level, vol.Date
+	if rs.req.RecordSize != 0 {
+		if err := CheckRestoreRecordSize(rs.req.RecordSize, vol.NTREC, rs.req.LocalTape); err != nil {
+			return err
+		}
+	}
 	if rs.req.Log != nil {
 		_ = rs.req.Log.Start(vol.Level, "NDMP")
 	}

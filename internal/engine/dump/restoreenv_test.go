@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -149,4 +150,30 @@ func TestLinuxDumpOfLoopExt4(t *testing.T) {
 		}
 	}
 	compareTrees(t, want, got)
+}
+
+// TestRestoreRecordSize (D6): the restore's record size against the image's.
+func TestRestoreRecordSize(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "f"), []byte("x"), 0o644)
+	var img bytes.Buffer
+	_, err := Backup(context.Background(), BackupRequest{Dir: src, Output: &img, RecordSize: 64 << 10})
+	must(t, err)
+	for _, c := range []struct {
+		size  int
+		local bool
+		want  string
+	}{
+		{32 << 10, false, "Tape record size is too small. Try a larger size."},
+		{128 << 10, true, "Tape record size should be 65536 and not 131072"},
+		{512 << 10, false, "Tape record size must be in the range between 4KB and 256KB"},
+		{128 << 10, false, ""},
+		{64 << 10, true, ""},
+	} {
+		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img.Bytes()), Dest: t.TempDir(),
+			Env: Env{"FORCE": "Y"}, RecordSize: c.size, LocalTape: c.local})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || Message(err) != c.want) {
+			t.Errorf("record size %d local=%v: %v, want %q", c.size, c.local, err, c.want)
+		}
+	}
 }
