@@ -3,6 +3,7 @@ package dump
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -150,17 +151,24 @@ func TestCraftedImagesStayInside(t *testing.T) {
 	good := craftImage(t, []dump.DirEntry{{Ino: 4, Type: dump.DTReg, Name: "f"}}, nil, nil)
 	bad := append([]byte(nil), good...)
 	bad[5*dump.RecordSize+200] ^= 0xff // inside the root directory header
+	absurdSize := patchInode(t, good, 4, func(h []byte) { binary.LittleEndian.PutUint64(h[40:], 1<<60) })
+	absurdCount := patchInode(t, good, 4, func(h []byte) { binary.LittleEndian.PutUint32(h[160:], 1<<30) })
+	absurdMap := patchInode(t, good, 2, func(h []byte) { binary.LittleEndian.PutUint64(h[40:], 1<<40) })
 	for name, c := range map[string]struct {
 		img  []byte
 		want error
 	}{
-		"checksum":  {bad, dump.ErrChecksum},
+		"absurd size":      {absurdSize, nil},
+		"absurd count":     {absurdCount, nil},
+		"absurd directory": {absurdMap, nil},
+		"checksum":         {bad, dump.ErrChecksum},
 		"truncated": {good[:len(good)/2], dump.ErrTruncated},
 		"empty":     {nil, nil},
 		"garbage":   {bytes.Repeat([]byte("garbage!"), 512), nil},
 	} {
 		d := t.TempDir()
 		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(c.img), Dest: d, Env: Env{"FORCE": "Y"}})
+		t.Logf("%s: %v", name, err)
 		if err == nil || c.want != nil && !errors.Is(err, c.want) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -187,4 +195,28 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("restore created %d entries beside its destination", len(ents)-1)
 		}
 	})
+}
+
+// patchInode changes the TS_INODE header of inode ino with fix and makes its
+// checksum right again, so that only the changed field is wrong.
+func patchInode(t testing.TB, img []byte, ino uint32, fix func(h []byte)) []byte {
+	t.Helper()
+	out := append([]byte(nil), img...)
+	for off := 0; off+dump.RecordSize <= len(out); off += dump.RecordSize {
+		h := out[off : off+dump.RecordSize]
+		le := binary.LittleEndian
+		if le.Uint32(h[24:]) != dump.NFSMagic || le.Uint32(h[0:]) != dump.TypeInode || le.Uint32(h[20:]) != ino {
+			continue
+		}
+		fix(h)
+		le.PutUint32(h[28:], 0)
+		var sum uint32
+		for i := 0; i < dump.RecordSize; i += 4 {
+			sum += le.Uint32(h[i:])
+		}
+		le.PutUint32(h[28:], 84446-sum)
+		return out
+	}
+	t.Fatalf("no header of inode %d", ino)
+	return nil
 }
