@@ -162,9 +162,9 @@ func TestCraftedImagesStayInside(t *testing.T) {
 		"absurd count":     {absurdCount, nil},
 		"absurd directory": {absurdMap, nil},
 		"checksum":         {bad, dump.ErrChecksum},
-		"truncated": {good[:len(good)/2], dump.ErrTruncated},
-		"empty":     {nil, nil},
-		"garbage":   {bytes.Repeat([]byte("garbage!"), 512), nil},
+		"truncated":        {good[:len(good)/2], dump.ErrTruncated},
+		"empty":            {nil, nil},
+		"garbage":          {bytes.Repeat([]byte("garbage!"), 512), nil},
 	} {
 		d := t.TempDir()
 		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(c.img), Dest: d, Env: Env{"FORCE": "Y"}})
