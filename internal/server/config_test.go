@@ -244,3 +244,15 @@ func (r *rawBody) MarshalXDR(e *xdr.Encoder) {
 }
 func (r *rawBody) UnmarshalXDR(*xdr.Decoder) error { return nil }
 func (r *rawBody) MessageCode() ndmp.MessageCode   { return r.code }
+
+// Draft 2.5.4.3: once an extension was used with its default version,
+// negotiation is over: GET_EXT_LIST gets EXT_DANDN_ILLEGAL.
+func TestExtensionUsedBeforeNegotiation(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c := f.login(nil)
+	if s, err := c.TestEcho(f.ctx, "x"); err != nil || s != "x" {
+		t.Fatalf("echo %q %v", s, err)
+	}
+	_, err := c.GetExtList(f.ctx)
+	wantErr(t, "GET after use", err, ndmp.ErrExtDandNIllegal)
+}

@@ -104,3 +104,26 @@ func TestPreAuthTable(t *testing.T) {
 		t.Fatalf("only %d messages checked", n)
 	}
 }
+
+// FuzzParsePortRange checks that the data port range parser accepts only
+// "all" (or empty) and LOW-HIGH ranges within 1024-65535 and never panics.
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"", "all", "1024-65535", "20000-20010", "80-90", "5-", "-", "65535-1024", "x-y", "1024-1024"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lo, hi, err := ParsePortRange(s)
+		if err != nil {
+			if lo != 0 || hi != 0 {
+				t.Fatalf("%q: error with range %d-%d", s, lo, hi)
+			}
+			return
+		}
+		if (lo == 0) != (hi == 0) || lo != 0 && (lo < 1024 || hi > 65535 || lo > hi) {
+			t.Fatalf("%q: accepted bad range %d-%d", s, lo, hi)
+		}
+		if lo == 0 && s != "" && s != "all" {
+			t.Fatalf("%q accepted as all", s)
+		}
+	})
+}

@@ -317,6 +317,10 @@ func (ss *session) serve(ctx context.Context, m *ndmp.Message) (ndmp.Body, ndmp.
 	case *ndmp.ConfigSetExtListRequest:
 		return ss.setExtList(req)
 	case *ndmp.TestEchoRequest:
+		// Using an extension ends extension negotiation (draft 2.5.4.3).
+		ss.mu.Lock()
+		ss.extUsed = true
+		ss.mu.Unlock()
 		return &ndmp.TestEchoReply{EchoMsg: req.EchoMsg}, ndmp.NoErr
 	case *ndmp.CABDataConnPrepareRequest:
 		return ss.cabPrepare(ctx, req)
