@@ -83,6 +83,11 @@ func TestThreeWayBackupRestore(t *testing.T) {
 
 // ipv6LIF adds an intercluster LIF on ::1 and returns its address.
 func ipv6LIF(f *fixture) string {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		f.t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
 	port := freePort(f.t, "::1")
 	if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic6", SVM: f.adminSVM, Role: storage.RoleIntercluster,
 		Address: "::1", Port: port, HomeNode: testNodeName}); err != nil {
