@@ -58,8 +58,12 @@ const (
 
 // Options configures a Server.
 type Options struct {
+	// Storage resolves SVMs, LIFs and volumes (required).
 	Storage *storage.Service
-	Auth    *auth.Service
+	// Auth checks NDMP users and passwords (required).
+	Auth *auth.Service
+	// Catalog holds the NDMP settings, dump dates and inode maps
+	// (required).
 	Catalog catalog.Store
 	// Tapes holds the node's tape drives and changers; nil means none.
 	Tapes *tape.Registry
