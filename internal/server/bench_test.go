@@ -3,9 +3,9 @@ package server
 import (
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
-	"net"
 	"testing"
 	"time"
 
