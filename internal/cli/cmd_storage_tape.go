@@ -867,8 +867,9 @@ func parseSize(s string) (int64, error) {
 			break
 		}
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v*mult > 1e18 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	// !(v*mult >= 1) also refuses NaN.
+	if err != nil || !(v*mult >= 1) || v*mult > 1e18 {
 		return 0, fmt.Errorf("invalid size %q; use a positive number with an optional unit KB, MB, GB, TB or PB", s)
 	}
 	return int64(v * mult), nil
