@@ -372,7 +372,7 @@ func (d *dataService) progress(ctx context.Context, what string) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(ProgressInterval)
+		t := time.NewTicker(d.ss.srv.o.ProgressInterval)
 		defer t.Stop()
 		for {
 			select {

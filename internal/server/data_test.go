@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,4 +322,42 @@ func TestBackupLimit(t *testing.T) {
 		m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost)
 		found = m.Entry == "Maximum number of allowed dumps or restores (1) in progress" && m.LogType == ndmp.LogError
 	}
+}
+
+// Progress of a running backup is posted as LOG_MESSAGE at least every
+// progress interval; CONNECT_CLOSE then ends the session.
+func TestProgressAndConnectClose(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes, progress: time.Millisecond})
+	src := filepath.Join(f.dir, "vols", "vol1")
+	for i := 0; i < 16; i++ {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d", i)), pattern(1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+	ps.wait(t, ndmp.NotifyDataHalted, time.Minute)
+	progress := 0
+	ps.mu.Lock()
+	for _, m := range ps.ms {
+		if l, ok := m.Body.(*ndmp.LogMessagePost); ok && strings.HasPrefix(l.Entry, "backup in progress: ") {
+			progress++
+		}
+	}
+	ps.mu.Unlock()
+	if progress == 0 {
+		t.Fatal("no progress LOG_MESSAGE during the backup")
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
 }

@@ -69,6 +69,7 @@ type fixture struct {
 type fixtureOpts struct {
 	maxSessions int
 	authed      bool             // sessions start authenticated
+	progress    time.Duration    // LOG_MESSAGE progress interval
 	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
 	before      func(f *fixture) // runs before Serve
 }
@@ -131,7 +132,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.srv, err = New(Options{
 		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
-		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter,
+		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter, ProgressInterval: o.progress,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

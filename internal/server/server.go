@@ -88,6 +88,9 @@ type Options struct {
 	// DumpLimiter bounds the dumps and restores running at once on the
 	// node (D13); nil means one sized by the system memory.
 	DumpLimiter *dump.Limiter
+	// ProgressInterval is the time between LOG_MESSAGE progress reports of
+	// a running backup or restore; 0 means ProgressInterval (30 s).
+	ProgressInterval time.Duration
 	// RescanInterval is how often Serve looks for LIF and setting changes;
 	// 0 means DefaultRescanInterval.
 	RescanInterval time.Duration
@@ -136,6 +139,9 @@ func New(o Options) (*Server, error) {
 			l = dump.NewLimiter(4)
 		}
 		o.DumpLimiter = l
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = ProgressInterval
 	}
 	if o.RescanInterval <= 0 {
 		o.RescanInterval = DefaultRescanInterval
