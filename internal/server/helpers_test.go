@@ -68,6 +68,8 @@ type fixture struct {
 
 type fixtureOpts struct {
 	maxSessions int
+	lifHost     string           // address of the node-management LIF ("127.0.0.1")
+	lifPort     int              // its port (0: a free one)
 	authed      bool             // sessions start authenticated
 	progress    time.Duration    // LOG_MESSAGE progress interval
 	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
@@ -101,12 +103,18 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t, "127.0.0.1")
+	host, port := o.lifHost, o.lifPort
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == 0 {
+		port = freePort(t, host)
+	}
 	if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "node1_mgmt1", SVM: f.adminSVM, Role: storage.RoleNodeMgmt,
-		Address: "127.0.0.1", Port: port, HomeNode: testNodeName}); err != nil {
+		Address: host, Port: port, HomeNode: testNodeName}); err != nil {
 		t.Fatal(err)
 	}
-	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	f.addr = net.JoinHostPort(host, strconv.Itoa(port))
 	f.au = auth.New(f.store, auth.Options{AdminSVM: f.adminSVM, Hash: auth.HashParams{Time: 1, Memory: 8 << 10, Threads: 1}})
 	if _, err := f.au.CreateUser(f.ctx, auth.UserSpec{SVM: f.adminSVM, Name: testUser, Role: auth.RoleBackup, Password: testLoginPW}); err != nil {
 		t.Fatal(err)
