@@ -241,6 +241,9 @@ type source struct {
 	cleanup   func()
 	snapName  string
 	snapTime  time.Time
+	// stableBirth: the snapshot's files keep the birth times of the live
+	// files (btrfs), so they can tell reused inode numbers apart.
+	stableBirth bool
 	backupKey string // path used for dump dates
 }
 
@@ -667,6 +670,7 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 			return &Error{Msg: MsgSnapshotLock, Err: err}
 		}
 		src.ident = ident
+		src.stableBirth = loc.Snapshot.Provider == "btrfs"
 	} else {
 		namer := req.Snapshots
 		if namer == nil {
@@ -699,6 +703,7 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 			return fmt.Errorf("dump backup: %w", err)
 		}
 		src.ident = ident
+		src.stableBirth = snap.Provider == "btrfs"
 	}
 	if src.wholeVol {
 		qs, err := s.ListQtrees(ctx, vol.SVM, vol.Name)
@@ -823,7 +828,14 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 		n.ino, n.dup = prev, true
 		return n, nil
 	}
-	d, err := w.im.Get(live)
+	// The fingerprint tells a reused inode number from the same file: the
+	// type always, the birth time where it belongs to the file itself (a
+	// plain directory or a btrfs snapshot, not a copy).
+	fp := uint64(typ) << 48
+	if w.src.ident == nil || w.src.stableBirth {
+		fp ^= uint64(n.btime)
+	}
+	d, err := w.im.Get(live, fp)
 	if err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func FuzzDumpDateToken(f *testing.F) {
 func FuzzInodeMap(f *testing.F) {
 	im := NewInodeMap()
 	for i := uint64(100); i < 110; i++ {
-		_, _ = im.Get(i)
+		_, _ = im.Get(i, 0)
 	}
 	b, _ := im.MarshalBinary()
 	f.Add(b)
@@ -156,7 +156,7 @@ func FuzzInodeMap(f *testing.F) {
 		if err := m.UnmarshalBinary(b); err != nil {
 			return
 		}
-		n, err := m.Get(1 << 62)
+		n, err := m.Get(1<<62, 0)
 		if err == nil && n < firstDumpIno {
 			t.Fatalf("new dump inode %d", n)
 		}
@@ -172,21 +172,28 @@ func FuzzInodeMap(f *testing.F) {
 // compact from 3.
 func TestInodeMapStable(t *testing.T) {
 	im := NewInodeMap()
-	a, _ := im.Get(1 << 40)
-	b, _ := im.Get(77)
-	a2, _ := im.Get(1 << 40)
+	a, _ := im.Get(1<<40, 9)
+	b, _ := im.Get(77, 9)
+	a2, _ := im.Get(1<<40, 9)
 	if a != 3 || b != 4 || a2 != a {
 		t.Errorf("%d %d %d", a, b, a2)
+	}
+	// A reused inode number (another fingerprint) gets a new dump inode.
+	if r, _ := im.Get(77, 10); r != 5 {
+		t.Errorf("reused inode: %d", r)
+	}
+	if r, _ := im.Get(77, 10); r != 5 {
+		t.Errorf("reused inode again: %d", r)
 	}
 	raw, _ := im.MarshalBinary()
 	var back InodeMap
 	if err := back.UnmarshalBinary(raw); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := back.Get(77); c != 4 {
+	if c, _ := back.Get(77, 10); c != 5 {
 		t.Errorf("after reload: %d", c)
 	}
-	if c, _ := back.Get(5); c != 5 {
+	if c, _ := back.Get(5, 0); c != 6 {
 		t.Errorf("next after reload: %d", c)
 	}
 	if err := back.UnmarshalBinary(bytes.Repeat([]byte{0xff}, 16)); err == nil {

@@ -12,7 +12,7 @@ import (
 
 // InodeMapPrefix is the catalog key prefix of the per-volume maps from live
 // inode numbers to dump inode numbers.
-const InodeMapPrefix = "dump/inomap/"
+const InodeMapPrefix = "dump/inomap2/"
 
 // firstDumpIno is the first dump inode number given to a file; 2 is the
 // root of every image and 1 is unused, as in Linux dump.
@@ -23,27 +23,36 @@ const maxDumpIno = 1<<32 - 2
 
 // InodeMap assigns compact dump inode numbers to live inode numbers and
 // keeps them, so the same file has the same dump inode at every level.
+// Each entry also holds a fingerprint of the file (its type, and its birth
+// time where the source has a stable one): a live inode number that the
+// file system gave to a new file gets a new dump inode.
 type InodeMap struct {
-	m     map[uint64]uint32
+	m     map[uint64]mapEntry
 	next  uint32
 	dirty bool
 }
 
-// NewInodeMap returns an empty map.
-func NewInodeMap() *InodeMap { return &InodeMap{m: make(map[uint64]uint32), next: firstDumpIno} }
+type mapEntry struct {
+	dump uint32
+	fp   uint64
+}
 
-// Get returns the dump inode of live inode live, assigning the next free
-// number when it has none.
-func (im *InodeMap) Get(live uint64) (uint32, error) {
-	if d, ok := im.m[live]; ok {
-		return d, nil
+// NewInodeMap returns an empty map.
+func NewInodeMap() *InodeMap { return &InodeMap{m: make(map[uint64]mapEntry), next: firstDumpIno} }
+
+// Get returns the dump inode of live inode live with fingerprint fp,
+// assigning the next free number when it has none or when the fingerprint
+// differs (the inode number was reused for another file).
+func (im *InodeMap) Get(live, fp uint64) (uint32, error) {
+	if e, ok := im.m[live]; ok && e.fp == fp {
+		return e.dump, nil
 	}
 	if im.next > maxDumpIno {
 		return 0, errors.New("dump inode numbers exhausted (2^32)")
 	}
 	d := im.next
 	im.next++
-	im.m[live] = d
+	im.m[live] = mapEntry{d, fp}
 	im.dirty = true
 	return d, nil
 }
@@ -51,33 +60,37 @@ func (im *InodeMap) Get(live uint64) (uint32, error) {
 // Len returns the number of files mapped.
 func (im *InodeMap) Len() int { return len(im.m) }
 
-// MarshalBinary encodes the map: u32 next, then {u64 live, u32 dump} pairs.
+const mapEntrySize = 20
+
+// MarshalBinary encodes the map: u32 next, then {u64 live, u32 dump, u64
+// fingerprint} entries.
 func (im *InodeMap) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 4, 4+12*len(im.m))
+	b := make([]byte, 4, 4+mapEntrySize*len(im.m))
 	binary.LittleEndian.PutUint32(b, im.next)
-	for l, d := range im.m {
+	for l, e := range im.m {
 		b = binary.LittleEndian.AppendUint64(b, l)
-		b = binary.LittleEndian.AppendUint32(b, d)
+		b = binary.LittleEndian.AppendUint32(b, e.dump)
+		b = binary.LittleEndian.AppendUint64(b, e.fp)
 	}
 	return b, nil
 }
 
 // UnmarshalBinary decodes a map written by MarshalBinary.
 func (im *InodeMap) UnmarshalBinary(b []byte) error {
-	if len(b) < 4 || (len(b)-4)%12 != 0 {
+	if len(b) < 4 || (len(b)-4)%mapEntrySize != 0 {
 		return errors.New("inode map: bad length")
 	}
 	im.next = binary.LittleEndian.Uint32(b)
 	if im.next < firstDumpIno {
 		return errors.New("inode map: bad next number")
 	}
-	im.m = make(map[uint64]uint32, (len(b)-4)/12)
-	for p := b[4:]; len(p) > 0; p = p[12:] {
+	im.m = make(map[uint64]mapEntry, (len(b)-4)/mapEntrySize)
+	for p := b[4:]; len(p) > 0; p = p[mapEntrySize:] {
 		d := binary.LittleEndian.Uint32(p[8:])
 		if d < firstDumpIno || d >= im.next {
 			return fmt.Errorf("inode map: dump inode %d out of range", d)
 		}
-		im.m[binary.LittleEndian.Uint64(p)] = d
+		im.m[binary.LittleEndian.Uint64(p)] = mapEntry{d, binary.LittleEndian.Uint64(p[12:])}
 	}
 	return nil
 }
