@@ -231,20 +231,20 @@ func nextVolume(f func(int) (io.Writer, error), cw *countWriter) func(int) (io.W
 
 // source is what a backup reads: a root directory and the subtree in it.
 type source struct {
-	root      string // host directory the walk starts from (snapshot root or dir)
-	rel       string // subtree below root ("" whole)
-	volKey    string
-	ident     snapshot.IdentityMap
-	qtrees    map[string]dump.QtreeInfo // top-level qtree dirs when the scope is a volume
-	volume    *storage.Volume
-	wholeVol  bool
-	cleanup   func()
-	snapName  string
-	snapTime  time.Time
+	root     string // host directory the walk starts from (snapshot root or dir)
+	rel      string // subtree below root ("" whole)
+	volKey   string
+	ident    snapshot.IdentityMap
+	qtrees   map[string]dump.QtreeInfo // top-level qtree dirs when the scope is a volume
+	volume   *storage.Volume
+	wholeVol bool
+	cleanup  func()
+	snapName string
+	snapTime time.Time
 	// stableBirth: the snapshot's files keep the birth times of the live
 	// files (btrfs), so they can tell reused inode numbers apart.
 	stableBirth bool
-	backupKey string // path used for dump dates
+	backupKey   string // path used for dump dates
 }
 
 // Backup makes one dump backup. It refuses bad requests before writing
