@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -360,4 +361,52 @@ func TestProgressAndConnectClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+}
+
+// N13: killing a session in the middle of a backup (the mover paused at
+// the end of its window, the dump engine blocked on the data connection)
+// aborts everything, frees the drive and leaves no goroutine behind.
+func TestKillDuringBackup(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	src := filepath.Join(f.dir, "vols", "vol1")
+	for i := 0; i < 8; i++ {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d", i)), pattern(1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := runtime.NumGoroutine()
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, 2*recSize), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+	if p := ps.wait(t, ndmp.NotifyMoverPaused, 30*time.Second).Body.(*ndmp.NotifyMoverPausedPost); p.Reason != ndmp.MoverPauseEOW {
+		t.Fatalf("pause %+v", p)
+	}
+	if ds, _ := c.DataGetState(ctx); ds.State != ndmp.DataStateActive {
+		t.Fatalf("data state %+v", ds)
+	}
+	list := f.srv.Sessions()
+	if len(list) != 1 || list[0].DataState != "NDMP_DATA_STATE_ACTIVE" || list[0].MoverState != "NDMP_MOVER_STATE_PAUSED" {
+		t.Fatalf("sessions %+v", list)
+	}
+	if err := f.srv.Kill(list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Conn().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("killed session still open")
+	}
+	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+	c2 := f.login(nil)
+	wantErr(t, "drive free again", c2.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	c2.Conn().Close()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before+2 })
 }
