@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
@@ -23,6 +24,9 @@ func randomOps(t *testing.T, rng *rand.Rand, root string, n int, step int) {
 		_ = filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
 			if err != nil || p == root {
 				return nil
+			}
+			if fi.Name() == ".snapshot" {
+				return filepath.SkipDir
 			}
 			if fi.IsDir() == dirs && (dirs || fi.Mode().IsRegular()) {
 				out = append(out, p)
@@ -122,4 +126,38 @@ func TestRandomIncrementals(t *testing.T) {
 			compareTrees(t, want, snapshotTree(t, ours, SymtabName))
 		})
 	}
+}
+
+// TestRandomIncrementalsSnapshots (D1, D5): the same through a registered
+// volume, each level from its own copy snapshot.
+func TestRandomIncrementalsSnapshots(t *testing.T) {
+	testutil.RequireTool(t, "restore")
+	f := newStorage(t)
+	rng := rand.New(rand.NewSource(7))
+	randomOps(t, rng, f.data, 30, 0)
+	st := tempCatalog(t)
+	dir := t.TempDir()
+	var imgs []string
+	for level := 0; level < 3; level++ {
+		if level > 0 {
+			time.Sleep(2 * baseSlack)
+			randomOps(t, rng, f.data, 20, level)
+		}
+		time.Sleep(2 * baseSlack)
+		img := filepath.Join(dir, strconv.Itoa(level))
+		out, err := os.Create(img)
+		must(t, err)
+		_, err = Backup(context.Background(), BackupRequest{Storage: f.svc, Path: "/vs1/vol1", Catalog: st, Output: out, Env: Env{"LEVEL": strconv.Itoa(level)}})
+		must(t, err)
+		must(t, out.Close())
+		imgs = append(imgs, img)
+	}
+	want := snapshotTree(t, f.data, ".snapshot")
+	linux, ours := t.TempDir(), t.TempDir()
+	for _, img := range imgs {
+		linuxRestore(t, linux, "-r", "-f", img)
+		restoreImage(t, img, ours, Env{"FORCE": "Y"})
+	}
+	compareTrees(t, want, snapshotTree(t, linux, "restoresymtable"))
+	compareTrees(t, want, snapshotTree(t, ours, SymtabName))
 }
