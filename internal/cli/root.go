@@ -174,6 +174,8 @@ func (a *app) newRoot() *cobra.Command {
 		a.optionsCmd(),
 	)
 	a.addTapeCommands(root)
+	a.addNDMPCommands(root)
+	a.addEventLogCommands(root)
 	addLocalDumpCommands(root, a.env)
 	return root
 }
