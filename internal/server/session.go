@@ -296,6 +296,8 @@ func (ss *session) serve(ctx context.Context, m *ndmp.Message) (ndmp.Body, ndmp.
 	case *ndmp.ConnectCloseRequest:
 		go ss.kill("connection closed by the DMA")
 		return nil, ndmp.NoErr
+	case *ndmp.ConnectServerAuthRequest:
+		return ss.serverAuth(ctx, req)
 	case *ndmp.ConfigGetAuthAttrRequest:
 		return ss.getAuthAttr(req)
 	case *ndmp.ConfigGetServerInfoRequest:
@@ -507,6 +509,39 @@ func (ss *session) clientAuth(ctx context.Context, req *ndmp.ConnectClientAuthRe
 	ss.mu.Unlock()
 	ss.log.Info("NDMP authentication succeeded", "user", user, "method", method)
 	return nil, ndmp.NoErr
+}
+
+// serverAuth handles the optional CONNECT_SERVER_AUTH (draft 3.1.3): after
+// the DMA logged in, the server proves it knows the same NDMP password by
+// answering the DMA's MD5 challenge with the user's digest.
+func (ss *session) serverAuth(ctx context.Context, req *ndmp.ConnectServerAuthRequest) (ndmp.Body, ndmp.Error) {
+	ss.mu.Lock()
+	user, method := ss.user, ss.authType
+	ss.mu.Unlock()
+	switch req.ClientAttr.AuthType {
+	case ndmp.AuthNone:
+		return &ndmp.ConnectServerAuthReply{ServerResult: ndmp.AuthData{AuthType: ndmp.AuthNone}}, ndmp.NoErr
+	case ndmp.AuthMD5:
+	default:
+		return nil, ndmp.ErrIllegalArgs
+	}
+	if user == "" || method != AuthChallenge {
+		// Only a session that logged in with a challenge has a shared
+		// secret to answer with.
+		return nil, ndmp.ErrNotAuthorized
+	}
+	var pw string
+	var err error
+	if ss.nodeScope {
+		pw, err = ss.srv.o.Auth.NodeNDMPPassword(ctx, ss.srv.o.Node, user)
+	} else {
+		pw, err = ss.srv.o.Auth.NDMPPassword(ctx, ss.lif.SVM, user)
+	}
+	if err != nil || pw == "" {
+		return nil, ndmp.ErrNotAuthorized
+	}
+	return &ndmp.ConnectServerAuthReply{ServerResult: ndmp.AuthData{AuthType: ndmp.AuthMD5,
+		AuthMD5: ndmp.MD5Auth{AuthID: user, AuthDigest: ndmp.MD5Digest(pw, req.ClientAttr.Challenge)}}}, ndmp.NoErr
 }
 
 // logMessage posts LOG_MESSAGE to the DMA.

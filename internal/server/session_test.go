@@ -470,3 +470,26 @@ func TestLIFRescan(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// CONNECT_SERVER_AUTH: after an MD5 login the server answers the DMA's
+// challenge with the digest of the shared NDMP password.
+func TestServerAuth(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c := f.dial(nil)
+	if err := c.Connect(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ch [ndmp.ChallengeSize]byte
+	copy(ch[:], "a challenge from the DMA")
+	_, err := c.ServerAuth(f.ctx, ndmp.AuthAttr{AuthType: ndmp.AuthMD5, Challenge: ch})
+	wantErr(t, "server auth before login", err, ndmp.ErrNotAuthorized)
+	if err := c.AuthMD5(f.ctx, testUser, f.ndmpPW); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := c.ServerAuth(f.ctx, ndmp.AuthAttr{AuthType: ndmp.AuthMD5, Challenge: ch})
+	if err != nil || ad.AuthType != ndmp.AuthMD5 || !ndmp.VerifyMD5(f.ndmpPW, ch, ad.AuthMD5.AuthDigest) {
+		t.Fatalf("server auth %+v %v", ad, err)
+	}
+	_, err = c.ServerAuth(f.ctx, ndmp.AuthAttr{AuthType: ndmp.AuthText})
+	wantErr(t, "server auth TEXT", err, ndmp.ErrIllegalArgs)
+}
