@@ -143,8 +143,9 @@ func (ss *session) lifNode() string {
 }
 
 // visibleVolumes returns the volumes the session may back up or restore
-// (N6, the two availability tables; N15: not the node root volume in node
-// scope).
+// (N6, the two availability tables). N15's node root volume has no
+// counterpart on a Tapestry node (its configuration lives in the data
+// directory, not in a volume), so node scope sees every volume of the node.
 func (ss *session) visibleVolumes(ctx context.Context) ([]storage.Volume, error) {
 	all, err := ss.srv.o.Storage.ListVolumes(ctx, "")
 	if err != nil {
@@ -158,7 +159,7 @@ func (ss *session) visibleVolumes(ctx context.Context) ([]storage.Volume, error)
 		ok := false
 		switch {
 		case ss.nodeScope:
-			ok = onNode(v) && !ss.isRootVolume(ctx, v)
+			ok = onNode(v)
 		case ss.lif.Role == storage.RoleNodeMgmt:
 			ok = onNode(v)
 		case ss.lif.Role == storage.RoleData:
@@ -171,11 +172,6 @@ func (ss *session) visibleVolumes(ctx context.Context) ([]storage.Volume, error)
 		}
 	}
 	return out, nil
-}
-
-func (ss *session) isRootVolume(ctx context.Context, v storage.Volume) bool {
-	svm, err := ss.srv.o.Storage.GetSVM(ctx, v.SVM)
-	return err == nil && svm.RootVolume != "" && svm.RootVolume == v.Name
 }
 
 // tapesVisible reports whether the session may use the node's tape devices
