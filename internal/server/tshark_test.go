@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,21 @@ func TestTsharkDecodesServerSession(t *testing.T) {
 	case <-ready:
 	case <-time.After(30 * time.Second):
 		t.Fatal("tshark did not start capturing")
+	}
+	// "Capturing on" can come before packets are really captured: knock
+	// until the capture file holds a packet.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if nc, err := net.Dial("tcp", f.addr); err == nil {
+			nc.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+		if fi, err := os.Stat(pcap); err == nil && fi.Size() > 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tshark captures nothing")
+		}
 	}
 	a := f.agent("m")
 	out, err := runNdmjob(t, "-v", "-c", "-D", a, "-B", "dump", "-C", "/vs1/vol1", "-f", "nrst0l", "-I", filepath.Join(t.TempDir(), "idx"))
