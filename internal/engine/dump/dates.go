@@ -14,7 +14,7 @@ import (
 )
 
 // DatesPrefix is the catalog key prefix under which the engine keeps dump
-// dates (the increment chains) and inode maps.
+// dates (the increment chains); inode maps are under InodeMapPrefix.
 const DatesPrefix = "dump/dates/"
 
 // DumpRecord is one recorded backup of a path at a level.

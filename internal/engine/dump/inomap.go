@@ -12,7 +12,7 @@ import (
 
 // InodeMapPrefix is the catalog key prefix of the per-volume maps from live
 // inode numbers to dump inode numbers.
-const InodeMapPrefix = "dump/inomap2/"
+const InodeMapPrefix = "dump/inomap/"
 
 // firstDumpIno is the first dump inode number given to a file; 2 is the
 // root of every image and 1 is unused, as in Linux dump.
