@@ -243,6 +243,80 @@ ex options -option-name tape.reservations -option-value scsi
 ex options -option-name tape.reservations
 ex options backup.log.enable maybe
 
+p "## Tape drives, media changers and libraries" "" \
+	"The node's tape devices live in its tape registry: at start the daemon attaches its virtual library" \
+	"(\`DATA-DIR/vtl\`) on host adapter \`0a\`: the media changer at \`0a.0\`, drive N at \`0a.N+1\`. Commands name a" \
+	"device by \`-device-id\`: its alias (\`st0\`, \`mc0\`), a physical path name (\`0a.1\`) or a tape device name" \
+	"(\`nrst0a\`). Aliases are bound to serial numbers (\`SN[...]\`) or physical path names and kept in the" \
+	"catalog, so a restarted node gives every device its previous alias (T3). \`storage tape reset\` is at the" \
+	"advanced privilege level. A drive a session has open cannot be taken offline or positioned (T8)." ""
+ex storage tape show
+ex storage tape show -device-names -device-id st0
+ex storage tape show-tape-drive
+ex storage tape show-media-changer
+ex storage tape show st1 -instance
+ex storage tape show-errors
+ex storage tape show-supported-status -node node1
+ex storage show tape supported -v
+ex system node hardware tape drive show
+ex system node hardware tape library show
+ex storage tape library path show
+ex storage tape library path show-by-initiator -initiator 0a
+ex storage tape library config show
+ex storage tape offline -node node1 -device-id st1
+ex storage tape show-tape-drive -device-id st1
+ex storage tape online -node node1 -device-id 0a.2
+ex storage tape trace -node node1 -is-trace-enabled true
+ex storage tape show -fields is-trace-enabled
+ex storage tape trace -node node1 -is-trace-enabled false
+ex storage tape position -node node1 -device-id st0 -operation weof -count 2
+ex storage tape position -node node1 -device-id st0 -operation rewind
+ex storage tape position -node node1 -device-id st0 -operation fsf -count 3
+ex storage tape position -node node1 -device-id st0 -operation erase
+ex storage stats tape st0
+ex storage stats tape zero st0
+ex storage tape reset -node node1 -device-id st0
+ex -privilege advanced storage tape reset -node node1 -device-id st0
+ex storage tape offline -device-id st9
+
+p "### Aliases" "" \
+	"\`-mapping\` is a physical path name (\`0b.4\`, \`MY_SWITCH:5.3L2\`) or a serial number (\`SN[123456]L4\`, not" \
+	"case-sensitive). Setting an alias for a device that has one renames it; a name in use by another" \
+	"attached device is refused. After \`alias clear\` a device cannot be used until it has an alias again." ""
+ex storage tape alias show
+S1=$(bin/tapestry storage tape show st1 -fields serial-number | awk 'NR==3{print $3}')
+ex storage tape alias set -node node1 -name st7 -mapping "SN[$S1]"
+ex storage tape alias set -node node1 -name st0 -mapping 0a.3
+ex storage tape alias set -node node1 -name st5 -mapping SN[]
+ex storage tape alias set -node node1 -name tape5 -mapping 0a.3
+ex storage tape alias clear -node node1 -name st9
+ex storage tape alias clear -node node1 -clear-scope tape
+ex storage tape alias show
+ex storage tape online -device-id 0a.1
+ex storage tape alias set -node node1 -name st0 -mapping 0a.1
+ex storage tape alias show -name st0
+
+p "### The virtual library (Tapestry)" "" \
+	"Tapestry's own commands for the node's virtual library: cartridges are SIMH tape files in" \
+	"\`DATA-DIR/vtl/cartridges\`. Locations are \`drive N\` (from 0), \`slot N\` and \`ie-slot N\` (from 1), or" \
+	"\`outside\` for an exported cartridge. \`export\` takes a cartridge out of an import/export slot, \`import\`" \
+	"puts one back (a new barcode becomes a blank cartridge). The library is created on first start with" \
+	"4 drives, 20 slots, 4 import/export slots and 10 cartridges; creating or deleting other libraries" \
+	"from the command line is not available yet." ""
+ex storage tape vtl show
+ex storage tape vtl show -instance
+ex storage tape vtl cartridge show
+ex storage tape vtl cartridge add -barcode NEW001 -capacity 800GB
+ex storage tape vtl cartridge add -barcode NEW001
+ex storage tape vtl cartridge export -barcode NEW001
+ex storage tape vtl cartridge move -barcode NEW001 -to "ie-slot 1"
+ex storage tape vtl cartridge export -barcode NEW001
+ex storage tape vtl cartridge import -barcode NEW001
+ex storage tape vtl cartridge label -barcode NEW001 -new-barcode NEW002
+ex storage tape vtl cartridge remove -barcode TAP001L8
+ex storage tape vtl cartridge remove -barcode NEW002
+ex storage tape vtl cartridge show -barcode TAP010L8 -instance
+
 p "## JSON output" ""
 ex volume show -volume vol1 --json
 
@@ -260,7 +334,12 @@ p "## Admin API" "" \
 	'| `GET, POST /api/security/accounts`; `PATCH, DELETE .../{svm}/{name}` | security login show, create, password/modify/lock/unlock, delete |' \
 	'| `GET, POST /api/security/roles`; `PATCH, DELETE .../{svm}/{name}` | security login role show, create, modify, delete |' \
 	'| `POST /api/private/cli/vserver/services/ndmp/generate-password` | vserver services ndmp generate-password |' \
-	'| `GET, POST /api/private/cli/options` | options |' "" \
+	'| `GET, POST /api/private/cli/options` | options |' \
+	'| `GET /api/private/cli/storage/tape`; `POST .../storage/tape/{online,offline,reset,trace,position}` | storage tape show and friends, online, offline, reset, trace, position |' \
+	'| `GET, POST /api/private/cli/storage/tape/alias`; `POST .../alias/clear` | storage tape alias show, set, clear |' \
+	'| `GET /api/private/cli/storage/tape/{supported,library/paths,library/config}` | show-supported-status, library path show, library config show |' \
+	'| `POST /api/private/cli/storage/stats/tape/zero` | storage stats tape zero |' \
+	'| `GET /api/private/cli/storage/tape/vtl`, `GET, POST .../vtl/cartridges`; `DELETE .../{barcode}`; `POST .../{barcode}/{import,export,move,label}` | storage tape vtl show, cartridge show, add, remove, import, export, move, label |' "" \
 	"List answers are \`{\"records\": [...], \"num_records\": N}\`; errors are" \
 	"\`{\"error\": {\"code\": \"not-found\", \"message\": \"...\"}}\` with a 4xx status. Requests for advanced commands" \
 	"carry the header \`X-Tapestry-Privilege: advanced\`. For example:" "" \
