@@ -41,6 +41,12 @@ func (n *testNode) ndmpAddr() string {
 // with its generated NDMP password.
 func (n *testNode) ndmpSession(ctx context.Context) *ndmp.Client {
 	n.t.Helper()
+	return n.ndmpSessionWith(ctx, nil)
+}
+
+// ndmpSessionWith is ndmpSession with a client configuration.
+func (n *testNode) ndmpSessionWith(ctx context.Context, cfg *ndmp.ClientConfig) *ndmp.Client {
+	n.t.Helper()
 	out := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "admin")
 	_, pw, ok := strings.Cut(out, "Password: ")
 	if !ok {
@@ -50,7 +56,7 @@ func (n *testNode) ndmpSession(ctx context.Context) *ndmp.Client {
 	var c *ndmp.Client
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err = ndmp.Dial(ctx, addr, nil); err == nil || time.Now().After(deadline) {
+		if c, err = ndmp.Dial(ctx, addr, cfg); err == nil || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -354,50 +360,55 @@ func TestBackupLogEnableAndRdfile(t *testing.T) {
 	}
 }
 
+// scrape reads GET /metrics as user and returns every sample as
+// "name,label=value,..." -> value, or nil and the HTTP status on failure.
+func (n *testNode) scrape(user, pass string) (map[string]float64, int) {
+	t := n.t
+	t.Helper()
+	ctx := context.Background()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", n.socket)
+	}}}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://tapestry/metrics", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	vals := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := name
+			for _, l := range m.GetLabel() {
+				key += fmt.Sprintf(",%s=%s", l.GetName(), l.GetValue())
+			}
+			switch {
+			case m.GetGauge() != nil:
+				vals[key] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				vals[key] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return vals, http.StatusOK
+}
+
 // Issue 6 item 3: GET /metrics in the Prometheus text format shows a session
 // count that follows real NDMP sessions.
 func TestMetricsEndpoint(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	scrape := func(user, pass string) (map[string]float64, int) {
-		t.Helper()
-		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", n.socket)
-		}}}
-		defer hc.CloseIdleConnections()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://tapestry/metrics", nil)
-		req.SetBasicAuth(user, pass)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, resp.StatusCode
-		}
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(resp.Body)
-		if err != nil {
-			t.Fatalf("parse /metrics: %v", err)
-		}
-		vals := map[string]float64{}
-		for name, f := range fams {
-			for _, m := range f.GetMetric() {
-				key := name
-				for _, l := range m.GetLabel() {
-					key += fmt.Sprintf(",%s=%s", l.GetName(), l.GetValue())
-				}
-				switch {
-				case m.GetGauge() != nil:
-					vals[key] = m.GetGauge().GetValue()
-				case m.GetCounter() != nil:
-					vals[key] = m.GetCounter().GetValue()
-				}
-			}
-		}
-		return vals, http.StatusOK
-	}
 	sessions := func(v map[string]float64) float64 {
 		sum := 0.0
 		for k, x := range v {
@@ -407,10 +418,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		return sum
 	}
-	if _, code := scrape("admin", "wrong"); code != http.StatusUnauthorized {
+	if _, code := n.scrape("admin", "wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong password: HTTP %d", code)
 	}
-	v, _ := scrape(n.user, n.pass)
+	v, _ := n.scrape(n.user, n.pass)
 	if sessions(v) != 0 || v["tapestry_ndmp_sessions_limit"] < 8 {
 		t.Fatalf("before: sessions %v limit %v", sessions(v), v["tapestry_ndmp_sessions_limit"])
 	}
@@ -426,13 +437,13 @@ func TestMetricsEndpoint(t *testing.T) {
 	n.ndmpSession(ctx)
 	n.ndmpSession(ctx)
 	n.waitSessions(2, "vserver", "services", "ndmp", "status")
-	v, _ = scrape(n.user, n.pass)
+	v, _ = n.scrape(n.user, n.pass)
 	if sessions(v) != 2 || v["tapestry_ndmp_sessions,state=idle"] != 2 {
 		t.Fatalf("with two sessions: %v", v)
 	}
 	n.ok("vserver", "services", "ndmp", "kill-all")
 	n.waitSessions(0, "vserver", "services", "ndmp", "status")
-	if v, _ = scrape(n.user, n.pass); sessions(v) != 0 {
+	if v, _ = n.scrape(n.user, n.pass); sessions(v) != 0 {
 		t.Fatalf("after kill-all: %v sessions", sessions(v))
 	}
 	// Snapshot counts per volume come from storage.
@@ -440,7 +451,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	n.ok("vserver", "create", "-vserver", "vs1")
 	n.ok("volume", "create", "-vserver", "vs1", "-volume", "vol1", "-path", dir, "-snapshot-provider", "copy")
 	n.ok("volume", "snapshot", "create", "-vserver", "vs1", "-volume", "vol1", "-snapshot", "s1")
-	if v, _ = scrape(n.user, n.pass); v["tapestry_volume_snapshots,volume=vol1,vserver=vs1"] != 1 {
+	if v, _ = n.scrape(n.user, n.pass); v["tapestry_volume_snapshots,volume=vol1,vserver=vs1"] != 1 {
 		t.Fatalf("snapshot count: %v", v["tapestry_volume_snapshots,volume=vol1,vserver=vs1"])
 	}
 }
