@@ -238,6 +238,20 @@ func tapeErr(err error) error {
 	if msg == "" {
 		msg = vtl.Message(err)
 	}
+	var te *tape.Error
+	if msg == "" && errors.As(err, &te) && te.Err != nil {
+		// As ONTAP does once a device is reached, name it by its
+		// physical path name; add the device's own words unless they
+		// only repeat the error.
+		what := strings.TrimPrefix(te.Err.Error(), "tape: ")
+		msg = what
+		if te.Device != "" {
+			msg = te.Device + ": " + what
+		}
+		if te.Cause != nil && !strings.Contains(te.Cause.Error(), what) {
+			msg += ": " + strings.TrimPrefix(te.Cause.Error(), "vtl: ")
+		}
+	}
 	if msg == "" {
 		msg = strings.TrimPrefix(strings.TrimPrefix(err.Error(), "tape: "), "vtl: ")
 	}

@@ -287,3 +287,31 @@ func FuzzTapeAPI(f *testing.F) {
 		send(t, http.MethodPost, tapeAPI+"/vtl/cartridges/"+url.PathEscape(name)+"/label", admin.VTLCartridgeLabel{NewBarcode: mapping})
 	})
 }
+
+// BenchmarkTapeShow measures storage tape show through the API over its
+// unix socket: 9 devices, with the device listing of each drive.
+func BenchmarkTapeShow(b *testing.B) {
+	e := newTapeEnv(b)
+	ctx := context.Background()
+	for b.Loop() {
+		devs, err := admin.List[admin.TapeDevice](ctx, e.client, tapeAPI, nil)
+		if err != nil || len(devs) != 9 {
+			b.Fatalf("%d devices, %v", len(devs), err)
+		}
+	}
+}
+
+// BenchmarkTapeAliasSet measures storage tape alias set (a catalog write).
+func BenchmarkTapeAliasSet(b *testing.B) {
+	e := newTapeEnv(b)
+	ctx := context.Background()
+	names := []string{"st20", "st21"}
+	i := 0
+	for b.Loop() {
+		in := admin.TapeAlias{Name: names[i%2], Mapping: "0a.1"}
+		if err := e.client.Do(ctx, http.MethodPost, tapeAPI+"/alias", nil, in, nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -249,6 +249,10 @@ func TestStorageTapeActions(t *testing.T) {
 	n.fail("-count -1 is out of range", "storage", "tape", "position", "st0", "-operation", "fsf", "-count", "-1")
 	n.fail("mc0 is a media changer, not a tape drive", "storage", "tape", "position", "mc0", "-operation", "rewind")
 
+	// offline unloads the cartridge; the drive then has no tape to move.
+	n.ok("storage", "tape", "position", "st3", "-operation", "offline")
+	n.fail("command failed: 0a.4: no tape loaded\n", "storage", "tape", "position", "st3", "-operation", "rewind")
+
 	// statistics to zero (the spec's nodeshell command).
 	n.ok("storage", "stats", "tape", "zero", "st0")
 	if r := rows(n.ok("storage", "stats", "tape", "st0")); r[0][6] != "0" {
