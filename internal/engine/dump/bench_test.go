@@ -49,3 +49,22 @@ func BenchmarkRestore4KFiles(b *testing.B) {
 		must(b, err)
 	}
 }
+
+// BenchmarkBackupBigFile measures a level 0 of one 256 MiB file.
+func BenchmarkBackupBigFile(b *testing.B) {
+	src := b.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	f, err := os.Create(filepath.Join(src, "big"))
+	must(b, err)
+	for i := 0; i < 16; i++ {
+		_, err = f.Write(data)
+		must(b, err)
+	}
+	must(b, f.Close())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Backup(context.Background(), BackupRequest{Dir: src, Output: io.Discard})
+		must(b, err)
+		b.SetBytes(res.Bytes)
+	}
+}
