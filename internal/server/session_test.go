@@ -258,6 +258,14 @@ func TestUnknownAndMalformed(t *testing.T) {
 	if m := read(); m.Header.ErrorCode != ndmp.ErrNotSupported || m.Header.ReplySequence != 1 {
 		t.Fatalf("unknown message: %v", m)
 	}
+	// Messages obsolete in v4 (SCSI_SET_TARGET, GET_BUTYPE_ATTR,
+	// TAPE_SET_RECORD_SIZE, LOG_LOG, FH_ADD_UNIX_PATH).
+	for i, code := range []ndmp.MessageCode{0x203, 0x205, 0x101, 0x306, 0x405, 0x600, 0x700} {
+		send(uint32(100+i), code, nil)
+		if m := read(); m.Header.ErrorCode != ndmp.ErrNotSupported || m.Header.ReplySequence != uint32(100+i) {
+			t.Fatalf("obsolete message %#x: %v", uint32(code), m)
+		}
+	}
 	send(2, ndmp.ConnectOpen, []byte{0, 0}) // truncated u_short
 	if m := read(); m.Header.ErrorCode != ndmp.ErrXDRDecode || m.Header.ReplySequence != 2 {
 		t.Fatalf("bad body: %v", m)
