@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tapestry-ndmp/tapestry/internal/server"
@@ -120,7 +121,7 @@ func New(src Sources) *Collector {
 		snapshotsLocked: desc("volume_snapshots_locked", "Snapshot copies of a volume that are locked by an owner.", "vserver", "volume"),
 		scrapeErrors:    desc("scrape_errors_total", "Sources that failed to answer a scrape.", "source"),
 	}
-	c.reg.MustRegister(c, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	c.reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return c
 }
 
