@@ -243,6 +243,59 @@ ex options -option-name tape.reservations -option-value scsi
 ex options -option-name tape.reservations
 ex options backup.log.enable maybe
 
+p "## NDMP service (SVM scope)" "" \
+	"Each SVM has its own NDMP settings (N2, N3, N7, N8, N9): \`on\`/\`off\`, the accepted authentication types" \
+	"(\`-authtype\`, challenge only by default), TLS on port 30000 (\`-is-secure-control-connection-enabled\`)," \
+	"the data connection ports (\`-data-port-range\`) and LIF roles (\`-preferred-interface-role\`)." \
+	"\`status\` lists the running sessions, \`probe\` shows everything about them, \`kill\` and \`kill-all\`" \
+	"end them (N13); \`extensions\` and \`log start|stop\` (protocol log of a session) are advanced commands." ""
+ex vserver services ndmp show
+ex vserver services ndmp modify -vserver vs1 -authtype plaintext,challenge -data-port-range 20000-20100 -preferred-interface-role data
+ex vserver services ndmp show -vserver vs1 -instance
+ex vserver services ndmp modify -vserver vs1 -data-port-range 80-90
+ex vserver services ndmp off -vserver vs1
+ex vserver services ndmp on -vserver vs1
+ex vserver services ndmp version
+ex --privilege advanced vserver services ndmp extensions show
+ex vserver services ndmp status
+ex vserver services ndmp probe -session-id 4242
+ex vserver services ndmp kill -session-id 4242
+ex vserver services ndmp kill-all -vserver vs1
+
+p "## NDMP service (node scope)" "" \
+	"The node-scope commands are deprecated in ONTAP and kept here (N2, N3): the node's NDMP user (\`root\` until" \
+	"changed) needs a password set with \`password\` before use; challenge authentication is always allowed." \
+	"\`service start|stop|terminate\` are advanced; \`service stop\` refuses new sessions and ends the running ones." ""
+ex system services ndmp show
+ex system services ndmp modify -node node1 -clear-text false
+ex system services ndmp password -node node1 -new-password NdmpRoot2024
+ex system services ndmp show -node node1 -instance
+ex system services ndmp service show
+ex system services ndmp node-scope-mode status
+ex system services ndmp version
+ex system services ndmp status -node node1
+
+p "## Backup event log" "" \
+	"Dumps and restores driven over NDMP write lines to \`DATA-DIR/mroot/etc/log/backup\`, rotated weekly to" \
+	"\`backup.0\` ... \`backup.5\` (M1, M2). \`options backup.log.enable off\` writes \`Stop_Logging\` and stops" \
+	"logging, \`on\` writes \`Start_Logging\`. \`rdfile\` prints a log file, as does the nodeshell form" \
+	"\`system node run -node node1 -command \"rdfile /etc/log/backup\"\`; over HTTP it is" \
+	"\`GET /api/private/cli/rdfile?path=/etc/log/backup\` (M3)." ""
+ex options -option-name backup.log.enable -option-value off
+ex options -option-name backup.log.enable -option-value on
+ex rdfile /etc/log/backup
+ex system node run -node node1 -command "rdfile /etc/log/backup"
+ex rdfile /etc/passwd
+
+p "## Metrics" "" \
+	"\`GET /metrics\` on the admin socket answers in the Prometheus text format (basic authentication as for" \
+	"the API; the role must allow reading \`statistics show\`): NDMP sessions by DATA and MOVER state, the" \
+	"session limit, DATA and MOVER byte counters and throughput, per-drive tape bytes, records, file marks and" \
+	"errors, snapshot copies per volume, and the Go runtime and process metrics. For example:" "" '```'
+p "curl --unix-socket DATA-DIR/admin.sock -u admin:PASSWORD http://localhost/metrics | grep '^tapestry_ndmp'"
+curl -s --unix-socket "$WORK/data/admin.sock" -u "admin:$TAPESTRY_ADMIN_PASSWORD" http://localhost/metrics | grep '^tapestry_ndmp' >&3 || true
+p '```' ""
+
 p "## Tape drives, media changers and libraries" "" \
 	"The node's tape devices live in its tape registry: at start the daemon attaches its virtual library" \
 	"(\`DATA-DIR/vtl\`) on host adapter \`0a\`: the media changer at \`0a.0\`, drive N at \`0a.N+1\`. Commands name a" \
@@ -334,6 +387,13 @@ p "## Admin API" "" \
 	'| `GET, POST /api/security/accounts`; `PATCH, DELETE .../{svm}/{name}` | security login show, create, password/modify/lock/unlock, delete |' \
 	'| `GET, POST /api/security/roles`; `PATCH, DELETE .../{svm}/{name}` | security login role show, create, modify, delete |' \
 	'| `POST /api/private/cli/vserver/services/ndmp/generate-password` | vserver services ndmp generate-password |' \
+	'| `GET /api/private/cli/vserver/services/ndmp`; `PATCH .../settings/{vserver}` | vserver services ndmp show; on, off, modify, extensions modify |' \
+	'| `GET .../vserver/services/ndmp/version`, `.../sessions` | vserver services ndmp version; status, probe |' \
+	'| `POST .../vserver/services/ndmp/kill`, `.../kill-all`, `.../log/start`, `.../log/stop` | vserver services ndmp kill, kill-all, log start/stop |' \
+	'| `GET /api/private/cli/system/services/ndmp`; `PATCH .../settings/{node}`; `POST .../password` | system services ndmp show; on, off, modify, service, node-scope-mode; password |' \
+	'| `GET, POST` the same `version`, `sessions`, `kill`, `kill-all`, `log/...` below `.../system/services/ndmp` | system services ndmp version, status, probe, kill, kill-all, log start/stop |' \
+	'| `GET /api/private/cli/rdfile?path=/etc/log/backup[&tail=N]` | rdfile, system node run -command rdfile |' \
+	'| `GET /metrics` | Prometheus metrics |' \
 	'| `GET, POST /api/private/cli/options` | options |' \
 	'| `GET /api/private/cli/storage/tape`; `POST .../storage/tape/{online,offline,reset,trace,position}` | storage tape show and friends, online, offline, reset, trace, position |' \
 	'| `GET, POST /api/private/cli/storage/tape/alias`; `POST .../alias/clear` | storage tape alias show, set, clear |' \
