@@ -317,7 +317,9 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			br.History = fh
 		}
 		if l := d.ss.srv.o.EventLog; l != nil {
-			br.Log = l.Dump(path, d.ss.id)
+			// ONTAP names a dump "/vs1/vol1/(7)": the path with a slash,
+			// then the dump's id.
+			br.Log = l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.id)
 		}
 		res, err := dump.Backup(bctx, br)
 		if fh != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -409,4 +410,63 @@ func TestKillDuringBackup(t *testing.T) {
 	wantErr(t, "drive free again", c2.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	c2.Conn().Close()
 	waitFor(t, func() bool { return runtime.NumGoroutine() <= before+2 })
+}
+
+// M1: a backup and a restore through NDMP write Start and End lines to the
+// backup event log.
+func TestEventLogLines(t *testing.T) {
+	dir := t.TempDir()
+	ev, err := eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	f := newFixture(t, fixtureOpts{before: withVolumes, events: ev})
+	populate(t, filepath.Join(f.dir, "vols", "vol1"))
+	ps := newPosts()
+	var c *ndmp.Client
+	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
+			_ = c.MoverRead(ctx, p.Offset, p.Length)
+		}
+		ps.handler(ctx, m)
+	}})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	for _, restore := range []bool{false, true} {
+		mode := ndmp.MoverModeRead
+		if restore {
+			mode = ndmp.MoverModeWrite
+			if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+		if _, err := c.MoverListen(ctx, mode, ndmp.AddrLocal); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+		if restore {
+			wantErr(t, "recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nil), ndmp.NoErr)
+		} else {
+			wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+		}
+		if r := ps.wait(t, ndmp.NotifyDataHalted, time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason; r != ndmp.DataHaltSuccessful {
+			t.Fatalf("restore=%v: %v", restore, r)
+		}
+		ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+		wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+		wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "backup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, want := range []string{"dmp ", "/vs1/vol1/", " Start (level 0, NDMP)", " End (", "rst ", "/vs1/vol2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("event log lacks %q:\n%s", want, text)
+		}
+	}
 }

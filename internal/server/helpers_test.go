@@ -15,6 +15,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
@@ -72,6 +73,7 @@ type fixtureOpts struct {
 	lifPort     int              // its port (0: a free one)
 	authed      bool             // sessions start authenticated
 	progress    time.Duration    // LOG_MESSAGE progress interval
+	events      *eventlog.Log    // backup event log
 	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
 	before      func(f *fixture) // runs before Serve
 }
@@ -140,7 +142,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.srv, err = New(Options{
 		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
-		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter, ProgressInterval: o.progress,
+		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter, ProgressInterval: o.progress, EventLog: o.events,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
