@@ -40,6 +40,15 @@ type dataService struct {
 	localReq bool
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// netMsg is the ONTAP message for a failure of the data connection
+	// (N18), set by the stream wrappers.
+	netMsg atomic.Pointer[string]
+}
+
+// noteNet records the ONTAP message for a data connection failure (the
+// first one wins).
+func (d *dataService) noteNet(msg string) {
+	d.netMsg.CompareAndSwap(nil, &msg)
 }
 
 func newDataService(ss *session) *dataService {
@@ -208,6 +217,7 @@ func (d *dataService) stop() ndmp.Error {
 	d.st, d.op, d.halt = ndmp.DataStateIdle, ndmp.DataOpNoaction, ndmp.DataHaltNA
 	d.addr, d.env, d.ln, d.dc, d.cancel, d.localReq = ndmp.Addr{}, nil, nil, nil, nil, false
 	d.bytes.Store(0)
+	d.netMsg.Store(nil)
 	return ndmp.NoErr
 }
 
@@ -302,7 +312,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 		defer d.wg.Done()
 		defer cancel()
 		stopProgress := d.progress(bctx, "backup")
-		w := &countWriter{w: dc, n: &d.bytes}
+		w := &countWriter{w: dc, n: &d.bytes, d: d}
 		br := dump.BackupRequest{
 			Storage:    d.ss.srv.o.Storage,
 			Path:       path,
@@ -358,6 +368,10 @@ func (d *dataService) finish(env map[string]string, err error, what string) {
 		}
 		d.mu.Unlock()
 		d.ss.log.Warn(what+" failed", "err", err)
+		if nm := d.netMsg.Load(); nm != nil {
+			d.ss.log.Warn(*nm)
+			d.ss.logMessage(ndmp.LogError, *nm)
+		}
 		d.ss.logMessage(ndmp.LogError, msg)
 		d.mu.Lock()
 	} else {
@@ -391,11 +405,15 @@ func (d *dataService) progress(ctx context.Context, what string) func() {
 type countWriter struct {
 	w io.Writer
 	n *atomic.Uint64
+	d *dataService
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
+	if err != nil {
+		c.d.noteNet("Message from Write Dirnet: " + err.Error())
+	}
 	return n, err
 }
 
@@ -487,7 +505,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		} else {
 			// Ask the DMA to have the mover send the whole image.
 			d.ss.postQuiet(&ndmp.NotifyDataReadPost{Offset: 0, Length: math.MaxUint64})
-			rr.Input = &countReader{r: dc, n: &d.bytes}
+			rr.Input = &countReader{r: dc, n: &d.bytes, d: d}
 		}
 		var fh *fhQueue
 		if listOnly {
@@ -589,11 +607,18 @@ func (r *darReader) ReadAt(p []byte, off int64) (int, error) {
 type countReader struct {
 	r io.Reader
 	n *atomic.Uint64
+	d *dataService
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(uint64(n))
+	switch {
+	case errors.Is(err, io.EOF):
+		c.d.noteNet("Read Socket received EOF")
+	case err != nil:
+		c.d.noteNet("Message from Read Socket: " + err.Error())
+	}
 	return n, err
 }
 

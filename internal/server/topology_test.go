@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -206,4 +207,67 @@ func TestPreferredRoleAndPortRange(t *testing.T) {
 	if p := int(a.AddrPorts()[0].Port()); p < lo || p > lo+5 {
 		t.Fatalf("listener on port %d, outside %d-%d", p, lo, lo+5)
 	}
+}
+
+// N18: a restore whose data connection ends before the image does halts
+// with "Read Socket received EOF" in LOG_MESSAGE; a backup whose peer goes
+// away reports "Message from Write Dirnet: <error>".
+func TestDataConnectionErrors(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	populate(t, filepath.Join(f.dir, "vols", "vol1"))
+	ctx := f.ctx
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	logged := func(prefix string) bool {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		for _, m := range ps.ms {
+			if l, ok := m.Body.(*ndmp.LogMessagePost); ok && strings.HasPrefix(l.Entry, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	// Restore: a fake "mover" sends half a dump header and closes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			_, _ = nc.Write(make([]byte, 512))
+			nc.Close()
+		}
+	}()
+	a, _ := ndmp.NewTCPAddrs(netip.MustParseAddrPort(ln.Addr().String()))
+	wantErr(t, "connect", c.DataConnect(ctx, a), ndmp.NoErr)
+	wantErr(t, "recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nil), ndmp.NoErr)
+	if r := ps.wait(t, ndmp.NotifyDataHalted, 30*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r == ndmp.DataHaltSuccessful {
+		t.Fatal("restore of a truncated stream succeeded")
+	}
+	waitFor(t, func() bool { return logged("Read Socket received EOF") })
+	wantErr(t, "stop", c.DataStop(ctx), ndmp.NoErr)
+	// Backup: the peer closes at once.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	go func() {
+		nc, err := ln2.Accept()
+		if err == nil {
+			nc.(*net.TCPConn).SetLinger(0)
+			nc.Close()
+		}
+	}()
+	a2, _ := ndmp.NewTCPAddrs(netip.MustParseAddrPort(ln2.Addr().String()))
+	wantErr(t, "connect", c.DataConnect(ctx, a2), ndmp.NoErr)
+	time.Sleep(50 * time.Millisecond) // the peer has closed
+	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+	if r := ps.wait(t, ndmp.NotifyDataHalted, 30*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r == ndmp.DataHaltSuccessful {
+		t.Fatal("backup to a closed connection succeeded")
+	}
+	waitFor(t, func() bool { return logged("Message from Write Dirnet: ") })
 }
