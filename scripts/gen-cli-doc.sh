@@ -65,6 +65,8 @@ generated and printed once on standard output:
 
     Initial password of cluster user admin: pV4mTq8ZrL2wXc9N
 
+Port 0 (`--ndmp-listen 127.0.0.1:0`) picks a free port, logs it and keeps it on later starts,
+so that tests and scripts can run several daemons side by side.
 Later starts keep everything (changing `--ndmp-listen` moves `node1_mgmt1`). The daemon logs
 with `log/slog` as text on standard error. SIGTERM or SIGINT stop it cleanly: it stops
 accepting requests, waits up to ten seconds for running ones and closes the catalog. Every

@@ -105,7 +105,7 @@ func TestNetworkInterfaceCommands(t *testing.T) {
 	n := startNode(t)
 	n.ok("vserver", "create", "vs1")
 	out := n.ok("network", "interface", "show")
-	if r, err := column(out, "cluster1", "node1_mgmt1"); err != nil || !equal(r, []string{"cluster1", "node1_mgmt1", "node-mgmt", "127.0.0.1", "10000", "node1"}) {
+	if r, err := column(out, "cluster1", "node1_mgmt1"); err != nil || !equal(r, []string{"cluster1", "node1_mgmt1", "node-mgmt", "127.0.0.1", strings.TrimPrefix(n.ndmpListen, "127.0.0.1:"), "node1"}) {
 		t.Fatalf("mgmt LIF row %q (%v)\n%s", r, err, out)
 	}
 	n.ok("network", "interface", "create", "-vserver", "vs1", "-lif", "lif1", "-role", "data", "-address", "127.0.0.2",

@@ -17,13 +17,15 @@ const testAdminPassword = "Admin1234"
 // testNode is a real daemon serving on a real unix socket in a temporary
 // directory.
 type testNode struct {
-	t       *testing.T
-	dir     string
-	socket  string
-	user    string
-	pass    string
-	stop    context.CancelFunc
-	stopped chan error
+	t      *testing.T
+	dir    string
+	socket string
+	// ndmpListen is the node-management LIF's address (a free port).
+	ndmpListen string
+	user       string
+	pass       string
+	stop       context.CancelFunc
+	stopped    chan error
 }
 
 func startNode(t *testing.T) *testNode {
@@ -45,6 +47,7 @@ func (n *testNode) start() {
 		n.t.Fatalf("open daemon: %v", err)
 	}
 	n.socket = d.SocketPath()
+	n.ndmpListen = d.NDMPListen()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.stopped = make(chan error, 1)

@@ -455,3 +455,63 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("snapshot count: %v", v["tapestry_volume_snapshots,volume=vol1,vserver=vs1"])
 	}
 }
+
+// N4, N13: an SVM administrator sees and ends only the sessions on the
+// SVM's own data LIF; the cluster administrator sees all of them.
+func TestNDMPSessionsBySVM(t *testing.T) {
+	t.Parallel() // mostly waits for the server's LIF rescan
+	n := startNode(t)
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	n.ok("vserver", "create", "-vserver", "vs1")
+	n.ok("network", "interface", "create", "-vserver", "vs1", "-lif", "vs1_data1", "-role", "data", "-address", "127.0.0.1", "-port", strconv.Itoa(port))
+	n.ok("security", "login", "create", "-vserver", "vs1", "-user-or-group-name", "vsadm", "-role", "vsadmin", "-password", "Vsadmin123")
+	out := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "vs1", "-user", "vsadm")
+	_, pw, _ := strings.Cut(out, "Password: ")
+	// The server picks up the new LIF within its rescan interval.
+	var vc *ndmp.Client
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if vc, err = ndmp.Dial(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("dial the data LIF: %v", err)
+	}
+	defer vc.Close(ctx)
+	if err := vc.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := vc.AuthMD5(ctx, "vsadm", strings.TrimSpace(pw)); err != nil {
+		t.Fatalf("vsadm auth: %v", err)
+	}
+	n.ndmpSession(ctx)
+	all := n.waitSessions(2, "vserver", "services", "ndmp", "status")
+	vsIDs := n.sessionIDs("vserver", "services", "ndmp", "status", "-vserver", "vs1")
+	if len(vsIDs) != 1 {
+		t.Fatalf("status -vserver vs1: %v of %v", vsIDs, all)
+	}
+	clusterID := all[0]
+	if clusterID == vsIDs[0] {
+		clusterID = all[1]
+	}
+	as := func(args ...string) result { return n.runAs("vs1/vsadm", "Vsadmin123", args...) }
+	r := as("vserver", "services", "ndmp", "probe")
+	if r.code != 0 || !strings.Contains(r.out, "Vserver: vs1") || !strings.Contains(r.out, "Session Identifier: "+vsIDs[0]) ||
+		strings.Contains(r.out, "Session Identifier: "+clusterID) || !strings.Contains(r.out, "LIF Role: data") {
+		t.Fatalf("vsadm probe: %d %s%s", r.code, r.out, r.errOut)
+	}
+	checkFail(t, as("vserver", "services", "ndmp", "kill", clusterID), "ndmpd session "+clusterID+" not active", nil)
+	checkFail(t, as("system", "services", "ndmp", "status"), "", nil)
+	if r := as("vserver", "services", "ndmp", "kill-all"); r.code != 0 || !strings.Contains(r.out, "1 NDMP sessions terminated.") {
+		t.Fatalf("vsadm kill-all: %d %s%s", r.code, r.out, r.errOut)
+	}
+	if left := n.waitSessions(1, "vserver", "services", "ndmp", "status"); left[0] != clusterID {
+		t.Fatalf("left %v, want the cluster session %s", left, clusterID)
+	}
+}
