@@ -30,7 +30,7 @@ func buildAll(t *testing.T) string {
 func TestBinaries(t *testing.T) {
 	bin := buildAll(t)
 	data := filepath.Join(t.TempDir(), "d")
-	d := exec.Command(filepath.Join(bin, "tapestryd"), "--data-dir", data, "--log-level", "error")
+	d := exec.Command(filepath.Join(bin, "tapestryd"), "--data-dir", data, "--log-level", "error", "--ndmp-listen", "127.0.0.1:0")
 	outFile, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
 	if err != nil {
 		t.Fatal(err)
