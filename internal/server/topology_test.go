@@ -26,8 +26,7 @@ func TestThreeWayBackupRestore(t *testing.T) {
 	ctx := f.ctx
 	tp, dp := newPosts(), newPosts()
 	tapeS := f.login(&ndmp.ClientConfig{PostHandler: tp.handler})
-	var dataS *ndmp.Client
-	dataS = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
+	dataS := f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
 		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
 			if err := tapeS.MoverRead(ctx, p.Offset, p.Length); err != nil {
 				t.Errorf("relay MOVER_READ: %v", err)
@@ -258,13 +257,16 @@ func TestDataConnectionErrors(t *testing.T) {
 	go func() {
 		nc, err := ln2.Accept()
 		if err == nil {
-			nc.(*net.TCPConn).SetLinger(0)
+			time.Sleep(20 * time.Millisecond) // after the dial has completed
+			_ = nc.(*net.TCPConn).SetLinger(0)
 			nc.Close()
 		}
 	}()
 	a2, _ := ndmp.NewTCPAddrs(netip.MustParseAddrPort(ln2.Addr().String()))
-	wantErr(t, "connect", c.DataConnect(ctx, a2), ndmp.NoErr)
-	time.Sleep(50 * time.Millisecond) // the peer has closed
+	if err := c.DataConnect(ctx, a2); err != nil {
+		t.Fatalf("connect: %v\n%s", err, f.logs.String())
+	}
+	time.Sleep(100 * time.Millisecond) // the peer has reset the connection
 	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
 	if r := ps.wait(t, ndmp.NotifyDataHalted, 30*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r == ndmp.DataHaltSuccessful {
 		t.Fatal("backup to a closed connection succeeded")
