@@ -648,27 +648,44 @@ func (rs *restorer) restoreStream() error {
 	if old != nil {
 		oldPaths, oldDirs = old.Paths, old.Dirs
 	}
-	kept := map[string]bool{"": true}
-	keptIno := map[uint32]string{}
-	{
-		var ps []string
-		for p := range oldPaths {
-			ps = append(ps, p)
+	// An entry (directory, name, inode) found in both namespaces stays
+	// where it is, or moves along with its directory; only the other names
+	// are removed, staged or added.
+	oldDirPath := map[uint32]string{dump.RootIno: ""}
+	for p, ino := range oldPaths {
+		if oldDirs[ino] {
+			oldDirPath[ino] = p
 		}
-		sort.Slice(ps, func(i, j int) bool {
-			return depth(ps[i]) < depth(ps[j]) || depth(ps[i]) == depth(ps[j]) && ps[i] < ps[j]
-		})
-		for _, p := range ps {
-			parent := path.Dir(p)
-			if parent == "." {
-				parent = ""
-			}
-			ino := oldPaths[p]
-			if t, ok := targets[p]; ok && t == ino && kept[parent] && oldDirs[ino] == isDir[ino] {
-				kept[p] = true
-				if _, ok := keptIno[ino]; !ok {
-					keptIno[ino] = p
-				}
+	}
+	newDirPath := map[uint32]string{dump.RootIno: ""}
+	for p, ino := range targets {
+		if isDir[ino] {
+			newDirPath[ino] = p
+		}
+	}
+	kept := map[string]bool{}      // old paths of kept entries
+	keptNew := map[string]bool{}   // new paths of kept entries
+	keptIno := map[uint32]string{} // inode -> new path of one of its kept entries
+	for p, ino := range oldPaths {
+		if p == "" {
+			continue
+		}
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		pino := uint32(dump.RootIno)
+		if dir != "" {
+			pino = oldPaths[dir]
+		}
+		np, ok := newDirPath[pino]
+		if !ok || !oldDirs[pino] && pino != dump.RootIno {
+			continue
+		}
+		q := joinRel(np, base)
+		if t, ok := targets[q]; ok && t == ino && oldDirs[ino] == isDir[ino] {
+			kept[p] = true
+			keptNew[q] = true
+			if cur, ok := keptIno[ino]; !ok || q < cur {
+				keptIno[ino] = q
 			}
 		}
 	}
@@ -711,34 +728,51 @@ func (rs *restorer) restoreStream() error {
 			rs.nameResult(p, ino, err)
 		}
 	}
-	var added []string
-	for p := range targets {
-		if !kept[p] && p != "" {
-			added = append(added, p)
+	// Directories first, parents before children, so that every name
+	// kept or staged is in its final place before files are linked to it.
+	var addDirs, addFiles []string
+	for p, ino := range targets {
+		if p == "" || keptNew[p] {
+			continue
+		}
+		if isDir[ino] {
+			addDirs = append(addDirs, p)
+		} else {
+			addFiles = append(addFiles, p)
 		}
 	}
 	for _, d := range plainDirs {
 		if _, ok := targets[d]; !ok {
-			added = append(added, d)
+			addDirs = append(addDirs, d)
 		}
 	}
-	sort.Slice(added, func(i, j int) bool {
-		return depth(added[i]) < depth(added[j]) || depth(added[i]) == depth(added[j]) && added[i] < added[j]
-	})
-	for i, p := range added {
-		if i > 0 && added[i-1] == p {
+	byDepth := func(s []string) {
+		sort.Slice(s, func(i, j int) bool {
+			return depth(s[i]) < depth(s[j]) || depth(s[i]) == depth(s[j]) && s[i] < s[j]
+		})
+	}
+	byDepth(addDirs)
+	byDepth(addFiles)
+	for i, p := range addDirs {
+		if i > 0 && addDirs[i-1] == p {
 			continue
 		}
 		ino, inImage := targets[p]
 		var err error
+		if sp := staged[ino]; inImage && sp != "" {
+			err = rs.fs.rename(sp, p)
+			delete(staged, ino)
+		} else {
+			err = rs.fs.mkdir(p)
+		}
+		if err != nil {
+			rs.nameResult(p, ino, err)
+		}
+	}
+	for _, p := range addFiles {
+		ino := targets[p]
+		var err error
 		switch {
-		case !inImage || isDir[ino]:
-			if sp := staged[ino]; inImage && sp != "" {
-				err = rs.fs.rename(sp, p)
-				delete(staged, ino)
-			} else {
-				err = rs.fs.mkdir(p)
-			}
 		case dumpedFile(ino):
 			// written in stage 3
 		case staged[ino] != "":
