@@ -172,6 +172,46 @@ func TestMoverBackupWithTapeChange(t *testing.T) {
 		!bytes.Equal(all[len(data):], make([]byte, len(all)-len(data))) {
 		t.Fatalf("tapes hold %d bytes, not the %d-byte stream padded to records", len(all), len(data))
 	}
+
+	// Restore across the tape change: the first tape is loaded; at its
+	// file mark the mover pauses with EOF at the stream offset reached,
+	// the DMA loads the second tape, sets the window from that offset and
+	// continues.
+	mtioOK(ndmp.MTIOREW)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	ra, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := net.Dial("tcp", ra.AddrPorts()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.State == ndmp.MoverStateActive })
+	wantErr(t, "read all", c.MoverRead(ctx, 0, uint64(len(data))), ndmp.NoErr)
+	restored := make([]byte, len(data))
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadFull(rc, restored); done <- err }()
+	p = ps.wait(t, ndmp.NotifyMoverPaused, 10*time.Second).Body.(*ndmp.NotifyMoverPausedPost)
+	if p.Reason != ndmp.MoverPauseEOF || p.SeekPosition != onFirst {
+		t.Fatalf("restore pause %+v, want EOF at %d", p, onFirst)
+	}
+	wantErr(t, "close first", c.TapeClose(ctx), ndmp.NoErr)
+	for d0.Barcode() != second {
+		swapCartridge(t, f.lib, 0)
+	}
+	wantErr(t, "open second", c.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, p.SeekPosition, math.MaxUint64-p.SeekPosition), ndmp.NoErr)
+	wantErr(t, "continue", c.MoverContinue(ctx), ndmp.NoErr)
+	select {
+	case err := <-done:
+		if err != nil || !bytes.Equal(restored, data) {
+			t.Fatalf("restored stream differs: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("restore across the tape change stalled")
+	}
 }
 
 // Mover mode WRITE (restore): MOVER_READ delivers the requested bytes from
