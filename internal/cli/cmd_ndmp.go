@@ -256,7 +256,7 @@ func (a *app) svmNDMPModify() *cobra.Command {
 	fl.StringVar(&debug, "debug-enable", "", "debug logging of the SVM's sessions (true|false)")
 	fl.StringVar(&debugFilter, "debug-filter", "", "what debug logging records")
 	fl.StringVar(&ext, "is-extension-enabled", "", "offer the NetApp extensions 0x2050, 0x2051, 0x2052 (true|false)")
-	fl.StringVar(&backupLog, "backup-log-enable", "", "write backup event log lines for the SVM's dumps (true|false)")
+	fl.StringVar(&backupLog, "backup-log-enable", "", "the SVM's backup log setting (true|false); the node-wide option backup.log.enable turns the event log on and off")
 	fl.StringVar(&enable, "enable", "", "NDMP service state (true|false)")
 	return c
 }
