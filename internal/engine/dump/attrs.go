@@ -84,6 +84,9 @@ func getXattr(p, name string) ([]byte, error) {
 // attrs reads the extended attributes of n and splits off Samba's NT streams.
 func (w *walker) attrs(n *node) (xs []dump.Xattr, streams []dump.Xattr, err error) {
 	all, err := listXattrs(w.full(path.Join(w.src.rel, n.path)))
+	if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
+		return nil, nil, nil // removed from a live directory meanwhile
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("dump backup: %w", err)
 	}
@@ -227,17 +230,32 @@ func dataExtents(f *os.File, size int64) (ext []dump.Extent, ok bool) {
 // writeFile writes one non-directory inode and its extension records.
 func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
 	full := w.full(path.Join(w.src.rel, n.path))
+	in := n.inode()
+	if n.vanished {
+		pos, err := dw.WriteFile(in, nil, nil)
+		if err != nil {
+			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+		}
+		return pos, nil
+	}
 	xs, streams, err := w.attrs(n)
 	if err != nil {
 		return dump.Position{}, err
 	}
-	in := n.inode()
 	var pos dump.Position
 	switch n.mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		f, err := os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
 		if err != nil && errors.Is(err, unix.EPERM) {
 			f, err = os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		}
+		if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
+			// Removed since it was looked at: written empty.
+			in.Size = 0
+			if pos, err = dw.WriteFile(in, nil, nil); err != nil {
+				return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+			}
+			return pos, nil
 		}
 		if err != nil {
 			return pos, fmt.Errorf("dump backup: %w", err)

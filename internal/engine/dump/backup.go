@@ -176,6 +176,8 @@ type node struct {
 	qtree   *dump.QtreeInfo
 	dump    bool
 	dup     bool // another name of a hard-linked file already found
+	// vanished: the file was removed between the walk and phase IV.
+	vanished bool
 }
 
 // fileRef is a non-directory found by the walk; its attributes are read
@@ -448,6 +450,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 			return res, err
 		}
 		n, err := w.stat(path.Join(w.src.rel, f.path), f.ino)
+		if err != nil && errors.Is(err, fs.ErrNotExist) && w.src.snapName == "" {
+			// A live directory changed under the backup: the name is on the
+			// image already, so the file goes there empty.
+			logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + f.path) })
+			now := time.Now()
+			n, err = &node{ino: f.ino, path: f.path, mode: unix.S_IFREG, nlink: 1, mtime: now.UnixNano(), ctime: now.UnixNano(), atime: now.UnixNano()}, nil
+			n.vanished = true
+		}
 		if err != nil {
 			return res, err
 		}

@@ -216,3 +216,46 @@ func TestIgnoreCtime(t *testing.T) {
 		t.Errorf("level 1 with IGNORE_CTIME=Y: %s", got)
 	}
 }
+
+// removingHistory deletes a file when the first directory is written, after
+// the walk has seen it.
+type removingHistory struct {
+	victim string
+	done   bool
+}
+
+func (r *removingHistory) AddDir(DirHistory) error {
+	if !r.done {
+		r.done = true
+		return os.Remove(r.victim)
+	}
+	return nil
+}
+func (r *removingHistory) AddNode(NodeHistory) error { return nil }
+
+// TestFileRemovedDuringBackup: a file of a live directory removed during the
+// backup is written empty and reported; the backup goes on.
+func TestFileRemovedDuringBackup(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "keep"), []byte("keep"), 0o644)
+	writeFile(t, filepath.Join(src, "victim"), []byte("gone soon"), 0o644)
+	ev := &eventRecorder{}
+	img := filepath.Join(t.TempDir(), "img")
+	f, err := os.Create(img)
+	must(t, err)
+	_, err = Backup(context.Background(), BackupRequest{Dir: src, Output: f, Env: Env{"HIST": "Y"},
+		History: &removingHistory{victim: filepath.Join(src, "victim")}, Log: ev})
+	must(t, err)
+	must(t, f.Close())
+	if !strings.Contains(strings.Join(ev.lines, ","), "Error file removed during the backup: victim") {
+		t.Errorf("events %v", ev.lines)
+	}
+	dst := t.TempDir()
+	restoreImage(t, img, dst, Env{"FORCE": "Y"})
+	if b, err := os.ReadFile(filepath.Join(dst, "victim")); err != nil || len(b) != 0 {
+		t.Errorf("victim: %q %v", b, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "keep")); string(b) != "keep" {
+		t.Errorf("keep: %q", b)
+	}
+}
