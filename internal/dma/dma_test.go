@@ -1,0 +1,295 @@
+package dma_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/cli"
+	"github.com/tapestry-ndmp/tapestry/internal/daemon"
+	"github.com/tapestry-ndmp/tapestry/internal/dma"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+const adminPassword = "Admin1234"
+
+// node is a real tapestryd running in the test process.
+type node struct {
+	t      *testing.T
+	dir    string
+	socket string
+	addr   string // NDMP address of the node-management LIF
+	user   string
+	pass   string // NDMP password of user
+}
+
+func startNode(t *testing.T) *node {
+	t.Helper()
+	n := &node{t: t, dir: filepath.Join(t.TempDir(), "d")}
+	d, err := daemon.Open(context.Background(), daemon.Options{
+		DataDir: n.dir, AdminPassword: adminPassword,
+		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, Out: &bytes.Buffer{},
+	})
+	if err != nil {
+		t.Fatalf("open daemon: %v", err)
+	}
+	n.socket = d.SocketPath()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	var lifs []storage.LIF
+	if err := json.Unmarshal([]byte(n.ok("--json", "network", "interface", "show")), &lifs); err != nil {
+		t.Fatalf("network interface show: %v", err)
+	}
+	for _, l := range lifs {
+		if l.Role == storage.RoleNodeMgmt {
+			n.addr = l.AddrPort().String()
+		}
+	}
+	if n.addr == "" {
+		t.Fatalf("no node-management LIF in %+v", lifs)
+	}
+	// A backup user of the admin SVM with its generated NDMP password.
+	n.ok("security", "login", "create", "-user-or-group-name", "bkp", "-role", "backup", "-password", "Backup123")
+	out := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "bkp")
+	_, pw, ok := strings.Cut(out, "Password: ")
+	if !ok {
+		t.Fatalf("generate-password output %q", out)
+	}
+	n.user, n.pass = "bkp", strings.TrimSpace(pw)
+	return n
+}
+
+// ok runs a tapestry command line that must succeed.
+func (n *node) ok(args ...string) string {
+	n.t.Helper()
+	var out, errOut bytes.Buffer
+	env := cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+		return map[string]string{"TAPESTRY_SOCKET": n.socket, "TAPESTRY_USER": "admin", "TAPESTRY_PASSWORD": adminPassword}[k]
+	}}
+	if code := cli.Run(context.Background(), args, env); code != 0 {
+		n.t.Fatalf("tapestry %s: exit %d: %s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// volume registers a new volume of vs1 over a fresh directory.
+func (n *node) volume(name string) string {
+	n.t.Helper()
+	dir := filepath.Join(n.t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		n.t.Fatal(err)
+	}
+	n.ok("volume", "create", "-vserver", "vs1", "-volume", name, "-path", dir, "-snapshot-provider", "copy")
+	return dir
+}
+
+func (n *node) job() dma.Job {
+	return dma.Job{Addr: n.addr, User: n.user, Password: n.pass, Device: "nrst0l", ProgressInterval: 50 * time.Millisecond}
+}
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tree lists dir as "path mode size content" lines plus link counts and
+// link targets, leaving out the restore state file.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." || rel == "restore_symboltable" {
+			return nil
+		}
+		if rel == ".snapshot" {
+			return filepath.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v", rel, fi.Mode())
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %d %q links=%d", len(b), b, fi.Sys().(*syscall.Stat_t).Nlink)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			line += " -> " + l
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// D1, D5, N14: a level 0 and a level 1 dump to two tape files of a virtual
+// drive through the DMA, with file history, then both restored in order
+// into another volume give back the changed source exactly (renames,
+// deletions, hard links, symbolic links).
+func TestBackupRestoreIncremental(t *testing.T) {
+	n := startNode(t)
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	write(t, filepath.Join(src, "docs", "report.txt"), "version 1\n")
+	write(t, filepath.Join(src, "docs", "old.txt"), "to be deleted\n")
+	write(t, filepath.Join(src, "src", "main.go"), "package main\n")
+	write(t, filepath.Join(src, "big.bin"), strings.Repeat("0123456789abcdef", 20000))
+	if err := os.Symlink("docs/report.txt", filepath.Join(src, "latest")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(src, "src", "main.go"), filepath.Join(src, "main.hard")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var reports []dma.Progress
+	job := n.job()
+	job.FileSystem, job.Level, job.TapeFile, job.Hist = "/vs1/vol1", 0, 0, true
+	job.Progress = func(p dma.Progress) { mu.Lock(); reports = append(reports, p); mu.Unlock() }
+	r0, err := dma.Backup(ctx, job)
+	if err != nil {
+		t.Fatalf("level 0: %v", err)
+	}
+	if r0.Bytes < 320000 || r0.DumpDate == "" || r0.TapeFile != 0 || r0.FileHistory < 7 || r0.RecordSize != dma.DefaultRecordSize {
+		t.Fatalf("level 0 result %+v", r0)
+	}
+	if ndmp.Env(r0.Env)["DUMP_DATE"] != r0.DumpDate {
+		t.Fatalf("env %v", r0.Env)
+	}
+
+	// Change the source: modify, add, delete, rename.
+	time.Sleep(1100 * time.Millisecond) // dump dates have one-second resolution
+	write(t, filepath.Join(src, "docs", "report.txt"), "version 2, longer\n")
+	write(t, filepath.Join(src, "docs", "new.txt"), "added after level 0\n")
+	if err := os.Remove(filepath.Join(src, "docs", "old.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(src, "src"), filepath.Join(src, "code")); err != nil {
+		t.Fatal(err)
+	}
+	job.Level, job.TapeFile, job.Progress = 1, 1, nil
+	r1, err := dma.Backup(ctx, job)
+	if err != nil {
+		t.Fatalf("level 1: %v", err)
+	}
+	if r1.TapeFile != 1 || r1.Bytes == 0 || r1.DumpDate == "" || r1.DumpDate == r0.DumpDate {
+		t.Fatalf("level 1 result %+v (level 0 %+v)", r1, r0)
+	}
+
+	dst := n.volume("vol2")
+	for i, want := range []int{0, 1} {
+		rj := n.job()
+		rj.Dest, rj.TapeFile = "/vs1/vol2", want
+		rr, err := dma.Restore(ctx, rj)
+		if err != nil {
+			t.Fatalf("restore of tape file %d: %v", want, err)
+		}
+		if rr.Bytes == 0 || rr.TapeFile != want || rr.Failed != 0 {
+			t.Fatalf("restore %d result %+v", i, rr)
+		}
+	}
+	if w, g := tree(t, src), tree(t, dst); fmt.Sprint(w) != fmt.Sprint(g) {
+		t.Fatalf("restored tree differs:\nwant %q\ngot  %q", w, g)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) == 0 {
+		t.Error("no progress reported during the level 0 backup")
+	}
+}
+
+// Bad input gives clear errors, and the drive is free again afterwards: an
+// unknown device, a path that is not a volume, a wrong password, a tape
+// file past the end of the data, and missing job fields.
+func TestErrors(t *testing.T) {
+	n := startNode(t)
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	write(t, filepath.Join(src, "a.txt"), "a\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	cases := []struct {
+		name string
+		edit func(*dma.Job)
+		want string
+	}{
+		{"bad device", func(j *dma.Job) { j.Device = "nrst9z" }, `cannot open tape device "nrst9z"`},
+		{"missing path", func(j *dma.Job) { j.FileSystem = "/vs1/nosuch" }, "Could not obtain vol ref for Volume nosuch"},
+		{"wrong password", func(j *dma.Job) { j.Password = "nope" }, "wrong user name or password"},
+		{"bad level", func(j *dma.Job) { j.Level = 12 }, "dump level 12 is not 0-9"},
+		{"no path", func(j *dma.Job) { j.FileSystem = "" }, "no path to back up"},
+		{"no device", func(j *dma.Job) { j.Device = "" }, "no tape device"},
+		{"unreachable", func(j *dma.Job) { j.Addr = "127.0.0.1:1" }, "cannot reach the NDMP server"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j := n.job()
+			j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+			c.edit(&j)
+			_, err := dma.Backup(ctx, j)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	// The failed attempts left the drive usable: a backup and a restore
+	// of a tape file that does not exist.
+	j := n.job()
+	j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+	if _, err := dma.Backup(ctx, j); err != nil {
+		t.Fatalf("backup after the errors: %v", err)
+	}
+	n.volume("vol2")
+	rj := n.job()
+	rj.Dest, rj.TapeFile = "/vs1/vol2", 5
+	if _, err := dma.Restore(ctx, rj); err == nil || !strings.Contains(err.Error(), "tape file 5") {
+		t.Fatalf("restore of tape file 5: %v", err)
+	}
+	rj.Dest = "/vs1/nosuch"
+	rj.TapeFile = 0
+	if _, err := dma.Restore(ctx, rj); err == nil || !strings.Contains(err.Error(), "refused the restore into /vs1/nosuch") {
+		t.Fatalf("restore into a missing volume: %v", err)
+	}
+}
