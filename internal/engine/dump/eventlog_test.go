@@ -39,7 +39,7 @@ func TestEventLog(t *testing.T) {
 		}
 	}
 	all := strings.Join(got, "\n")
-	for _, want := range []string{"dmp Start level 0, NDMP", "dmp Snapshot snapshot_for_backup.0", "dmp Phase-change IV", "dmp End", "rst Start level 0, NDMP", "rst End"} {
+	for _, want := range []string{"dmp Start level 0, NDMP", "dmp Snapshot snapshot_for_backup.0", "dmp Phase-change IV", "dmp End", "rst Start level 0, NDMP", "rst Phase-change I", "rst Phase-change III", "rst Phase-change IV", "rst End"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %q in\n%s", want, all)
 		}

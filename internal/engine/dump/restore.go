@@ -388,11 +388,20 @@ func (rs *restorer) restoreStream() error {
 	if rs.req.Log != nil {
 		_ = rs.req.Log.Start(vol.Level, "NDMP")
 	}
+	// Stages of D8, logged as I (catalog), II (directories), III (files)
+	// and IV (directory attributes).
+	stage := map[Phase]string{PhaseDirs: "II", PhaseFiles: "III", PhaseRestoreEnd: "IV"}
 	progress := func(p Phase) {
 		rs.res.Bytes = cr.n
+		if rs.req.Log != nil && stage[p] != "" && !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite {
+			_ = rs.req.Log.PhaseChange(stage[p])
+		}
 		if rs.req.Progress != nil {
 			rs.req.Progress(Progress{Phase: p, Bytes: cr.n, Files: rs.res.Files})
 		}
+	}
+	if rs.req.Log != nil {
+		_ = rs.req.Log.PhaseChange("I")
 	}
 	var used, dumped *dump.Bitmap
 	dirs := map[uint32]*meta{}
