@@ -74,6 +74,7 @@ type fixtureOpts struct {
 	authed      bool             // sessions start authenticated
 	progress    time.Duration    // LOG_MESSAGE progress interval
 	events      *eventlog.Log    // backup event log
+	vtl         *vtl.Config      // library to create (nil: the default one)
 	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
 	before      func(f *fixture) // runs before Serve
 }
@@ -125,7 +126,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.lib, err = vtl.CreateDefault(filepath.Join(f.dir, "vtl"))
+	if o.vtl != nil {
+		f.lib, err = vtl.Create(filepath.Join(f.dir, "vtl"), *o.vtl)
+	} else {
+		f.lib, err = vtl.CreateDefault(filepath.Join(f.dir, "vtl"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

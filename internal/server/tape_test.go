@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -272,4 +273,25 @@ func TestTapeReservations(t *testing.T) {
 	}
 	waitFor(t, func() bool { return len(f.srv.Sessions()) == 1 })
 	wantErr(t, "B opens after A ended", b.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.NoErr)
+}
+
+// N12: at most MaxActive local drives may be open at once on the node
+// (ONTAP: 16); the next TAPE_OPEN gets DEVICE_BUSY and the DMA reads
+// "Resource limitation: no available thread".
+func TestTapeThreadLimit(t *testing.T) {
+	f := newFixture(t, fixtureOpts{vtl: &vtl.Config{Drives: 3, Slots: 3, MaxActive: 2}})
+	ctx := f.ctx
+	a, b := f.login(nil), f.login(nil)
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	wantErr(t, "first drive", a.TapeOpen(ctx, "nrst0l", ndmp.TapeRawMode), ndmp.NoErr)
+	wantErr(t, "second drive", b.TapeOpen(ctx, "nrst1l", ndmp.TapeRawMode), ndmp.NoErr)
+	wantErr(t, "third drive", c.TapeOpen(ctx, "nrst2l", ndmp.TapeRawMode), ndmp.ErrDeviceBusy)
+	if m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost); m.Entry != "Resource limitation: no available thread" {
+		t.Fatalf("log message %q", m.Entry)
+	}
+	wantErr(t, "close one", a.TapeClose(ctx), ndmp.NoErr)
+	wantErr(t, "third drive after a close", c.TapeOpen(ctx, "nrst2l", ndmp.TapeRawMode), ndmp.NoErr)
+	// Without a tape only RAW mode opens.
+	wantErr(t, "READ without tape", a.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.ErrNoTapeLoaded)
 }
