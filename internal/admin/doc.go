@@ -15,7 +15,9 @@
 //
 // and everything ONTAP only has as a command lives below /api/private/cli/
 // (options, vserver services ndmp generate-password, volume snapshot
-// lock and unlock).
+// lock and unlock, the vserver and system services ndmp commands in
+// ndmp.go, rdfile of the backup event log in eventlog.go). GET /metrics
+// serves the node's Prometheus metrics (metrics.go).
 //
 // Every request is authenticated with HTTP basic authentication against the
 // cluster's login users (package auth) and authorised by the command
