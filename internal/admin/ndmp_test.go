@@ -184,6 +184,17 @@ func TestRdfileAPI(t *testing.T) {
 	if err := adm.Do(ctx, "GET", "/api/private/cli/eventlog/files", nil, nil, &names); err != nil || len(names.Records) != 1 || names.Records[0] != "backup" {
 		t.Fatalf("files: %+v %v", names, err)
 	}
+	// After a rotation last week's file is backup.0 (M2).
+	if err := e.log.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Do(ctx, "GET", "/api/private/cli/rdfile", url.Values{"path": {"/etc/log/backup.0"}}, nil, &f); err != nil ||
+		f.Name != "backup.0" || len(eventlog.Lines([]byte(f.Content))) != 4 {
+		t.Fatalf("rdfile backup.0 after rotation: %+v %v", f, err)
+	}
+	if err := adm.Do(ctx, "GET", "/api/private/cli/eventlog/files", nil, nil, &names); err != nil || len(names.Records) != 2 || names.Records[1] != "backup.0" {
+		t.Fatalf("files after rotation: %+v %v", names, err)
+	}
 	vs := e.client("vs1/vsadm", "Vsadmin123")
 	apiErr(t, vs.Do(ctx, "GET", "/api/private/cli/rdfile", url.Values{"path": {"/etc/log/backup"}}, nil, nil), http.StatusForbidden, "")
 }
