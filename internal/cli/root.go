@@ -177,6 +177,7 @@ func (a *app) newRoot() *cobra.Command {
 	a.addNDMPCommands(root)
 	a.addEventLogCommands(root)
 	addLocalDumpCommands(root, a.env)
+	addDMACommands(root, a.env)
 	return root
 }
 
