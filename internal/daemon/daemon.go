@@ -283,7 +283,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { errc <- d.srv.Serve(d.ln) }()
 	nctx, stopNDMP := context.WithCancel(ctx)
 	ndmpDone := d.serveNDMP(nctx)
-	pollDone := d.pollMetrics(nctx)
+	pollDone := d.runBackground(nctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():

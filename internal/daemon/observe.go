@@ -54,14 +54,35 @@ func (d *Daemon) newMetrics() *metrics.Collector {
 	return metrics.New(src)
 }
 
-// pollMetrics samples the metrics until ctx ends; the channel closes when
-// it has stopped.
-func (d *Daemon) pollMetrics(ctx context.Context) <-chan struct{} {
+// EventLogRotateCheck is how often the daemon asks the event log to rotate,
+// so that the weekly rotation also happens in a week without events (M2).
+const EventLogRotateCheck = time.Hour
+
+// runBackground samples the metrics and checks the event log's rotation
+// until ctx ends; the channel closes when it has stopped.
+func (d *Daemon) runBackground(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if d.metrics != nil {
-			d.metrics.Poll(ctx, MetricsPollInterval)
+		poll := time.NewTicker(MetricsPollInterval)
+		defer poll.Stop()
+		rotate := time.NewTicker(EventLogRotateCheck)
+		defer rotate.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-poll.C:
+				if d.metrics != nil {
+					d.metrics.Sample()
+				}
+			case <-rotate.C:
+				if d.events != nil {
+					if err := d.events.RotateIfDue(); err != nil {
+						d.log.Warn("rotate backup event log", "err", err)
+					}
+				}
+			}
 		}
 	}()
 	return done
