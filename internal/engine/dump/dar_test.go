@@ -66,8 +66,10 @@ func (h *historyRecorder) path(ino uint32) string {
 func TestDAR(t *testing.T) {
 	src := t.TempDir()
 	for d := 0; d < 50; d++ {
+		dir := filepath.Join(src, fmt.Sprintf("d%02d", d))
+		must(t, os.Mkdir(dir, 0o755))
 		for f := 0; f < 1000; f++ {
-			writeFile(t, filepath.Join(src, fmt.Sprintf("d%02d", d), fmt.Sprintf("f%04d", f)), []byte(fmt.Sprintf("file %d/%d\n", d, f)), 0o644)
+			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d", f)), []byte(fmt.Sprintf("file %d/%d\n", d, f)), 0o644))
 		}
 	}
 	writeFile(t, filepath.Join(src, "small", "a.txt"), []byte("aaa"), 0o600)
