@@ -458,6 +458,12 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		}
 		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
 	}
+	if len(names) == 1 && names[0].Original == "" && names[0].Dest == "" {
+		// One name for the whole image, restored onto the restore root, is a
+		// full restore: incremental images then apply deletions and renames
+		// and restore the root's own attributes (as ndmpcopy asks).
+		names = nil
+	}
 	listOnly := op == ndmp.DataOpRecoverFilehist
 	if dest == "" && !listOnly {
 		d.ss.logMessage(ndmp.LogError, "no restore destination: set FILESYSTEM or the destination directory")
