@@ -190,12 +190,12 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 	}
 	out := env.Stdout
 	if backup {
-		fmt.Fprintf(out, "Backup of %s level %d to %s tape file %d: %s in %s, DUMP_DATE %s, %d file history entries\n",
-			f.path, f.level, f.device, res.TapeFile, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
+		fmt.Fprintf(out, "Backup of %s level %d to %s tape file %d: %d bytes (%s) in %s, DUMP_DATE %s, %d file history entries\n",
+			f.path, f.level, f.device, res.TapeFile, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
 			res.DumpDate, res.FileHistory)
 	} else {
-		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %s in %s, %d names reported, %d failed\n",
-			f.device, res.TapeFile, f.path, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
+		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %d bytes (%s) in %s, %d names reported, %d failed\n",
+			f.device, res.TapeFile, f.path, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
 			res.Files, res.Failed)
 	}
 	return nil

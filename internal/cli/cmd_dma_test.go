@@ -35,11 +35,11 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	common := []string{"-ndmp-server", addr, "-user", "admin", "-password", pw, "-device", "nrst0l"}
 
 	out = n.ok(append([]string{"ndmp", "backup", "-path", "/vs1/vol1", "-level", "0", "-hist"}, common...)...)
-	if !regexp.MustCompile(`^Backup of /vs1/vol1 level 0 to nrst0l tape file 0: [0-9.]+ KiB in 0:00:0\d, DUMP_DATE \d+, [1-9]\d* file history entries\n$`).MatchString(out) {
+	if !regexp.MustCompile(`^Backup of /vs1/vol1 level 0 to nrst0l tape file 0: [1-9]\d* bytes \([0-9.]+ KiB\) in 0:00:0\d, DUMP_DATE \d+, [1-9]\d* file history entries\n$`).MatchString(out) {
 		t.Fatalf("backup summary %q", out)
 	}
 	out = n.ok(append([]string{"ndmp", "restore", "-tape-file", "0", "-path", "/vs1/vol2"}, common...)...)
-	if !regexp.MustCompile(`^Restore of nrst0l tape file 0 into /vs1/vol2: [0-9.]+ KiB in 0:00:0\d, \d+ names reported, 0 failed\n$`).MatchString(out) {
+	if !regexp.MustCompile(`^Restore of nrst0l tape file 0 into /vs1/vol2: [1-9]\d* bytes \([0-9.]+ KiB\) in 0:00:0\d, \d+ names reported, 0 failed\n$`).MatchString(out) {
 		t.Fatalf("restore summary %q", out)
 	}
 	got, err := os.ReadFile(filepath.Join(dst, "sub", "f.txt"))
