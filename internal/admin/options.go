@@ -29,7 +29,7 @@ type optionDef struct {
 // knownOptions are the options the specification names. Other packages read
 // them with OptionValue.
 var knownOptions = map[string]optionDef{
-	"tape.reservations":       {Default: "off", Allowed: []string{"scsi", "persistent", "off"}},
+	ReservationsOption:        {Default: "off", Allowed: []string{"scsi", "persistent", "off"}},
 	"backup.log.enable":       {Default: "on", Allowed: []string{"on", "off"}},
 	"ndmpd.offset_map.enable": {Default: "on", Allowed: []string{"on", "off"}},
 }
@@ -79,7 +79,26 @@ func OptionValue(ctx context.Context, store catalog.Store, name string) (string,
 	return val, nil
 }
 
-// SetOption validates and stores an option value.
+// ReservationsOption is the option that selects how tape devices are
+// reserved (T6): off, scsi or persistent.
+const ReservationsOption = "tape.reservations"
+
+// OptionHook applies a changed option to the running node. The daemon puts
+// one into the admin API's request contexts with WithOptionHook, so that
+// SetOption takes effect at once (tape.reservations reaches the tape
+// registry).
+type OptionHook func(ctx context.Context, o Option) error
+
+type optionHookKey struct{}
+
+// WithOptionHook returns a context whose SetOption calls run h after
+// storing the value.
+func WithOptionHook(ctx context.Context, h OptionHook) context.Context {
+	return context.WithValue(ctx, optionHookKey{}, h)
+}
+
+// SetOption validates and stores an option value, then applies it with
+// the context's OptionHook, if any (WithOptionHook).
 func SetOption(ctx context.Context, store catalog.Store, name, value string) (Option, error) {
 	def, ok := knownOptions[name]
 	if !ok {
@@ -94,7 +113,13 @@ func SetOption(ctx context.Context, store catalog.Store, name, value string) (Op
 	if err != nil {
 		return Option{}, fmt.Errorf("set option %s: %w", name, err)
 	}
-	return Option{Name: name, Value: value, Default: def.Default}, nil
+	o := Option{Name: name, Value: value, Default: def.Default}
+	if h, ok := ctx.Value(optionHookKey{}).(OptionHook); ok && h != nil {
+		if err := h(ctx, o); err != nil {
+			return Option{}, fmt.Errorf("apply option %s: %w", name, err)
+		}
+	}
+	return o, nil
 }
 
 // ListOptions returns every known option with its current value, in name

@@ -271,6 +271,7 @@ func (d *Daemon) listen() error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return d.apiContext() },
 	}
 	return nil
 }

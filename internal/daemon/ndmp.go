@@ -38,6 +38,9 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 		return fmt.Errorf("attach virtual tape library: %w", err)
 	}
 	d.tapes = reg
+	if err := d.applyReservations(ctx); err != nil {
+		return err
+	}
 	d.ndmp, err = server.New(server.Options{
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
 		Node: storage.DefaultNodeName, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/admin"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// T6: the tape.reservations option set through the admin API applies to
+// the running tape registry at once and again at the next start. A second
+// NDMP session opening a drive the first holds gets DEVICE_BUSY; its
+// LOG_MESSAGE is "Tape reservation preempted" with scsi and persistent
+// reservations and the ordinary "Tape is currently in use by other
+// operations" with off. After the holder closes the drive, only a
+// persistent reservation keeps it from the second session, until the
+// first session ends.
+func TestTapeReservationsOption(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	r := serve(t, dir)
+	ctx := context.Background()
+	if got := r.Tapes().Reservations(); got != tape.ReservationsOff {
+		t.Fatalf("first start: reservations %q, want off", got)
+	}
+	cases := []struct {
+		mode        string
+		drive       string
+		busyMsg     string
+		freeOnClose bool
+	}{
+		{"off", "nrst0l", tape.MsgInUse, true},
+		{"scsi", "nrst1l", tape.MsgReservationPreempted, true},
+		{"persistent", "nrst2l", tape.MsgReservationPreempted, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			if err := r.api.Do(ctx, http.MethodPost, "/api/private/cli/options", nil,
+				admin.OptionSet{Name: admin.ReservationsOption, Value: tc.mode}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Tapes().Reservations(); string(got) != tc.mode {
+				t.Fatalf("after options: registry has %q, want %q", got, tc.mode)
+			}
+			a := r.login(t, nil)
+			bp := &posts{}
+			b := r.login(t, bp)
+			if err := a.TapeOpen(ctx, tc.drive, ndmp.TapeRDWRMode); err != nil {
+				t.Fatalf("A opens %s: %v", tc.drive, err)
+			}
+			err := b.TapeOpen(ctx, tc.drive, ndmp.TapeReadMode)
+			if !errors.Is(err, ndmp.ErrDeviceBusy) {
+				t.Fatalf("B opens the drive A holds: %v, want DEVICE_BUSY", err)
+			}
+			if got := bp.waitLog(t, 1); got != tc.busyMsg {
+				t.Fatalf("B's LOG_MESSAGE %q, want %q", got, tc.busyMsg)
+			}
+			if err := a.TapeClose(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err = b.TapeOpen(ctx, tc.drive, ndmp.TapeReadMode)
+			if tc.freeOnClose {
+				if err != nil {
+					t.Fatalf("B opens after A closed: %v", err)
+				}
+				if err := b.TapeClose(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ndmp.ErrDeviceBusy) {
+				t.Fatalf("B opens after A closed under a persistent reservation: %v, want DEVICE_BUSY", err)
+			}
+			if got := bp.waitLog(t, 2); got != tape.MsgReservationPreempted {
+				t.Fatalf("B's second LOG_MESSAGE %q", got)
+			}
+			if err := a.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				err = b.TapeOpen(ctx, tc.drive, ndmp.TapeReadMode)
+				if err == nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("B opens after A's session ended: %v", err)
+			}
+			if err := b.TapeClose(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A bad value is refused and leaves the method as it was.
+	err := r.api.Do(ctx, http.MethodPost, "/api/private/cli/options", nil,
+		admin.OptionSet{Name: admin.ReservationsOption, Value: "always"}, nil)
+	if err == nil {
+		t.Fatal("tape.reservations always was accepted")
+	}
+	if got := r.Tapes().Reservations(); got != tape.ReservationsPersistent {
+		t.Fatalf("after a refused value: %q", got)
+	}
+	// The next start applies the stored value.
+	r.stop()
+	r = serve(t, dir)
+	if got := r.Tapes().Reservations(); got != tape.ReservationsPersistent {
+		t.Fatalf("restart: reservations %q, want persistent", got)
+	}
+}
