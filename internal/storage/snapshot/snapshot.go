@@ -9,7 +9,11 @@
 //
 // For every file in a snapshot a provider can tell the identity (inode
 // number) of the same file in the live volume: the dump engine uses it to
-// keep dump inode numbers stable across backup levels.
+// keep dump inode numbers stable across backup levels. The files of a
+// reflink or copy snapshot are new files with new change times, so those
+// providers also record each live file's change time as it was when copied;
+// their identity maps implement LiveCtimer, which incremental backups use
+// in place of the snapshot file's own ctime.
 //
 // The reflink and copy providers keep every file's type, permission bits
 // (set-user-ID, set-group-ID and sticky included), owner, access and

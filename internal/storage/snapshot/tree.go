@@ -111,7 +111,7 @@ func (c *treeCopier) run(src, dst string, rootSt *unix.Stat_t) error {
 	if err := unix.Lstat(dst, &dstSt); err != nil {
 		return fmt.Errorf("stat %s: %w", dst, err)
 	}
-	c.ids = append(c.ids, idPair{snap: dstSt.Ino, live: rootSt.Ino})
+	c.ids = append(c.ids, idPair{snap: dstSt.Ino, live: rootSt.Ino, ctime: rootSt.Ctim.Nano()})
 	c.dirs = append(c.dirs, dirMeta{src: src, dst: dst, st: *rootSt})
 	c.processDir(src, dst, true)
 	c.wg.Wait()
@@ -238,7 +238,7 @@ func (c *treeCopier) copyEntry(sfd, dfd int, src, dst, name string, ids *[]idPai
 		if err := unix.Fstatat(dfd, name, &dst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("stat %s: %w", dstPath, err)
 		}
-		*ids = append(*ids, idPair{snap: dst.Ino, live: st.Ino})
+		*ids = append(*ids, idPair{snap: dst.Ino, live: st.Ino, ctime: st.Ctim.Nano()})
 		c.files.Add(1)
 		c.mu.Lock()
 		c.dirs = append(c.dirs, dirMeta{src: srcPath, dst: dstPath, st: st})
@@ -278,7 +278,7 @@ func (c *treeCopier) copyEntry(sfd, dfd int, src, dst, name string, ids *[]idPai
 		return err
 	}
 	if snapIno != 0 {
-		*ids = append(*ids, idPair{snap: snapIno, live: st.Ino})
+		*ids = append(*ids, idPair{snap: snapIno, live: st.Ino, ctime: st.Ctim.Nano()})
 		c.files.Add(1)
 	}
 	return nil

@@ -139,6 +139,7 @@ type entry struct {
 	nlink        uint64
 	ino          uint64
 	atime, mtime unix.Timespec
+	ctime        unix.Timespec
 	target, sum  string
 	xattrs       map[string]string
 }
@@ -162,7 +163,7 @@ func manifest(t *testing.T, root string) map[string]entry {
 		}
 		e := entry{mode: st.Mode, uid: st.Uid, gid: st.Gid, size: st.Size, blocks: st.Blocks,
 			rdev: st.Rdev, nlink: uint64(st.Nlink), ino: st.Ino, atime: st.Atim, mtime: st.Mtim,
-			xattrs: map[string]string{}}
+			ctime: st.Ctim, xattrs: map[string]string{}}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFLNK:
 			if e.target, err = os.Readlink(path); err != nil {
@@ -239,6 +240,15 @@ func compareTrees(t *testing.T, want, got map[string]entry, idm snapshot.Identit
 		}
 		if live, ok := idm.Live(g.ino); !ok || live != w.ino {
 			t.Errorf("%q: identity map gives %d (known %v) for snapshot inode %d, want live inode %d", rel, live, ok, g.ino, w.ino)
+		}
+		// reflink and copy record the live change time (the snapshot's
+		// files all have new ones); btrfs keeps it in the file itself.
+		if lc, ok := idm.(snapshot.LiveCtimer); ok {
+			if c, known := lc.LiveCtime(g.ino); !known || c.UnixNano() != w.ctime.Nano() {
+				t.Errorf("%q: identity map gives ctime %v (known %v), want the live %v", rel, c, known, time.Unix(0, w.ctime.Nano()))
+			}
+		} else if rel != "." && g.ctime != w.ctime { // a btrfs snapshot's root is new
+			t.Errorf("%q: snapshot ctime %v, live %v, and the identity map records none", rel, g.ctime, w.ctime)
 		}
 	}
 	for rel := range got {
