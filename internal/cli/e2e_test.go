@@ -2,9 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,13 +110,15 @@ func TestNetworkInterfaceCommands(t *testing.T) {
 	if r, err := column(out, "cluster1", "node1_mgmt1"); err != nil || !equal(r, []string{"cluster1", "node1_mgmt1", "node-mgmt", "127.0.0.1", strings.TrimPrefix(n.ndmpListen, "127.0.0.1:"), "node1"}) {
 		t.Fatalf("mgmt LIF row %q (%v)\n%s", r, err, out)
 	}
+	// A free port, so that parallel test runs never collide on the LIF.
+	port := freePort(t, "127.0.0.2")
 	n.ok("network", "interface", "create", "-vserver", "vs1", "-lif", "lif1", "-role", "data", "-address", "127.0.0.2",
-		"-netmask", "255.0.0.0", "-home-node", "node1", "-port", "10001")
+		"-netmask", "255.0.0.0", "-home-node", "node1", "-port", port)
 	out = n.ok("network", "interface", "show", "-vserver", "vs1", "-fields", "address,port,role")
-	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"vs1", "lif1", "127.0.0.2", "10001", "data"}) {
+	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"vs1", "lif1", "127.0.0.2", port, "data"}) {
 		t.Fatalf("lif1 rows %q\n%s", r, out)
 	}
-	n.fail("already used", "network", "interface", "create", "-vserver", "vs1", "-lif", "lif2", "-role", "data", "-address", "127.0.0.2", "-port", "10001")
+	n.fail("already used", "network", "interface", "create", "-vserver", "vs1", "-lif", "lif2", "-role", "data", "-address", "127.0.0.2", "-port", port)
 	n.fail("already exists", "network", "interface", "create", "-vserver", "vs1", "-lif", "lif1", "-role", "data", "-address", "127.0.0.3")
 	n.fail(`Vserver "nosuch" does not exist`, "network", "interface", "create", "-vserver", "nosuch", "-lif", "l", "-role", "data", "-address", "127.0.0.4")
 	n.fail("not a valid netmask", "network", "interface", "create", "-vserver", "vs1", "-lif", "l", "-role", "data", "-address", "127.0.0.4", "-netmask", "255.0.255.0")
@@ -131,6 +135,21 @@ func TestNetworkInterfaceCommands(t *testing.T) {
 		t.Fatalf("after delete:\n%s", out)
 	}
 	n.ok("vserver", "delete", "vs1")
+}
+
+// freePort returns a TCP port of addr that was free a moment ago: the
+// system picks it for a listener that is closed at once.
+func freePort(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatalf("find a free port on %s: %v", addr, err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(port)
 }
 
 func mkdirs(t *testing.T, paths ...string) {
