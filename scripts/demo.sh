@@ -67,11 +67,14 @@ say "Starting tapestryd on $WORK/data, NDMP on $NDMP"
 "$BIN/tapestryd" --data-dir "$WORK/data" --ndmp-listen "$NDMP" --log-level warn \
 	>"$WORK/tapestryd.out" 2>"$WORK/tapestryd.log" &
 DPID=$!
-for _ in $(seq 1 100); do
-	if "$BIN/tapestry" cluster show >/dev/null 2>&1; then break; fi
+READY=0
+for _ in $(seq 1 200); do
+	# Ready when the admin API answers and NDMP listens.
+	if "$BIN/tapestry" cluster show >/dev/null 2>&1 && ! port_free "$PORT"; then READY=1; break; fi
 	kill -0 "$DPID" 2>/dev/null || die "tapestryd exited"
 	sleep 0.1
 done
+[ "$READY" = 1 ] || die "tapestryd did not start within 20 seconds"
 run cluster show
 run network interface show
 
