@@ -820,6 +820,14 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 	if typ != unix.S_IFREG && typ != unix.S_IFLNK {
 		n.size = 0
 	}
+	// A reflink or copy snapshot's files are new: their own ctime is the
+	// time of the copy. The live file's ctime, recorded by the provider,
+	// is the one that tells whether the file changed (D5).
+	if lc, ok := w.src.ident.(snapshot.LiveCtimer); ok {
+		if c, ok := lc.LiveCtime(sx.Ino); ok {
+			n.ctime = c.UnixNano()
+		}
+	}
 	if ino != 0 {
 		n.ino = ino
 		return n, nil
