@@ -558,7 +558,11 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 			moverDone, moverReason = true, r
 			s.setState(0, ndmp.MoverStateHalted)
 			if r != ndmp.MoverHaltConnectClosed && !dataDone {
-				abort(fmt.Errorf("dma: the mover halted: %v", r))
+				msg := fmt.Sprintf("dma: the mover halted: %v", r)
+				if e := s.lastError(); e != "" {
+					msg += ": " + e
+				}
+				abort(errors.New(msg))
 			}
 		case r := <-s.moverPaused:
 			s.setState(0, ndmp.MoverStatePaused)

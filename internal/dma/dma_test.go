@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -34,9 +36,20 @@ type node struct {
 	pass   string // NDMP password of user
 }
 
-func startNode(t *testing.T) *node {
+// startNode starts a daemon; prep, if given, creates its virtual library
+// in the directory it is given instead of the default one.
+func startNode(t *testing.T, prep ...func(dir string) (*vtl.Library, error)) *node {
 	t.Helper()
 	n := &node{t: t, dir: filepath.Join(t.TempDir(), "d")}
+	if len(prep) > 0 {
+		lib, err := prep[0](filepath.Join(n.dir, daemon.VTLDir))
+		if err != nil {
+			t.Fatalf("prepare the virtual library: %v", err)
+		}
+		if err := lib.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: n.dir, AdminPassword: adminPassword,
 		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, Out: &bytes.Buffer{},
@@ -291,5 +304,49 @@ func TestErrors(t *testing.T) {
 	rj.TapeFile = 0
 	if _, err := dma.Restore(ctx, rj); err == nil || !strings.Contains(err.Error(), "refused the restore into /vs1/nosuch") {
 		t.Fatalf("restore into a missing volume: %v", err)
+	}
+}
+
+// End of medium during a backup (NOTIFY_MOVER_PAUSED EOM) ends the job with
+// ErrEndOfMedium and a clear message, and leaves the drive usable.
+func TestEndOfMedium(t *testing.T) {
+	// Every drive holds a cartridge of 512 KiB whose last 256 KiB are the
+	// early-warning zone, where writes report end of medium.
+	n := startNode(t, func(dir string) (*vtl.Library, error) {
+		lib, err := vtl.Create(dir, vtl.Config{Drives: 4, Slots: 8, Capacity: 512 << 10, EarlyWarning: 256 << 10})
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range lib.Drives() {
+			if err := lib.AddCartridge(fmt.Sprintf("SML%03dL8", i+1), 0); err != nil {
+				return lib, err
+			}
+			if _, err := lib.LoadNext(d); err != nil {
+				return lib, err
+			}
+		}
+		return lib, nil
+	})
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	write(t, filepath.Join(src, "big.bin"), strings.Repeat("tapestry", 128<<10)) // 1 MiB
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	j := n.job()
+	j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+	res, err := dma.Backup(ctx, j)
+	if !errors.Is(err, dma.ErrEndOfMedium) || !strings.Contains(err.Error(), "nrst0l") {
+		t.Fatalf("backup onto a 512 KiB tape: %v", err)
+	}
+	if res == nil || res.Bytes == 0 || res.Bytes > 1<<20 {
+		t.Fatalf("result %+v", res)
+	}
+	// The drive is free again and a small backup fits.
+	if err := os.Remove(filepath.Join(src, "big.bin")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(src, "small.txt"), "small\n")
+	if _, err := dma.Backup(ctx, j); err != nil {
+		t.Fatalf("small backup after the end of medium: %v", err)
 	}
 }
