@@ -21,6 +21,12 @@ const ndmjobPath = "/usr/lib/amanda/ndmjob"
 // output and exit error.
 func runNdmjob(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runNdmjobEnv(t, nil, args...)
+}
+
+// runNdmjobEnv is runNdmjob with extra environment variables.
+func runNdmjobEnv(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
 	bin := testutil.RequireTool(t, ndmjobPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -29,6 +35,7 @@ func runNdmjob(t *testing.T, args ...string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -73,42 +80,132 @@ func warnings(out string) []string {
 	return w
 }
 
-// ndmjobZeroWrite is how the Debian build of ndmjob reports T-BW #6: its
-// zero-length TAPE_WRITE never reaches the wire (the last message it sent
-// is still the TAPE_OPEN), so the step fails against every server,
-// ndmjob's own tape agent included, and the series stops there. The
-// server's answers to the later phases (T-BR, T-BWR, T-WRITE, T-READ,
-// T-MTIO) are tested by TestTapeSemantics with the same expectations.
-const ndmjobZeroWrite = `T-BW #6 -- Failed NDMP4_TAPE_OPEN/NDMP9_NO_ERR got NDMP9_NO_ERR (error expected)`
+// ndmjob's test-tape series against the server, and why it cannot end in
+// "FINAL test-tape Passed" with the Debian build of ndmjob (amanda 3.5.1).
+//
+// T-BW #6, the zero-length TAPE_WRITE, never reaches the wire. ndmjob
+// builds every request in NDMP "v9" form and ndma_call_no_tattle
+// (ndma_comm_dispatch.c) translates it to v4 with
+// ndmp_9to4_tape_write_request (ndmp4_translate.c), which copies the data
+// into NDMOS_API_MALLOC(len) and gives up when that returns NULL. Amanda's
+// platform header (ndmos_glib.h) defines NDMOS_API_MALLOC as g_malloc, and
+// g_malloc(0) returns NULL by definition, so the translation fails, the
+// request is answered locally with NDMP4_NOT_SUPPORTED_ERR (the debug log
+// shows "ERR-AGENT NDMP4_TAPE_WRITE NDMP4_NOT_SUPPORTED_ERR") and
+// conn->last_message still names the previous call, hence the odd text
+// ndmjobZeroWrite. strace of ndmjob shows no write(2) on the control
+// socket between the TAPE_OPEN reply and the failure, against this server
+// and against ndmjob's own "-o daemon" tape agent alike. ndmca_test_close
+// calls exit(1) on the first failure, so the series stops there.
+//
+// Preloading a g_malloc that returns a unique pointer for 0 bytes (as
+// malloc does) mends that defect: T-BW and T-BR then pass completely,
+// and T-BWR stops at step 12 for a reason in the draft, not in the server:
+// after "write one 512-byte record at BOT", ndmjob sends MTIO BSR 100 and
+// expects resid 99 (the record crossed). The NDMP v4 draft (section
+// "Implicit file mark generation") says the tape server MUST write a file
+// mark before any MTIO other than EOF and TUR when records were written
+// since the last mark, and position after it; BSR then stops at that mark
+// with resid 100, which is what the server answers. (With that rule
+// relaxed in a scratch copy of the virtual drive, the run goes on to
+// T-BWR #23, where ndmjob reports "Failed compare" for every byte >= 0x80
+// of a record whose bytes on the wire are identical to those it wrote:
+// its compare sign-extends a char; so even a drive without implicit marks
+// cannot finish the series.) ndmjob has no option to run single phases;
+// TestTapeSemantics asserts the server's answers to the T-BWR, T-WRITE,
+// T-READ and T-MTIO steps with ndmjob's expectations where they agree
+// with the draft.
+const (
+	ndmjobZeroWrite = `T-BW #6 -- Failed NDMP4_TAPE_OPEN/NDMP9_NO_ERR got NDMP9_NO_ERR (error expected)`
+	ndmjobBSRMark   = `T-BWR #12 -- Failed NDMP4_TAPE_MTIO/NDMP9_NO_ERR Residual incorrect, got 100 expected 99`
+)
+
+// gmallocShim is the preload library that makes g_malloc(0) return a
+// pointer, as malloc(0) does, so ndmjob can send a zero-length write.
+const gmallocShim = `#include <stdlib.h>
+void *g_malloc(size_t n) { void *p = malloc(n ? n : 1); if (!p) abort(); return p; }
+`
+
+// buildGmallocShim compiles gmallocShim with gcc and returns the path of
+// the shared object.
+func buildGmallocShim(t *testing.T) string {
+	t.Helper()
+	gcc := testutil.RequireTool(t, "gcc")
+	dir := t.TempDir()
+	src, so := filepath.Join(dir, "gmalloc0.c"), filepath.Join(dir, "gmalloc0.so")
+	if err := os.WriteFile(src, []byte(gmallocShim), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O2", "-o", so, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return so
+}
+
+// phaseResults returns ndmjob's per-phase summary lines by phase name.
+func phaseResults(out string) map[string]string {
+	re := regexp.MustCompile(`Test (T-[A-Z]+) (Passed|Failed|Almost|Whiffed) -- pass=\d+ warn=\d+ fail=\d+ \(total \d+\)`)
+	m := map[string]string{}
+	for _, g := range re.FindAllStringSubmatch(out, -1) {
+		m[g[1]] = g[0]
+	}
+	return m
+}
+
+// failures returns ndmjob's "Failed"/"Almost" step lines.
+func failures(out string) []string {
+	var fs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "#") && (strings.Contains(l, "-- Failed") || strings.Contains(l, "-- Almost")) {
+			fs = append(fs, strings.Trim(strings.TrimPrefix(strings.TrimSpace(l), "Test "), `"`))
+		}
+	}
+	return fs
+}
 
 // N1, N3: ndmjob's TAPE conformance test against the server with MD5 and
-// TEXT authentication: T-OC and T-BGS pass without warnings; T-BW passes
-// up to ndmjob's own zero-length write defect.
+// TEXT authentication. As shipped, ndmjob passes T-OC and T-BGS and stops
+// at its own zero-length write defect in T-BW #6; with g_malloc(0) mended
+// it passes T-BW and T-BR too and stops at T-BWR #12, the draft's implicit
+// file mark (see ndmjobZeroWrite). Every step before each stop passes
+// without a warning.
 func TestNdmjobTestTape(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: enableText})
+	shim := buildGmallocShim(t)
 	for _, method := range []string{"m", "t"} {
-		out, _ := runNdmjob(t, "-v", "-o", "test-tape", "-T", f.agent(method), "-f", "nrst1l")
-		for _, phase := range []string{
-			`Test T-OC Passed -- pass=8 warn=0 fail=0 (total 8)`,
-			`Test T-BGS Passed -- pass=4 warn=0 fail=0 (total 4)`,
+		out, err := runNdmjob(t, "-v", "-o", "test-tape", "-T", f.agent(method), "-f", "nrst1l")
+		ph := phaseResults(out)
+		for name, want := range map[string]string{
+			"T-OC":  `Test T-OC Passed -- pass=8 warn=0 fail=0 (total 8)`,
+			"T-BGS": `Test T-BGS Passed -- pass=4 warn=0 fail=0 (total 4)`,
 		} {
-			if !strings.Contains(out, phase) {
-				t.Fatalf("auth %s: ndmjob output lacks %q:\n%s", method, phase, out)
+			if ph[name] != want {
+				t.Errorf("auth %s, stock ndmjob: %s: got %q, want %q\n%s", method, name, ph[name], want, out)
 			}
 		}
-		if !strings.Contains(out, "T-BW Passed") {
-			fails := 0
-			for _, l := range strings.Split(out, "\n") {
-				if strings.Contains(l, "Failed") && !strings.Contains(l, ndmjobZeroWrite) {
-					fails++
-					t.Errorf("auth %s: unexpected failure: %s", method, l)
-				}
-			}
-			if !strings.Contains(out, ndmjobZeroWrite) && fails == 0 {
-				t.Errorf("auth %s: T-BW did not pass:\n%s", method, out)
+		if fs := failures(out); err == nil || len(fs) != 1 || fs[0] != ndmjobZeroWrite {
+			t.Errorf("auth %s, stock ndmjob: exit %v, failures %q, want only %q", method, err, fs, ndmjobZeroWrite)
+		}
+
+		out, err = runNdmjobEnv(t, []string{"LD_PRELOAD=" + shim}, "-v", "-o", "test-tape", "-T", f.agent(method), "-f", "nrst1l")
+		ph = phaseResults(out)
+		for name, want := range map[string]string{
+			"T-OC":  `Test T-OC Passed -- pass=8 warn=0 fail=0 (total 8)`,
+			"T-BGS": `Test T-BGS Passed -- pass=4 warn=0 fail=0 (total 4)`,
+			"T-BW":  `Test T-BW Passed -- pass=13 warn=0 fail=0 (total 13)`,
+			"T-BR":  `Test T-BR Passed -- pass=20 warn=0 fail=0 (total 20)`,
+		} {
+			if ph[name] != want {
+				t.Errorf("auth %s, mended ndmjob: %s: got %q, want %q\n%s", method, name, ph[name], want, out)
 			}
 		}
-		t.Logf("auth %s: warnings/failures: %q", method, warnings(out))
+		if !strings.Contains(out, "Test T-BWR -- Tape Write and Read Basics") {
+			t.Errorf("auth %s, mended ndmjob: T-BWR did not start\n%s", method, out)
+		}
+		if fs := failures(out); err == nil || len(fs) != 1 || fs[0] != ndmjobBSRMark {
+			t.Errorf("auth %s, mended ndmjob: exit %v, failures %q, want only %q\n%s", method, err, fs, ndmjobBSRMark, out)
+		}
+		t.Logf("auth %s: failures with the g_malloc(0) fix: %q", method, failures(out))
 	}
 }
 
