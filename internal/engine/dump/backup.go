@@ -647,11 +647,20 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 	s := req.Storage
 	loc, err := s.Resolve(ctx, req.Path)
 	if err != nil {
+		if gone := volumeDirGone(ctx, s, req.Path); gone != nil {
+			return gone
+		}
 		return fmt.Errorf("dump backup: %w", err)
 	}
 	vol := loc.Volume
 	src.volume = &vol
-	if vol.State != storage.StateOnline {
+	switch vol.State {
+	case storage.StateOnline:
+	case storage.StateRestricted:
+		// Restricted is the state of a mirror destination while it is
+		// initialised, broken or resynchronised: dumps wait for the end.
+		return &Error{Msg: MsgDumpsDisabled, Err: fmt.Errorf("volume %s is restricted", vol.Name)}
+	default:
 		return &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s is %s", vol.Name, vol.State)}
 	}
 	src.volKey = vol.SVM + "/" + vol.Name + "@" + vol.UUID
@@ -730,6 +739,28 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 		}
 	}
 	return nil
+}
+
+// volumeDirGone returns the D14 transitional-state error when the backup
+// path names a registered volume whose directory is not on the host (its
+// file system is not mounted), else nil.
+func volumeDirGone(ctx context.Context, s *storage.Service, backupPath string) error {
+	svm, name, _, err := storage.SplitBackupPath(backupPath)
+	if err != nil {
+		return nil
+	}
+	vol, err := s.GetVolume(ctx, svm, name)
+	if err != nil {
+		return nil
+	}
+	st, err := os.Stat(vol.HostPath)
+	if err == nil && st.IsDir() {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("not a directory")
+	}
+	return &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s: %w", vol.Name, err)}
 }
 
 // walker collects the inodes of a backup (phases I and II).

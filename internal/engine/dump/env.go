@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Env holds NDMP environment variables (name -> value).
@@ -122,6 +123,19 @@ func ErrorRecordShouldBe(want, got int) error {
 // restored.
 func ErrorRestoreFailed(name string, cause error) error {
 	return &Error{Msg: fmt.Sprintf(msgRestoreFailed, name), Err: cause}
+}
+
+// ErrorTruncationFailed returns the D14 error for a restored file whose
+// size could not be set: ino is the file's inode number on the image and
+// cause the error of the truncation, whose errno the message gives (0 when
+// cause carries none).
+func ErrorTruncationFailed(ino uint32, cause error) error {
+	var errno syscall.Errno
+	n := 0
+	if errors.As(cause, &errno) {
+		n = int(errno)
+	}
+	return &Error{Msg: fmt.Sprintf(msgTruncationFailed, ino, n), Err: cause}
 }
 
 // MaxExcludeNames is the largest number of names an EXCLUDE list may have.

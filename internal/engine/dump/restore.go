@@ -984,7 +984,14 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 			}
 		}
 		if err == nil {
-			err = f.Truncate(in.Size)
+			if err2 := f.Truncate(in.Size); err2 != nil {
+				// The file cannot take its size: skip the inode, leaving
+				// no file of the wrong size behind (D14).
+				err = ErrorTruncationFailed(in.Ino, err2)
+				f.Close()
+				p.f = nil
+				_ = rs.fs.remove(paths[0])
+			}
 		}
 	case dump.ModeLnk:
 		if in.Size > 64<<10 {
