@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,17 +97,57 @@ func terminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
+// dmaJob checks the parameters and builds the job; the password comes
+// from -password or TAPESTRY_NDMP_PASSWORD and may be left empty.
+func dmaJob(f *dmaFlags, backup bool, getenv func(string) string) (dma.Job, error) {
 	if err := required(req("ndmp-server", f.server), req("user", f.user), req("device", f.device), req("path", f.path)); err != nil {
-		return err
+		return dma.Job{}, err
 	}
 	job := dma.Job{
-		Addr: f.server, User: f.user, Password: first(f.password, env.Getenv("TAPESTRY_NDMP_PASSWORD")),
+		Addr: f.server, User: f.user, Password: first(f.password, getenv("TAPESTRY_NDMP_PASSWORD")),
 		Device: f.device, Level: f.level, TapeFile: f.tapeFile, RecordSize: f.recordSize, Hist: f.hist,
 		Names: f.names,
 	}
-	if !strings.Contains(strings.TrimPrefix(job.Addr, "["), ":") || strings.HasSuffix(job.Addr, "]") {
-		job.Addr = job.Addr + fmt.Sprintf(":%d", ndmp.DefaultPort)
+	if _, _, err := net.SplitHostPort(job.Addr); err != nil {
+		// No port: NDMP's.
+		job.Addr = net.JoinHostPort(strings.Trim(job.Addr, "[]"), strconv.Itoa(ndmp.DefaultPort))
+		if _, _, err := net.SplitHostPort(job.Addr); err != nil {
+			return dma.Job{}, fmt.Errorf("-ndmp-server %q: want HOST:PORT", f.server)
+		}
+	}
+	switch strings.ToLower(f.authType) {
+	case "md5", "challenge":
+		job.AuthType = ndmp.AuthMD5
+	case "text", "plaintext":
+		job.AuthType = ndmp.AuthText
+	default:
+		return dma.Job{}, fmt.Errorf("-auth-type %q: use md5 or text", f.authType)
+	}
+	if f.level < 0 || f.level > 9 {
+		return dma.Job{}, fmt.Errorf("-level %d: use 0 to 9", f.level)
+	}
+	if f.tapeFile < -1 {
+		return dma.Job{}, fmt.Errorf("-tape-file %d: use -1 (stay) or a tape file number from 0", f.tapeFile)
+	}
+	for _, e := range f.env {
+		name, val, ok := strings.Cut(e, "=")
+		if !ok || name == "" {
+			return dma.Job{}, fmt.Errorf("-env %q: want NAME=VALUE", e)
+		}
+		job.Env = append(job.Env, ndmp.Pval{Name: name, Value: val})
+	}
+	if backup {
+		job.FileSystem = f.path
+	} else {
+		job.Dest = f.path
+	}
+	return job, nil
+}
+
+func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
+	job, err := dmaJob(f, backup, env.Getenv)
+	if err != nil {
+		return err
 	}
 	if job.Password == "" {
 		if env.ReadPassword == nil {
@@ -116,26 +158,6 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 			return fmt.Errorf("read password: %w", err)
 		}
 		job.Password = p
-	}
-	switch strings.ToLower(f.authType) {
-	case "md5", "challenge":
-		job.AuthType = ndmp.AuthMD5
-	case "text", "plaintext":
-		job.AuthType = ndmp.AuthText
-	default:
-		return fmt.Errorf("-auth-type %q: use md5 or text", f.authType)
-	}
-	for _, e := range f.env {
-		name, val, ok := strings.Cut(e, "=")
-		if !ok || name == "" {
-			return fmt.Errorf("-env %q: want NAME=VALUE", e)
-		}
-		job.Env = append(job.Env, ndmp.Pval{Name: name, Value: val})
-	}
-	if backup {
-		job.FileSystem = f.path
-	} else {
-		job.Dest = f.path
 	}
 	// Log messages go to stderr; on a terminal a progress line is
 	// rewritten in place there.
@@ -168,15 +190,13 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 			fmt.Fprintf(env.Stderr, "ndmp: %s%s\n", prefix, p.Message)
 		case tty:
 			rate := float64(p.Bytes) / max(p.Elapsed.Seconds(), 0.001)
-			fmt.Fprintf(env.Stderr, "\r\033[K%s %s, %s/s, %s elapsed", p.DataState, ndmpcopy.FormatBytes(p.Bytes),
+			state := strings.ToLower(strings.TrimPrefix(p.DataState.String(), "NDMP_DATA_STATE_"))
+			fmt.Fprintf(env.Stderr, "\r\033[K%s: %s, %s/s, %s elapsed", state, ndmpcopy.FormatBytes(p.Bytes),
 				ndmpcopy.FormatBytes(uint64(rate)), ndmpcopy.FormatDuration(p.Elapsed))
 			showing = true
 		}
 	}
-	var (
-		res *dma.Result
-		err error
-	)
+	var res *dma.Result
 	if backup {
 		res, err = dma.Backup(ctx, job)
 	} else {

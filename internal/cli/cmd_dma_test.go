@@ -1,11 +1,18 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 )
 
 // tapestry ndmp backup|restore (D1, N14): a level 0 backup to tape file 0
@@ -55,4 +62,85 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	n.fail("Could not obtain vol ref for Volume nosuch", append([]string{"ndmp", "backup", "-path", "/vs1/nosuch"}, common...)...)
 	n.fail(`-auth-type "rot13": use md5 or text`, append([]string{"ndmp", "backup", "-path", "/vs1/vol1", "-auth-type", "rot13"}, common...)...)
 	n.fail("wrong user name or password", "ndmp", "restore", "-ndmp-server", addr, "-user", "admin", "-password", "wrong", "-path", "/vs1/vol2")
+}
+
+// On a terminal the verbs rewrite a progress line in place on stderr and
+// clear it before the summary.
+func TestDMAProgressOnTerminal(t *testing.T) {
+	n := startNode(t)
+	src := filepath.Join(t.TempDir(), "vol1")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "f.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.ok("vserver", "create", "-vserver", "vs1")
+	n.ok("volume", "create", "-vserver", "vs1", "-volume", "vol1", "-path", src, "-snapshot-provider", "copy")
+	out := n.ok("vserver", "services", "ndmp", "generate-password", "-vserver", "cluster1", "-user", "admin")
+	_, pw, _ := strings.Cut(out, "Password: ")
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	var screen bytes.Buffer
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(&screen, ptmx); close(done) }()
+	var stdout bytes.Buffer
+	code := Run(context.Background(), []string{"ndmp", "backup", "-ndmp-server", n.ndmpAddr(), "-user", "admin",
+		"-path", "/vs1/vol1"}, Env{Stdout: &stdout, Stderr: tty, Getenv: func(k string) string {
+		if k == "TAPESTRY_NDMP_PASSWORD" {
+			return strings.TrimSpace(pw)
+		}
+		return ""
+	}})
+	tty.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("terminal output did not end")
+	}
+	if code != 0 || !strings.HasPrefix(stdout.String(), "Backup of /vs1/vol1 level 0 to nrst0l") {
+		t.Fatalf("exit %d, stdout %q, terminal %q", code, stdout.String(), screen.String())
+	}
+	s := screen.String()
+	if !regexp.MustCompile(`\r\x1b\[Kactive: 0 B, 0 B/s, 0:00:00 elapsed`).MatchString(s) || !strings.HasSuffix(s, "\r\x1b[K") {
+		t.Fatalf("terminal output %q", s)
+	}
+}
+
+// FuzzDMAJob: any parameters give a job or an error, never a panic; a job
+// always has a HOST:PORT address and named environment variables.
+func FuzzDMAJob(f *testing.F) {
+	f.Add("127.0.0.1:10000", "md5", "/vs1/vol1", "LEVEL=1", 0, 0)
+	f.Add("host", "text", "/vs1/vol1", "X=", 3, -1)
+	f.Add("[::1]", "MD5", "/vs1/vol1", "=v", 9, 2)
+	f.Add("::1", "rot13", "", "A=b=c", 10, -2)
+	f.Add("[fe80::1%eth0]:10000", "plaintext", "/x", "", -1, 5)
+	f.Fuzz(func(t *testing.T, server, auth, path, env string, level, tapeFile int) {
+		fl := &dmaFlags{server: server, user: "u", authType: auth, device: "nrst0l", path: path,
+			level: level, tapeFile: tapeFile, env: []string{env}}
+		for _, backup := range []bool{true, false} {
+			job, err := dmaJob(fl, backup, func(string) string { return "" })
+			if err != nil {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(job.Addr); err != nil {
+				t.Fatalf("address %q from %q: %v", job.Addr, server, err)
+			}
+			for _, p := range job.Env {
+				if p.Name == "" {
+					t.Fatalf("unnamed variable from %q", env)
+				}
+			}
+			if job.Level < 0 || job.Level > 9 || job.TapeFile < -1 {
+				t.Fatalf("job %+v", job)
+			}
+			if (backup && job.FileSystem != path) || (!backup && job.Dest != path) {
+				t.Fatalf("path %q not in job %+v", path, job)
+			}
+		}
+	})
 }

@@ -520,6 +520,9 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// A first report at once, so that even a short job shows progress.
+	s.setState(ndmp.DataStateActive, ndmp.MoverStateActive)
+	s.report(Progress{})
 	var (
 		dataDone, moverDone bool
 		dataReason          ndmp.DataHaltReason
