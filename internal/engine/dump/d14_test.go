@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -122,4 +124,84 @@ func TestDumpsDisabledAndTransitional(t *testing.T) {
 	// Back online and in place: the backup works.
 	_, err = Backup(ctx, BackupRequest{Storage: f.svc, Path: "/vs1/vol1", Output: &bytes.Buffer{}})
 	must(t, err)
+}
+
+// TestDARFileOverLUN (D14): a direct access recovery of a file whose name is
+// that of a LUN on the destination fails for that file with "Restore of the
+// file <name> failed" and leaves the LUN as it was; another file of the same
+// recovery is restored.
+func TestDARFileOverLUN(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "disk.lun"), []byte("image data"), 0o644)
+	writeFile(t, filepath.Join(src, "other"), []byte("other data"), 0o644)
+	var img bytes.Buffer
+	hist := newHistory()
+	res, err := Backup(context.Background(), BackupRequest{Dir: src, Env: Env{"HIST": "Y"}, Output: &img, History: hist})
+	must(t, err)
+	lunIno, _ := hist.find("disk.lun")
+	otherIno, _ := hist.find("other")
+	dst := t.TempDir()
+	writeFile(t, filepath.Join(dst, "disk.lun"), []byte("live LUN"), 0o600)
+	must(t, storage.SetLUN(filepath.Join(dst, "disk.lun"), true))
+	var results []NameResult
+	out, err := Restore(context.Background(), RestoreRequest{InputAt: bytes.NewReader(img.Bytes()), Dest: dst,
+		Env:    Env{"DIRECT": "Y", "ENHANCED_DAR_ENABLED": "Y", "ACL_START": res.Env["ACL_START"]},
+		Names:  []RestoreName{{Original: "disk.lun", FHInfo: hist.offsets[lunIno]}, {Original: "other", FHInfo: hist.offsets[otherIno]}},
+		OnName: func(r NameResult) { results = append(results, r) }})
+	must(t, err)
+	var lunErr error
+	for _, r := range results {
+		if r.Path == "disk.lun" {
+			lunErr = r.Err
+		}
+	}
+	if lunErr == nil || Message(lunErr) != "Restore of the file disk.lun failed" {
+		t.Errorf("disk.lun: %v, want %q", lunErr, "Restore of the file disk.lun failed")
+	}
+	if out.Errors != 1 {
+		t.Errorf("%d errors, want 1", out.Errors)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "disk.lun")); err != nil || string(b) != "live LUN" {
+		t.Errorf("the LUN was changed: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "other")); err != nil || string(b) != "other data" {
+		t.Errorf("other: %q, %v", b, err)
+	}
+	// Without the LUN flag the file is replaced as usual.
+	must(t, storage.SetLUN(filepath.Join(dst, "disk.lun"), false))
+	results = nil
+	_, err = Restore(context.Background(), RestoreRequest{InputAt: bytes.NewReader(img.Bytes()), Dest: dst,
+		Env:   Env{"DIRECT": "Y", "ENHANCED_DAR_ENABLED": "Y", "ACL_START": res.Env["ACL_START"]},
+		Names: []RestoreName{{Original: "disk.lun", FHInfo: hist.offsets[lunIno]}}, OnName: func(r NameResult) { results = append(results, r) }})
+	must(t, err)
+	if b, err := os.ReadFile(filepath.Join(dst, "disk.lun")); err != nil || string(b) != "image data" {
+		t.Errorf("plain file not restored over: %q, %v (%v)", b, err, results)
+	}
+}
+
+// TestReadOnlyQtree (D14): a restore into a qtree whose directory is a
+// read-only mount, in a writable volume, gets "Destination qtree is
+// read-only"; a restore elsewhere in the volume works.
+func TestReadOnlyQtree(t *testing.T) {
+	testutil.RequireRoot(t)
+	f := newStorage(t)
+	ctx := context.Background()
+	var img bytes.Buffer
+	_, err := Backup(ctx, BackupRequest{Dir: filepath.Join(f.data, "plain"), Output: &img})
+	must(t, err)
+	q := filepath.Join(f.data, "q1")
+	testutil.Run(t, "mount", "--bind", q, q)
+	t.Cleanup(func() { _ = unix.Unmount(q, unix.MNT_DETACH) })
+	testutil.Run(t, "mount", "-o", "remount,bind,ro", q)
+	_, err = Restore(ctx, RestoreRequest{Input: bytes.NewReader(img.Bytes()), Storage: f.svc, Path: "/vs1/vol1/q1", Env: Env{"FORCE": "Y"}})
+	var e *Error
+	if !errors.As(err, &e) || e.Msg != MsgReadOnlyQtree {
+		t.Errorf("restore into the read-only qtree: %v, want %q", err, MsgReadOnlyQtree)
+	}
+	must(t, os.MkdirAll(filepath.Join(f.data, "restored"), 0o755))
+	_, err = Restore(ctx, RestoreRequest{Input: bytes.NewReader(img.Bytes()), Storage: f.svc, Path: "/vs1/vol1/restored", Env: Env{"FORCE": "Y"}})
+	must(t, err)
+	if b, err := os.ReadFile(filepath.Join(f.data, "restored", "keep.txt")); err != nil || string(b) != "keep" {
+		t.Errorf("restore beside the qtree: %q, %v", b, err)
+	}
 }

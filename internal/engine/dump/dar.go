@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"golang.org/x/sys/unix"
 )
 
 // restoreDAR restores the names of the request from their file history
@@ -135,6 +138,14 @@ func (rs *restorer) darFile(h *dump.Header, r *dump.Reader, dst string, links ma
 	if first, ok := links[h.Ino]; ok {
 		rs.nameResult(dst, h.Ino, rs.fs.link(first, dst))
 		return nil
+	}
+	// A LUN of that name on the destination is never replaced by a
+	// direct access recovery (D14).
+	if typ, err := rs.fs.lstat(dst); err == nil && typ == unix.S_IFREG {
+		if lun, err := storage.IsLUN(filepath.Join(rs.dest, filepath.FromSlash(dst))); err == nil && lun {
+			rs.nameResult(dst, h.Ino, ErrorRestoreFailed(dst, errors.New("a LUN of that name is on the destination volume")))
+			return nil
+		}
 	}
 	p := rs.writeInode(r, h, []string{dst})
 	if p == nil {
