@@ -28,7 +28,7 @@ const adminPassword = "Admin1234"
 
 // node is a real tapestryd running in the test process.
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	socket string
 	addr   string // NDMP address of the node-management LIF
@@ -38,7 +38,7 @@ type node struct {
 
 // startNode starts a daemon; prep, if given, creates its virtual library
 // in the directory it is given instead of the default one.
-func startNode(t *testing.T, prep ...func(dir string) (*vtl.Library, error)) *node {
+func startNode(t testing.TB, prep ...func(dir string) (*vtl.Library, error)) *node {
 	t.Helper()
 	n := &node{t: t, dir: filepath.Join(t.TempDir(), "d")}
 	if len(prep) > 0 {
@@ -123,7 +123,7 @@ func (n *node) job() dma.Job {
 	return dma.Job{Addr: n.addr, User: n.user, Password: n.pass, Device: "nrst0l", ProgressInterval: 50 * time.Millisecond}
 }
 
-func write(t *testing.T, path, body string) {
+func write(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -245,6 +245,29 @@ func TestBackupRestoreIncremental(t *testing.T) {
 	if w, g := tree(t, src), tree(t, dst); fmt.Sprint(w) != fmt.Sprint(g) {
 		t.Fatalf("restored tree differs:\nwant %q\ngot  %q", w, g)
 	}
+	// A restore of chosen names from the level 0 only.
+	part := n.volume("vol3")
+	rj := n.job()
+	rj.Dest, rj.TapeFile, rj.Names = "/vs1/vol3", 0, []string{"docs/report.txt", "/src/"}
+	rr, err := dma.Restore(ctx, rj)
+	if err != nil {
+		t.Fatalf("restore of names: %v", err)
+	}
+	if rr.Files != 2 || rr.Failed != 0 {
+		t.Fatalf("restore of names: %+v", rr)
+	}
+	if b, err := os.ReadFile(filepath.Join(part, "docs", "report.txt")); err != nil || string(b) != "version 1\n" {
+		t.Fatalf("docs/report.txt from level 0: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(part, "src", "main.go")); err != nil || string(b) != "package main\n" {
+		t.Fatalf("src/main.go from level 0: %q %v", b, err)
+	}
+	for _, absent := range []string{"big.bin", "docs/old.txt", "latest"} {
+		if _, err := os.Lstat(filepath.Join(part, absent)); err == nil {
+			t.Errorf("%s restored although not named", absent)
+		}
+	}
+
 	mu.Lock()
 	defer mu.Unlock()
 	if len(reports) == 0 {
@@ -349,4 +372,39 @@ func TestEndOfMedium(t *testing.T) {
 	if _, err := dma.Backup(ctx, j); err != nil {
 		t.Fatalf("small backup after the end of medium: %v", err)
 	}
+}
+
+// BenchmarkBackupRestore measures a level 0 backup of 32 MiB of random data
+// to a virtual drive and its restore, through a real daemon on loopback.
+func BenchmarkBackupRestore(b *testing.B) {
+	n := startNode(b)
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	n.volume("vol2")
+	data := make([]byte, 32<<20)
+	for i := range data {
+		data[i] = byte(i*7919 + i>>9)
+	}
+	write(b, filepath.Join(src, "data.bin"), string(data))
+	ctx := context.Background()
+	b.Run("backup", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			j := n.job()
+			j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+			if _, err := dma.Backup(ctx, j); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("restore", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			j := n.job()
+			j.Dest, j.TapeFile = "/vs1/vol2", 0
+			if _, err := dma.Restore(ctx, j); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
