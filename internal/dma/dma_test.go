@@ -408,3 +408,27 @@ func BenchmarkBackupRestore(b *testing.B) {
 		}
 	})
 }
+
+// Canceling the context aborts a running backup: the job ends with an
+// error naming the interruption and the drive is free for the next job.
+func TestCancel(t *testing.T) {
+	n := startNode(t)
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	for i := 0; i < 8; i++ {
+		write(t, filepath.Join(src, fmt.Sprintf("f%d.bin", i)), strings.Repeat(fmt.Sprintf("%07d\n", i), 1<<17))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	j := n.job()
+	j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+	j.Progress = func(dma.Progress) { cancel() } // the first report comes at the start
+	_, err := dma.Backup(ctx, j)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled backup: %v", err)
+	}
+	j.Progress = nil
+	if _, err := dma.Backup(context.Background(), j); err != nil {
+		t.Fatalf("backup after the canceled one: %v", err)
+	}
+}
