@@ -29,7 +29,20 @@ const (
 // listXattrs returns the extended attributes of p (not following links),
 // sorted by name.
 func listXattrs(p string) ([]dump.Xattr, error) {
-	sz, err := unix.Llistxattr(p, nil)
+	return readXattrs(p, func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) },
+		func(name string) ([]byte, error) { return getXattr(p, name) })
+}
+
+// listXattrsFd is listXattrs on an open file: no second path lookup.
+func listXattrsFd(fd int, p string) ([]dump.Xattr, error) {
+	return readXattrs(p, func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
+		func(name string) ([]byte, error) { return fgetXattr(fd, p, name) })
+}
+
+// readXattrs lists the attribute names with list (one call when there are
+// none) and reads each value with get.
+func readXattrs(p string, list func([]byte) (int, error), get func(string) ([]byte, error)) ([]dump.Xattr, error) {
+	sz, err := list(nil)
 	if err != nil {
 		if errors.Is(err, unix.ENOTSUP) {
 			return nil, nil
@@ -40,7 +53,7 @@ func listXattrs(p string) ([]dump.Xattr, error) {
 		return nil, nil
 	}
 	buf := make([]byte, sz)
-	sz, err = unix.Llistxattr(p, buf)
+	sz, err = list(buf)
 	if err != nil {
 		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
 	}
@@ -49,7 +62,7 @@ func listXattrs(p string) ([]dump.Xattr, error) {
 		if len(name) == 0 {
 			continue
 		}
-		v, err := getXattr(p, string(name))
+		v, err := get(string(name))
 		if err != nil {
 			if errors.Is(err, unix.ENODATA) {
 				continue
@@ -60,6 +73,26 @@ func listXattrs(p string) ([]dump.Xattr, error) {
 	}
 	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
 	return xs, nil
+}
+
+// fgetXattr is getXattr on an open file.
+func fgetXattr(fd int, p, name string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Fgetxattr(fd, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			sz, err2 := unix.Fgetxattr(fd, name, nil)
+			if err2 != nil {
+				return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err2)
+			}
+			buf = make([]byte, sz+1)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err)
+		}
+		return buf[:n], nil
+	}
 }
 
 func getXattr(p, name string) ([]byte, error) {
@@ -90,6 +123,12 @@ func (w *walker) attrs(n *node) (xs []dump.Xattr, streams []dump.Xattr, err erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("dump backup: %w", err)
 	}
+	return w.splitAttrs(n, all)
+}
+
+// splitAttrs sorts the extended attributes of n into those dumped as
+// attributes and Samba's NT streams; it refuses security labels.
+func (w *walker) splitAttrs(n *node, all []dump.Xattr) (xs []dump.Xattr, streams []dump.Xattr, err error) {
 	for _, x := range all {
 		switch {
 		case x.Name == xattrSELinux:
@@ -167,10 +206,74 @@ func (w *walker) blockBuf() []byte {
 	return w.bbuf
 }
 
+// fdFile reads a file through its raw descriptor: no poller registration
+// and no fcntl calls, which matter when most files are a few KB.
+type fdFile int
+
+// openFile opens a regular file of the tree for reading, not following a
+// link and without changing its access time where permitted.
+func openFile(p string) (fdFile, error) {
+	for {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EPERM) {
+			fd, err = unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: p, Err: err}
+		}
+		return fdFile(fd), nil
+	}
+}
+
+// Read implements io.Reader.
+func (f fdFile) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := unix.Read(int(f), p)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read: %w", err)
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// ReadAt implements io.ReaderAt.
+func (f fdFile) ReadAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Pread(int(f), p[done:], off+int64(done))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return done, fmt.Errorf("read: %w", err)
+		}
+		if n == 0 {
+			return done, io.EOF
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Close closes the descriptor.
+func (f fdFile) Close() error { return unix.Close(int(f)) }
+
 // blockReaderAt serves small ReadAt calls from one large read of the file,
 // and reads zeros past the end of the file (it may have shrunk).
 type blockReaderAt struct {
-	f   *os.File
+	f   io.ReaderAt
 	buf []byte
 	off int64 // file offset of buf[0]
 	n   int   // valid bytes in buf
@@ -197,10 +300,9 @@ func (b *blockReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// dataExtents returns the data extents of f up to size with SEEK_DATA and
-// SEEK_HOLE; ok is false when the file system cannot tell.
-func dataExtents(f *os.File, size int64) (ext []dump.Extent, ok bool) {
-	fd := int(f.Fd())
+// dataExtents returns the data extents of the open file fd up to size with
+// SEEK_DATA and SEEK_HOLE; ok is false when the file system cannot tell.
+func dataExtents(fd int, size int64) (ext []dump.Extent, ok bool) {
 	var off int64
 	for off < size {
 		d, err := unix.Seek(fd, off, unix.SEEK_DATA)
@@ -227,6 +329,18 @@ func dataExtents(f *os.File, size int64) (ext []dump.Extent, ok bool) {
 	return ext, true
 }
 
+// mayHaveHoles tells from the allocated blocks of an open file whether it
+// can be sparse: a file whose blocks cover its size has no holes (GNU tar's
+// test), so the SEEK_DATA/SEEK_HOLE walk is left out. Files stored inline
+// or compressed have fewer blocks and are still asked.
+func mayHaveHoles(fd int, size int64) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return true
+	}
+	return st.Blocks*512 < size
+}
+
 // writeFile writes one non-directory inode and its extension records.
 func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
 	full := w.full(path.Join(w.src.rel, n.path))
@@ -238,47 +352,15 @@ func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
 		}
 		return pos, nil
 	}
+	if n.mode&unix.S_IFMT == unix.S_IFREG {
+		return w.writeRegular(dw, n, in, full)
+	}
 	xs, streams, err := w.attrs(n)
 	if err != nil {
 		return dump.Position{}, err
 	}
 	var pos dump.Position
 	switch n.mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		f, err := os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
-		if err != nil && errors.Is(err, unix.EPERM) {
-			f, err = os.OpenFile(full, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		}
-		if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
-			// Removed since it was looked at: written empty.
-			in.Size = 0
-			if pos, err = dw.WriteFile(in, nil, nil); err != nil {
-				return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
-			}
-			return pos, nil
-		}
-		if err != nil {
-			return pos, fmt.Errorf("dump backup: %w", err)
-		}
-		defer f.Close()
-		ext, ok := dataExtents(f, in.Size)
-		var total int64
-		for _, e := range ext {
-			total += e.Length
-		}
-		if w.br == nil {
-			w.br = bufio.NewReaderSize(nil, readBuffer)
-		}
-		if ok && total < in.Size {
-			pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: f, buf: w.blockBuf()}, ext)
-		} else {
-			w.br.Reset(f)
-			pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(w.br, zeroReader{}), in.Size))
-			w.br.Reset(nil)
-		}
-		if err != nil {
-			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
-		}
 	case unix.S_IFLNK:
 		target, err := os.Readlink(full)
 		if err != nil {
@@ -293,6 +375,59 @@ func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
 		if pos, err = dw.WriteFile(in, xs, nil); err != nil {
 			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
 		}
+	}
+	if err := w.writeExtras(dw, n, xs, streams); err != nil {
+		return pos, err
+	}
+	return pos, nil
+}
+
+// writeRegular writes a regular file: one open, the extended attributes
+// and the allocation read from the descriptor, the data in large reads.
+func (w *walker) writeRegular(dw *dump.Writer, n *node, in *dump.Inode, full string) (dump.Position, error) {
+	var pos dump.Position
+	f, err := openFile(full)
+	if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
+		// Removed since it was looked at: written empty.
+		in.Size = 0
+		if pos, err = dw.WriteFile(in, nil, nil); err != nil {
+			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
+		}
+		return pos, nil
+	}
+	if err != nil {
+		return pos, fmt.Errorf("dump backup: %w", err)
+	}
+	defer f.Close()
+	all, err := listXattrsFd(int(f), full)
+	if err != nil {
+		return pos, fmt.Errorf("dump backup: %w", err)
+	}
+	xs, streams, err := w.splitAttrs(n, all)
+	if err != nil {
+		return pos, err
+	}
+	var ext []dump.Extent
+	ok := false
+	if in.Size > 0 && mayHaveHoles(int(f), in.Size) {
+		ext, ok = dataExtents(int(f), in.Size)
+	}
+	var total int64
+	for _, e := range ext {
+		total += e.Length
+	}
+	if w.br == nil {
+		w.br = bufio.NewReaderSize(nil, readBuffer)
+	}
+	if ok && total < in.Size {
+		pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: f, buf: w.blockBuf()}, ext)
+	} else {
+		w.br.Reset(f)
+		pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(w.br, zeroReader{}), in.Size))
+		w.br.Reset(nil)
+	}
+	if err != nil {
+		return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
 	}
 	if err := w.writeExtras(dw, n, xs, streams); err != nil {
 		return pos, err
