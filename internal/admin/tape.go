@@ -27,6 +27,8 @@ import (
 //	GET  storage/tape/vtl                  the node's virtual library
 //	GET  storage/tape/vtl/cartridges       POST (add), DELETE .../{barcode},
 //	POST storage/tape/vtl/cartridges/{barcode}/{import|export|label}
+//	GET  storage/tape/vtls                 the node's extra virtual libraries
+//	POST storage/tape/vtls (create)        DELETE storage/tape/vtls/{name}
 const tapeAPI = "/api/private/cli/storage/tape"
 
 // TapeStats are a drive's statistics (storage stats tape).
@@ -191,6 +193,109 @@ type VTLCartridgeLabel struct {
 	NewBarcode string `json:"new-barcode"`
 }
 
+// VTLCreate is the body of POST storage/tape/vtls (storage tape vtl
+// create): a new virtual library with Drives drives, Slots storage slots,
+// IESlots import/export slots and Cartridges blank cartridges of Capacity
+// bytes each (0: vtl.DefaultCapacity).
+type VTLCreate struct {
+	Name       string `json:"name"`
+	Drives     int    `json:"drives"`
+	Slots      int    `json:"slots"`
+	IESlots    int    `json:"ie-slots"`
+	Cartridges int    `json:"cartridges"`
+	Capacity   int64  `json:"capacity,omitempty"`
+}
+
+// VTLLibrary is one extra virtual library of a node, as GET
+// storage/tape/vtls lists it and POST storage/tape/vtls returns it.
+type VTLLibrary struct {
+	Node string `json:"node"`
+	Name string `json:"name"`
+	// Adapter is the host adapter the library's devices are attached
+	// to: its changer is <adapter>.0, drive i is <adapter>.<i+1>.
+	Adapter    string `json:"adapter"`
+	Directory  string `json:"directory"`
+	Serial     string `json:"serial-number"`
+	Drives     int    `json:"drives"`
+	Slots      int    `json:"slots"`
+	IESlots    int    `json:"ie-slots"`
+	Cartridges int    `json:"cartridges"`
+	Capacity   int64  `json:"capacity"`
+	// MediaChanger and TapeDrives are the aliases of the library's
+	// devices on the node.
+	MediaChanger string   `json:"media-changer"`
+	TapeDrives   []string `json:"tape-drives"`
+}
+
+// VTLManager creates and deletes a node's extra virtual libraries while the
+// node runs (T9). The daemon implements it and hands it to the admin API
+// with WithVTLManager. Errors should be *storage.Error values for people
+// (exists, not found, in use) or errors of package tape or vtl.
+type VTLManager interface {
+	CreateVTL(ctx context.Context, c VTLCreate) (VTLLibrary, error)
+	DeleteVTL(ctx context.Context, name string) error
+	VTLs(ctx context.Context) ([]VTLLibrary, error)
+}
+
+type vtlManagerKey struct{}
+
+// WithVTLManager returns a context whose admin API requests reach m for
+// storage tape vtl create, delete and the library list. The daemon uses it
+// for the base context of the API's requests.
+func WithVTLManager(ctx context.Context, m VTLManager) context.Context {
+	return context.WithValue(ctx, vtlManagerKey{}, m)
+}
+
+func vtlManager(ctx context.Context) (VTLManager, error) {
+	m, ok := ctx.Value(vtlManagerKey{}).(VTLManager)
+	if !ok || m == nil {
+		return nil, &storage.Error{Kind: storage.ErrDisallowed, Msg: "this node cannot create or delete virtual tape libraries"}
+	}
+	return m, nil
+}
+
+// MaxVTLNameLen is the longest name of an extra virtual library.
+const MaxVTLNameLen = 24
+
+// CheckVTLName checks the name of an extra virtual library: 1 to
+// MaxVTLNameLen letters, digits, '_' or '-', starting with a letter.
+func CheckVTLName(name string) error {
+	if name == "" {
+		return badf("missing required parameter -name")
+	}
+	ok := len(name) <= MaxVTLNameLen
+	for i, c := range name {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '_' || c == '-')) {
+			ok = false
+		}
+	}
+	if !ok {
+		return invalid("invalid library name %q: use 1 to %d letters, digits, '_' or '-', starting with a letter", name, MaxVTLNameLen)
+	}
+	return nil
+}
+
+// CheckVTLCreate checks the parameters of storage tape vtl create.
+func CheckVTLCreate(c VTLCreate) error {
+	if err := CheckVTLName(c.Name); err != nil {
+		return err
+	}
+	switch {
+	case c.Drives < 1 || c.Drives > vtl.MaxDrives:
+		return invalid("-drives %d is out of range (1 to %d)", c.Drives, vtl.MaxDrives)
+	case c.Slots < 1 || c.Slots > vtl.MaxSlots:
+		return invalid("-slots %d is out of range (1 to %d)", c.Slots, vtl.MaxSlots)
+	case c.IESlots < 0 || c.IESlots > vtl.MaxIESlots:
+		return invalid("-ie-slots %d is out of range (0 to %d)", c.IESlots, vtl.MaxIESlots)
+	case c.Cartridges < 0 || c.Cartridges > c.Slots:
+		return invalid("-cartridges %d is out of range (0 to the %d storage slots)", c.Cartridges, c.Slots)
+	case c.Capacity < 0:
+		return invalid("-capacity %d is negative", c.Capacity)
+	}
+	return nil
+}
+
 func (s *Server) tapeRoutes() {
 	s.handle("GET "+tapeAPI, route{cmd: "storage tape show"}, s.listTapeDevices)
 	s.handle("POST "+tapeAPI+"/online", route{cmd: "storage tape online", write: true}, s.tapeAction("online"))
@@ -206,6 +311,9 @@ func (s *Server) tapeRoutes() {
 	s.handle("GET "+tapeAPI+"/library/config", route{cmd: "storage tape library config show"}, s.listTapeLibraryConfig)
 	s.handle("GET "+tapeAPI+"/supported", route{cmd: "storage tape show-supported-status"}, s.listTapeSupport)
 	s.handle("GET "+tapeAPI+"/vtl", route{cmd: "storage tape vtl show"}, s.getVTL)
+	s.handle("GET "+tapeAPI+"/vtls", route{cmd: "storage tape vtl show"}, s.listVTLs)
+	s.handle("POST "+tapeAPI+"/vtls", route{cmd: "storage tape vtl create", write: true}, s.createVTL)
+	s.handle("DELETE "+tapeAPI+"/vtls/{name}", route{cmd: "storage tape vtl delete", write: true}, s.deleteVTL)
 	s.handle("GET "+tapeAPI+"/vtl/cartridges", route{cmd: "storage tape vtl cartridge show"}, s.listVTLCartridges)
 	s.handle("POST "+tapeAPI+"/vtl/cartridges", route{cmd: "storage tape vtl cartridge add", write: true}, s.addVTLCartridge)
 	s.handle("DELETE "+tapeAPI+"/vtl/cartridges/{barcode}", route{cmd: "storage tape vtl cartridge remove", write: true}, s.vtlCartridgeOp("remove"))
@@ -951,4 +1059,64 @@ func parseLocation(lib *vtl.Library, loc string) (uint16, error) {
 		}
 	}
 	return 0, invalid("invalid destination %q: use \"slot N\" (1-%d), \"ie-slot N\" (1-%d) or \"drive N\" (0-%d)", loc, cfg.Slots, cfg.IESlots, cfg.Drives-1)
+}
+
+// ---- extra virtual libraries (storage tape vtl create|delete)
+
+func (s *Server) listVTLs(ctx context.Context, r *request) (int, any, error) {
+	if _, err := s.tapes(r.URL.Query().Get("node")); err != nil {
+		return 0, nil, err
+	}
+	m, err := vtlManager(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	ls, err := m.VTLs(ctx)
+	if err != nil {
+		return 0, nil, tapeErr(err)
+	}
+	if name := r.URL.Query().Get("name"); name != "" {
+		ls = slices.DeleteFunc(ls, func(l VTLLibrary) bool { return l.Name != name })
+	}
+	return http.StatusOK, records(ls), nil
+}
+
+func (s *Server) createVTL(ctx context.Context, r *request) (int, any, error) {
+	var in VTLCreate
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.tapes(""); err != nil {
+		return 0, nil, err
+	}
+	if err := CheckVTLCreate(in); err != nil {
+		return 0, nil, err
+	}
+	m, err := vtlManager(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	l, err := m.CreateVTL(ctx, in)
+	if err != nil {
+		return 0, nil, tapeErr(err)
+	}
+	return http.StatusCreated, l, nil
+}
+
+func (s *Server) deleteVTL(ctx context.Context, r *request) (int, any, error) {
+	name := r.PathValue("name")
+	if err := CheckVTLName(name); err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.tapes(r.URL.Query().Get("node")); err != nil {
+		return 0, nil, err
+	}
+	m, err := vtlManager(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := m.DeleteVTL(ctx, name); err != nil {
+		return 0, nil, tapeErr(err)
+	}
+	return http.StatusOK, nil, nil
 }

@@ -64,7 +64,8 @@ func (a *app) storageTapeCmd() *cobra.Command {
 		group("library", "Show tape library connections",
 			group("path", "Show paths to tape libraries", a.tapePathShow(false), a.tapePathShow(true)),
 			group("config", "Show tape library configuration", a.tapeLibraryConfigShow())),
-		group("vtl", "Manage the node's virtual tape library (Tapestry)", a.vtlShow(),
+		group("vtl", "Manage the node's virtual tape libraries (Tapestry)", a.vtlShow(),
+			a.vtlCreate(), a.vtlDelete(), a.vtlShowLibraries(),
 			group("cartridge", "Manage the virtual library's cartridges",
 				a.vtlCartridgeShow(), a.vtlCartridgeAdd(),
 				a.vtlCartridgeOp("remove", "Delete a cartridge and its contents"),
@@ -755,6 +756,140 @@ func (a *app) vtlShow() *cobra.Command {
 			return a.print(cmd, t, o)
 		},
 	}
+	showFlags(c, &o)
+	return c
+}
+
+// vtlCreate is storage tape vtl create (T9): a new virtual library whose
+// devices appear on the node at once.
+func (a *app) vtlCreate() *cobra.Command {
+	var in admin.VTLCreate
+	var capacity string
+	c := &cobra.Command{
+		Use:   "create -name NAME -drives N -slots N -ie-slots N -cartridges N [-capacity SIZE]",
+		Short: "Create a virtual tape library and attach its drives and media changer to the node",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"name": &in.Name}, "name"); err != nil {
+				return err
+			}
+			if err := required(req("name", in.Name)); err != nil {
+				return err
+			}
+			for _, f := range []string{"drives", "slots", "ie-slots", "cartridges"} {
+				if !cmd.Flags().Changed(f) {
+					return fmt.Errorf("missing required parameter -%s", f)
+				}
+			}
+			if capacity != "" {
+				n, err := parseSize(capacity)
+				if err != nil {
+					return err
+				}
+				in.Capacity = n
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			var l admin.VTLLibrary
+			if err := c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/vtls", nil, in, &l); err != nil {
+				return err
+			}
+			if done, err := a.printRaw(cmd, l); done {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Virtual tape library %s created: media changer %s, tape drives %s.\n",
+				l.Name, l.MediaChanger, strings.Join(l.TapeDrives, ", "))
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.Name, "name", "", "name of the library: letters, digits, '_' or '-', starting with a letter")
+	f.IntVar(&in.Drives, "drives", 0, "number of tape drives (1-64)")
+	f.IntVar(&in.Slots, "slots", 0, "number of storage slots (1-4096)")
+	f.IntVar(&in.IESlots, "ie-slots", 0, "number of import/export slots (0-16)")
+	f.IntVar(&in.Cartridges, "cartridges", 0, "number of blank cartridges NAME001, NAME002, ... in the first slots; the first ones are loaded into the drives")
+	f.StringVar(&capacity, "capacity", "", "capacity of the cartridges, e.g. 800GB or 2.5TB (default 800GB)")
+	return c
+}
+
+// vtlDelete is storage tape vtl delete: the library's devices leave the
+// node and its directory is removed.
+func (a *app) vtlDelete() *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:   "delete -name NAME",
+		Short: "Delete a virtual tape library made with storage tape vtl create, with its cartridges",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"name": &name}, "name"); err != nil {
+				return err
+			}
+			if err := required(req("name", name)); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), http.MethodDelete, tapeAPI+"/vtls/"+url.PathEscape(name), nil, nil, nil)
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "name of the library")
+	return c
+}
+
+// vtlShowLibraries lists the libraries made with storage tape vtl create.
+func (a *app) vtlShowLibraries() *cobra.Command {
+	var o ShowOptions
+	var name string
+	c := &cobra.Command{
+		Use:   "show-libraries [-name NAME]",
+		Short: "Display the virtual tape libraries made with storage tape vtl create",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := positional(cmd, args, map[string]*string{"name": &name}, "name"); err != nil {
+				return err
+			}
+			c, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			setIf(q, "name", name)
+			ls, err := admin.List[admin.VTLLibrary](cmd.Context(), c, tapeAPI+"/vtls", q)
+			if err != nil {
+				return err
+			}
+			t := Table{
+				Columns: []Column{
+					{"node", "Node", "Node"},
+					{"name", "Name", "Library Name"},
+					{"adapter", "Adapter", "Host Adapter"},
+					{"media-changer", "Changer", "Media Changer Alias"},
+					{"tape-drives", "Tape Drives", "Tape Drive Aliases"},
+					{"serial-number", "Serial Number", "Serial Number"},
+					{"drives", "Drives", "Tape Drives"},
+					{"slots", "Slots", "Storage Slots"},
+					{"ie-slots", "IE Slots", "Import/Export Slots"},
+					{"cartridges", "Cartridges", "Cartridges"},
+					{"capacity", "Capacity", "Capacity of New Cartridges"},
+					{"directory", "Directory", "Directory"},
+				},
+				Keys: []string{"node", "name"}, Raw: ls,
+				Default: []string{"node", "name", "media-changer", "tape-drives", "slots", "ie-slots", "cartridges"},
+			}
+			for _, l := range ls {
+				t.Rows = append(t.Rows, map[string]string{"node": l.Node, "name": l.Name, "adapter": l.Adapter,
+					"media-changer": l.MediaChanger, "tape-drives": strings.Join(l.TapeDrives, ","), "serial-number": l.Serial,
+					"drives": strconv.Itoa(l.Drives), "slots": strconv.Itoa(l.Slots), "ie-slots": strconv.Itoa(l.IESlots),
+					"cartridges": strconv.Itoa(l.Cartridges), "capacity": sizeText(l.Capacity), "directory": l.Directory})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "name of the library")
 	showFlags(c, &o)
 	return c
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,17 +26,6 @@ type tapeNode struct {
 	d *daemon.Daemon
 }
 
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func startTapeNode(t *testing.T) *tapeNode {
 	t.Helper()
 	n := &tapeNode{testNode: &testNode{t: t, dir: filepath.Join(t.TempDir(), "d"), user: "admin", pass: testAdminPassword}}
@@ -49,7 +38,7 @@ func (n *tapeNode) startTape() {
 	n.t.Helper()
 	d, err := daemon.Open(context.Background(), daemon.Options{
 		DataDir: n.dir, AdminPassword: testAdminPassword,
-		Config: daemon.Config{NDMPListen: freeLoopbackAddr(n.t)}, Out: &bytes.Buffer{},
+		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, Out: &bytes.Buffer{}, // a free port
 	})
 	if err != nil {
 		n.t.Fatalf("open daemon: %v", err)
@@ -470,5 +459,119 @@ func TestSizeText(t *testing.T) {
 		if got := sizeText(n); got != want {
 			t.Errorf("sizeText(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// T9: storage tape vtl create adds a library whose changer and drives
+// appear on the node at once under new aliases; a restart reopens it with
+// the same aliases; delete is refused while one of its drives is open and
+// otherwise removes its devices, directory and catalog entry.
+func TestStorageTapeVTLCreateDelete(t *testing.T) {
+	n := startTapeNode(t)
+	ctx := context.Background()
+	out := n.ok("storage", "tape", "vtl", "create", "-name", "lib2", "-drives", "2", "-slots", "6", "-ie-slots", "1",
+		"-cartridges", "3", "-capacity", "2GB")
+	if out != "Virtual tape library lib2 created: media changer mc1, tape drives st4, st5.\n" {
+		t.Fatalf("create: %q", out)
+	}
+	libDir := filepath.Join(n.dir, daemon.VTLsDir, "lib2")
+	if _, err := os.Stat(libDir); err != nil {
+		t.Fatalf("library directory: %v", err)
+	}
+	wantRows := func(label string, want map[string]string) {
+		t.Helper()
+		out := n.ok("storage", "tape", "show", "-fields", "alias")
+		got := map[string]string{}
+		for _, r := range rows(out) {
+			if len(r) == 3 {
+				got[r[1]] = r[2]
+			}
+		}
+		for id, alias := range want {
+			if alias == "" {
+				if _, ok := got[id]; ok {
+					t.Fatalf("%s: %s still attached:\n%s", label, id, out)
+				}
+			} else if got[id] != alias {
+				t.Fatalf("%s: %s has alias %q, want %q:\n%s", label, id, got[id], alias, out)
+			}
+		}
+	}
+	wantRows("after create", map[string]string{"0a.0": "mc0", "0a.1": "st0", "1a.0": "mc1", "1a.1": "st4", "1a.2": "st5"})
+	if out := n.ok("storage", "tape", "show"); !strings.HasSuffix(out, "8 entries were displayed.\n") {
+		t.Fatalf("storage tape show:\n%s", out)
+	}
+	libs := decodeJSON[[]admin.VTLLibrary](t, n.ok("--json", "storage", "tape", "vtl", "show-libraries"))
+	if len(libs) != 1 || libs[0].Name != "lib2" || libs[0].Adapter != "1a" || libs[0].Drives != 2 || libs[0].Slots != 6 ||
+		libs[0].IESlots != 1 || libs[0].Cartridges != 3 || libs[0].Capacity != 2e9 || libs[0].MediaChanger != "mc1" ||
+		!equal(libs[0].TapeDrives, []string{"st4", "st5"}) || libs[0].Directory != libDir {
+		t.Fatalf("show-libraries: %+v", libs)
+	}
+	out = n.ok("storage", "tape", "vtl", "show-libraries")
+	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"node1", "lib2", "mc1", "st4,st5", "6", "1", "3"}) {
+		t.Fatalf("show-libraries table:\n%s", out)
+	}
+
+	n.fail(`virtual tape library "lib2" already exists`, "storage", "tape", "vtl", "create", "-name", "lib2", "-drives", "1", "-slots", "1", "-ie-slots", "0", "-cartridges", "0")
+	n.fail("missing required parameter -drives", "storage", "tape", "vtl", "create", "-name", "lib3", "-slots", "1", "-ie-slots", "0", "-cartridges", "0")
+	n.fail("missing required parameter -name", "storage", "tape", "vtl", "create", "-drives", "1", "-slots", "1", "-ie-slots", "0", "-cartridges", "0")
+	n.fail(`invalid library name "3lib"`, "storage", "tape", "vtl", "create", "-name", "3lib", "-drives", "1", "-slots", "1", "-ie-slots", "0", "-cartridges", "0")
+	n.fail(`invalid library name "../x"`, "storage", "tape", "vtl", "delete", "-name", "../x")
+	n.fail("-cartridges 7 is out of range (0 to the 6 storage slots)", "storage", "tape", "vtl", "create", "-name", "lib3", "-drives", "1", "-slots", "6", "-ie-slots", "0", "-cartridges", "7")
+	n.fail("-drives 65 is out of range (1 to 64)", "storage", "tape", "vtl", "create", "-name", "lib3", "-drives", "65", "-slots", "6", "-ie-slots", "0", "-cartridges", "0")
+	n.fail("invalid size", "storage", "tape", "vtl", "create", "-name", "lib3", "-drives", "1", "-slots", "6", "-ie-slots", "0", "-cartridges", "0", "-capacity", "lots")
+	n.fail(`virtual tape library "nosuch" does not exist`, "storage", "tape", "vtl", "delete", "-name", "nosuch")
+	// 60 more drives would pass the node's limit of 64 (T5): nothing is
+	// left attached or on disk.
+	n.fail(`cannot create virtual tape library "big": the node has 6 tape drives; 60 more would pass the limit of 64`, "storage", "tape", "vtl", "create", "-name", "big", "-drives", "60", "-slots", "1", "-ie-slots", "0", "-cartridges", "0")
+	if _, err := os.Stat(filepath.Join(n.dir, daemon.VTLsDir, "big")); !os.IsNotExist(err) {
+		t.Fatalf("a refused library left its directory: %v", err)
+	}
+	if out := n.ok("storage", "tape", "show"); !strings.HasSuffix(out, "8 entries were displayed.\n") {
+		t.Fatalf("after a refused create:\n%s", out)
+	}
+
+	// The new drives are usable and a drive in use blocks delete.
+	dh, err := n.d.Tapes().OpenDrive(ctx, "s1", "nrst5l", tape.ReadWriteMode)
+	if err != nil {
+		t.Fatalf("open a drive of the new library: %v", err)
+	}
+	if _, err := dh.Write([]byte("record")); err != nil {
+		t.Fatalf("write to the new library's drive: %v", err)
+	}
+	n.fail(`cannot delete virtual tape library "lib2": tape drive st5 (1a.2) is open by NDMP session s1`, "storage", "tape", "vtl", "delete", "lib2")
+	wantRows("after a refused delete", map[string]string{"1a.0": "mc1", "1a.1": "st4", "1a.2": "st5"})
+	if err := dh.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart reopens the library on the same paths and aliases.
+	n.restart()
+	wantRows("after restart", map[string]string{"0a.0": "mc0", "1a.0": "mc1", "1a.1": "st4", "1a.2": "st5"})
+	again := decodeJSON[[]admin.VTLLibrary](t, n.ok("--json", "storage", "tape", "vtl", "show-libraries"))
+	if len(again) != 1 || again[0].Serial != libs[0].Serial || again[0].Cartridges != 3 {
+		t.Fatalf("after restart: %+v, before %+v", again, libs)
+	}
+
+	// A second library takes the next adapter; deleting the first leaves
+	// the second alone, also across a restart.
+	n.ok("storage", "tape", "vtl", "create", "lib3", "-drives", "1", "-slots", "2", "-ie-slots", "0", "-cartridges", "0")
+	wantRows("second library", map[string]string{"2a.0": "mc2", "2a.1": "st6"})
+	n.ok("storage", "tape", "vtl", "delete", "-name", "lib2")
+	wantRows("after delete", map[string]string{"0a.0": "mc0", "1a.0": "", "1a.1": "", "1a.2": "", "2a.0": "mc2", "2a.1": "st6"})
+	if _, err := os.Stat(libDir); !os.IsNotExist(err) {
+		t.Fatalf("deleted library's directory: %v", err)
+	}
+	if _, err := n.d.Tapes().OpenDrive(ctx, "s1", "nrst5l", tape.ReadMode); err == nil {
+		t.Fatal("a drive of the deleted library still opens")
+	}
+	n.restart()
+	wantRows("restart after delete", map[string]string{"1a.0": "", "1a.1": "", "2a.0": "mc2", "2a.1": "st6"})
+	if out := n.ok("storage", "tape", "vtl", "show-libraries"); len(rows(out)) != 1 || !strings.Contains(out, "lib3") {
+		t.Fatalf("show-libraries after delete and restart:\n%s", out)
+	}
+	n.ok("storage", "tape", "vtl", "delete", "lib3")
+	if out := n.ok("storage", "tape", "show"); !strings.HasSuffix(out, "5 entries were displayed.\n") {
+		t.Fatalf("after deleting both:\n%s", out)
 	}
 }

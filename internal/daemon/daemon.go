@@ -8,6 +8,8 @@
 //	DIR/catalog.db     the catalog (package catalog, bbolt)
 //	DIR/admin.sock     the admin API socket, mode 0600
 //	DIR/mroot/etc/log/ the backup event log directory
+//	DIR/vtl/           the default virtual tape library
+//	DIR/vtls/NAME/     the libraries made with storage tape vtl create
 package daemon
 
 import (
@@ -74,6 +76,7 @@ type Daemon struct {
 	ln      net.Listener
 	srv     *http.Server
 	vtl     *vtl.Library
+	vtls    *vtlSet
 	tapes   *tape.Registry
 	ndmp    *server.Server
 	events  *eventlog.Log

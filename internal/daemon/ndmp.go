@@ -34,11 +34,15 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tape registry: %w", err)
 	}
-	if err := tape.AddVTL(ctx, reg, "0a", lib); err != nil {
+	if err := tape.AddVTL(ctx, reg, DefaultVTLAdapter, lib); err != nil {
 		return fmt.Errorf("attach virtual tape library: %w", err)
 	}
 	d.tapes = reg
 	if err := d.applyReservations(ctx); err != nil {
+		return err
+	}
+	d.vtls = &vtlSet{d: d, libs: map[string]*extraVTL{}}
+	if err := d.vtls.open(ctx); err != nil {
 		return err
 	}
 	d.ndmp, err = server.New(server.Options{
@@ -67,6 +71,9 @@ func (d *Daemon) serveNDMP(ctx context.Context) <-chan struct{} {
 }
 
 func (d *Daemon) closeVTL() {
+	if d.vtls != nil {
+		d.vtls.close()
+	}
 	if d.vtl != nil {
 		if err := d.vtl.Close(); err != nil {
 			d.log.Warn("close virtual tape library", "err", err)

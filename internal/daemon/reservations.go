@@ -42,5 +42,9 @@ func (d *Daemon) applyOption(_ context.Context, o admin.Option) error {
 // apiContext is the base context of every admin API request: it carries
 // the daemon's hooks for options and virtual libraries.
 func (d *Daemon) apiContext() context.Context {
-	return admin.WithOptionHook(context.Background(), d.applyOption)
+	ctx := admin.WithOptionHook(context.Background(), d.applyOption)
+	if d.vtls != nil {
+		ctx = admin.WithVTLManager(ctx, d.vtls)
+	}
+	return ctx
 }
