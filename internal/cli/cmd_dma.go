@@ -80,7 +80,7 @@ func dmaCmd(env Env, backup bool) *cobra.Command {
 	fl.StringVar(&f.path, "path", "", "volume path /svm/volume[/dir]: what to back up, or where to restore")
 	fl.IntVar(&f.tapeFile, "tape-file", 0, "tape file to position to (0 is the first; -1 leaves the tape where it is)")
 	fl.Uint32Var(&f.recordSize, "record-size", dma.DefaultRecordSize, "tape record size in bytes (a restore must use the backup's)")
-	fl.StringSliceVar(&f.env, "env", nil, "extra environment variable NAME=VALUE (repeatable)")
+	fl.StringArrayVar(&f.env, "env", nil, "extra environment variable NAME=VALUE (repeatable)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the server's informational log messages too")
 	if backup {
 		fl.IntVar(&f.level, "level", 0, "dump level 0-9")
