@@ -32,6 +32,11 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "sub", "f.txt"), []byte(body), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"skip.log", "x.tmp"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte("excluded\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n.ok("vserver", "create", "-vserver", "vs1")
 	n.ok("volume", "create", "-vserver", "vs1", "-volume", "vol1", "-path", src, "-snapshot-provider", "copy")
 	n.ok("volume", "create", "-vserver", "vs1", "-volume", "vol2", "-path", dst, "-snapshot-provider", "copy")
@@ -41,7 +46,7 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	addr := n.ndmpAddr()
 	common := []string{"-ndmp-server", addr, "-user", "admin", "-password", pw, "-device", "nrst0l"}
 
-	out = n.ok(append([]string{"ndmp", "backup", "-path", "/vs1/vol1", "-level", "0", "-hist"}, common...)...)
+	out = n.ok(append([]string{"ndmp", "backup", "-path", "/vs1/vol1", "-level", "0", "-hist", "-env", "EXCLUDE=skip.log,*.tmp"}, common...)...)
 	if !regexp.MustCompile(`^Backup of /vs1/vol1 level 0 to nrst0l tape file 0: [1-9]\d* bytes \([0-9.]+ KiB\) in 0:00:0\d, DUMP_DATE \d+, [1-9]\d* file history entries\n$`).MatchString(out) {
 		t.Fatalf("backup summary %q", out)
 	}
@@ -55,6 +60,11 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dst, "sub", "f.txt")); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Fatalf("restored mode: %v %v", fi.Mode(), err)
+	}
+	for _, name := range []string{"skip.log", "x.tmp"} {
+		if _, err := os.Lstat(filepath.Join(dst, name)); err == nil {
+			t.Errorf("%s restored although -env EXCLUDE=skip.log,*.tmp left it out", name)
+		}
 	}
 
 	n.fail("missing required parameter -path", append([]string{"ndmp", "backup"}, common...)...)
