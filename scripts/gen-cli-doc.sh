@@ -239,7 +239,12 @@ ex --user vs1/vsadmin1 --password VsAdmin2024 vserver services ndmp generate-pas
 
 p "## Options" "" \
 	"Node options are kept in the catalog. Known options: \`tape.reservations\` (scsi, persistent, off;" \
-	"default off), \`backup.log.enable\` (on, off; default on), \`ndmpd.offset_map.enable\` (on, off; default on)." ""
+	"default off), \`backup.log.enable\` (on, off; default on), \`ndmpd.offset_map.enable\` (on, off; default on)." \
+	"A change takes effect at once and again at every start: \`tape.reservations\` sets how the node's tape" \
+	"devices are reserved (T6). With \`off\` a drive is busy only while a session has it open; with \`scsi\` the" \
+	"opening session reserves it until it closes it; with \`persistent\` until the session ends. Another session's" \
+	"TAPE_OPEN gets NDMP_DEVICE_BUSY_ERR with the LOG_MESSAGE \`Tape reservation preempted\` for a reserved drive" \
+	"and \`Tape is currently in use by other operations\` for one that is only open." ""
 ex options
 ex options -option-name tape.reservations -option-value scsi
 ex options -option-name tape.reservations
@@ -356,8 +361,7 @@ p "### The virtual library (Tapestry)" "" \
 	"\`DATA-DIR/vtl/cartridges\`. Locations are \`drive N\` (from 0), \`slot N\` and \`ie-slot N\` (from 1), or" \
 	"\`outside\` for an exported cartridge. \`export\` takes a cartridge out of an import/export slot, \`import\`" \
 	"puts one back (a new barcode becomes a blank cartridge). The library is created on first start with" \
-	"4 drives, 20 slots, 4 import/export slots and 10 cartridges; creating or deleting other libraries" \
-	"from the command line is not available yet." ""
+	"4 drives, 20 slots, 4 import/export slots and 10 cartridges; the cartridge commands work on it." ""
 ex storage tape vtl show
 ex storage tape vtl show -instance
 ex storage tape vtl cartridge show
@@ -371,6 +375,24 @@ ex storage tape vtl cartridge label -barcode NEW001 -new-barcode NEW002
 ex storage tape vtl cartridge remove -barcode TAP001L8
 ex storage tape vtl cartridge remove -barcode NEW002
 ex storage tape vtl cartridge show -barcode TAP010L8 -instance
+
+p "### More virtual libraries (Tapestry)" "" \
+	"\`storage tape vtl create -name NAME -drives N -slots N -ie-slots N -cartridges N [-capacity SIZE]\` makes" \
+	"another library in \`DATA-DIR/vtls/NAME\` and attaches it while the node runs (T9): on host adapter \`1a\`" \
+	"for the first such library, \`2a\` for the next, its media changer at \`Na.0\` and drive N at \`Na.N+1\`, each" \
+	"with the next free alias. Its blank cartridges are called NAME001, NAME002, ... in the first storage slots;" \
+	"the first ones are loaded into the drives. The library is recorded in the catalog and reopened at every" \
+	"start on the same adapter, so its devices keep their aliases. \`storage tape vtl delete -name NAME\` detaches" \
+	"its devices (their aliases stay, as for any detached device), then removes the library and its cartridges;" \
+	"it is refused while one of its drives is open. A library that would take the node past 64 tape drives or" \
+	"16 media changers is refused." ""
+ex storage tape vtl create -name lib2 -drives 2 -slots 6 -ie-slots 1 -cartridges 3 -capacity 400GB
+ex storage tape vtl show-libraries
+ex storage tape show-tape-drive
+ex storage tape vtl create -name lib2 -drives 1 -slots 1 -ie-slots 0 -cartridges 0
+ex storage tape vtl create -name lib3 -drives 60 -slots 1 -ie-slots 0 -cartridges 0
+ex storage tape vtl delete -name lib2
+ex storage tape vtl delete -name lib2
 
 p "## JSON output" ""
 ex volume show -volume vol1 --json
@@ -401,7 +423,8 @@ p "## Admin API" "" \
 	'| `GET, POST /api/private/cli/storage/tape/alias`; `POST .../alias/clear` | storage tape alias show, set, clear |' \
 	'| `GET /api/private/cli/storage/tape/{supported,library/paths,library/config}` | show-supported-status, library path show, library config show |' \
 	'| `POST /api/private/cli/storage/stats/tape/zero` | storage stats tape zero |' \
-	'| `GET /api/private/cli/storage/tape/vtl`, `GET, POST .../vtl/cartridges`; `DELETE .../{barcode}`; `POST .../{barcode}/{import,export,move,label}` | storage tape vtl show, cartridge show, add, remove, import, export, move, label |' "" \
+	'| `GET /api/private/cli/storage/tape/vtl`, `GET, POST .../vtl/cartridges`; `DELETE .../{barcode}`; `POST .../{barcode}/{import,export,move,label}` | storage tape vtl show, cartridge show, add, remove, import, export, move, label |' \
+	'| `GET, POST /api/private/cli/storage/tape/vtls`; `DELETE .../vtls/{name}` | storage tape vtl show-libraries, create, delete |' "" \
 	"List answers are \`{\"records\": [...], \"num_records\": N}\`; errors are" \
 	"\`{\"error\": {\"code\": \"not-found\", \"message\": \"...\"}}\` with a 4xx status. Requests for advanced commands" \
 	"carry the header \`X-Tapestry-Privilege: advanced\`. For example:" "" \
