@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/format/simtap"
 	"github.com/tapestry-ndmp/tapestry/internal/cli"
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -430,5 +433,82 @@ func TestCancel(t *testing.T) {
 	j.Progress = nil
 	if _, err := dma.Backup(context.Background(), j); err != nil {
 		t.Fatalf("backup after the canceled one: %v", err)
+	}
+}
+
+// D4, T2: the tape the DMA wrote holds one dump image per tape file, each
+// ended by a file mark, that Linux restore reads without Tapestry: the
+// second tape file, taken from a copy of the cartridge, lists the files of
+// the second backup.
+func TestLinuxRestoreReadsTapeFile(t *testing.T) {
+	testutil.RequireTool(t, "restore")
+	n := startNode(t)
+	n.ok("vserver", "create", "-vserver", "vs1")
+	src := n.volume("vol1")
+	write(t, filepath.Join(src, "first.txt"), "first\n")
+	ctx := context.Background()
+	j := n.job()
+	j.FileSystem, j.TapeFile = "/vs1/vol1", 0
+	if _, err := dma.Backup(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(src, "docs", "second.txt"), "second\n")
+	j.TapeFile = 1
+	if _, err := dma.Backup(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+
+	// The cartridge with two tape files, copied so the daemon keeps its own.
+	carts, _ := filepath.Glob(filepath.Join(n.dir, daemon.VTLDir, "cartridges", "*.tap"))
+	var image []byte
+	for _, path := range carts {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(t.TempDir(), filepath.Base(path))
+		if err := os.WriteFile(cp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := simtap.Open(cp, &simtap.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Files() != 2 {
+			c.Close()
+			continue
+		}
+		if err := c.LocateFile(1); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			rec, err := c.ReadRecordAlloc()
+			if errors.Is(err, simtap.ErrTapeMark) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read tape file 1: %v", err)
+			}
+			image = append(image, rec...)
+		}
+		c.Close()
+	}
+	if len(image) == 0 {
+		t.Fatalf("no cartridge of %v holds two tape files", carts)
+	}
+	img := filepath.Join(t.TempDir(), "file1.dump")
+	if err := os.WriteFile(img, image, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("restore", "-t", "-f", img)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("restore -t: %v\n%s", err, out)
+	}
+	for _, want := range []string{"./first.txt", "./docs/second.txt"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("restore -t of tape file 1 lacks %s:\n%s", want, out)
+		}
 	}
 }
