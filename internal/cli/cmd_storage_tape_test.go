@@ -539,7 +539,7 @@ func TestStorageTapeVTLCreateDelete(t *testing.T) {
 	if _, err := dh.Write([]byte("record")); err != nil {
 		t.Fatalf("write to the new library's drive: %v", err)
 	}
-	n.fail(`cannot delete virtual tape library "lib2": tape drive st5 (1a.2) is open by NDMP session s1`, "storage", "tape", "vtl", "delete", "lib2")
+	n.fail(`cannot delete virtual tape library "lib2": tape drive st5 (1a.2) is open by session s1`, "storage", "tape", "vtl", "delete", "lib2")
 	wantRows("after a refused delete", map[string]string{"1a.0": "mc1", "1a.1": "st4", "1a.2": "st5"})
 	if err := dh.Close(); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,55 @@ func TestTapeReservationsOption(t *testing.T) {
 	r = serve(t, dir)
 	if got := r.Tapes().Reservations(); got != tape.ReservationsPersistent {
 		t.Fatalf("restart: reservations %q, want persistent", got)
+	}
+}
+
+// T9: a library made through the admin API is visible to NDMP sessions at
+// once (TAPE_OPEN on its drive, GetTapeInfo); deleting it is refused while
+// an NDMP session has one of its drives open, and afterwards its drives are
+// gone from NDMP too.
+func TestVTLCreateDeleteOverNDMP(t *testing.T) {
+	r := serve(t, filepath.Join(t.TempDir(), "d"))
+	ctx := context.Background()
+	c := r.login(t, nil)
+	before, err := c.GetTapeInfo(ctx)
+	if err != nil || len(before) != 4 {
+		t.Fatalf("tape info before: %d drives, %v", len(before), err)
+	}
+	var lib admin.VTLLibrary
+	err = r.api.Do(ctx, http.MethodPost, "/api/private/cli/storage/tape/vtls", nil,
+		admin.VTLCreate{Name: "extra", Drives: 2, Slots: 4, Cartridges: 2}, &lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lib.Adapter != "1a" || lib.MediaChanger != "mc1" || len(lib.TapeDrives) != 2 || lib.TapeDrives[1] != "st5" {
+		t.Fatalf("created %+v", lib)
+	}
+	after, err := c.GetTapeInfo(ctx)
+	if err != nil || len(after) != 6 {
+		t.Fatalf("tape info after create: %d drives, %v", len(after), err)
+	}
+	if err := c.TapeOpen(ctx, "nrst5a", ndmp.TapeRDWRMode); err != nil {
+		t.Fatalf("TAPE_OPEN on the new library's drive: %v", err)
+	}
+	if _, err := c.TapeWrite(ctx, []byte("a record on the new library")); err != nil {
+		t.Fatalf("TAPE_WRITE: %v", err)
+	}
+	sid := "ndmp-" + strconv.FormatUint(r.NDMP().Sessions()[0].ID, 10)
+	err = r.api.Do(ctx, http.MethodDelete, "/api/private/cli/storage/tape/vtls/extra", nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "tape drive st5 (1a.2) is open by session "+sid) {
+		t.Fatalf("delete while open: %v", err)
+	}
+	if err := c.TapeClose(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api.Do(ctx, http.MethodDelete, "/api/private/cli/storage/tape/vtls/extra", nil, nil, nil); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if ti, err := c.GetTapeInfo(ctx); err != nil || len(ti) != 4 {
+		t.Fatalf("tape info after delete: %d drives, %v", len(ti), err)
+	}
+	if err := c.TapeOpen(ctx, "nrst5a", ndmp.TapeRDWRMode); !errors.Is(err, ndmp.ErrNoDevice) {
+		t.Fatalf("TAPE_OPEN on a deleted drive: %v, want NO_DEVICE", err)
 	}
 }

@@ -287,7 +287,7 @@ func (s *vtlSet) DeleteVTL(ctx context.Context, name string) error {
 	}
 	for _, d := range devs {
 		if d.OpenBy != "" {
-			return &storage.Error{Kind: storage.ErrInUse, Msg: fmt.Sprintf("cannot delete virtual tape library %q: %s %s (%s) is open by NDMP session %s",
+			return &storage.Error{Kind: storage.ErrInUse, Msg: fmt.Sprintf("cannot delete virtual tape library %q: %s %s (%s) is open by session %s",
 				name, d.Kind, d.Alias, d.Paths[0], d.OpenBy)}
 		}
 	}
