@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -30,10 +31,14 @@ type fhQueue struct {
 	done  chan struct{}
 	err   error
 	root  bool // the root entry "." was sent
+
+	depth  atomic.Int64  // posts queued and not yet sent
+	stalls atomic.Uint64 // sends that found the queue full
 }
 
 func newFHQueue(ss *session) *fhQueue {
 	f := &fhQueue{ss: ss, q: make(chan ndmp.Body, FHQueueLength), done: make(chan struct{})}
+	ss.fh.Store(f)
 	go f.run()
 	return f
 }
@@ -41,6 +46,8 @@ func newFHQueue(ss *session) *fhQueue {
 func (f *fhQueue) run() {
 	defer close(f.done)
 	for b := range f.q {
+		f.depth.Add(-1)
+		f.ss.srv.fhDepth.Add(-1)
 		if f.getErr() != nil {
 			continue
 		}
@@ -58,12 +65,25 @@ func (f *fhQueue) getErr() error {
 	return f.err
 }
 
-// send queues b, waiting while the queue is full.
+// send queues b, waiting while the queue is full (counted as a stall).
 func (f *fhQueue) send(b ndmp.Body) error {
+	// Count before the post is in the channel, so the sender never
+	// drops the depth below zero.
+	f.depth.Add(1)
+	f.ss.srv.fhDepth.Add(1)
+	select {
+	case f.q <- b:
+		return f.getErr()
+	default:
+	}
+	f.stalls.Add(1)
+	f.ss.srv.fhStalls.Add(1)
 	select {
 	case f.q <- b:
 		return f.getErr()
 	case <-f.ss.ctx.Done():
+		f.depth.Add(-1)
+		f.ss.srv.fhDepth.Add(-1)
 		return context.Cause(f.ss.ctx)
 	}
 }

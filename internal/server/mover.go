@@ -374,6 +374,7 @@ func (m *mover) writeRecord(rec []byte, n int) bool {
 		if err == nil {
 			m.recordNum++
 			m.bytesMoved += uint64(n)
+			m.ss.srv.moverRecords.Add(1)
 			m.mu.Unlock()
 			return true
 		}
@@ -487,6 +488,7 @@ func (m *mover) restoreLoop(c net.Conn) {
 			}
 			cache, cacheRec = buf[:n], rec
 			m.recordNum = uint32(rec + 1)
+			m.ss.srv.moverRecords.Add(1)
 		}
 		off := pos - rec*rs
 		if off >= uint64(len(cache)) {

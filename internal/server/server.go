@@ -114,6 +114,11 @@ type Server struct {
 	wg       sync.WaitGroup
 	tlsCfg   *tls.Config
 
+	// Node-wide counters (Stats).
+	fhDepth      atomic.Int64
+	fhStalls     atomic.Uint64
+	moverRecords atomic.Uint64
+
 	// assumeAuthed makes new sessions start authenticated (tests and the
 	// fuzz target reach the post-authentication handlers with it).
 	assumeAuthed bool
@@ -428,8 +433,35 @@ type SessionInfo struct {
 	MoverState string    `json:"mover-state"`
 	MoverMode  string    `json:"mover-mode"`
 	MoverBytes uint64    `json:"mover-bytes-moved"`
+	// FHQueueDepth is the number of file history posts waiting to be sent
+	// to the DMA; FHStalls counts the times the backup waited because
+	// that queue was full (the DMA reads posts slower than the dump walks).
+	FHQueueDepth int    `json:"fh-queue-depth"`
+	FHStalls     uint64 `json:"fh-stalls"`
 	// Extensions lists the negotiated extension classes as "0x2052 v1".
 	Extensions []string `json:"extensions,omitempty"`
+}
+
+// Stats are node-wide counters of the NDMP server, for monitoring.
+type Stats struct {
+	// FHQueueDepth is the number of file history posts queued in all
+	// sessions and not yet sent to their DMAs.
+	FHQueueDepth int
+	// FHStalls counts the times a backup waited because its file history
+	// queue was full (back pressure from a DMA that reads posts slowly).
+	FHStalls uint64
+	// MoverRecords counts the tape records the mover wrote (backup) or
+	// read (restore) since the server was made.
+	MoverRecords uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	d := s.fhDepth.Load()
+	if d < 0 {
+		d = 0
+	}
+	return Stats{FHQueueDepth: int(d), FHStalls: s.fhStalls.Load(), MoverRecords: s.moverRecords.Load()}
 }
 
 // Sessions returns the running sessions, oldest first.

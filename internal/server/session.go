@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
@@ -56,6 +57,7 @@ type session struct {
 	dev   devState
 	mover *mover
 	data  *dataService
+	fh    atomic.Pointer[fhQueue] // file history queue of the last operation
 }
 
 // startSession runs a session on nc until it ends.
@@ -168,11 +170,30 @@ func (ss *session) kill(reason string) {
 	ss.killed = true
 	ss.mu.Unlock()
 	if ss.conn != nil {
-		_ = ss.conn.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Shutdown, ProtocolVersion: ndmp.ProtocolVersion, TextReason: reason})
+		// A DMA that stopped reading (file history back pressure) keeps
+		// the connection's writer blocked: the SHUTDOWN notice gets a
+		// short time, then closing the connection frees the writer.
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			_ = ss.conn.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Shutdown, ProtocolVersion: ndmp.ProtocolVersion, TextReason: reason})
+		}()
+		t := time.NewTimer(killNoticeWait)
+		select {
+		case <-sent:
+		case <-t.C:
+		}
+		t.Stop()
+		ss.cancel()
 		_ = ss.conn.Close()
+		<-sent
 	}
 	ss.cancel()
 }
+
+// killNoticeWait bounds the wait for the SHUTDOWN notice of a killed
+// session to be written.
+const killNoticeWait = 2 * time.Second
 
 // cleanup stops the services and releases the devices of an ended session.
 func (ss *session) cleanup() {
@@ -213,6 +234,9 @@ func (ss *session) info() SessionInfo {
 	in.MoverState, in.MoverMode, in.MoverBytes = ms.State.String(), ms.Mode.String(), ms.BytesMoved
 	ds := ss.data.getState()
 	in.DataState, in.DataOp, in.DataBytes = ds.State.String(), ds.Operation.String(), ds.BytesProcessed
+	if f := ss.fh.Load(); f != nil {
+		in.FHQueueDepth, in.FHStalls = int(max(f.depth.Load(), 0)), f.stalls.Load()
+	}
 	return in
 }
 

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// longName pads file names to 240 bytes, so every FH_ADD_DIR entry is
+// large and the posts outgrow the socket buffers sooner.
+var longName = strings.Repeat("n", 229)
+
+// manyFiles writes n empty files below dir, 500 to a directory, so a
+// backup with HIST=Y produces more file history than the FH queue and the
+// socket buffers hold.
+func manyFiles(t testing.TB, dir string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("g%02d", i/500))
+		if i%500 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := fmt.Sprintf("%06d-%s.txt", i, longName)
+		if err := os.WriteFile(filepath.Join(sub, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// slowDMA is a DMA whose post handler stops at the first file history post
+// until it is released, like a DMA that cannot keep up with its catalog.
+// Its socket receive buffer is small so that the server feels it soon.
+type slowDMA struct {
+	c        *ndmp.Client
+	release  chan struct{}
+	once     sync.Once
+	fhNodes  atomic.Int64
+	fhDirs   atomic.Int64
+	blocked  atomic.Bool
+	posts    *posts
+	released atomic.Bool
+}
+
+func (f *fixture) dialSlowDMA(t *testing.T) *slowDMA {
+	t.Helper()
+	d := &slowDMA{release: make(chan struct{}), posts: newPosts()}
+	dialer := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	nc, err := dialer.DialContext(f.ctx, "tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.c = ndmp.NewClient(nc, &ndmp.ClientConfig{Conn: ndmp.Config{QueueLength: 1}, PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		switch b := m.Body.(type) {
+		case *ndmp.FHAddNodePost:
+			d.wait()
+			d.fhNodes.Add(int64(len(b.Nodes)))
+		case *ndmp.FHAddDirPost:
+			d.wait()
+			d.fhDirs.Add(int64(len(b.Dirs)))
+		}
+		d.posts.handler(ctx, m)
+	}})
+	t.Cleanup(func() { d.unblock(); d.c.Conn().Close() })
+	if err := d.c.Connect(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.c.AuthMD5(f.ctx, testUser, f.ndmpPW); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (d *slowDMA) wait() {
+	d.blocked.Store(true)
+	<-d.release
+}
+
+func (d *slowDMA) unblock() { d.once.Do(func() { close(d.release) }) }
+
+// startHistBackup starts a local dump of /vs1/vol1 with HIST=Y on nrst0l.
+func startHistBackup(t *testing.T, f *fixture, c *ndmp.Client) {
+	t.Helper()
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "HIST", Value: "Y"}, {Name: "LEVEL", Value: "0"}}
+	wantErr(t, "start backup", c.DataStartBackup(ctx, "dump", env), ndmp.NoErr)
+}
+
+// waitUntil polls cond until it holds or d passes.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// N14: a DMA that reads file history slower than the dump produces it
+// makes the backup wait (back pressure) instead of buffering: the FH queue
+// fills (depth FHQueueLength), producers stall and Stats and SessionInfo
+// count it; once the DMA reads again the backup ends successfully with all
+// entries posted, the queue is empty and the mover's record count is in
+// Stats.
+func TestFHBackPressureStats(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	const files = 20000
+	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), files)
+	d := f.dialSlowDMA(t)
+	before := f.srv.Stats()
+	startHistBackup(t, f, d.c)
+
+	var peak int
+	full := waitUntil(30*time.Second, func() bool {
+		st := f.srv.Stats()
+		peak = max(peak, st.FHQueueDepth)
+		return st.FHStalls > before.FHStalls && st.FHQueueDepth >= FHQueueLength
+	})
+	if !full {
+		t.Fatalf("no stall while the DMA does not read: stats %+v (blocked %v)\n%s", f.srv.Stats(), d.blocked.Load(), f.logs.String())
+	}
+	list := f.srv.Sessions()
+	if len(list) != 1 || list[0].FHStalls == 0 || list[0].FHQueueDepth < FHQueueLength-1 {
+		t.Fatalf("session info %+v", list)
+	}
+	if peak > FHQueueLength+1 {
+		t.Errorf("FH queue depth %d above its length %d", peak, FHQueueLength)
+	}
+	d.unblock()
+	dh := d.posts.wait(t, ndmp.NotifyDataHalted, 2*time.Minute).Body.(*ndmp.NotifyDataHaltedPost)
+	if dh.Reason != ndmp.DataHaltSuccessful {
+		t.Fatalf("data halted %v\n%s", dh.Reason, f.logs.String())
+	}
+	d.posts.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+	if n := d.fhNodes.Load(); n < files {
+		t.Errorf("%d FH nodes posted, want at least %d", n, files)
+	}
+	if n := d.fhDirs.Load(); n < files {
+		t.Errorf("%d FH dir entries posted, want at least %d", n, files)
+	}
+	ms, err := d.c.MoverGetState(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.srv.Stats()
+	if st.FHQueueDepth != 0 || st.MoverRecords-before.MoverRecords != uint64(ms.RecordNum) || ms.RecordNum == 0 {
+		t.Fatalf("after the backup: stats %+v (before %+v), mover record_num %d", st, before, ms.RecordNum)
+	}
+	t.Logf("stalls %d, peak depth %d, records %d, %d nodes, %d dirs", st.FHStalls-before.FHStalls, peak, ms.RecordNum, d.fhNodes.Load(), d.fhDirs.Load())
+}
