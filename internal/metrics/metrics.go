@@ -23,6 +23,9 @@
 //	volume_snapshots{vserver,volume}          gauge: snapshot copies of each volume
 //	volume_snapshots_locked{vserver,volume}   gauge: of which locked (owned)
 //	scrape_errors_total{source}               counter: sources that failed to answer
+//	fh_queue_depth                            gauge: file history posts queued for DMAs, all sessions
+//	fh_stalls_total                           counter: times a backup waited on a full file history queue
+//	mover_records_total                       counter: tape records written or read by the MOVER
 //
 // The byte counters of the NDMP sessions add what every session moved
 // between two samples, so they keep growing after sessions end. A session
@@ -57,6 +60,9 @@ type Sources struct {
 	Sessions func() []server.SessionInfo
 	// MaxSessions returns the session limit (server.Server.MaxSessions).
 	MaxSessions func() int
+	// Stats returns the server's counters (server.Server.Stats): file
+	// history queue depth and stalls, mover records.
+	Stats func() server.Stats
 	// Tapes is the node's tape device registry.
 	Tapes *tape.Registry
 	// Storage gives the volumes and their snapshot copies.
@@ -84,6 +90,7 @@ type Collector struct {
 	dataBytes, moverBytes, dataRateD, moverRateD *prometheus.Desc
 	tapeBytes, tapeRecords, tapeMarks, tapeErrs  *prometheus.Desc
 	snapshots, snapshotsLocked, scrapeErrors     *prometheus.Desc
+	fhDepth, fhStalls, moverRecords              *prometheus.Desc
 }
 
 type sessionSample struct {
@@ -120,6 +127,9 @@ func New(src Sources) *Collector {
 		snapshots:       desc("volume_snapshots", "Snapshot copies of a volume.", "vserver", "volume"),
 		snapshotsLocked: desc("volume_snapshots_locked", "Snapshot copies of a volume that are locked by an owner.", "vserver", "volume"),
 		scrapeErrors:    desc("scrape_errors_total", "Sources that failed to answer a scrape.", "source"),
+		fhDepth:         desc("fh_queue_depth", "File history posts queued for the DMAs of all NDMP sessions."),
+		fhStalls:        desc("fh_stalls_total", "Times a backup waited because its file history queue was full."),
+		moverRecords:    desc("mover_records_total", "Tape records written or read by the NDMP MOVER."),
 	}
 	c.reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return c
@@ -137,7 +147,7 @@ func (c *Collector) Handler() http.Handler {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessions, c.sessionsLimit, c.moverSessions, c.dataBytes, c.moverBytes,
 		c.dataRateD, c.moverRateD, c.tapeBytes, c.tapeRecords, c.tapeMarks, c.tapeErrs, c.snapshots,
-		c.snapshotsLocked, c.scrapeErrors} {
+		c.snapshotsLocked, c.scrapeErrors, c.fhDepth, c.fhStalls, c.moverRecords} {
 		ch <- d
 	}
 }
@@ -224,6 +234,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.MaxSessions != nil {
 		gauge(c.sessionsLimit, float64(c.src.MaxSessions()))
+	}
+	if c.src.Stats != nil {
+		st := c.src.Stats()
+		gauge(c.fhDepth, float64(st.FHQueueDepth))
+		counter(c.fhStalls, float64(st.FHStalls))
+		counter(c.moverRecords, float64(st.MoverRecords))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()

@@ -157,6 +157,33 @@ func TestSnapshotCountsAndScrapeErrors(t *testing.T) {
 	}
 }
 
+// The file history and mover counters of the server (Server.Stats) are
+// exported as tapestry_fh_queue_depth, tapestry_fh_stalls_total and
+// tapestry_mover_records_total and follow the server's values; without a
+// Stats source they are absent. (internal/server's
+// TestFHBackPressureStats drives the stalls with a real slow DMA.)
+func TestFileHistoryAndMoverMetrics(t *testing.T) {
+	var mu sync.Mutex
+	st := server.Stats{}
+	c := New(Sources{Stats: func() server.Stats { mu.Lock(); defer mu.Unlock(); return st }})
+	m := scrape(t, c)
+	for _, k := range []string{"tapestry_fh_queue_depth", "tapestry_fh_stalls_total", "tapestry_mover_records_total"} {
+		if v, ok := m[k]; !ok || v != 0 {
+			t.Fatalf("%s = %v, %v at start: %v", k, v, ok, m)
+		}
+	}
+	mu.Lock()
+	st = server.Stats{FHQueueDepth: server.FHQueueLength, FHStalls: 7, MoverRecords: 2534}
+	mu.Unlock()
+	m = scrape(t, c)
+	if m["tapestry_fh_queue_depth"] != server.FHQueueLength || m["tapestry_fh_stalls_total"] != 7 || m["tapestry_mover_records_total"] != 2534 {
+		t.Fatalf("after a stalled backup: %v", m)
+	}
+	if _, ok := scrape(t, New(Sources{}))["tapestry_fh_stalls_total"]; ok {
+		t.Fatal("fh_stalls_total without a Stats source")
+	}
+}
+
 func TestStateName(t *testing.T) {
 	for in, want := range map[string]string{"NDMP_DATA_STATE_ACTIVE": "active", "HALTED": "halted", "": "unknown", "Listen": "listen"} {
 		if got := stateName(in); got != want {
