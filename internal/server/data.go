@@ -322,6 +322,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			RecordSize: rs,
 			Host:       d.ss.srv.o.Hostname,
 			Limiter:    d.ss.srv.o.DumpLimiter,
+			Snapshots:  &d.ss.srv.snapNames,
 		}
 		if fh != nil {
 			br.History = fh

@@ -119,6 +119,10 @@ type Server struct {
 	fhStalls     atomic.Uint64
 	moverRecords atomic.Uint64
 
+	// snapNames numbers the snapshot_for_backup.<n> copies of this node's
+	// backups: from 0, one more per backup, back to 0 on restart (D1).
+	snapNames dump.SnapshotNamer
+
 	// assumeAuthed makes new sessions start authenticated (tests and the
 	// fuzz target reach the post-authentication handlers with it).
 	assumeAuthed bool
