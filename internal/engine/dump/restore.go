@@ -185,7 +185,12 @@ type restorer struct {
 	loc       *storage.Location
 	qtrees    map[string]bool // top-level qtree directories of loc's volume
 	newQtrees map[string]bool // qtrees of the image restored to loc's root
+	wbuf      []byte          // gathers a file's contiguous data records
 }
+
+// restoreWriteBuffer is how much contiguous file data restore gathers
+// before one write: a 4 KB file is one write, not four of 1 KB.
+const restoreWriteBuffer = 256 << 10
 
 // lunAllowed reports whether a LUN restored at rel stays a LUN: only at the
 // volume root or directly in a qtree (D8). Outside registered volumes every
@@ -971,24 +976,11 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 			break
 		}
 		p.f, p.fd = f, int(f.Fd())
-		for {
-			off, data, hole, err2 := r.ReadChunk()
-			if err2 == io.EOF {
-				break
-			}
-			if err2 != nil {
-				err = err2
-				break
-			}
-			if hole {
-				continue
-			}
-			if _, err2 := f.WriteAt(data, off); err2 != nil {
-				err = err2
-				break
-			}
-		}
-		if err == nil {
+		var end int64
+		end, err = rs.writeData(r, f)
+		if err == nil && end != in.Size {
+			// Holes at the end (or a short image) make the size; a file
+			// whose data reached its size needs no truncate.
 			if err2 := f.Truncate(in.Size); err2 != nil {
 				// The file cannot take its size: skip the inode, leaving
 				// no file of the wrong size behind (D14).
@@ -1028,6 +1020,47 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 		rs.req.Progress(Progress{Phase: PhaseFiles, Files: rs.res.Files})
 	}
 	return p
+}
+
+// writeData copies the current entry's data records into f, one write per
+// run of contiguous records (holes are skipped), and returns the end offset
+// of the data written.
+func (rs *restorer) writeData(r *dump.Reader, f io.WriterAt) (int64, error) {
+	if rs.wbuf == nil {
+		rs.wbuf = make([]byte, 0, restoreWriteBuffer)
+	}
+	buf := rs.wbuf[:0]
+	var start, end int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := f.WriteAt(buf, start)
+		buf = buf[:0]
+		return err
+	}
+	for {
+		off, data, hole, err := r.ReadChunk()
+		if err == io.EOF {
+			return end, flush()
+		}
+		if err != nil {
+			return end, err
+		}
+		if hole {
+			continue
+		}
+		if len(buf) > 0 && (off != start+int64(len(buf)) || len(buf)+len(data) > cap(buf)) {
+			if err := flush(); err != nil {
+				return end, err
+			}
+		}
+		if len(buf) == 0 {
+			start = off
+		}
+		buf = append(buf, data...)
+		end = max(end, off+int64(len(data)))
+	}
 }
 
 func (rs *restorer) checkSpace(need int64) error {
@@ -1099,8 +1132,16 @@ func (rs *restorer) finish(p *pending) {
 		if err := unix.Fchmod(p.fd, m.in.Mode&0o7777); err != nil {
 			errs = append(errs, err)
 		}
+		// The times last, on the open file: no path lookup.
+		timesErr := unix.UtimesNanoAt(p.fd, "", m.timespecs(), unix.AT_EMPTY_PATH)
 		if err := p.f.Close(); err != nil {
 			errs = append(errs, err)
+		}
+		if timesErr == nil {
+			if len(errs) > 0 {
+				rs.nameResult(p.path, m.in.Ino, fmt.Errorf("set attributes: %w", errors.Join(errs...)))
+			}
+			return
 		}
 	}
 	pfd, base, err := rs.fs.parent(p.path)

@@ -139,10 +139,16 @@ func (d *destFS) create(rel string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.clear(pfd, base); err != nil {
-		return nil, err
+	// Most names are new: try the create first and clear the way only
+	// when something is there.
+	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(pfd, base, flags, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		if err := d.clear(pfd, base); err != nil {
+			return nil, err
+		}
+		fd, err = unix.Openat(pfd, base, flags, 0o600)
 	}
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
