@@ -51,12 +51,14 @@ type slowDMA struct {
 	fhDirs   atomic.Int64
 	blocked  atomic.Bool
 	posts    *posts
-	released atomic.Bool
+	// blockOn, if not nil, chooses the posts the handler stops at
+	// (default: every file history post).
+	blockOn func(m *ndmp.Message) bool
 }
 
-func (f *fixture) dialSlowDMA(t *testing.T) *slowDMA {
+func (f *fixture) dialSlowDMA(t *testing.T, blockOn func(*ndmp.Message) bool) *slowDMA {
 	t.Helper()
-	d := &slowDMA{release: make(chan struct{}), posts: newPosts()}
+	d := &slowDMA{release: make(chan struct{}), posts: newPosts(), blockOn: blockOn}
 	dialer := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
@@ -72,15 +74,22 @@ func (f *fixture) dialSlowDMA(t *testing.T) *slowDMA {
 		t.Fatal(err)
 	}
 	d.c = ndmp.NewClient(nc, &ndmp.ClientConfig{Conn: ndmp.Config{QueueLength: 1}, PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		d.posts.handler(ctx, m)
+		if d.blockOn != nil && d.blockOn(m) {
+			d.wait()
+		}
 		switch b := m.Body.(type) {
 		case *ndmp.FHAddNodePost:
-			d.wait()
+			if d.blockOn == nil {
+				d.wait()
+			}
 			d.fhNodes.Add(int64(len(b.Nodes)))
 		case *ndmp.FHAddDirPost:
-			d.wait()
+			if d.blockOn == nil {
+				d.wait()
+			}
 			d.fhDirs.Add(int64(len(b.Dirs)))
 		}
-		d.posts.handler(ctx, m)
 	}})
 	t.Cleanup(func() { d.unblock(); d.c.Conn().Close() })
 	if err := d.c.Connect(f.ctx); err != nil {
@@ -136,7 +145,7 @@ func TestFHBackPressureStats(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	const files = 20000
 	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), files)
-	d := f.dialSlowDMA(t)
+	d := f.dialSlowDMA(t, nil)
 	before := f.srv.Stats()
 	startHistBackup(t, f, d.c)
 
