@@ -44,13 +44,13 @@ func manyFiles(t testing.TB, dir string, n int) {
 // until it is released, like a DMA that cannot keep up with its catalog.
 // Its socket receive buffer is small so that the server feels it soon.
 type slowDMA struct {
-	c        *ndmp.Client
-	release  chan struct{}
-	once     sync.Once
-	fhNodes  atomic.Int64
-	fhDirs   atomic.Int64
-	blocked  atomic.Bool
-	posts    *posts
+	c       *ndmp.Client
+	release chan struct{}
+	once    sync.Once
+	fhNodes atomic.Int64
+	fhDirs  atomic.Int64
+	blocked atomic.Bool
+	posts   *posts
 	// blockOn, if not nil, chooses the posts the handler stops at
 	// (default: every file history post).
 	blockOn func(m *ndmp.Message) bool
