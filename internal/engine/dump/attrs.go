@@ -136,6 +136,8 @@ func (w *walker) splitAttrs(n *node, all []dump.Xattr) (xs []dump.Xattr, streams
 		case strings.HasPrefix(x.Name, xattrStreamPrefix):
 			streams = append(streams, x)
 		case w.opt.noACLs && (x.Name == xattrNTACL || strings.HasPrefix(x.Name, "system.posix_acl_")):
+		case x.Name == xattrNTACL && w.takeNTACL(n, x.Value):
+			// decoded: written in the ACL section (phase V)
 		default:
 			xs = append(xs, x)
 		}

@@ -484,6 +484,9 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	if err := dw.BeginACLSection(); err != nil {
 		return res, fmt.Errorf("dump backup: %w", err)
 	}
+	if err := w.writeACLs(dw); err != nil {
+		return res, err
+	}
 	if err := dw.Close(); err != nil {
 		return res, fmt.Errorf("dump backup: %w", err)
 	}
@@ -778,6 +781,9 @@ type walker struct {
 	dev    uint64
 	br     *bufio.Reader
 	bbuf   []byte
+	// ntacls are the decoded security.NTACL of the inodes written so far,
+	// written in the ACL section (phase V).
+	ntacls []inodeACL
 }
 
 func (w *walker) full(rel string) string {

@@ -836,7 +836,12 @@ func (rs *restorer) restoreStream() error {
 				pend = rs.writeInode(r, h, ps)
 			}
 		case dump.KindXattr, dump.KindExtension:
-			if pend != nil {
+			if h.Kind == dump.KindExtension && (h.Ext == dump.ExtACLSection || h.Ext == dump.ExtNTACL) {
+				var err error
+				if pend, err = rs.ntaclRecord(r, h, pend, dirs, writeList); err != nil {
+					return err
+				}
+			} else if pend != nil {
 				if err := rs.attach(r, h, &pend.m); err != nil {
 					return err
 				}
