@@ -28,17 +28,10 @@ func (a *app) vserverCreate() *cobra.Command {
 		Short: "Create a data SVM",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &in.Name}, "vserver"); err != nil {
+			if err := named(cmd, args, pos("vserver", &in.Name)); err != nil {
 				return err
 			}
-			if err := required(req("vserver", in.Name)); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/svm/svms", nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/svm/svms", nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -57,10 +50,7 @@ func (a *app) vserverModify() *cobra.Command {
 		Short: "Modify an SVM",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
-				return err
-			}
-			if err := required(req("vserver", name)); err != nil {
+			if err := named(cmd, args, pos("vserver", &name)); err != nil {
 				return err
 			}
 			var in admin.SVMModify
@@ -76,11 +66,7 @@ func (a *app) vserverModify() *cobra.Command {
 			if in == (admin.SVMModify{}) {
 				return fmt.Errorf("nothing to modify: give -comment, -allowed-protocols or -disallowed-protocols")
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, in, nil)
+			return a.call(cmd, http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -98,18 +84,11 @@ func (a *app) vserverState(verb, state, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
-				return err
-			}
-			if err := required(req("vserver", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
+			if err := named(cmd, args, pos("vserver", &name)); err != nil {
 				return err
 			}
 			st := state
-			return c.Do(cmd.Context(), http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, admin.SVMModify{State: &st}, nil)
+			return a.call(cmd, http.MethodPatch, "/api/svm/svms/"+url.PathEscape(name), nil, admin.SVMModify{State: &st}, nil)
 		},
 	}
 	c.Flags().StringVar(&name, "vserver", "", "SVM name")
@@ -123,17 +102,10 @@ func (a *app) vserverDelete() *cobra.Command {
 		Short: "Delete a data SVM that owns no LIFs or volumes",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
+			if err := named(cmd, args, pos("vserver", &name)); err != nil {
 				return err
 			}
-			if err := required(req("vserver", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodDelete, "/api/svm/svms/"+url.PathEscape(name), nil, nil, nil)
+			return a.call(cmd, http.MethodDelete, "/api/svm/svms/"+url.PathEscape(name), nil, nil, nil)
 		},
 	}
 	c.Flags().StringVar(&name, "vserver", "", "SVM name")
@@ -141,28 +113,11 @@ func (a *app) vserverDelete() *cobra.Command {
 }
 
 func (a *app) vserverShow() *cobra.Command {
-	var o ShowOptions
-	var name string
-	c := &cobra.Command{
-		Use:   "show [-vserver NAME]",
-		Short: "Display SVMs",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &name}, "vserver"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if name != "" {
-				q.Set("name", name)
-			}
-			svms, err := admin.List[admin.SVM](cmd.Context(), c, "/api/svm/svms", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.SVM]{
+		use: "show [-vserver NAME]", short: "Display SVMs", path: "/api/svm/svms",
+		filters:    []filter{{"vserver", "name", "show only this SVM"}},
+		positional: 1,
+		table: func(svms []admin.SVM) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver"},
@@ -178,7 +133,6 @@ func (a *app) vserverShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver"},
 				Default: []string{"vserver", "type", "state", "operational-state", "rootvolume"},
-				Raw:     svms,
 			}
 			for _, v := range svms {
 				t.Rows = append(t.Rows, map[string]string{
@@ -188,12 +142,9 @@ func (a *app) vserverShow() *cobra.Command {
 					"comment": v.Comment, "create-time": timeText(v.CreatedAt),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&name, "vserver", "", "show only this SVM")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) ndmpGeneratePassword() *cobra.Command {
@@ -206,18 +157,14 @@ func (a *app) ndmpGeneratePassword() *cobra.Command {
 			if err := required(req("vserver", in.SVM), req("user", in.User)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var out admin.NDMPPassword
-			if err := c.Do(cmd.Context(), http.MethodPost, "/api/private/cli/vserver/services/ndmp/generate-password", nil, in, &out); err != nil {
+			if err := a.call(cmd, http.MethodPost, "/api/private/cli/vserver/services/ndmp/generate-password", nil, in, &out); err != nil {
 				return err
 			}
-			if a.json {
-				return Table{Raw: out}.Print(cmd.OutOrStdout(), ShowOptions{JSON: true})
+			if done, err := a.printRaw(cmd, out); done {
+				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Vserver: %s\nUser: %s\nPassword: %s\n", out.SVM, out.User, out.Password)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "Vserver: %s\nUser: %s\nPassword: %s\n", out.SVM, out.User, out.Password)
 			return err
 		},
 	}
@@ -246,11 +193,7 @@ func (a *app) lifCreate() *cobra.Command {
 					return err
 				}
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/network/ip/interfaces", nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/network/ip/interfaces", nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -279,28 +222,10 @@ func checkNetmask(m string) error {
 }
 
 func (a *app) lifShow() *cobra.Command {
-	var o ShowOptions
-	var svm, name string
-	c := &cobra.Command{
-		Use:   "show [-vserver SVM] [-lif NAME]",
-		Short: "Display LIFs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("svm.name", svm)
-			}
-			if name != "" {
-				q.Set("name", name)
-			}
-			lifs, err := admin.List[admin.LIF](cmd.Context(), c, "/api/network/ip/interfaces", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.LIF]{
+		use: "show [-vserver SVM] [-lif NAME]", short: "Display LIFs", path: "/api/network/ip/interfaces",
+		filters: []filter{{"vserver", "svm.name", "show only LIFs of this SVM"}, {"lif", "name", "show only this LIF"}},
+		table: func(lifs []admin.LIF) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver Name"},
@@ -314,7 +239,6 @@ func (a *app) lifShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver", "lif"},
 				Default: []string{"vserver", "lif", "role", "address", "port", "home-node"},
-				Raw:     lifs,
 			}
 			for _, l := range lifs {
 				t.Rows = append(t.Rows, map[string]string{
@@ -322,13 +246,9 @@ func (a *app) lifShow() *cobra.Command {
 					"port": strconv.Itoa(l.Port), "home-node": l.HomeNode, "lif-uuid": l.UUID, "create-time": timeText(l.CreatedAt),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only LIFs of this SVM")
-	c.Flags().StringVar(&name, "lif", "", "show only this LIF")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) lifDelete() *cobra.Command {
