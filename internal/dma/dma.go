@@ -18,14 +18,30 @@
 // mover listen in WRITE mode, starts the recovery into Dest and answers the
 // data service's NOTIFY_DATA_READ with MOVER_READ.
 //
+// A job whose Job.Data names another server is a three-way job (the
+// three-way topology of the NDMP draft): the data service runs on Data and
+// the tape and mover services on Addr. The DMA holds one control
+// connection to each, makes the mover listen on TCP (NDMP_ADDR_TCP, or
+// NDMP_ADDR_TCP_IPV6 of the NetApp connection address extension when
+// Job.IPv6 is set) and connects the data service to it, for the backup and
+// for the restore; it relays the data server's NOTIFY_DATA_READ to the
+// tape server as MOVER_READ.
+//
 // End of medium during a backup (NOTIFY_MOVER_PAUSED with reason EOM) ends
-// the job with ErrEndOfMedium: this DMA does not change cartridges.
+// the job with ErrEndOfMedium unless Job.ChangeMedia is set: then the DMA
+// closes the tape, lets ChangeMedia load the next cartridge (MoveMedium
+// does it through the server's medium changer), opens the tape again and
+// sends MOVER_CONTINUE. A restore whose image goes on past the end of a
+// cartridge (the mover pauses with EOF or EOM while the data service still
+// waits for data) changes cartridges the same way, then sets the mover
+// window from the pause's seek position before MOVER_CONTINUE.
 // Progress is reported through Job.Progress from the server's LOG_MESSAGE
 // posts and from polling the data service.
 package dma
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -51,6 +67,10 @@ const (
 	Butype = "dump"
 )
 
+// ErrNoMoreMedia is what a Job.ChangeMedia callback returns when it has no
+// further cartridge to load; the job then fails as if ChangeMedia were nil.
+var ErrNoMoreMedia = errors.New("no further cartridge")
+
 // ErrEndOfMedium is returned (wrapped) when the tape fills up during a
 // backup: the mover paused with NDMP_MOVER_PAUSE_EOM.
 var ErrEndOfMedium = errors.New("end of medium: the cartridge is full")
@@ -58,9 +78,20 @@ var ErrEndOfMedium = errors.New("end of medium: the cartridge is full")
 // invalidQuad is NDMP's "no value" for node and fh_info.
 const invalidQuad = math.MaxUint64
 
+// Agent is an NDMP server the DMA logs in to.
+type Agent struct {
+	// Addr is the server's host:port.
+	Addr string
+	// User and Password log in; AuthType is ndmp.AuthMD5 (the zero value
+	// ndmp.AuthNone also means MD5) or ndmp.AuthText.
+	User, Password string
+	AuthType       ndmp.AuthType
+}
+
 // Job describes one backup or restore.
 type Job struct {
-	// Addr is the NDMP server, host:port.
+	// Addr is the NDMP server, host:port: the tape server of a three-way
+	// job, the only server otherwise.
 	Addr string
 	// User and Password log in; AuthType is ndmp.AuthMD5 (the zero value
 	// ndmp.AuthNone also means MD5) or ndmp.AuthText.
@@ -98,6 +129,19 @@ type Job struct {
 	// HaltTimeout bounds the wait for the services to halt after an abort
 	// (DefaultHaltTimeout if 0).
 	HaltTimeout time.Duration
+	// Data, if not nil, is the data server of a three-way job; FileSystem
+	// and Dest are paths of that server.
+	Data *Agent
+	// IPv6 makes the data connection of a three-way job use
+	// NDMP_ADDR_TCP_IPV6; the DMA selects the NetApp connection address
+	// extension (class 0x2051) on both sessions first.
+	IPv6 bool
+	// ChangeMedia, if not nil, loads the next cartridge into Device when
+	// the current one ends during the job; change counts the changes from
+	// 1. The DMA calls it with the tape device closed on c, the tape
+	// server's session, and opens the device again afterwards. Returning
+	// ErrNoMoreMedia, or any error, ends the job.
+	ChangeMedia func(ctx context.Context, c *ndmp.Client, change int) error
 }
 
 // Progress is one progress report of a running job.
@@ -136,26 +180,39 @@ type Result struct {
 	Files, Failed int
 	// Elapsed is the time from the start of the data operation to the end.
 	Elapsed time.Duration
+	// MediaChanges is the number of cartridge changes during the job.
+	MediaChanges int
+	// Reads counts the NOTIFY_DATA_READ requests of a restore and
+	// ReadBytes adds up their lengths (what the data service asked the
+	// mover for; a direct access restore asks for less than the image).
+	Reads     int
+	ReadBytes uint64
 }
 
-// session is one control connection and what its posts told.
+// session is the control connection to the tape server (c) and to the
+// data server (d, the same as c for a local job) and what their posts
+// told.
 type session struct {
 	job *Job
 	c   *ndmp.Client
+	d   *ndmp.Client
 
 	dataHalted  chan ndmp.DataHaltReason
 	moverHalted chan ndmp.MoverHaltReason
-	moverPaused chan ndmp.MoverPauseReason
+	moverPaused chan ndmp.NotifyMoverPausedPost
 
-	mu       sync.Mutex
-	lastErr  string
-	fh       int
-	files    int
-	failed   int
-	start    time.Time
-	lastData ndmp.DataState
-	lastMove ndmp.MoverState
-	progMu   sync.Mutex
+	mu        sync.Mutex
+	reads     int
+	readBytes uint64
+	lastErr   string
+	changes   int
+	fh        int
+	files     int
+	failed    int
+	start     time.Time
+	lastData  ndmp.DataState
+	lastMove  ndmp.MoverState
+	progMu    sync.Mutex
 }
 
 func (s *session) report(p Progress) {
@@ -188,11 +245,15 @@ func (s *session) post(ctx context.Context, m *ndmp.Message) {
 		}
 	case *ndmp.NotifyMoverPausedPost:
 		select {
-		case s.moverPaused <- p.Reason:
+		case s.moverPaused <- *p:
 		default:
 		}
 	case *ndmp.NotifyDataReadPost:
 		// The restore asks for image bytes: the mover reads them from tape.
+		s.mu.Lock()
+		s.reads++
+		s.readBytes += p.Length
+		s.mu.Unlock()
 		if err := s.c.MoverRead(ctx, p.Offset, p.Length); err != nil {
 			s.setErr(fmt.Sprintf("MOVER_READ %d+%d: %v", p.Offset, p.Length, err))
 		}
@@ -237,7 +298,7 @@ func (s *session) lastError() string {
 	return s.lastErr
 }
 
-// dial connects and logs in.
+// dial connects to the job's servers and logs in.
 func dial(ctx context.Context, job *Job) (*session, error) {
 	if job.Addr == "" {
 		return nil, errors.New("dma: no NDMP server address")
@@ -245,39 +306,77 @@ func dial(ctx context.Context, job *Job) (*session, error) {
 	if job.Device == "" {
 		return nil, errors.New("dma: no tape device")
 	}
+	if job.Data != nil && job.Data.Addr == "" {
+		return nil, errors.New("dma: no data server address for the three-way job")
+	}
 	s := &session{
 		job:         job,
 		dataHalted:  make(chan ndmp.DataHaltReason, 4),
 		moverHalted: make(chan ndmp.MoverHaltReason, 4),
-		moverPaused: make(chan ndmp.MoverPauseReason, 16),
+		moverPaused: make(chan ndmp.NotifyMoverPausedPost, 16),
 		lastData:    ndmp.DataStateIdle,
 		lastMove:    ndmp.MoverStateIdle,
 	}
-	c, err := ndmp.Dial(ctx, job.Addr, &ndmp.ClientConfig{PostHandler: s.post})
+	c, err := login(ctx, Agent{Addr: job.Addr, User: job.User, Password: job.Password, AuthType: job.AuthType}, s.post)
 	if err != nil {
-		return nil, fmt.Errorf("dma: cannot reach the NDMP server %s: %w", job.Addr, err)
+		return nil, err
 	}
-	s.c = c
+	s.c, s.d = c, c
+	if job.Data != nil {
+		if s.d, err = login(ctx, *job.Data, s.post); err != nil {
+			c.Close(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// close ends the control connections.
+func (s *session) close(ctx context.Context) {
+	bg := context.WithoutCancel(ctx)
+	if s.d != s.c {
+		s.d.Close(bg)
+	}
+	s.c.Close(bg)
+}
+
+// login connects to one server and logs in.
+func login(ctx context.Context, a Agent, post func(context.Context, *ndmp.Message)) (*ndmp.Client, error) {
+	c, err := ndmp.Dial(ctx, a.Addr, &ndmp.ClientConfig{PostHandler: post})
+	if err != nil {
+		return nil, fmt.Errorf("dma: cannot reach the NDMP server %s: %w", a.Addr, err)
+	}
 	if err := c.Connect(ctx); err != nil {
 		c.Conn().Close()
-		return nil, fmt.Errorf("dma: no NDMP session with %s: %w", job.Addr, err)
+		return nil, fmt.Errorf("dma: no NDMP session with %s: %w", a.Addr, err)
 	}
-	switch job.AuthType {
+	switch a.AuthType {
 	case ndmp.AuthText:
-		err = c.AuthText(ctx, job.User, job.Password)
+		err = c.AuthText(ctx, a.User, a.Password)
 	case ndmp.AuthMD5, ndmp.AuthNone:
-		err = c.AuthMD5(ctx, job.User, job.Password)
+		err = c.AuthMD5(ctx, a.User, a.Password)
 	default:
-		err = fmt.Errorf("unknown authentication type %v", job.AuthType)
+		err = fmt.Errorf("unknown authentication type %v", a.AuthType)
 	}
 	if err != nil {
 		c.Close(context.WithoutCancel(ctx))
 		if errors.Is(err, ndmp.ErrNotAuthorized) {
-			return nil, fmt.Errorf("dma: %s refused the login of user %q: wrong user name or password: %w", job.Addr, job.User, err)
+			return nil, fmt.Errorf("dma: %s refused the login of user %q: wrong user name or password: %w", a.Addr, a.User, err)
 		}
-		return nil, fmt.Errorf("dma: login to %s as %q: %w", job.Addr, job.User, err)
+		return nil, fmt.Errorf("dma: login to %s as %q: %w", a.Addr, a.User, err)
 	}
-	return s, nil
+	return c, nil
+}
+
+// selectCAE selects the NetApp connection address extension on c.
+func selectCAE(ctx context.Context, c *ndmp.Client, addr string) error {
+	if _, err := c.GetExtList(ctx); err != nil {
+		return fmt.Errorf("dma: %s: NDMP_CONFIG_GET_EXT_LIST: %w", addr, err)
+	}
+	if err := c.SetExtList(ctx, []ndmp.ClassVersion{{ExtClassID: ndmp.ExtClassNetAppCAE, ExtVersion: 1}}); err != nil {
+		return fmt.Errorf("dma: %s does not offer IPv6 data connections (extension class 0x2051): %w", addr, err)
+	}
+	return nil
 }
 
 // openTape opens the device and positions it; it returns the tape file
@@ -416,7 +515,18 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.c.Close(context.WithoutCancel(ctx))
+	defer s.close(ctx)
+	if job.IPv6 {
+		if job.Data == nil {
+			return nil, errors.New("dma: IPv6 data connections are for three-way jobs (set Job.Data)")
+		}
+		if err := selectCAE(ctx, s.c, job.Addr); err != nil {
+			return nil, err
+		}
+		if err := selectCAE(ctx, s.d, job.Data.Addr); err != nil {
+			return nil, err
+		}
+	}
 	mode := ndmp.TapeReadMode
 	if backup {
 		mode = ndmp.TapeRDWRMode
@@ -441,20 +551,28 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	if backup {
 		mmode = ndmp.MoverModeRead
 	}
-	if _, err := s.c.MoverListen(ctx, mmode, ndmp.AddrLocal); err != nil {
-		return nil, fmt.Errorf("dma: MOVER_LISTEN (local): %w", err)
+	atype := ndmp.AddrLocal
+	switch {
+	case job.IPv6:
+		atype = ndmp.AddrTCPIPv6
+	case job.Data != nil:
+		atype = ndmp.AddrTCP
 	}
-	if err := s.c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}); err != nil {
+	maddr, err := s.c.MoverListen(ctx, mmode, atype)
+	if err != nil {
+		return nil, fmt.Errorf("dma: MOVER_LISTEN (%v) on %s: %w", atype, job.Addr, err)
+	}
+	if err := s.d.DataConnect(ctx, *maddr); err != nil {
 		s.stopMover(ctx)
-		return nil, fmt.Errorf("dma: DATA_CONNECT (local): %w", err)
+		return nil, fmt.Errorf("dma: DATA_CONNECT (%v) to the mover of %s: %w", atype, job.Addr, err)
 	}
 	s.mu.Lock()
 	s.start = time.Now()
 	s.mu.Unlock()
 	if backup {
-		err = s.c.DataStartBackup(ctx, Butype, BackupEnv(job))
+		err = s.d.DataStartBackup(ctx, Butype, BackupEnv(job))
 	} else {
-		err = s.c.DataStartRecover(ctx, Butype, RecoverEnv(job), RecoverNlist(job))
+		err = s.d.DataStartRecover(ctx, Butype, RecoverEnv(job), RecoverNlist(job))
 	}
 	if err != nil {
 		s.cleanup(ctx)
@@ -462,11 +580,11 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	}
 	waitErr := s.wait(ctx, backup)
 	res.Elapsed = time.Since(s.start)
-	if st, err := s.c.DataGetState(context.WithoutCancel(ctx)); err == nil {
+	if st, err := s.d.DataGetState(context.WithoutCancel(ctx)); err == nil {
 		res.Bytes = st.BytesProcessed
 	}
 	if backup && waitErr == nil {
-		if env, err := s.c.DataGetEnv(ctx); err == nil {
+		if env, err := s.d.DataGetEnv(ctx); err == nil {
 			res.Env = env
 			res.DumpDate = ndmp.Env(env)["DUMP_DATE"]
 		}
@@ -474,6 +592,7 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	s.cleanup(ctx)
 	s.mu.Lock()
 	res.FileHistory, res.Files, res.Failed = s.fh, s.files, s.failed
+	res.MediaChanges, res.Reads, res.ReadBytes = s.changes, s.reads, s.readBytes
 	s.mu.Unlock()
 	if waitErr != nil {
 		return res, waitErr
@@ -496,10 +615,14 @@ func (s *session) refused(backup bool, err error) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	what := "the backup of " + s.job.FileSystem
+	server := s.job.Addr
+	if s.job.Data != nil {
+		server = s.job.Data.Addr
+	}
 	if !backup {
 		what = "the restore into " + s.job.Dest
 	}
-	msg := fmt.Sprintf("dma: %s refused %s", s.job.Addr, what)
+	msg := fmt.Sprintf("dma: %s refused %s", server, what)
 	if e := s.lastError(); e != "" {
 		msg += ": " + e
 	}
@@ -530,6 +653,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 		failure             error
 		abortBy             <-chan time.Time
 		eofGrace            <-chan time.Time
+		pause               ndmp.NotifyMoverPausedPost
 	)
 	abort := func(cause error) {
 		if failure == nil {
@@ -537,7 +661,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 		}
 		bg := context.WithoutCancel(ctx)
 		if !dataDone {
-			_ = s.c.DataAbort(bg)
+			_ = s.d.DataAbort(bg)
 		}
 		if !moverDone {
 			_ = s.c.MoverAbort(bg)
@@ -567,34 +691,60 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 				}
 				abort(errors.New(msg))
 			}
-		case r := <-s.moverPaused:
+		case p := <-s.moverPaused:
+			r := p.Reason
 			s.setState(0, ndmp.MoverStatePaused)
 			switch {
+			case failure != nil:
+				// Aborting already.
+			case backup && r == ndmp.MoverPauseEOM && s.job.ChangeMedia != nil:
+				if err := s.changeMedia(ctx, ndmp.TapeRDWRMode, nil); err != nil {
+					abort(err)
+				}
 			case backup && r == ndmp.MoverPauseEOM:
 				abort(fmt.Errorf("dma: backup to %s: %w (the backup was aborted; use a larger cartridge or another tape)", s.job.Device, ErrEndOfMedium))
 			case !backup && (r == ndmp.MoverPauseEOF || r == ndmp.MoverPauseEOM):
 				// The mover read up to the file mark; the data service
-				// should end at once. If it still waits, the image is cut.
+				// should end at once. If it still waits, the image goes
+				// on on the next cartridge, or is cut.
+				pause = p
+				wait := 10 * time.Second
+				if s.job.ChangeMedia != nil {
+					wait = changeDelay
+				}
 				if eofGrace == nil {
-					eofGrace = time.After(10 * time.Second)
+					eofGrace = time.After(wait)
 				}
 			default:
 				abort(fmt.Errorf("dma: the mover paused unexpectedly: %v", r))
 			}
 		case <-eofGrace:
 			eofGrace = nil
-			if !dataDone {
-				abort(fmt.Errorf("dma: tape file %d of %s ended before the end of the dump image", s.job.TapeFile, s.job.Device))
+			if dataDone || failure != nil {
+				break
 			}
+			if s.job.ChangeMedia != nil {
+				err := s.changeMedia(ctx, ndmp.TapeReadMode, &pause)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, ErrNoMoreMedia) {
+					abort(err)
+					break
+				}
+			}
+			abort(fmt.Errorf("dma: tape file %d of %s ended before the end of the dump image", s.job.TapeFile, s.job.Device))
 		case <-s.c.Conn().Done():
 			return fmt.Errorf("dma: lost the control connection to %s: %w", s.job.Addr, errOrClosed(s.c.Conn().Err()))
+		case <-s.d.Conn().Done():
+			return fmt.Errorf("dma: lost the control connection to the data server %s: %w", s.job.Data.Addr, errOrClosed(s.d.Conn().Err()))
 		case <-ctxDone:
 			ctxDone = nil
 			abort(fmt.Errorf("dma: interrupted: %w", ctx.Err()))
 		case <-abortBy:
 			return errors.Join(failure, fmt.Errorf("dma: the server did not halt within %v of the abort", haltTimeout))
 		case <-tick.C:
-			if st, err := s.c.DataGetState(ctx); err == nil {
+			if st, err := s.d.DataGetState(ctx); err == nil {
 				s.setState(st.State, 0)
 				if !dataDone {
 					s.report(Progress{Bytes: st.BytesProcessed})
@@ -648,12 +798,12 @@ func (s *session) setState(d ndmp.DataState, m ndmp.MoverState) {
 // cleanup brings the data and mover services back to IDLE.
 func (s *session) cleanup(ctx context.Context) {
 	bg := context.WithoutCancel(ctx)
-	if st, err := s.c.DataGetState(bg); err == nil && st.State != ndmp.DataStateIdle {
+	if st, err := s.d.DataGetState(bg); err == nil && st.State != ndmp.DataStateIdle {
 		if st.State != ndmp.DataStateHalted {
-			_ = s.c.DataAbort(bg)
+			_ = s.d.DataAbort(bg)
 			s.waitData(bg, ndmp.DataStateHalted)
 		}
-		_ = s.c.DataStop(bg)
+		_ = s.d.DataStop(bg)
 	}
 	s.stopMover(bg)
 }
@@ -679,10 +829,73 @@ func (s *session) stopMover(ctx context.Context) {
 // waitData polls until the data service reaches want (at most 10 s).
 func (s *session) waitData(ctx context.Context, want ndmp.DataState) {
 	for i := 0; i < 1000; i++ {
-		st, err := s.c.DataGetState(ctx)
+		st, err := s.d.DataGetState(ctx)
 		if err != nil || st.State == want {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// changeDelay is how long a restore whose mover paused at the end of a
+// tape file waits for the data service to end before it takes the image
+// to go on on the next cartridge.
+const changeDelay = time.Second
+
+// changeMedia closes the tape, has Job.ChangeMedia load the next
+// cartridge, opens the tape in mode and continues the mover. For a
+// restore, pause is the mover's pause: the window is set from its seek
+// position first.
+func (s *session) changeMedia(ctx context.Context, mode ndmp.TapeOpenMode, pause *ndmp.NotifyMoverPausedPost) error {
+	dev := s.job.Device
+	s.mu.Lock()
+	s.changes++
+	n := s.changes
+	s.mu.Unlock()
+	if err := s.c.TapeClose(ctx); err != nil {
+		return fmt.Errorf("dma: close %s for cartridge change %d: %w", dev, n, err)
+	}
+	if err := s.job.ChangeMedia(ctx, s.c, n); err != nil {
+		// Leave the device open for the cleanup, when a cartridge is there.
+		_ = s.c.TapeOpen(context.WithoutCancel(ctx), dev, mode)
+		return fmt.Errorf("dma: cartridge change %d on %s: %w", n, dev, err)
+	}
+	if err := s.c.TapeOpen(ctx, dev, mode); err != nil {
+		return fmt.Errorf("dma: open %s after cartridge change %d: %w", dev, n, err)
+	}
+	if pause != nil {
+		if err := s.c.MoverSetWindow(ctx, pause.SeekPosition, math.MaxUint64-pause.SeekPosition); err != nil {
+			return fmt.Errorf("dma: set the mover window at %d after cartridge change %d: %w", pause.SeekPosition, n, err)
+		}
+	}
+	if err := s.c.MoverContinue(ctx); err != nil {
+		return fmt.Errorf("dma: MOVER_CONTINUE after cartridge change %d: %w", n, err)
+	}
+	s.setState(0, ndmp.MoverStateActive)
+	return nil
+}
+
+// MoveMedium moves a cartridge from element src to element dst of the
+// medium changer device changer (for example "mc0") with a SCSI MOVE
+// MEDIUM command through NDMP_SCSI_EXECUTE_CDB. The session must have no
+// tape device open; the changer is closed again afterwards.
+func MoveMedium(ctx context.Context, c *ndmp.Client, changer string, src, dst uint16) error {
+	if err := c.SCSIOpen(ctx, changer); err != nil {
+		return fmt.Errorf("dma: open the medium changer %q: %w", changer, err)
+	}
+	cdb := make([]byte, 12)
+	cdb[0] = 0xA5 // MOVE MEDIUM
+	binary.BigEndian.PutUint16(cdb[4:], src)
+	binary.BigEndian.PutUint16(cdb[6:], dst)
+	r, err := c.SCSIExecuteCDB(ctx, &ndmp.SCSIExecuteCDBRequest{Timeout: 300000, CDB: cdb})
+	cerr := c.SCSIClose(context.WithoutCancel(ctx))
+	switch {
+	case err != nil:
+		return fmt.Errorf("dma: MOVE MEDIUM %d to %d on %q: %w", src, dst, changer, err)
+	case r.Status != 0:
+		return fmt.Errorf("dma: MOVE MEDIUM %d to %d on %q: SCSI status %#x, sense %x", src, dst, changer, r.Status, r.ExtSense)
+	case cerr != nil:
+		return fmt.Errorf("dma: close the medium changer %q: %w", changer, cerr)
+	}
+	return nil
 }
