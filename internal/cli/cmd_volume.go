@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -37,10 +36,16 @@ func (v *volumeArgs) flags(c *cobra.Command) {
 }
 
 func (v *volumeArgs) parse(cmd *cobra.Command, args []string) error {
-	if err := positional(cmd, args, map[string]*string{"vserver": &v.svm, "volume": &v.vol}, "vserver", "volume"); err != nil {
-		return err
+	return named(cmd, args, pos("vserver", &v.svm), pos("volume", &v.vol))
+}
+
+// volume looks up the volume va names.
+func (a *app) volume(cmd *cobra.Command, va volumeArgs) (admin.Volume, error) {
+	c, err := a.api()
+	if err != nil {
+		return admin.Volume{}, err
 	}
-	return required(req("vserver", v.svm), req("volume", v.vol))
+	return c.Volume(cmd.Context(), va.svm, va.vol)
 }
 
 func (a *app) volumeCreate() *cobra.Command {
@@ -63,11 +68,7 @@ func (a *app) volumeCreate() *cobra.Command {
 			}
 			in.SVM, in.Name, in.Path = va.svm, va.vol, abs
 			in.Type = strings.ToUpper(in.Type)
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/storage/volumes", nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/storage/volumes", nil, in, nil)
 		},
 	}
 	va.flags(c)
@@ -108,7 +109,7 @@ func (a *app) volumeModify() *cobra.Command {
 			if in == (admin.VolumeModify{}) {
 				return fmt.Errorf("nothing to modify")
 			}
-			return a.patchVolume(cmd.Context(), va, in)
+			return a.patchVolume(cmd, va, in)
 		},
 	}
 	va.flags(c)
@@ -121,16 +122,12 @@ func (a *app) volumeModify() *cobra.Command {
 	return c
 }
 
-func (a *app) patchVolume(ctx context.Context, va volumeArgs, in admin.VolumeModify) error {
-	c, err := a.api()
+func (a *app) patchVolume(cmd *cobra.Command, va volumeArgs, in admin.VolumeModify) error {
+	v, err := a.volume(cmd, va)
 	if err != nil {
 		return err
 	}
-	v, err := c.Volume(ctx, va.svm, va.vol)
-	if err != nil {
-		return err
-	}
-	return c.Do(ctx, http.MethodPatch, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, in, nil)
+	return a.call(cmd, http.MethodPatch, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, in, nil)
 }
 
 func (a *app) volumeState(verb, state, short string) *cobra.Command {
@@ -144,7 +141,7 @@ func (a *app) volumeState(verb, state, short string) *cobra.Command {
 				return err
 			}
 			st := state
-			if err := a.patchVolume(cmd.Context(), va, admin.VolumeModify{State: &st}); err != nil {
+			if err := a.patchVolume(cmd, va, admin.VolumeModify{State: &st}); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "Volume %q in Vserver %q is now %s.\n", va.vol, va.svm, state)
@@ -165,16 +162,11 @@ func (a *app) volumeDelete() *cobra.Command {
 			if err := va.parse(cmd, args); err != nil {
 				return err
 			}
-			c, err := a.api()
+			v, err := a.volume(cmd, va)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			v, err := c.Volume(ctx, va.svm, va.vol)
-			if err != nil {
-				return err
-			}
-			if err := c.Do(ctx, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, nil, nil); err != nil {
+			if err := a.call(cmd, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID), nil, nil, nil); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Volume %q in Vserver %q deleted.\n", va.vol, va.svm)
@@ -186,28 +178,10 @@ func (a *app) volumeDelete() *cobra.Command {
 }
 
 func (a *app) volumeShow() *cobra.Command {
-	var o ShowOptions
-	var svm, vol string
-	c := &cobra.Command{
-		Use:   "show [-vserver SVM] [-volume NAME]",
-		Short: "Display volumes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("svm.name", svm)
-			}
-			if vol != "" {
-				q.Set("name", vol)
-			}
-			vols, err := admin.List[admin.Volume](cmd.Context(), c, "/api/storage/volumes", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.Volume]{
+		use: "show [-vserver SVM] [-volume NAME]", short: "Display volumes", path: "/api/storage/volumes",
+		filters: []filter{{"vserver", "svm.name", "show only volumes of this SVM"}, {"volume", "name", "show only this volume"}},
+		table: func(vols []admin.Volume) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver Name"},
@@ -226,7 +200,6 @@ func (a *app) volumeShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver", "volume"},
 				Default: []string{"vserver", "volume", "state", "type", "snapshot-provider", "path"},
-				Raw:     vols,
 			}
 			for _, v := range vols {
 				t.Rows = append(t.Rows, map[string]string{
@@ -236,13 +209,9 @@ func (a *app) volumeShow() *cobra.Command {
 					"create-time": timeText(v.CreatedAt), "type-generation": strconv.FormatUint(v.TypeGeneration, 10),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only volumes of this SVM")
-	c.Flags().StringVar(&vol, "volume", "", "show only this volume")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 // ---- qtrees
@@ -255,18 +224,11 @@ func (a *app) qtreeCreate() *cobra.Command {
 		Short: "Create a qtree",
 		Args:  cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "qtree": &in.Name}, "vserver", "volume", "qtree"); err != nil {
-				return err
-			}
-			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", in.Name)); err != nil {
+			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("qtree", &in.Name)); err != nil {
 				return err
 			}
 			in.SVM, in.Volume = va.svm, va.vol
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/storage/qtrees", nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/storage/qtrees", nil, in, nil)
 		},
 	}
 	va.flags(c)
@@ -289,16 +251,11 @@ func (a *app) qtreeModify() *cobra.Command {
 			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", name), req("security-style", style)); err != nil {
 				return err
 			}
-			c, err := a.api()
+			v, err := a.volume(cmd, va)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			v, err := c.Volume(ctx, va.svm, va.vol)
-			if err != nil {
-				return err
-			}
-			return c.Do(ctx, http.MethodPatch, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), nil,
+			return a.call(cmd, http.MethodPatch, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), nil,
 				admin.QtreeModify{SecurityStyle: style}, nil)
 		},
 	}
@@ -317,18 +274,10 @@ func (a *app) qtreeDelete() *cobra.Command {
 		Short: "Delete a qtree and its (empty, unless -force) directory",
 		Args:  cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "qtree": &name}, "vserver", "volume", "qtree"); err != nil {
+			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("qtree", &name)); err != nil {
 				return err
 			}
-			if err := required(req("vserver", va.svm), req("volume", va.vol), req("qtree", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			v, err := c.Volume(ctx, va.svm, va.vol)
+			v, err := a.volume(cmd, va)
 			if err != nil {
 				return err
 			}
@@ -336,7 +285,7 @@ func (a *app) qtreeDelete() *cobra.Command {
 			if force {
 				q.Set("force", "true")
 			}
-			return c.Do(ctx, http.MethodDelete, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), q, nil, nil)
+			return a.call(cmd, http.MethodDelete, "/api/storage/qtrees/"+url.PathEscape(v.UUID)+"/"+url.PathEscape(name), q, nil, nil)
 		},
 	}
 	va.flags(c)
@@ -346,32 +295,10 @@ func (a *app) qtreeDelete() *cobra.Command {
 }
 
 func (a *app) qtreeShow() *cobra.Command {
-	var o ShowOptions
-	var va volumeArgs
-	var name string
-	c := &cobra.Command{
-		Use:   "show [-vserver SVM] [-volume VOL] [-qtree NAME]",
-		Short: "Display qtrees",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if va.svm != "" {
-				q.Set("svm.name", va.svm)
-			}
-			if va.vol != "" {
-				q.Set("volume.name", va.vol)
-			}
-			if name != "" {
-				q.Set("name", name)
-			}
-			qs, err := admin.List[admin.Qtree](cmd.Context(), c, "/api/storage/qtrees", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.Qtree]{
+		use: "show [-vserver SVM] [-volume VOL] [-qtree NAME]", short: "Display qtrees", path: "/api/storage/qtrees",
+		filters: []filter{{"vserver", "svm.name", "SVM name"}, {"volume", "volume.name", "volume name"}, {"qtree", "name", "show only this qtree"}},
+		table: func(qs []admin.Qtree) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver Name"},
@@ -383,7 +310,6 @@ func (a *app) qtreeShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver", "volume", "qtree"},
 				Default: []string{"vserver", "volume", "qtree", "security-style", "id"},
-				Raw:     qs,
 			}
 			for _, qt := range qs {
 				t.Rows = append(t.Rows, map[string]string{
@@ -391,13 +317,9 @@ func (a *app) qtreeShow() *cobra.Command {
 					"security-style": string(qt.SecurityStyle), "create-time": timeText(qt.CreatedAt),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	va.flags(c)
-	c.Flags().StringVar(&name, "qtree", "", "show only this qtree")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 // ---- snapshots
@@ -410,22 +332,14 @@ func (a *app) snapshotCreate() *cobra.Command {
 		Short: "Create a Snapshot copy of a volume",
 		Args:  cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "snapshot": &name}, "vserver", "volume", "snapshot"); err != nil {
+			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("snapshot", &name)); err != nil {
 				return err
 			}
-			if err := required(req("vserver", va.svm), req("volume", va.vol), req("snapshot", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
+			v, err := a.volume(cmd, va)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			v, err := c.Volume(ctx, va.svm, va.vol)
-			if err != nil {
-				return err
-			}
-			return c.Do(ctx, http.MethodPost, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", nil, admin.SnapshotCreate{Name: name}, nil)
+			return a.call(cmd, http.MethodPost, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", nil, admin.SnapshotCreate{Name: name}, nil)
 		},
 	}
 	va.flags(c)
@@ -441,22 +355,14 @@ func (a *app) snapshotDelete() *cobra.Command {
 		Short: "Delete a Snapshot copy",
 		Args:  cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &va.svm, "volume": &va.vol, "snapshot": &name}, "vserver", "volume", "snapshot"); err != nil {
+			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("snapshot", &name)); err != nil {
 				return err
 			}
-			if err := required(req("vserver", va.svm), req("volume", va.vol), req("snapshot", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
+			v, err := a.volume(cmd, va)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			v, err := c.Volume(ctx, va.svm, va.vol)
-			if err != nil {
-				return err
-			}
-			return c.Do(ctx, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots/"+url.PathEscape(name), nil, nil, nil)
+			return a.call(cmd, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots/"+url.PathEscape(name), nil, nil, nil)
 		},
 	}
 	va.flags(c)
@@ -475,11 +381,7 @@ func (a *app) snapshotLock(verb string) *cobra.Command {
 			if err := required(req("vserver", in.SVM), req("volume", in.Volume), req("snapshot", in.Snapshot), req("owner", in.Owner)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/private/cli/volume/snapshot/"+verb, nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/private/cli/volume/snapshot/"+verb, nil, in, nil)
 		},
 	}
 	f := c.Flags()
