@@ -89,10 +89,7 @@ func (a *app) svmNDMPState(verb string, on bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &svm}, "vserver"); err != nil {
-				return err
-			}
-			if err := required(req("vserver", svm)); err != nil {
+			if err := named(cmd, args, pos("vserver", &svm)); err != nil {
 				return err
 			}
 			_, err := a.modifySVMNDMP(cmd.Context(), svm, admin.NDMPSVMModify{Enabled: &on})
@@ -200,10 +197,7 @@ func (a *app) svmNDMPModify() *cobra.Command {
 		Short: "Modify the NDMP configuration of an SVM",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &svm}, "vserver"); err != nil {
-				return err
-			}
-			if err := required(req("vserver", svm)); err != nil {
+			if err := named(cmd, args, pos("vserver", &svm)); err != nil {
 				return err
 			}
 			var in admin.NDMPSVMModify
@@ -489,10 +483,7 @@ func (a *app) ndmpKill(nodeScope bool) *cobra.Command {
 		Short: "Terminate the specified NDMP session",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"session-id": &in.SessionID}, "session-id"); err != nil {
-				return err
-			}
-			if err := required(req("session-id", in.SessionID)); err != nil {
+			if err := named(cmd, args, pos("session-id", &in.SessionID)); err != nil {
 				return err
 			}
 			c, err := a.api()
@@ -561,10 +552,7 @@ func (a *app) ndmpLog(nodeScope, start bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"session-filter": &in.SessionFilter}, "session-filter"); err != nil {
-				return err
-			}
-			if err := required(req("session-filter", in.SessionFilter)); err != nil {
+			if err := named(cmd, args, pos("session-filter", &in.SessionFilter)); err != nil {
 				return err
 			}
 			c, err := a.api()
@@ -869,11 +857,7 @@ func (a *app) nodeNDMPServiceStop() *cobra.Command {
 			if _, err := a.modifyNodeNDMP(cmd.Context(), node, admin.NDMPNodeModify{Enabled: ptr(false)}); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, nodeNDMPAPI+"/kill-all", nil, admin.NDMPKill{Node: node}, nil)
+			return a.call(cmd, http.MethodPost, nodeNDMPAPI+"/kill-all", nil, admin.NDMPKill{Node: node}, nil)
 		},
 	}
 	c.Flags().StringVar(&node, "node", "", "node (default: this node)")
@@ -942,11 +926,7 @@ func (a *app) nodeNDMPPassword() *cobra.Command {
 				}
 				pw = p1
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, nodeNDMPAPI+"/password", nil, admin.NDMPNodePassword{Node: node, Password: pw}, nil)
+			return a.call(cmd, http.MethodPost, nodeNDMPAPI+"/password", nil, admin.NDMPNodePassword{Node: node, Password: pw}, nil)
 		},
 	}
 	c.Flags().StringVar(&node, "node", "", "node (default: this node)")

@@ -88,11 +88,7 @@ func (a *app) loginCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/security/accounts", nil,
+			return a.call(cmd, http.MethodPost, "/api/security/accounts", nil,
 				admin.AccountCreate{SVM: ua.svm, Name: name, Role: role, Password: pw}, nil)
 		},
 	}
@@ -270,50 +266,42 @@ func (a *app) loginShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			q := url.Values{}
-			if ua.svm != "" {
-				q.Set("owner.name", ua.svm)
-			}
-			if name != "" {
-				q.Set("name", name)
-			}
-			users, err := admin.List[admin.User](cmd.Context(), c, "/api/security/accounts", q)
-			if err != nil {
-				return err
-			}
-			t := Table{
-				Columns: []Column{
-					{"vserver", "Vserver", "Vserver"},
-					{"user-or-group-name", "User/Group Name", "User Name or Group Name"},
-					{"application", "Application", "Application"},
-					{"authentication-method", "Authentication Method", "Authentication Method"},
-					{"role", "Role Name", "Role Name"},
-					{"is-account-locked", "Acct Locked", "Account Locked"},
-					{"has-password", "Password Set", "Password Set"},
-					{"password-change-time", "Password Changed", "Password Change Time"},
-					{"create-time", "Create Time", "Create Time"},
-				},
-				Keys:    []string{"vserver", "user-or-group-name"},
-				Default: []string{"vserver", "user-or-group-name", "application", "authentication-method", "role", "is-account-locked"},
-				Raw:     users,
-			}
-			for _, u := range users {
-				t.Rows = append(t.Rows, map[string]string{
-					"vserver": u.SVM, "user-or-group-name": u.Name, "application": "http", "authentication-method": "password",
-					"role": u.Role, "is-account-locked": yesNo(u.Locked), "has-password": boolText(u.HasPassword),
-					"password-change-time": timeText(u.PasswordChangedAt), "create-time": timeText(u.CreatedAt),
-				})
-			}
-			return a.print(cmd, t, o)
+			setIf(q, "owner.name", ua.svm)
+			setIf(q, "name", name)
+			return printList(a, cmd, "/api/security/accounts", q, o, loginTable)
 		},
 	}
 	ua.flags(c)
 	showFlags(c, &o)
 	return c
+}
+
+// loginTable is the table of security login show.
+func loginTable(users []admin.User) Table {
+	t := Table{
+		Columns: []Column{
+			{"vserver", "Vserver", "Vserver"},
+			{"user-or-group-name", "User/Group Name", "User Name or Group Name"},
+			{"application", "Application", "Application"},
+			{"authentication-method", "Authentication Method", "Authentication Method"},
+			{"role", "Role Name", "Role Name"},
+			{"is-account-locked", "Acct Locked", "Account Locked"},
+			{"has-password", "Password Set", "Password Set"},
+			{"password-change-time", "Password Changed", "Password Change Time"},
+			{"create-time", "Create Time", "Create Time"},
+		},
+		Keys:    []string{"vserver", "user-or-group-name"},
+		Default: []string{"vserver", "user-or-group-name", "application", "authentication-method", "role", "is-account-locked"},
+	}
+	for _, u := range users {
+		t.Rows = append(t.Rows, map[string]string{
+			"vserver": u.SVM, "user-or-group-name": u.Name, "application": "http", "authentication-method": "password",
+			"role": u.Role, "is-account-locked": yesNo(u.Locked), "has-password": boolText(u.HasPassword),
+			"password-change-time": timeText(u.PasswordChangedAt), "create-time": timeText(u.CreatedAt),
+		})
+	}
+	return t
 }
 
 func yesNo(b bool) string {
@@ -333,11 +321,7 @@ func (a *app) roleCreate() *cobra.Command {
 			if err := required(req("role", in.Name), req("cmddirname", in.CmdDir)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/security/roles", nil, in, nil)
+			return a.call(cmd, http.MethodPost, "/api/security/roles", nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -409,28 +393,10 @@ func (a *app) roleDelete() *cobra.Command {
 }
 
 func (a *app) roleShow() *cobra.Command {
-	var o ShowOptions
-	var svm, name string
-	c := &cobra.Command{
-		Use:   "show [-vserver SVM] [-role NAME]",
-		Short: "Display roles, one line per command directory",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("owner.name", svm)
-			}
-			if name != "" {
-				q.Set("name", name)
-			}
-			roles, err := admin.List[admin.Role](cmd.Context(), c, "/api/security/roles", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.Role]{
+		use: "show [-vserver SVM] [-role NAME]", short: "Display roles, one line per command directory", path: "/api/security/roles",
+		filters: []filter{{"vserver", "owner.name", "show only roles usable in this SVM"}, {"role", "name", "show only this role"}},
+		table: func(roles []admin.Role) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver"},
@@ -441,7 +407,6 @@ func (a *app) roleShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver", "role", "cmddirname"},
 				Default: []string{"vserver", "role", "cmddirname", "access"},
-				Raw:     roles,
 			}
 			for _, r := range roles {
 				for _, e := range r.Entries {
@@ -451,11 +416,7 @@ func (a *app) roleShow() *cobra.Command {
 					})
 				}
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only roles usable in this SVM")
-	c.Flags().StringVar(&name, "role", "", "show only this role")
-	showFlags(c, &o)
-	return c
+	})
 }

@@ -425,11 +425,7 @@ func (a *app) tapeAliasSet() *cobra.Command {
 			if err := required(req("name", in.Name), req("mapping", in.Mapping)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/alias", nil, in, nil)
+			return a.call(cmd, http.MethodPost, tapeAPI+"/alias", nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -449,11 +445,7 @@ func (a *app) tapeAliasClear() *cobra.Command {
 			if in.Name == "" && in.ClearScope == "" {
 				return fmt.Errorf("missing required parameter -name or -clear-scope")
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/alias/clear", nil, in, nil)
+			return a.call(cmd, http.MethodPost, tapeAPI+"/alias/clear", nil, in, nil)
 		},
 	}
 	f := c.Flags()
@@ -705,11 +697,7 @@ func (a *app) storageStatsCmd() *cobra.Command {
 		Short: "Reset the statistics of a tape drive to zero",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, "/api/private/cli/storage/stats/tape/zero", nil, admin.TapeAction{DeviceID: args[0]}, nil)
+			return a.call(cmd, http.MethodPost, "/api/private/cli/storage/stats/tape/zero", nil, admin.TapeAction{DeviceID: args[0]}, nil)
 		},
 	}
 	stats.AddCommand(zero)
@@ -770,10 +758,7 @@ func (a *app) vtlCreate() *cobra.Command {
 		Short: "Create a virtual tape library and attach its drives and media changer to the node",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"name": &in.Name}, "name"); err != nil {
-				return err
-			}
-			if err := required(req("name", in.Name)); err != nil {
+			if err := named(cmd, args, pos("name", &in.Name)); err != nil {
 				return err
 			}
 			for _, f := range []string{"drives", "slots", "ie-slots", "cartridges"} {
@@ -823,17 +808,10 @@ func (a *app) vtlDelete() *cobra.Command {
 		Short: "Delete a virtual tape library made with storage tape vtl create, with its cartridges",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"name": &name}, "name"); err != nil {
+			if err := named(cmd, args, pos("name", &name)); err != nil {
 				return err
 			}
-			if err := required(req("name", name)); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodDelete, tapeAPI+"/vtls/"+url.PathEscape(name), nil, nil, nil)
+			return a.call(cmd, http.MethodDelete, tapeAPI+"/vtls/"+url.PathEscape(name), nil, nil, nil)
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "name of the library")
@@ -963,10 +941,7 @@ func (a *app) vtlCartridgeAdd() *cobra.Command {
 		Short: "Make a new blank cartridge in the first empty storage slot",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"barcode": &in.Barcode}, "barcode"); err != nil {
-				return err
-			}
-			if err := required(req("barcode", in.Barcode)); err != nil {
+			if err := named(cmd, args, pos("barcode", &in.Barcode)); err != nil {
 				return err
 			}
 			if capacity != "" {
@@ -976,11 +951,7 @@ func (a *app) vtlCartridgeAdd() *cobra.Command {
 				}
 				in.Capacity = n
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/vtl/cartridges", nil, in, nil)
+			return a.call(cmd, http.MethodPost, tapeAPI+"/vtl/cartridges", nil, in, nil)
 		},
 	}
 	c.Flags().StringVar(&in.Barcode, "barcode", "", "barcode of the new cartridge")
@@ -1024,10 +995,7 @@ func (a *app) vtlCartridgeOp(verb, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"barcode": &barcode}, "barcode"); err != nil {
-				return err
-			}
-			if err := required(req("barcode", barcode)); err != nil {
+			if err := named(cmd, args, pos("barcode", &barcode)); err != nil {
 				return err
 			}
 			var body any
@@ -1046,11 +1014,7 @@ func (a *app) vtlCartridgeOp(verb, short string) *cobra.Command {
 				}
 				body = admin.VTLCartridgeMove{To: to}
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), method, path, nil, body, nil)
+			return a.call(cmd, method, path, nil, body, nil)
 		},
 	}
 	c.Flags().StringVar(&barcode, "barcode", "", "cartridge barcode")
