@@ -317,6 +317,13 @@ func (c *treeCopier) copyFile(sfd, dfd int, srcPath, dstPath, name string, st *u
 			return 0, fmt.Errorf("copy %s: %w", srcPath, err)
 		}
 	}
+	// A write between the stat and the copy may be in the copy: the live
+	// ctime after the copy is then the one the identity map records, so an
+	// incremental backup of this snapshot sees the change.
+	var after unix.Stat_t
+	if err := unix.Fstat(s, &after); err == nil && after.Ctim.Nano() > st.Ctim.Nano() {
+		st.Ctim = after.Ctim
+	}
 	// Every call left out here counts: 100,000 files are 100,000 calls.
 	var dst unix.Stat_t
 	if err := unix.Fstat(d, &dst); err != nil {
