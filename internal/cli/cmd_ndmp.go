@@ -119,28 +119,10 @@ func roleNames(r []storage.LIFRole) string {
 }
 
 func (a *app) svmNDMPShow() *cobra.Command {
-	var o ShowOptions
-	var svm string
-	c := &cobra.Command{
-		Use:   "show [-vserver NAME]",
-		Short: "Display the NDMP configuration of SVMs",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &svm}, "vserver"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("vserver", svm)
-			}
-			recs, err := admin.List[admin.NDMPSVMSettings](cmd.Context(), c, svmNDMPAPI, q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.NDMPSVMSettings]{
+		use: "show [-vserver NAME]", short: "Display the NDMP configuration of SVMs", path: svmNDMPAPI,
+		filters: []filter{{"vserver", "vserver", "show only this SVM"}}, positional: 1,
+		table: func(recs []admin.NDMPSVMSettings) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver Name"},
@@ -156,7 +138,6 @@ func (a *app) svmNDMPShow() *cobra.Command {
 				},
 				Keys:    []string{"vserver"},
 				Default: []string{"vserver", "enable", "authtype"},
-				Raw:     recs,
 			}
 			for _, r := range recs {
 				t.Rows = append(t.Rows, map[string]string{
@@ -168,12 +149,9 @@ func (a *app) svmNDMPShow() *cobra.Command {
 					"is-extension-enabled": boolText(r.ExtensionsEnabled), "backup-log-enable": boolText(r.BackupLogEnable),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only this SVM")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 // boolFlag parses an ONTAP boolean parameter value.
@@ -271,77 +249,33 @@ func versionTable(recs []admin.NDMPVersionInfo, key, header string) Table {
 }
 
 func (a *app) svmNDMPVersion() *cobra.Command {
-	var o ShowOptions
-	var svm string
-	c := &cobra.Command{
-		Use:   "version [-vserver NAME]",
-		Short: "Display the default NDMP version",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &svm}, "vserver"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("vserver", svm)
-			}
-			recs, err := admin.List[admin.NDMPVersionInfo](cmd.Context(), c, svmNDMPAPI+"/version", q)
-			if err != nil {
-				return err
-			}
-			return a.print(cmd, versionTable(recs, "vserver", "Vserver"), o)
-		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only this SVM")
-	showFlags(c, &o)
-	return c
+	return showCmd(a, showSpec[admin.NDMPVersionInfo]{
+		use: "version [-vserver NAME]", short: "Display the default NDMP version", path: svmNDMPAPI + "/version",
+		filters: []filter{{"vserver", "vserver", "show only this SVM"}}, positional: 1,
+		table: func(recs []admin.NDMPVersionInfo) Table { return versionTable(recs, "vserver", "Vserver") },
+	})
 }
 
 func (a *app) svmNDMPExtShow() *cobra.Command {
-	var o ShowOptions
-	var svm string
-	c := &cobra.Command{
-		Use:   "show [-vserver NAME]",
-		Short: "Display the NDMP extension status of SVMs",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"vserver": &svm}, "vserver"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if svm != "" {
-				q.Set("vserver", svm)
-			}
-			recs, err := admin.List[admin.NDMPSVMSettings](cmd.Context(), c, svmNDMPAPI, q)
-			if err != nil {
-				return err
-			}
+	return advanced(showCmd(a, showSpec[admin.NDMPSVMSettings]{
+		use: "show [-vserver NAME]", short: "Display the NDMP extension status of SVMs", path: svmNDMPAPI,
+		filters: []filter{{"vserver", "vserver", "show only this SVM"}}, positional: 1,
+		table: func(recs []admin.NDMPSVMSettings) Table {
 			t := Table{
 				Columns: []Column{
 					{"vserver", "Vserver", "Vserver"},
 					{"is-extension-enabled", "Extensions Enabled", "Are NDMP Extensions Enabled"},
 					{"extensions", "Extension Classes", "Extension Classes"},
 				},
-				Keys: []string{"vserver"}, Default: []string{"vserver", "is-extension-enabled"}, Raw: recs,
+				Keys: []string{"vserver"}, Default: []string{"vserver", "is-extension-enabled"},
 			}
 			classes := fmt.Sprintf("0x%04x,0x%04x,0x%04x", server.ExtClassRBE, server.ExtClassCAE, server.ExtClassCAB)
 			for _, r := range recs {
 				t.Rows = append(t.Rows, map[string]string{"vserver": r.SVM, "is-extension-enabled": boolText(r.ExtensionsEnabled), "extensions": classes})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&svm, "vserver", "", "show only this SVM")
-	showFlags(c, &o)
-	return advanced(c)
+	}))
 }
 
 func (a *app) svmNDMPExtModify() *cobra.Command {
@@ -442,24 +376,14 @@ func (a *app) ndmpStatus(nodeScope, probe bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			q := url.Values{}
-			for k, v := range map[string]string{"vserver": svm, "node": node, "session-id": id} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			ss, err := admin.List[server.SessionInfo](cmd.Context(), c, sessionsAPI(nodeScope)+"/sessions", q)
-			if err != nil {
-				return err
-			}
+			setIf(q, "vserver", svm)
+			setIf(q, "node", node)
+			setIf(q, "session-id", id)
 			if probe && len(o.Fields) == 0 && !a.json {
 				o.Instance = true
 			}
-			return a.print(cmd, sessionTable(ss), o)
+			return printList(a, cmd, sessionsAPI(nodeScope)+"/sessions", q, o, sessionTable)
 		},
 	}
 	if nodeScope {
@@ -486,12 +410,8 @@ func (a *app) ndmpKill(nodeScope bool) *cobra.Command {
 			if err := named(cmd, args, pos("session-id", &in.SessionID)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var out admin.NDMPKillResult
-			return c.Do(cmd.Context(), http.MethodPost, sessionsAPI(nodeScope)+"/kill", nil, in, &out)
+			return a.call(cmd, http.MethodPost, sessionsAPI(nodeScope)+"/kill", nil, in, &out)
 		},
 	}
 	if nodeScope {
@@ -514,18 +434,14 @@ func (a *app) ndmpKillAll(nodeScope bool, use, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var out admin.NDMPKillResult
-			if err := c.Do(cmd.Context(), http.MethodPost, sessionsAPI(nodeScope)+"/kill-all", nil, in, &out); err != nil {
+			if err := a.call(cmd, http.MethodPost, sessionsAPI(nodeScope)+"/kill-all", nil, in, &out); err != nil {
 				return err
 			}
 			if done, err := a.printRaw(cmd, out); done {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%d NDMP sessions terminated.\n", len(out.Sessions))
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%d NDMP sessions terminated.\n", len(out.Sessions))
 			return err
 		},
 	}
@@ -555,12 +471,8 @@ func (a *app) ndmpLog(nodeScope, start bool) *cobra.Command {
 			if err := named(cmd, args, pos("session-filter", &in.SessionFilter)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var out admin.NDMPKillResult
-			if err := c.Do(cmd.Context(), http.MethodPost, sessionsAPI(nodeScope)+"/log/"+verb, nil, in, &out); err != nil {
+			if err := a.call(cmd, http.MethodPost, sessionsAPI(nodeScope)+"/log/"+verb, nil, in, &out); err != nil {
 				return err
 			}
 			if done, err := a.printRaw(cmd, out); done {
@@ -574,7 +486,7 @@ func (a *app) ndmpLog(nodeScope, start bool) *cobra.Command {
 			if !start {
 				state = "stopped"
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Logging %s for %d NDMP sessions: %s\n", state, len(ids), strings.Join(ids, ", "))
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "Logging %s for %d NDMP sessions: %s\n", state, len(ids), strings.Join(ids, ", "))
 			return err
 		},
 	}
@@ -726,34 +638,11 @@ func (a *app) nodeNDMPModify() *cobra.Command {
 }
 
 func (a *app) nodeNDMPVersion() *cobra.Command {
-	var o ShowOptions
-	var node string
-	c := &cobra.Command{
-		Use:   "version [-node NAME]",
-		Short: "Display the default NDMP version",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"node": &node}, "node"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if node != "" {
-				q.Set("node", node)
-			}
-			recs, err := admin.List[admin.NDMPVersionInfo](cmd.Context(), c, nodeNDMPAPI+"/version", q)
-			if err != nil {
-				return err
-			}
-			return a.print(cmd, versionTable(recs, "node", "Node"), o)
-		},
-	}
-	c.Flags().StringVar(&node, "node", "", "node")
-	showFlags(c, &o)
-	return c
+	return showCmd(a, showSpec[admin.NDMPVersionInfo]{
+		use: "version [-node NAME]", short: "Display the default NDMP version", path: nodeNDMPAPI + "/version",
+		filters: []filter{{"node", "node", "node"}}, positional: 1,
+		table: func(recs []admin.NDMPVersionInfo) Table { return versionTable(recs, "node", "Node") },
+	})
 }
 
 func serviceStatus(r admin.NDMPNodeSettings) string {
