@@ -43,7 +43,14 @@ type dataService struct {
 	// netMsg is the ONTAP message for a failure of the data connection
 	// (N18), set by the stream wrappers.
 	netMsg atomic.Pointer[string]
+	// dmaAbort is set by DATA_ABORT: the operation's failure is the DMA's
+	// wish, not an error to log.
+	dmaAbort atomic.Bool
 }
+
+// abortedByDMA reports whether the running operation was stopped with
+// DATA_ABORT.
+func (d *dataService) abortedByDMA() bool { return d.dmaAbort.Load() }
 
 // noteNet records the ONTAP message for a data connection failure (the
 // first one wins).
@@ -200,6 +207,7 @@ func (d *dataService) abort() ndmp.Error {
 		d.mu.Unlock()
 		return ndmp.NoErr
 	}
+	d.dmaAbort.Store(true)
 	d.haltAndNotifyLocked(ndmp.DataHaltAborted)
 	return ndmp.NoErr
 }
@@ -218,6 +226,7 @@ func (d *dataService) stop() ndmp.Error {
 	d.addr, d.env, d.ln, d.dc, d.cancel, d.localReq = ndmp.Addr{}, nil, nil, nil, nil, false
 	d.bytes.Store(0)
 	d.netMsg.Store(nil)
+	d.dmaAbort.Store(false)
 	return ndmp.NoErr
 }
 
@@ -327,10 +336,11 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 		if fh != nil {
 			br.History = fh
 		}
-		if l := d.ss.srv.o.EventLog; l != nil {
+		if l := d.ss.sessionEvents(); l != nil {
 			// ONTAP names a dump "/vs1/vol1/(7)": the path with a slash,
 			// then the dump's id.
-			br.Log = l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.id)
+			dev, _ := d.ss.deviceNames()
+			br.Log = &dumpEvents{DumpLog: l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.id), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}
 		}
 		res, err := dump.Backup(bctx, br)
 		if fh != nil {
@@ -515,6 +525,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			rr.Input = &countReader{r: dc, n: &d.bytes, d: d}
 		}
 		var fh *fhQueue
+		var rev *restoreEvents
 		if listOnly {
 			tmp, err := os.MkdirTemp("", "tapestry-list-")
 			if err != nil {
@@ -529,11 +540,16 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile("/"+strings.TrimPrefix(e.Path, "/"), e.Ino) }
 		} else {
 			rr.Storage, rr.Path = d.ss.srv.o.Storage, dest
-			if l := d.ss.srv.o.EventLog; l != nil {
-				rr.Log = l.Restore(dest)
+			if l := d.ss.sessionEvents(); l != nil {
+				dev, _ := d.ss.deviceNames()
+				rev = &restoreEvents{RestoreLog: l.Restore(dest), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}
+				rr.Log = rev
 			}
 		}
 		res, err := dump.Restore(rctx, rr)
+		if rev != nil {
+			rev.failed(err)
+		}
 		if fh != nil {
 			if ferr := fh.close(); err == nil && ferr != nil {
 				err = ferr
