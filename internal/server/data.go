@@ -338,9 +338,10 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 		}
 		if l := d.ss.sessionEvents(); l != nil {
 			// ONTAP names a dump "/vs1/vol1/(7)": the path with a slash,
-			// then the dump's id.
+			// then the dump's id, one per dump of the node (a session may
+			// make several).
 			dev, _ := d.ss.deviceNames()
-			br.Log = &dumpEvents{DumpLog: l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.id), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}
+			br.Log = &dumpEvents{DumpLog: l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.srv.dumpSeq.Add(1)), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}
 		}
 		res, err := dump.Backup(bctx, br)
 		if fh != nil {

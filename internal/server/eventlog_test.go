@@ -209,6 +209,16 @@ func TestEventLogThroughServer(t *testing.T) {
 			t.Errorf("unexpected Error line %q", e)
 		}
 	}
+	// Each dump has its own identifier, and all lines of one dump carry it.
+	ids := map[string]bool{}
+	for _, e := range es {
+		if e.Type == eventlog.TypeDump && e.Event == eventlog.EventStart {
+			if ids[e.Identifier] {
+				t.Errorf("two dumps named %s", e.Identifier)
+			}
+			ids[e.Identifier] = true
+		}
+	}
 	// Every dump that opened the tape closed it.
 	if seen["dmp"][eventlog.EventTapeOpen] != seen["dmp"][eventlog.EventTapeClose] ||
 		seen["rst"][eventlog.EventTapeOpen] != seen["rst"][eventlog.EventTapeClose] {

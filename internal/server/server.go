@@ -114,6 +114,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	tlsCfg   *tls.Config
 
+	// dumpSeq numbers the dumps of the event log's identifiers.
+	dumpSeq atomic.Uint64
+
 	// Node-wide counters (Stats).
 	fhDepth      atomic.Int64
 	fhStalls     atomic.Uint64
