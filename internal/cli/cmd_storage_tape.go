@@ -502,28 +502,14 @@ func (a *app) tapeAliasShow() *cobra.Command {
 }
 
 func (a *app) tapePathShow(byInitiator bool) *cobra.Command {
-	var o ShowOptions
-	var node, initiator string
 	verb, short := "show", "Display the paths to tape drives and media changers"
 	if byInitiator {
 		verb, short = "show-by-initiator", "Display the paths to tape devices for every initiator"
 	}
-	c := &cobra.Command{
-		Use:   verb + " [-node NODE] [-initiator PORT]",
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setIf(q, "node", node)
-			setIf(q, "initiator", initiator)
-			ps, err := admin.List[admin.TapePath](cmd.Context(), c, tapeAPI+"/library/paths", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.TapePath]{
+		use: verb + " [-node NODE] [-initiator PORT]", short: short, path: tapeAPI + "/library/paths",
+		filters: []filter{{"node", "node", "node name"}, {"initiator", "initiator", "initiator port (host adapter or switch:port)"}},
+		table: func(ps []admin.TapePath) Table {
 			t := Table{
 				Columns: []Column{
 					{"node", "Node", "Node"},
@@ -536,7 +522,7 @@ func (a *app) tapePathShow(byInitiator bool) *cobra.Command {
 					{"lun", "LUN", "LUN"},
 					{"primary", "Primary", "Primary Path"},
 				},
-				Keys: []string{"node", "device-id"}, Raw: ps,
+				Keys:    []string{"node", "device-id"},
 				Default: []string{"node", "device-id", "alias", "initiator", "lun", "primary", "description"},
 			}
 			if byInitiator {
@@ -549,13 +535,9 @@ func (a *app) tapePathShow(byInitiator bool) *cobra.Command {
 					"alias": p.Alias, "device-type": p.DeviceType, "description": p.Description, "serial-number": p.Serial,
 					"lun": strconv.Itoa(p.LUN), "primary": boolText(p.Primary)})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&node, "node", "", "node name")
-	c.Flags().StringVar(&initiator, "initiator", "", "initiator port (host adapter or switch:port)")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) tapeLibraryConfigShow() *cobra.Command {
@@ -707,20 +689,10 @@ func (a *app) storageStatsCmd() *cobra.Command {
 // ---- the virtual library
 
 func (a *app) vtlShow() *cobra.Command {
-	var o ShowOptions
-	c := &cobra.Command{
-		Use:   "show",
-		Short: "Display the node's virtual tape library",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			ls, err := admin.List[admin.VTLInfo](cmd.Context(), c, tapeAPI+"/vtl", nil)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.VTLInfo]{
+		use: "show", short: "Display the node's virtual tape library", path: tapeAPI + "/vtl",
+
+		table: func(ls []admin.VTLInfo) Table {
 			t := Table{
 				Columns: []Column{
 					{"node", "Node", "Node"},
@@ -733,7 +705,7 @@ func (a *app) vtlShow() *cobra.Command {
 					{"capacity", "Capacity", "Capacity of New Cartridges"},
 					{"directory", "Directory", "Directory"},
 				},
-				Keys: []string{"node"}, Raw: ls,
+				Keys:    []string{"node"},
 				Default: []string{"node", "media-changer", "serial-number", "drives", "slots", "ie-slots", "cartridges"},
 			}
 			for _, l := range ls {
@@ -741,11 +713,9 @@ func (a *app) vtlShow() *cobra.Command {
 					"drives": strconv.Itoa(l.Drives), "slots": strconv.Itoa(l.Slots), "ie-slots": strconv.Itoa(l.IESlots),
 					"cartridges": strconv.Itoa(l.Cartridges), "capacity": sizeText(l.Capacity), "directory": l.Directory})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	showFlags(c, &o)
-	return c
+	})
 }
 
 // vtlCreate is storage tape vtl create (T9): a new virtual library whose
@@ -820,26 +790,10 @@ func (a *app) vtlDelete() *cobra.Command {
 
 // vtlShowLibraries lists the libraries made with storage tape vtl create.
 func (a *app) vtlShowLibraries() *cobra.Command {
-	var o ShowOptions
-	var name string
-	c := &cobra.Command{
-		Use:   "show-libraries [-name NAME]",
-		Short: "Display the virtual tape libraries made with storage tape vtl create",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"name": &name}, "name"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setIf(q, "name", name)
-			ls, err := admin.List[admin.VTLLibrary](cmd.Context(), c, tapeAPI+"/vtls", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.VTLLibrary]{
+		use: "show-libraries [-name NAME]", short: "Display the virtual tape libraries made with storage tape vtl create", path: tapeAPI + "/vtls",
+		filters: []filter{{"name", "name", "name of the library"}}, positional: 1,
+		table: func(ls []admin.VTLLibrary) Table {
 			t := Table{
 				Columns: []Column{
 					{"node", "Node", "Node"},
@@ -855,7 +809,7 @@ func (a *app) vtlShowLibraries() *cobra.Command {
 					{"capacity", "Capacity", "Capacity of New Cartridges"},
 					{"directory", "Directory", "Directory"},
 				},
-				Keys: []string{"node", "name"}, Raw: ls,
+				Keys:    []string{"node", "name"},
 				Default: []string{"node", "name", "media-changer", "tape-drives", "slots", "ie-slots", "cartridges"},
 			}
 			for _, l := range ls {
@@ -864,12 +818,9 @@ func (a *app) vtlShowLibraries() *cobra.Command {
 					"drives": strconv.Itoa(l.Drives), "slots": strconv.Itoa(l.Slots), "ie-slots": strconv.Itoa(l.IESlots),
 					"cartridges": strconv.Itoa(l.Cartridges), "capacity": sizeText(l.Capacity), "directory": l.Directory})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&name, "name", "", "name of the library")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 // sizeText writes a byte count in decimal units, as tape capacities are
@@ -885,26 +836,10 @@ func sizeText(n int64) string {
 }
 
 func (a *app) vtlCartridgeShow() *cobra.Command {
-	var o ShowOptions
-	var barcode string
-	c := &cobra.Command{
-		Use:   "show [-barcode BARCODE]",
-		Short: "Display the virtual library's cartridges and where they are",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"barcode": &barcode}, "barcode"); err != nil {
-				return err
-			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setIf(q, "barcode", barcode)
-			cs, err := admin.List[admin.VTLCartridge](cmd.Context(), c, tapeAPI+"/vtl/cartridges", q)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.VTLCartridge]{
+		use: "show [-barcode BARCODE]", short: "Display the virtual library's cartridges and where they are", path: tapeAPI + "/vtl/cartridges",
+		filters: []filter{{"barcode", "barcode", "cartridge barcode"}}, positional: 1,
+		table: func(cs []admin.VTLCartridge) Table {
 			t := Table{
 				Columns: []Column{
 					{"barcode", "Barcode", "Barcode"},
@@ -914,7 +849,7 @@ func (a *app) vtlCartridgeShow() *cobra.Command {
 					{"write-protect", "Write Protect", "Write Protected"},
 					{"worm", "WORM", "Write Once"},
 				},
-				Keys: []string{"barcode"}, Raw: cs,
+				Keys:    []string{"barcode"},
 				Default: []string{"barcode", "location", "capacity", "write-protect", "worm"},
 			}
 			for _, x := range cs {
@@ -925,12 +860,9 @@ func (a *app) vtlCartridgeShow() *cobra.Command {
 				t.Rows = append(t.Rows, map[string]string{"barcode": x.Barcode, "location": x.Location, "element-address": addr,
 					"capacity": sizeText(x.Capacity), "write-protect": boolText(x.WriteProtect), "worm": boolText(x.WORM)})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&barcode, "barcode", "", "cartridge barcode")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) vtlCartridgeAdd() *cobra.Command {
