@@ -691,7 +691,6 @@ func (a *app) storageStatsCmd() *cobra.Command {
 func (a *app) vtlShow() *cobra.Command {
 	return showCmd(a, showSpec[admin.VTLInfo]{
 		use: "show", short: "Display the node's virtual tape library", path: tapeAPI + "/vtl",
-
 		table: func(ls []admin.VTLInfo) Table {
 			t := Table{
 				Columns: []Column{
