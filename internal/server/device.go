@@ -97,10 +97,12 @@ func (ss *session) deviceError(op string, err error) {
 }
 
 // tapeBusy reports whether the mover keeps the tape from the TAPE service:
-// while it is active (or, for close, listening) only TAPE_GET_STATE may run.
-func (ss *session) tapeBusy(forClose bool) bool {
+// while it is active only TAPE_GET_STATE may run (draft 2.11.4); with
+// listening set, a listening mover keeps it too (TAPE_CLOSE, TAPE_WRITE
+// and TAPE_READ answer DEVICE_BUSY then, draft 3.4.3, 3.4.6, 3.4.7).
+func (ss *session) tapeBusy(listening bool) bool {
 	st := ss.mover.state().State
-	return st == ndmp.MoverStateActive || (forClose && st == ndmp.MoverStateListen)
+	return st == ndmp.MoverStateActive || (listening && st == ndmp.MoverStateListen)
 }
 
 func (ss *session) tapeClose() ndmp.Error {
@@ -203,7 +205,7 @@ func (ss *session) tapeRead(req *ndmp.TapeReadRequest) (ndmp.Body, ndmp.Error) {
 	if e != ndmp.NoErr {
 		return nil, e
 	}
-	if ss.tapeBusy(false) {
+	if ss.tapeBusy(true) {
 		return nil, ndmp.ErrDeviceBusy
 	}
 	if req.Count == 0 {
@@ -228,7 +230,7 @@ func (ss *session) tapeWrite(req *ndmp.TapeWriteRequest) (ndmp.Body, ndmp.Error)
 	if e != ndmp.NoErr {
 		return nil, e
 	}
-	if ss.tapeBusy(false) {
+	if ss.tapeBusy(true) {
 		return nil, ndmp.ErrDeviceBusy
 	}
 	ss.mu.Lock()
