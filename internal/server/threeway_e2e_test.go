@@ -253,3 +253,30 @@ func driveStats(t *testing.T, f *fixture, device string) vtl.Stats {
 	}
 	return d.Stats()
 }
+
+// N17, D1: ndmjob as a three-way DMA with separate agents: the data agent
+// (-D) is node A on 127.0.0.1 and the tape agent (-T) node B on
+// 127.0.0.2. The backup of A's /vs1/vol1 lands on B's drive and the
+// restore from it into A's /vs1/vol2 gives back the same tree.
+func TestNdmjobThreeWay(t *testing.T) {
+	a := newFixture(t, fixtureOpts{lifHost: "127.0.0.1", before: withVolumes})
+	b := newFixture(t, fixtureOpts{lifHost: "127.0.0.2"})
+	src, dst := filepath.Join(a.dir, "vols", "vol1"), filepath.Join(a.dir, "vols", "vol2")
+	populateFull(t, src)
+	out, err := runNdmjob(t, "-v", "-c", "-D", a.agent("m"), "-T", b.agent("m"), "-B", "dump", "-C", "/vs1/vol1", "-f", "nrst2l")
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
+		t.Fatalf("ndmjob -c three-way: %v\n%s", err, out)
+	}
+	written := driveStats(t, b, "nrst2l").BytesWritten
+	if written == 0 || driveStats(t, a, "nrst2l").BytesWritten != 0 {
+		t.Fatalf("B's drive wrote %d bytes, A's %d", written, driveStats(t, a, "nrst2l").BytesWritten)
+	}
+	out, err = runNdmjob(t, "-v", "-x", "-D", a.agent("m"), "-T", b.agent("m"), "-B", "dump", "-C", "/vs1/vol2", "-f", "nrst2l")
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
+		t.Fatalf("ndmjob -x three-way: %v\n%s", err, out)
+	}
+	if driveStats(t, b, "nrst2l").BytesRead == 0 {
+		t.Fatal("the restore read nothing from B's drive")
+	}
+	sameTree(t, fullTree(t, src), fullTree(t, dst))
+}
