@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,12 +27,8 @@ func (a *app) clusterCmd() *cobra.Command {
 		Short: "Display the nodes of the cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var info admin.ClusterInfo
-			if err := c.Do(cmd.Context(), http.MethodGet, "/api/cluster", nil, nil, &info); err != nil {
+			if err := a.call(cmd, http.MethodGet, "/api/cluster", nil, nil, &info); err != nil {
 				return err
 			}
 			t := Table{
@@ -77,18 +72,19 @@ func (a *app) optionsCmd() *cobra.Command {
 			if err := positional(cmd, args, map[string]*string{"option-name": &name, "option-value": &value}, "option-name", "option-value"); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
+			// Connect first: without a login even a bad call says so.
+			if _, err := a.api(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			if cmd.Flags().Changed("option-value") || value != "" {
 				if err := required(req("option-name", name), req("option-value", value)); err != nil {
 					return err
 				}
-				return c.Do(ctx, http.MethodPost, "/api/private/cli/options", nil, admin.OptionSet{Name: name, Value: value}, nil)
+				return a.call(cmd, http.MethodPost, "/api/private/cli/options", nil, admin.OptionSet{Name: name, Value: value}, nil)
 			}
-			return a.showOptions(ctx, cmd, c, name, o)
+			q := url.Values{}
+			setIf(q, "option-name", name)
+			return printList(a, cmd, "/api/private/cli/options", q, o, optionsTable)
 		},
 	}
 	c.Flags().StringVar(&name, "option-name", "", "option name")
@@ -100,15 +96,8 @@ func (a *app) optionsCmd() *cobra.Command {
 	return c
 }
 
-func (a *app) showOptions(ctx context.Context, cmd *cobra.Command, c *admin.Client, name string, o ShowOptions) error {
-	q := url.Values{}
-	if name != "" {
-		q.Set("option-name", name)
-	}
-	opts, err := admin.List[admin.Option](ctx, c, "/api/private/cli/options", q)
-	if err != nil {
-		return err
-	}
+// optionsTable is the table of options.
+func optionsTable(opts []admin.Option) Table {
 	t := Table{
 		Columns: []Column{
 			{"option-name", "Option Name", "Option Name"},
@@ -117,12 +106,11 @@ func (a *app) showOptions(ctx context.Context, cmd *cobra.Command, c *admin.Clie
 		},
 		Keys:    []string{"option-name"},
 		Default: []string{"option-name", "option-value"},
-		Raw:     opts,
 	}
 	for _, op := range opts {
 		t.Rows = append(t.Rows, map[string]string{"option-name": op.Name, "option-value": op.Value, "default-value": op.Default})
 	}
-	return a.print(cmd, t, o)
+	return t
 }
 
 func list(v []string) string { return strings.Join(v, ",") }
