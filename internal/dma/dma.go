@@ -187,6 +187,9 @@ type Result struct {
 	// mover for; a direct access restore asks for less than the image).
 	Reads     int
 	ReadBytes uint64
+	// MoverAddr is the address the mover listened on and the data service
+	// connected to: host:port for TCP, "local" for a local job.
+	MoverAddr string
 }
 
 // session is the control connection to the tape server (c) and to the
@@ -561,6 +564,10 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	maddr, err := s.c.MoverListen(ctx, mmode, atype)
 	if err != nil {
 		return nil, fmt.Errorf("dma: MOVER_LISTEN (%v) on %s: %w", atype, job.Addr, err)
+	}
+	res.MoverAddr = "local"
+	if eps := maddr.AddrPorts(); len(eps) > 0 {
+		res.MoverAddr = eps[0].String()
 	}
 	if err := s.d.DataConnect(ctx, *maddr); err != nil {
 		s.stopMover(ctx)

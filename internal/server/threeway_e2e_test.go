@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -215,6 +216,11 @@ func TestThreeWayTwoNodes(t *testing.T) {
 			if res.Bytes == 0 || res.DumpDate == "" || res.FileHistory == 0 {
 				t.Fatalf("backup result %+v", res)
 			}
+			// B's mover listened on B's address of the family asked for.
+			wantHost, _, _ := net.SplitHostPort(addrB)
+			if host, _, err := net.SplitHostPort(res.MoverAddr); err != nil || host != wantHost {
+				t.Fatalf("mover listened on %q, want host %s", res.MoverAddr, wantHost)
+			}
 			// The image went to B's drive, not to A's.
 			if st := driveStats(t, b, tc.device); st.BytesWritten < int64(res.Bytes) {
 				t.Fatalf("B's drive %s wrote %d bytes, the backup sent %d", tc.device, st.BytesWritten, res.Bytes)
@@ -234,7 +240,7 @@ func TestThreeWayTwoNodes(t *testing.T) {
 				t.Fatalf("B's drive %s read %d bytes, the image has %d", tc.device, st.BytesRead, res.Bytes)
 			}
 			sameTree(t, fullTree(t, src), fullTree(t, dst))
-			t.Logf("%s: backup %d bytes, restore %d reads of %d bytes", tc.name, res.Bytes, rres.Reads, rres.ReadBytes)
+			t.Logf("%s: mover on %s, backup %d bytes, restore %d reads of %d bytes", tc.name, res.MoverAddr, res.Bytes, rres.Reads, rres.ReadBytes)
 		})
 	}
 }
