@@ -545,20 +545,10 @@ func (a *app) nodeNDMPList(ctx context.Context, node string) ([]admin.NDMPNodeSe
 }
 
 func (a *app) nodeNDMPShow() *cobra.Command {
-	var o ShowOptions
-	var node string
-	c := &cobra.Command{
-		Use:   "show [-node NAME]",
-		Short: "Display the NDMP configuration of nodes",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"node": &node}, "node"); err != nil {
-				return err
-			}
-			recs, err := a.nodeNDMPList(cmd.Context(), node)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.NDMPNodeSettings]{
+		use: "show [-node NAME]", short: "Display the NDMP configuration of nodes", path: nodeNDMPAPI,
+		filters: []filter{{"node", "node", "show only this node"}}, positional: 1,
+		table: func(recs []admin.NDMPNodeSettings) Table {
 			t := Table{
 				Columns: []Column{
 					{"node", "Node", "Node"},
@@ -570,7 +560,7 @@ func (a *app) nodeNDMPShow() *cobra.Command {
 					{"data-port-range", "Data Port Range", "Data Port Range"},
 					{"debug-enable", "Debug", "Enable Debug"},
 				},
-				Keys: []string{"node"}, Default: []string{"node", "enable", "clear-text", "user-id"}, Raw: recs,
+				Keys: []string{"node"}, Default: []string{"node", "enable", "clear-text", "user-id"},
 			}
 			for _, r := range recs {
 				t.Rows = append(t.Rows, map[string]string{
@@ -579,12 +569,9 @@ func (a *app) nodeNDMPShow() *cobra.Command {
 					"data-port-range": r.DataPortRange, "debug-enable": boolText(r.DebugEnable),
 				})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&node, "node", "", "show only this node")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) nodeNDMPModify() *cobra.Command {
@@ -656,37 +643,24 @@ func serviceStatus(r admin.NDMPNodeSettings) string {
 }
 
 func (a *app) nodeNDMPServiceShow() *cobra.Command {
-	var o ShowOptions
-	var node string
-	c := &cobra.Command{
-		Use:   "show [-node NAME]",
-		Short: "Display the NDMP service configuration of nodes",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := positional(cmd, args, map[string]*string{"node": &node}, "node"); err != nil {
-				return err
-			}
-			recs, err := a.nodeNDMPList(cmd.Context(), node)
-			if err != nil {
-				return err
-			}
+	return showCmd(a, showSpec[admin.NDMPNodeSettings]{
+		use: "show [-node NAME]", short: "Display the NDMP service configuration of nodes", path: nodeNDMPAPI,
+		filters: []filter{{"node", "node", "show only this node"}}, positional: 1,
+		table: func(recs []admin.NDMPNodeSettings) Table {
 			t := Table{
 				Columns: []Column{
 					{"node", "Node", "Node"},
 					{"status", "Current Status", "Current Status"},
 					{"enable", "Enabled", "NDMP Service Enabled"},
 				},
-				Keys: []string{"node"}, Default: []string{"node", "status"}, Raw: recs,
+				Keys: []string{"node"}, Default: []string{"node", "status"},
 			}
 			for _, r := range recs {
 				t.Rows = append(t.Rows, map[string]string{"node": r.Node, "status": serviceStatus(r), "enable": boolText(r.Enabled)})
 			}
-			return a.print(cmd, t, o)
+			return t
 		},
-	}
-	c.Flags().StringVar(&node, "node", "", "show only this node")
-	showFlags(c, &o)
-	return c
+	})
 }
 
 func (a *app) nodeNDMPServiceModify() *cobra.Command {
