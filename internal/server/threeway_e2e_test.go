@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -285,4 +286,70 @@ func TestNdmjobThreeWay(t *testing.T) {
 		t.Fatal("the restore read nothing from B's drive")
 	}
 	sameTree(t, fullTree(t, src), fullTree(t, dst))
+}
+
+// N17, T10: a three-way backup from node A to node B whose cartridges
+// (1 MiB) are smaller than the image: B's mover pauses with EOM, the DMA
+// moves cartridges in B's library with SCSI MOVE MEDIUM through B's
+// session and continues; the three-way restore changes cartridges at each
+// EOF pause. The tree restored on A is exact.
+func TestThreeWayAcrossCartridges(t *testing.T) {
+	a := newFixture(t, fixtureOpts{lifHost: "127.0.0.1", before: withVolumes})
+	b := newFixture(t, fixtureOpts{lifHost: "127.0.0.2",
+		vtl: &vtl.Config{Drives: 1, Slots: 8, Capacity: 1 << 20, EarlyWarning: 256 << 10},
+		before: func(f *fixture) {
+			for i := 1; i <= 4; i++ {
+				if err := f.lib.AddCartridge(fmt.Sprintf("TWC%03dL8", i), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.lib.Move(vtl.SlotBase, vtl.DriveBase); err != nil {
+				t.Fatal(err)
+			}
+		}})
+	src, dst := filepath.Join(a.dir, "vols", "vol1"), filepath.Join(a.dir, "vols", "vol2")
+	populateFull(t, src)
+	bigFile(t, filepath.Join(src, "big/data.bin"), 1600<<10)
+	current := 1 // cartridge i lives in slot SlotBase+i-1
+	load := func(ctx context.Context, c *ndmp.Client, want int) error {
+		if want > 4 {
+			return dma.ErrNoMoreMedia
+		}
+		if err := dma.MoveMedium(ctx, c, "mc0", vtl.DriveBase, vtl.SlotBase+uint16(current-1)); err != nil {
+			return err
+		}
+		if err := dma.MoveMedium(ctx, c, "mc0", vtl.SlotBase+uint16(want-1), vtl.DriveBase); err != nil {
+			return err
+		}
+		current = want
+		return nil
+	}
+	next := func(ctx context.Context, c *ndmp.Client, change int) error { return load(ctx, c, current+1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	job := dma.Job{
+		Addr: b.addr, User: testUser, Password: b.ndmpPW, Device: "nrst0l",
+		Data:     &dma.Agent{Addr: a.addr, User: testUser, Password: a.ndmpPW},
+		TapeFile: 0, FileSystem: "/vs1/vol1", ChangeMedia: next,
+	}
+	res, err := dma.Backup(ctx, job)
+	if err != nil {
+		t.Fatalf("three-way backup across cartridges: %v\nB:\n%s", err, b.logs.String())
+	}
+	if res.MediaChanges < 1 || current != 1+res.MediaChanges {
+		t.Fatalf("backup %+v, cartridge %d in the drive", res, current)
+	}
+	if err := load(ctx, b.login(nil), 1); err != nil {
+		t.Fatal(err)
+	}
+	job.FileSystem, job.Dest = "", "/vs1/vol2"
+	rres, err := dma.Restore(ctx, job)
+	if err != nil {
+		t.Fatalf("three-way restore across cartridges: %v\nB:\n%s", err, b.logs.String())
+	}
+	if rres.MediaChanges != res.MediaChanges {
+		t.Fatalf("restore changed cartridges %d times, the backup %d", rres.MediaChanges, res.MediaChanges)
+	}
+	sameTree(t, fullTree(t, src), fullTree(t, dst))
+	t.Logf("%d bytes on %d cartridges of node B", res.Bytes, 1+res.MediaChanges)
 }
