@@ -41,11 +41,7 @@ func (s *Server) listSVMs(ctx context.Context, r *request) (int, any, error) {
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createSVM(ctx context.Context, r *request) (int, any, error) {
-	var in SVMCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createSVM(ctx context.Context, r *request, in SVMCreate) (int, any, error) {
 	if err := s.scope(r, in.Name); err != nil {
 		return 0, nil, err
 	}
@@ -61,10 +57,7 @@ func (s *Server) createSVM(ctx context.Context, r *request) (int, any, error) {
 		spec.DisallowedProtocols = dis
 	}
 	v, err := s.cfg.Storage.CreateSVM(ctx, spec)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, v, nil
+	return reply(http.StatusCreated, v, err)
 }
 
 // complement returns the protocols not in allowed, refusing unknown names.
@@ -94,11 +87,7 @@ func complement(allowed []string) ([]string, error) {
 	return out, nil
 }
 
-func (s *Server) modifySVM(ctx context.Context, r *request) (int, any, error) {
-	var in SVMModify
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) modifySVM(ctx context.Context, r *request, in SVMModify) (int, any, error) {
 	name := r.PathValue("name")
 	if err := s.scope(r, name); err != nil {
 		return 0, nil, err
@@ -142,10 +131,7 @@ func (s *Server) modifySVM(ctx context.Context, r *request) (int, any, error) {
 		}
 	}
 	v, err := s.cfg.Storage.GetSVM(ctx, name)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, v, nil
+	return reply(http.StatusOK, v, err)
 }
 
 func (s *Server) deleteSVM(ctx context.Context, r *request) (int, any, error) {
@@ -174,21 +160,11 @@ func (s *Server) listLIFs(ctx context.Context, r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	name := q.Get("name")
-	out := make([]storage.LIF, 0, len(all))
-	for _, l := range all {
-		if name == "" || l.Name == name {
-			out = append(out, l)
-		}
-	}
+	out := byName(all, q.Get("name"), func(v storage.LIF) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createLIF(ctx context.Context, r *request) (int, any, error) {
-	var in LIFCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createLIF(ctx context.Context, r *request, in LIFCreate) (int, any, error) {
 	if err := s.scope(r, in.SVM); err != nil {
 		return 0, nil, err
 	}
@@ -247,21 +223,11 @@ func (s *Server) listVolumes(ctx context.Context, r *request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	name := q.Get("name")
-	out := make([]storage.Volume, 0, len(all))
-	for _, v := range all {
-		if name == "" || v.Name == name {
-			out = append(out, v)
-		}
-	}
+	out := byName(all, q.Get("name"), func(v storage.Volume) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createVolume(ctx context.Context, r *request) (int, any, error) {
-	var in VolumeCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createVolume(ctx context.Context, r *request, in VolumeCreate) (int, any, error) {
 	if err := s.scope(r, in.SVM); err != nil {
 		return 0, nil, err
 	}
@@ -279,17 +245,10 @@ func (s *Server) createVolume(ctx context.Context, r *request) (int, any, error)
 		SnapshotProvider: in.SnapshotProvider, JunctionPath: in.JunctionPath, Comment: in.Comment,
 	}
 	v, err := s.cfg.Storage.CreateVolume(ctx, spec)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, v, nil
+	return reply(http.StatusCreated, v, err)
 }
 
-func (s *Server) modifyVolume(ctx context.Context, r *request) (int, any, error) {
-	var in VolumeModify
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) modifyVolume(ctx context.Context, r *request, in VolumeModify) (int, any, error) {
 	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
@@ -359,30 +318,17 @@ func (s *Server) listSnapshots(ctx context.Context, r *request) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	name := r.URL.Query().Get("name")
-	out := make([]storage.Snapshot, 0, len(all))
-	for _, p := range all {
-		if name == "" || p.Name == name {
-			out = append(out, p)
-		}
-	}
+	out := byName(all, r.URL.Query().Get("name"), func(v storage.Snapshot) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createSnapshot(ctx context.Context, r *request) (int, any, error) {
-	var in SnapshotCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createSnapshot(ctx context.Context, r *request, in SnapshotCreate) (int, any, error) {
 	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
 	p, err := s.cfg.Storage.CreateSnapshot(ctx, v.SVM, v.Name, in.Name)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, p, nil
+	return reply(http.StatusCreated, p, err)
 }
 
 func (s *Server) deleteSnapshot(ctx context.Context, r *request) (int, any, error) {
@@ -447,11 +393,7 @@ func (s *Server) listQtrees(ctx context.Context, r *request) (int, any, error) {
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createQtree(ctx context.Context, r *request) (int, any, error) {
-	var in QtreeCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createQtree(ctx context.Context, r *request, in QtreeCreate) (int, any, error) {
 	if err := s.scope(r, in.SVM); err != nil {
 		return 0, nil, err
 	}
@@ -464,20 +406,13 @@ func (s *Server) createQtree(ctx context.Context, r *request) (int, any, error) 
 	return http.StatusCreated, q, nil
 }
 
-func (s *Server) modifyQtree(ctx context.Context, r *request) (int, any, error) {
-	var in QtreeModify
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) modifyQtree(ctx context.Context, r *request, in QtreeModify) (int, any, error) {
 	v, err := s.volumeByUUID(ctx, r, r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
 	q, err := s.cfg.Storage.ModifyQtree(ctx, v.SVM, v.Name, r.PathValue("name"), storage.SecurityStyle(in.SecurityStyle))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, q, nil
+	return reply(http.StatusOK, q, err)
 }
 
 func (s *Server) deleteQtree(ctx context.Context, r *request) (int, any, error) {
@@ -528,37 +463,20 @@ func (s *Server) listAccounts(ctx context.Context, r *request) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	name := q.Get("name")
-	out := make([]auth.User, 0, len(all))
-	for _, u := range all {
-		if name == "" || u.Name == name {
-			out = append(out, u)
-		}
-	}
+	out := byName(all, q.Get("name"), func(v auth.User) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createAccount(ctx context.Context, r *request) (int, any, error) {
-	var in AccountCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createAccount(ctx context.Context, r *request, in AccountCreate) (int, any, error) {
 	owner := s.ownerOr(r, in.SVM)
 	if err := s.scope(r, owner); err != nil {
 		return 0, nil, err
 	}
 	u, err := s.cfg.Auth.CreateUser(ctx, auth.UserSpec{SVM: owner, Name: in.Name, Role: in.Role, Password: in.Password})
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, u, nil
+	return reply(http.StatusCreated, u, err)
 }
 
-func (s *Server) modifyAccount(ctx context.Context, r *request) (int, any, error) {
-	var in AccountModify
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) modifyAccount(ctx context.Context, r *request, in AccountModify) (int, any, error) {
 	svm, name := r.PathValue("svm"), r.PathValue("name")
 	if err := s.scope(r, svm); err != nil {
 		return 0, nil, err
@@ -617,10 +535,7 @@ func (s *Server) modifyAccount(ctx context.Context, r *request) (int, any, error
 		}
 	}
 	u, err := s.cfg.Auth.GetUser(ctx, svm, name)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, u, nil
+	return reply(http.StatusOK, u, err)
 }
 
 func (s *Server) deleteAccount(ctx context.Context, r *request) (int, any, error) {
@@ -667,11 +582,7 @@ func (s *Server) listRoles(ctx context.Context, r *request) (int, any, error) {
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) createRole(ctx context.Context, r *request) (int, any, error) {
-	var in RoleCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createRole(ctx context.Context, r *request, in RoleCreate) (int, any, error) {
 	acc, err := auth.ParseAccess(in.Access)
 	if err != nil {
 		return 0, nil, err
@@ -681,17 +592,10 @@ func (s *Server) createRole(ctx context.Context, r *request) (int, any, error) {
 		return 0, nil, err
 	}
 	ro, err := s.cfg.Auth.CreateRole(ctx, owner, in.Name, in.CmdDir, acc)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusCreated, ro, nil
+	return reply(http.StatusCreated, ro, err)
 }
 
-func (s *Server) modifyRole(ctx context.Context, r *request) (int, any, error) {
-	var in RoleModify
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) modifyRole(ctx context.Context, r *request, in RoleModify) (int, any, error) {
 	if err := s.scope(r, r.PathValue("svm")); err != nil {
 		return 0, nil, err
 	}
@@ -700,10 +604,7 @@ func (s *Server) modifyRole(ctx context.Context, r *request) (int, any, error) {
 		return 0, nil, err
 	}
 	ro, err := s.cfg.Auth.ModifyRole(ctx, r.PathValue("svm"), r.PathValue("name"), in.CmdDir, acc)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, ro, nil
+	return reply(http.StatusOK, ro, err)
 }
 
 func (s *Server) deleteRole(ctx context.Context, r *request) (int, any, error) {
@@ -715,11 +616,7 @@ func (s *Server) deleteRole(ctx context.Context, r *request) (int, any, error) {
 
 // ---- NDMP and options
 
-func (s *Server) generateNDMPPassword(ctx context.Context, r *request) (int, any, error) {
-	var in NDMPPasswordRequest
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) generateNDMPPassword(ctx context.Context, r *request, in NDMPPasswordRequest) (int, any, error) {
 	svm := s.ownerOr(r, in.SVM)
 	if err := s.scope(r, svm); err != nil {
 		return 0, nil, err

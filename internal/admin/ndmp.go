@@ -545,8 +545,5 @@ func (s *Server) setNodeNDMPPassword(ctx context.Context, r *request) (int, any,
 		return 0, nil, err
 	}
 	rec, err := s.nodeRecord(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, rec, nil
+	return reply(http.StatusOK, rec, err)
 }

@@ -305,14 +305,14 @@ func (s *Server) tapeRoutes() {
 	s.handle("POST "+tapeAPI+"/position", route{cmd: "storage tape position", write: true}, s.tapeAction("position"))
 	s.handle("POST /api/private/cli/storage/stats/tape/zero", route{cmd: "storage stats", write: true}, s.tapeAction("zero"))
 	s.handle("GET "+tapeAPI+"/alias", route{cmd: "storage tape alias show"}, s.listTapeAliases)
-	s.handle("POST "+tapeAPI+"/alias", route{cmd: "storage tape alias set", write: true}, s.setTapeAlias)
-	s.handle("POST "+tapeAPI+"/alias/clear", route{cmd: "storage tape alias clear", write: true}, s.clearTapeAlias)
+	s.handle("POST "+tapeAPI+"/alias", route{cmd: "storage tape alias set", write: true}, withBody(s.setTapeAlias))
+	s.handle("POST "+tapeAPI+"/alias/clear", route{cmd: "storage tape alias clear", write: true}, withBody(s.clearTapeAlias))
 	s.handle("GET "+tapeAPI+"/library/paths", route{cmd: "storage tape library path show"}, s.listTapePaths)
 	s.handle("GET "+tapeAPI+"/library/config", route{cmd: "storage tape library config show"}, s.listTapeLibraryConfig)
 	s.handle("GET "+tapeAPI+"/supported", route{cmd: "storage tape show-supported-status"}, s.listTapeSupport)
 	s.handle("GET "+tapeAPI+"/vtl", route{cmd: "storage tape vtl show"}, s.getVTL)
 	s.handle("GET "+tapeAPI+"/vtls", route{cmd: "storage tape vtl show"}, s.listVTLs)
-	s.handle("POST "+tapeAPI+"/vtls", route{cmd: "storage tape vtl create", write: true}, s.createVTL)
+	s.handle("POST "+tapeAPI+"/vtls", route{cmd: "storage tape vtl create", write: true}, withBody(s.createVTL))
 	s.handle("DELETE "+tapeAPI+"/vtls/{name}", route{cmd: "storage tape vtl delete", write: true}, s.deleteVTL)
 	s.handle("GET "+tapeAPI+"/vtl/cartridges", route{cmd: "storage tape vtl cartridge show"}, s.listVTLCartridges)
 	s.handle("POST "+tapeAPI+"/vtl/cartridges", route{cmd: "storage tape vtl cartridge add", write: true}, s.addVTLCartridge)
@@ -604,21 +604,11 @@ func (s *Server) listTapeAliases(ctx context.Context, r *request) (int, any, err
 	if err != nil {
 		return 0, nil, tapeErr(err)
 	}
-	name := q.Get("name")
-	out := make([]TapeAlias, 0, len(all))
-	for _, a := range all {
-		if name == "" || a.Name == name {
-			out = append(out, a)
-		}
-	}
+	out := byName(all, q.Get("name"), func(v TapeAlias) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
-func (s *Server) setTapeAlias(ctx context.Context, r *request) (int, any, error) {
-	var in TapeAlias
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) setTapeAlias(ctx context.Context, r *request, in TapeAlias) (int, any, error) {
 	reg, err := s.tapes(in.Node)
 	if err != nil {
 		return 0, nil, err
@@ -672,11 +662,7 @@ func (s *Server) sameDevice(ctx context.Context, reg *tape.Registry, ppn string,
 	return slices.ContainsFunc(d.Mappings(), func(x string) bool { return strings.EqualFold(x, m.String()) })
 }
 
-func (s *Server) clearTapeAlias(ctx context.Context, r *request) (int, any, error) {
-	var in TapeAliasClear
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) clearTapeAlias(ctx context.Context, r *request, in TapeAliasClear) (int, any, error) {
 	reg, err := s.tapes(in.Node)
 	if err != nil {
 		return 0, nil, err
@@ -1081,11 +1067,7 @@ func (s *Server) listVTLs(ctx context.Context, r *request) (int, any, error) {
 	return http.StatusOK, records(ls), nil
 }
 
-func (s *Server) createVTL(ctx context.Context, r *request) (int, any, error) {
-	var in VTLCreate
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
+func (s *Server) createVTL(ctx context.Context, r *request, in VTLCreate) (int, any, error) {
 	if _, err := s.tapes(""); err != nil {
 		return 0, nil, err
 	}
