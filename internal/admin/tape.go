@@ -594,17 +594,23 @@ func (s *Server) aliasViews(ctx context.Context, reg *tape.Registry) ([]TapeAlia
 	return out, nil
 }
 
+// nodeViews returns the records views makes from the tape registry of the
+// node that the request's "node" parameter names (this one when empty).
+func nodeViews[T any](ctx context.Context, s *Server, r *request, views func(context.Context, *tape.Registry) ([]T, error)) ([]T, error) {
+	reg, err := s.tapes(r.URL.Query().Get("node"))
+	if err != nil {
+		return nil, err
+	}
+	out, err := views(ctx, reg)
+	return out, tapeErr(err)
+}
+
 func (s *Server) listTapeAliases(ctx context.Context, r *request) (int, any, error) {
-	q := r.URL.Query()
-	reg, err := s.tapes(q.Get("node"))
+	all, err := nodeViews(ctx, s, r, s.aliasViews)
 	if err != nil {
 		return 0, nil, err
 	}
-	all, err := s.aliasViews(ctx, reg)
-	if err != nil {
-		return 0, nil, tapeErr(err)
-	}
-	out := byName(all, q.Get("name"), func(v TapeAlias) string { return v.Name })
+	out := byName(all, r.URL.Query().Get("name"), func(v TapeAlias) string { return v.Name })
 	return http.StatusOK, records(out), nil
 }
 
@@ -719,16 +725,11 @@ func (s *Server) pathViews(ctx context.Context, reg *tape.Registry) ([]TapePath,
 }
 
 func (s *Server) listTapePaths(ctx context.Context, r *request) (int, any, error) {
-	q := r.URL.Query()
-	reg, err := s.tapes(q.Get("node"))
+	out, err := nodeViews(ctx, s, r, s.pathViews)
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := s.pathViews(ctx, reg)
-	if err != nil {
-		return 0, nil, tapeErr(err)
-	}
-	if ini := q.Get("initiator"); ini != "" {
+	if ini := r.URL.Query().Get("initiator"); ini != "" {
 		out = slices.DeleteFunc(out, func(p TapePath) bool { return p.Initiator != ini })
 	}
 	return http.StatusOK, records(out), nil
