@@ -173,6 +173,9 @@ func TestNdmjobTestTape(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: enableText})
 	shim := buildGmallocShim(t)
 	for _, method := range []string{"m", "t"} {
+		if !waitUntil(10*time.Second, func() bool { return len(f.srv.Sessions()) == 0 }) {
+			t.Fatalf("ndmjob's session still open: %+v", f.srv.Sessions())
+		}
 		out, err := runNdmjob(t, "-v", "-o", "test-tape", "-T", f.agent(method), "-f", "nrst1l")
 		ph := phaseResults(out)
 		for name, want := range map[string]string{
@@ -184,9 +187,14 @@ func TestNdmjobTestTape(t *testing.T) {
 			}
 		}
 		if fs := failures(out); err == nil || len(fs) != 1 || fs[0] != ndmjobZeroWrite {
-			t.Errorf("auth %s, stock ndmjob: exit %v, failures %q, want only %q", method, err, fs, ndmjobZeroWrite)
+			t.Errorf("auth %s, stock ndmjob: exit %v, failures %q, want only %q\n%s\nserver log:\n%s", method, err, fs, ndmjobZeroWrite, out, f.logs.String())
 		}
 
+		// ndmjob exits without closing its session; let the server see
+		// the end of the connection and release the drive first.
+		if !waitUntil(10*time.Second, func() bool { return len(f.srv.Sessions()) == 0 }) {
+			t.Fatalf("ndmjob's session still open: %+v", f.srv.Sessions())
+		}
 		out, err = runNdmjobEnv(t, []string{"LD_PRELOAD=" + shim}, "-v", "-o", "test-tape", "-T", f.agent(method), "-f", "nrst1l")
 		ph = phaseResults(out)
 		for name, want := range map[string]string{
@@ -200,7 +208,7 @@ func TestNdmjobTestTape(t *testing.T) {
 			}
 		}
 		if !strings.Contains(out, "Test T-BWR -- Tape Write and Read Basics") {
-			t.Errorf("auth %s, mended ndmjob: T-BWR did not start\n%s", method, out)
+			t.Errorf("auth %s, mended ndmjob: T-BWR did not start (exit %v)\n%s", method, err, out)
 		}
 		if fs := failures(out); err == nil || len(fs) != 1 || fs[0] != ndmjobBSRMark {
 			t.Errorf("auth %s, mended ndmjob: exit %v, failures %q, want only %q\n%s", method, err, fs, ndmjobBSRMark, out)
