@@ -116,15 +116,11 @@ func (a *app) loginDelete() *cobra.Command {
 			if err := required(req("user-or-group-name", name)); err != nil {
 				return err
 			}
-			c, err := a.api()
+			p, err := a.ownedPath(cmd, "/api/security/accounts", ua.svm, name)
 			if err != nil {
 				return err
 			}
-			svm, err := a.ownerName(cmd, c, ua.svm)
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodDelete, "/api/security/accounts/"+url.PathEscape(svm)+"/"+url.PathEscape(name), nil, nil, nil)
+			return a.call(cmd, http.MethodDelete, p, nil, nil, nil)
 		},
 	}
 	ua.flags(c)
@@ -139,6 +135,20 @@ func (a *app) login() (string, string) {
 		return u[:i], u[i+1:]
 	}
 	return "", u
+}
+
+// ownedPath is the API path base/OWNER/name of an account or role, OWNER
+// being svm or, when it is empty, the one ownerName gives.
+func (a *app) ownedPath(cmd *cobra.Command, base, svm, name string) (string, error) {
+	c, err := a.api()
+	if err != nil {
+		return "", err
+	}
+	owner, err := a.ownerName(cmd, c, svm)
+	if err != nil {
+		return "", err
+	}
+	return base + "/" + url.PathEscape(owner) + "/" + url.PathEscape(name), nil
 }
 
 // ownerName returns svm, or the admin SVM's name when svm is empty.
@@ -169,10 +179,6 @@ func (a *app) loginPassword() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			if name == "" {
 				lsvm, lname := a.login()
 				name = lname
@@ -180,7 +186,7 @@ func (a *app) loginPassword() *cobra.Command {
 					ua.svm = lsvm
 				}
 			}
-			svm, err := a.ownerName(cmd, c, ua.svm)
+			p, err := a.ownedPath(cmd, "/api/security/accounts", ua.svm, name)
 			if err != nil {
 				return err
 			}
@@ -188,8 +194,7 @@ func (a *app) loginPassword() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.Do(cmd.Context(), http.MethodPatch, "/api/security/accounts/"+url.PathEscape(svm)+"/"+url.PathEscape(name), nil,
-				admin.AccountModify{Password: &pw}, nil)
+			return a.call(cmd, http.MethodPatch, p, nil, admin.AccountModify{Password: &pw}, nil)
 		},
 	}
 	ua.flags(c)
@@ -243,15 +248,11 @@ func (a *app) loginLock(verb string, lock bool) *cobra.Command {
 }
 
 func (a *app) patchAccount(cmd *cobra.Command, svm, name string, in admin.AccountModify) error {
-	c, err := a.api()
+	p, err := a.ownedPath(cmd, "/api/security/accounts", svm, name)
 	if err != nil {
 		return err
 	}
-	owner, err := a.ownerName(cmd, c, svm)
-	if err != nil {
-		return err
-	}
-	return c.Do(cmd.Context(), http.MethodPatch, "/api/security/accounts/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil, in, nil)
+	return a.call(cmd, http.MethodPatch, p, nil, in, nil)
 }
 
 func (a *app) loginShow() *cobra.Command {
@@ -343,15 +344,11 @@ func (a *app) roleModify() *cobra.Command {
 			if err := required(req("role", name), req("cmddirname", in.CmdDir), req("access", in.Access)); err != nil {
 				return err
 			}
-			c, err := a.api()
+			p, err := a.ownedPath(cmd, "/api/security/roles", svm, name)
 			if err != nil {
 				return err
 			}
-			owner, err := a.ownerName(cmd, c, svm)
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), http.MethodPatch, "/api/security/roles/"+url.PathEscape(owner)+"/"+url.PathEscape(name), nil, in, nil)
+			return a.call(cmd, http.MethodPatch, p, nil, in, nil)
 		},
 	}
 	c.Flags().StringVar(&svm, "vserver", "", "SVM of the role (default: your own)")
@@ -371,19 +368,13 @@ func (a *app) roleDelete() *cobra.Command {
 			if err := required(req("role", name)); err != nil {
 				return err
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
-			owner, err := a.ownerName(cmd, c, svm)
+			p, err := a.ownedPath(cmd, "/api/security/roles", svm, name)
 			if err != nil {
 				return err
 			}
 			q := url.Values{}
-			if dir != "" {
-				q.Set("cmddirname", dir)
-			}
-			return c.Do(cmd.Context(), http.MethodDelete, "/api/security/roles/"+url.PathEscape(owner)+"/"+url.PathEscape(name), q, nil, nil)
+			setIf(q, "cmddirname", dir)
+			return a.call(cmd, http.MethodDelete, p, q, nil, nil)
 		},
 	}
 	c.Flags().StringVar(&svm, "vserver", "", "SVM of the role (default: the admin SVM)")
