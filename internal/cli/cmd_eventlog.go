@@ -27,25 +27,19 @@ func (a *app) addEventLogCommands(root *cobra.Command) {
 // rdfile prints a backup event log file of node ("" for this node); tail
 // above zero prints only its last lines.
 func (a *app) rdfile(cmd *cobra.Command, node, path string, tail int) error {
-	c, err := a.api()
-	if err != nil {
-		return err
-	}
 	q := url.Values{"path": {path}}
-	if node != "" {
-		q.Set("node", node)
-	}
+	setIf(q, "node", node)
 	if tail > 0 {
 		q.Set("tail", strconv.Itoa(tail))
 	}
 	var out admin.RDFile
-	if err := c.Do(cmd.Context(), "GET", rdfileAPI, q, nil, &out); err != nil {
+	if err := a.call(cmd, "GET", rdfileAPI, q, nil, &out); err != nil {
 		return err
 	}
 	if done, err := a.printRaw(cmd, out); done {
 		return err
 	}
-	_, err = io.WriteString(cmd.OutOrStdout(), out.Content)
+	_, err := io.WriteString(cmd.OutOrStdout(), out.Content)
 	return err
 }
 

@@ -388,12 +388,8 @@ func (a *app) tapeAction(verb, short string) *cobra.Command {
 					return err
 				}
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var res admin.TapeActionResult
-			if err := c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/"+verb, nil, in, &res); err != nil {
+			if err := a.call(cmd, http.MethodPost, tapeAPI+"/"+verb, nil, in, &res); err != nil {
 				return err
 			}
 			if verb == "position" && res.Residual > 0 {
@@ -742,12 +738,8 @@ func (a *app) vtlCreate() *cobra.Command {
 				}
 				in.Capacity = n
 			}
-			c, err := a.api()
-			if err != nil {
-				return err
-			}
 			var l admin.VTLLibrary
-			if err := c.Do(cmd.Context(), http.MethodPost, tapeAPI+"/vtls", nil, in, &l); err != nil {
+			if err := a.call(cmd, http.MethodPost, tapeAPI+"/vtls", nil, in, &l); err != nil {
 				return err
 			}
 			if done, err := a.printRaw(cmd, l); done {
