@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -85,40 +86,55 @@ func assertCleanAfterDisconnect(t *testing.T, f *fixture, before map[string]stri
 	}
 }
 
+// lastPhase returns the phase of the last dump Phase-change line of the
+// event log in dir.
+func lastPhase(t *testing.T, dir string) string {
+	t.Helper()
+	phase := ""
+	for _, e := range readEvents(t, dir) {
+		if e.Type == eventlog.TypeDump && e.Event == eventlog.EventPhaseChange {
+			phase = e.Info
+		}
+	}
+	return phase
+}
+
 // N13, N18, draft "NDMP connection closure": the DMA's control connection
 // closed abruptly at each point of a backup and a restore. Every time the
 // session ends, the drive is released, the backup snapshot is deleted and
-// every goroutine of the session ends. The backup cases use a DMA with a
-// small receive buffer that stops at a chosen post, so the server is in
-// the middle of the named phase when the connection drops: phase I-II
-// (right after DATA_START_BACKUP, file history off), phase III (the first
-// FH_ADD_DIR), phase IV (the first FH_ADD_NODE), the mover paused at the
-// end of its window, the mover paused at the end of the medium; then a
-// restore waiting for the data it asked for with NOTIFY_DATA_READ.
+// every goroutine of the session ends. The points: after the data
+// connection but before DATA_START; right after DATA_START_BACKUP (phase I
+// or II); with the mover paused at the end of its window while the dump
+// writes directories (phase III) and while it writes files (phase IV), the
+// phase read from the event log; with the mover paused at the end of the
+// medium; and a restore waiting for the data it asked for with
+// NOTIFY_DATA_READ. File history (HIST=Y) flows in the backup cases.
 func TestDisconnectAtEveryPhase(t *testing.T) {
 	type tc struct {
 		name    string
-		hist    bool
-		window  uint64
-		short   int64                    // cartridge capacity in bytes (0: normal)
-		blockOn func(*ndmp.Message) bool // the post at which the DMA stops
+		start   bool
+		window  uint64 // mover window (0: all)
+		short   int64  // cartridge capacity in bytes (0: normal)
+		phase   string // dump phase when the mover pauses
 		restore bool
-	}
-	isCode := func(c ndmp.MessageCode) func(*ndmp.Message) bool {
-		return func(m *ndmp.Message) bool { return m.Header.MessageCode == c }
 	}
 	cases := []tc{
 		{name: "before DATA_START"},
-		{name: "phase I-II right after DATA_START", blockOn: func(*ndmp.Message) bool { return false }},
-		{name: "phase III at the first FH_ADD_DIR", hist: true, blockOn: isCode(ndmp.FHAddDir)},
-		{name: "phase IV at the first FH_ADD_NODE", hist: true, blockOn: isCode(ndmp.FHAddNode)},
-		{name: "mover paused at end of window", window: 4 * recSize, blockOn: isCode(ndmp.NotifyMoverPaused)},
-		{name: "mover paused at end of medium", short: 256 << 10, blockOn: isCode(ndmp.NotifyMoverPaused)},
-		{name: "restore waiting for data", restore: true, blockOn: isCode(ndmp.NotifyDataRead)},
+		{name: "phase I-II right after DATA_START", start: true},
+		{name: "phase III mover paused at end of window", start: true, window: 4 * recSize, phase: "III"},
+		{name: "phase IV mover paused at end of window", start: true, window: 200 * recSize, phase: "IV"},
+		{name: "mover paused at end of medium", start: true, short: 256 << 10},
+		{name: "restore waiting for data", start: true, restore: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t, fixtureOpts{before: withVolumes})
+			logDir := t.TempDir()
+			ev, err := eventlog.Open(logDir, eventlog.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ev.Close()
+			f := newFixture(t, fixtureOpts{before: withVolumes, events: ev})
 			src := filepath.Join(f.dir, "vols", "vol1")
 			manyFiles(t, src, 3000)
 			populate(t, src)
@@ -126,7 +142,6 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 			if c.restore {
 				// A complete backup to restore from.
 				d := f.dialSlowDMA(t, func(*ndmp.Message) bool { return false })
-				d.unblock()
 				startHistBackup(t, f, d.c)
 				if r := d.posts.wait(t, ndmp.NotifyDataHalted, time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason; r != ndmp.DataHaltSuccessful {
 					t.Fatalf("backup: %v", r)
@@ -141,7 +156,11 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 				}
 			}
 			before := goroutines()
-			d := f.dialSlowDMA(t, c.blockOn)
+			stopAt := ndmp.NotifyMoverPaused
+			if c.restore {
+				stopAt = ndmp.NotifyDataRead
+			}
+			d := f.dialSlowDMA(t, func(m *ndmp.Message) bool { return m.Header.MessageCode == stopAt })
 			cl := d.c
 			wantErr(t, "tape open", cl.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 			wantErr(t, "record size", cl.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
@@ -158,27 +177,29 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantErr(t, "data connect", cl.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
-			if c.blockOn != nil {
+			if c.start {
 				if c.restore {
 					wantErr(t, "start recover", cl.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nil), ndmp.NoErr)
 				} else {
-					env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "LEVEL", Value: "0"}}
-					if c.hist {
-						env = append(env, ndmp.Pval{Name: "HIST", Value: "Y"})
-					}
+					env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "LEVEL", Value: "0"}, {Name: "HIST", Value: "Y"}}
 					wantErr(t, "start", cl.DataStartBackup(ctx, "dump", env), ndmp.NoErr)
 				}
-				stops := c.hist || c.window > 0 || c.short > 0 || c.restore
-				if stops && !waitUntil(30*time.Second, d.blocked.Load) {
-					t.Fatalf("the DMA never reached its stop post\n%s", f.logs.String())
+			}
+			if c.window > 0 || c.short > 0 || c.restore {
+				// The operation waits for the DMA: it is surely running.
+				if !waitUntil(30*time.Second, d.blocked.Load) {
+					t.Fatalf("the DMA never got %v\n%s", stopAt, f.logs.String())
 				}
 				ds := f.srv.Sessions()
 				if len(ds) != 1 || ds[0].DataState != "NDMP_DATA_STATE_ACTIVE" {
 					t.Fatalf("not in the middle of the operation: %+v", ds)
 				}
-				if c.window > 0 || c.short > 0 {
-					if ds[0].MoverState != "NDMP_MOVER_STATE_PAUSED" {
-						t.Fatalf("mover not paused: %+v", ds[0])
+				if !c.restore && ds[0].MoverState != "NDMP_MOVER_STATE_PAUSED" {
+					t.Fatalf("mover not paused: %+v", ds[0])
+				}
+				if c.phase != "" {
+					if p := lastPhase(t, logDir); p != c.phase {
+						t.Fatalf("dump in phase %q at the pause, want %q", p, c.phase)
 					}
 				}
 			}
