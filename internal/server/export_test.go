@@ -8,20 +8,37 @@ import (
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
-// SlowHistBackup starts, on a test server, a HIST=Y dump of files empty
-// files whose DMA does not read file history until release is called. It
-// returns the server, release, and wait, which waits for the end of the
-// backup and returns its halt reason. For the external tests (metrics
-// through a real server).
-func SlowHistBackup(t *testing.T, files int) (srv *Server, release func(), wait func() ndmp.DataHaltReason) {
+// SlowBackup is a HIST=Y dump on a test server whose DMA does not read
+// file history until Release. For the external tests (metrics through a
+// real server).
+type SlowBackup struct {
+	Server *Server
+	// Client is the DMA's connection.
+	Client *ndmp.Client
+	// Release lets the DMA read again.
+	Release func()
+	// Wait waits for the end of the backup and returns its halt reason.
+	Wait func() ndmp.DataHaltReason
+	// Entries returns the FH_ADD_DIR and FH_ADD_NODE entries received.
+	Entries func() (dirs, nodes int64)
+}
+
+// StartSlowBackup starts a SlowBackup of files empty files.
+func StartSlowBackup(t *testing.T, files int) *SlowBackup {
 	t.Helper()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), files)
 	d := f.dialSlowDMA(t, nil)
 	startHistBackup(t, f, d.c)
-	return f.srv, d.unblock, func() ndmp.DataHaltReason {
-		r := d.posts.wait(t, ndmp.NotifyDataHalted, 2*time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason
-		d.posts.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
-		return r
+	return &SlowBackup{
+		Server:  f.srv,
+		Client:  d.c,
+		Release: d.unblock,
+		Wait: func() ndmp.DataHaltReason {
+			r := d.posts.wait(t, ndmp.NotifyDataHalted, 2*time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason
+			d.posts.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+			return r
+		},
+		Entries: func() (int64, int64) { return d.fhDirs.Load(), d.fhNodes.Load() },
 	}
 }
