@@ -731,12 +731,8 @@ func (a *app) vtlCreate() *cobra.Command {
 					return fmt.Errorf("missing required parameter -%s", f)
 				}
 			}
-			if capacity != "" {
-				n, err := parseSize(capacity)
-				if err != nil {
-					return err
-				}
-				in.Capacity = n
+			if err := sizeParam(capacity, &in.Capacity); err != nil {
+				return err
 			}
 			var l admin.VTLLibrary
 			if err := a.call(cmd, http.MethodPost, tapeAPI+"/vtls", nil, in, &l); err != nil {
@@ -867,12 +863,8 @@ func (a *app) vtlCartridgeAdd() *cobra.Command {
 			if err := named(cmd, args, pos("barcode", &in.Barcode)); err != nil {
 				return err
 			}
-			if capacity != "" {
-				n, err := parseSize(capacity)
-				if err != nil {
-					return err
-				}
-				in.Capacity = n
+			if err := sizeParam(capacity, &in.Capacity); err != nil {
+				return err
 			}
 			return a.call(cmd, http.MethodPost, tapeAPI+"/vtl/cartridges", nil, in, nil)
 		},
@@ -880,6 +872,20 @@ func (a *app) vtlCartridgeAdd() *cobra.Command {
 	c.Flags().StringVar(&in.Barcode, "barcode", "", "barcode of the new cartridge")
 	c.Flags().StringVar(&capacity, "capacity", "", "capacity, e.g. 800GB or 2.5TB (default: the library's)")
 	return c
+}
+
+// sizeParam sets *dst to the size s gives, leaving it alone when s is
+// empty.
+func sizeParam(s string, dst *int64) error {
+	if s == "" {
+		return nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*dst = n
+	return nil
 }
 
 // parseSize reads a size such as 800GB, 2.5TB, 512MB or a plain byte

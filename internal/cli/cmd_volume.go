@@ -325,34 +325,26 @@ func (a *app) qtreeShow() *cobra.Command {
 // ---- snapshots
 
 func (a *app) snapshotCreate() *cobra.Command {
-	var va volumeArgs
-	var name string
-	c := &cobra.Command{
-		Use:   "create -vserver SVM -volume VOL -snapshot NAME",
-		Short: "Create a Snapshot copy of a volume",
-		Args:  cobra.MaximumNArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("snapshot", &name)); err != nil {
-				return err
-			}
-			v, err := a.volume(cmd, va)
-			if err != nil {
-				return err
-			}
-			return a.call(cmd, http.MethodPost, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", nil, admin.SnapshotCreate{Name: name}, nil)
-		},
-	}
-	va.flags(c)
-	c.Flags().StringVar(&name, "snapshot", "", "Snapshot copy name")
-	return c
+	return a.snapshotCmd("create", "Create a Snapshot copy of a volume", func(cmd *cobra.Command, snaps, name string) error {
+		return a.call(cmd, http.MethodPost, snaps, nil, admin.SnapshotCreate{Name: name}, nil)
+	})
 }
 
 func (a *app) snapshotDelete() *cobra.Command {
+	return a.snapshotCmd("delete", "Delete a Snapshot copy", func(cmd *cobra.Command, snaps, name string) error {
+		return a.call(cmd, http.MethodDelete, snaps+"/"+url.PathEscape(name), nil, nil, nil)
+	})
+}
+
+// snapshotCmd builds a command on one Snapshot copy (-vserver, -volume,
+// -snapshot, also positional); send gets the API path of the volume's
+// Snapshot copies and the copy's name.
+func (a *app) snapshotCmd(verb, short string, send func(cmd *cobra.Command, snaps, name string) error) *cobra.Command {
 	var va volumeArgs
 	var name string
 	c := &cobra.Command{
-		Use:   "delete -vserver SVM -volume VOL -snapshot NAME",
-		Short: "Delete a Snapshot copy",
+		Use:   verb + " -vserver SVM -volume VOL -snapshot NAME",
+		Short: short,
 		Args:  cobra.MaximumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := named(cmd, args, pos("vserver", &va.svm), pos("volume", &va.vol), pos("snapshot", &name)); err != nil {
@@ -362,7 +354,7 @@ func (a *app) snapshotDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.call(cmd, http.MethodDelete, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots/"+url.PathEscape(name), nil, nil, nil)
+			return send(cmd, "/api/storage/volumes/"+url.PathEscape(v.UUID)+"/snapshots", name)
 		},
 	}
 	va.flags(c)
