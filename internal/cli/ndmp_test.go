@@ -434,6 +434,12 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		t.Fatalf("no tape metrics for the virtual drives: %v", keys)
 	}
+	// The daemon wires the server's node-wide counters (N14 back-pressure).
+	for _, k := range []string{"tapestry_fh_queue_depth", "tapestry_fh_stalls_total", "tapestry_mover_records_total"} {
+		if _, ok := v[k]; !ok {
+			t.Fatalf("metric %s missing from the daemon's /metrics", k)
+		}
+	}
 	n.ndmpSession(ctx)
 	n.ndmpSession(ctx)
 	n.waitSessions(2, "vserver", "services", "ndmp", "status")

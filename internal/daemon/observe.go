@@ -49,7 +49,7 @@ func (d *Daemon) closeEventLog() {
 func (d *Daemon) newMetrics() *metrics.Collector {
 	src := metrics.Sources{Tapes: d.tapes, Storage: d.storage}
 	if d.ndmp != nil {
-		src.Sessions, src.MaxSessions = d.ndmp.Sessions, d.ndmp.MaxSessions
+		src.Sessions, src.MaxSessions, src.Stats = d.ndmp.Sessions, d.ndmp.MaxSessions, d.ndmp.Stats
 	}
 	return metrics.New(src)
 }
