@@ -824,6 +824,8 @@ func (rs *restorer) restoreStream() error {
 
 	// Stage 3: files.
 	var pend *pending
+	// A cancelled or failed restore still closes the file it was writing.
+	defer func() { rs.finish(pend) }()
 	for h != nil && h.Kind != dump.KindEnd {
 		if err := rs.ctx.Err(); err != nil {
 			return err
@@ -853,11 +855,11 @@ func (rs *restorer) restoreStream() error {
 			break
 		}
 		if err != nil {
-			rs.finish(pend)
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
 	rs.finish(pend)
+	pend = nil
 	rs.res.Bytes = cr.n
 
 	// Stage 4: directory attributes, deepest first.
