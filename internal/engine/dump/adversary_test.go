@@ -332,3 +332,120 @@ func TestRestoreCancelLeaksNothing(t *testing.T) {
 		t.Fatalf("%d goroutines after the cancelled restores, %d before", g, gs)
 	}
 }
+
+// TestNlistAcrossPlantedLinks: destination paths of the nlist that go
+// through symbolic links planted in the destination (to a directory and to a
+// file outside), that climb out with "..", and DAR file history offsets that
+// point into the middle of a record, past the end or before the start. Each
+// restore (stream, DAR, DAR with RECOVER_FULL_PATHS) either writes inside
+// the destination or reports the name; nothing outside changes (issue 4,
+// D8, D9).
+func TestNlistAcrossPlantedLinks(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a", "b", "c.txt"), []byte("c data"), 0o644)
+	writeFile(t, filepath.Join(src, "top.txt"), []byte("top data"), 0o644)
+	var img bytes.Buffer
+	hist := newHistory()
+	res, err := Backup(context.Background(), BackupRequest{Dir: src, Env: Env{"HIST": "Y"}, Output: &img, History: hist})
+	must(t, err)
+	cIno, _ := hist.find("a/b/c.txt")
+	bIno, _ := hist.find("a/b")
+	tIno, _ := hist.find("top.txt")
+	cOff, bOff, tOff := hist.offsets[cIno], hist.offsets[bIno], hist.offsets[tIno]
+	size := int64(img.Len())
+
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	plant := func() {
+		for _, n := range []string{"p", "q", "r"} {
+			_ = os.RemoveAll(filepath.Join(dest, n))
+		}
+		must(t, os.Symlink("../outside", filepath.Join(dest, "p")))
+		must(t, os.Symlink("../outside/victim", filepath.Join(dest, "q")))
+		must(t, os.Symlink("/", filepath.Join(dest, "r")))
+	}
+	names := []RestoreName{
+		{Original: "top.txt", Dest: "p/victim", FHInfo: tOff},
+		{Original: "top.txt", Dest: "q", FHInfo: tOff},
+		{Original: "top.txt", Dest: "p/sub/victim2", FHInfo: tOff},
+		{Original: "a/b", Dest: "p/sub", FHInfo: bOff},
+		{Original: "a/b/c.txt", Dest: "r/tmp/escaped.txt", FHInfo: cOff},
+		{Original: "a/b/c.txt", Dest: "x/../../outside/victim", FHInfo: cOff},
+		{Original: "../outside/victim", Dest: "y", FHInfo: cOff},
+		{Original: "a/b/c.txt", Dest: "/p/abs.txt", FHInfo: cOff},
+	}
+	bogus := []RestoreName{
+		{Original: "a/b/c.txt", Dest: "m1", FHInfo: cOff + 100},
+		{Original: "a/b/c.txt", Dest: "m2", FHInfo: cOff + dump.RecordSize},
+		{Original: "a/b/c.txt", Dest: "m3", FHInfo: size},
+		{Original: "a/b/c.txt", Dest: "m4", FHInfo: size + 1<<40},
+		{Original: "a/b/c.txt", Dest: "m5", FHInfo: -5},
+		{Original: "top.txt", Dest: "m6", FHInfo: cOff},
+		{Original: "a/b", Dest: "m7", FHInfo: tOff},
+	}
+	dar := func(kv ...string) Env {
+		e := Env{"DIRECT": "Y", "ENHANCED_DAR_ENABLED": "Y", "ACL_START": res.Env["ACL_START"], "FORCE": "Y"}
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name  string
+		env   Env
+		names []RestoreName
+	}{
+		{"stream", Env{"FORCE": "Y"}, names},
+		{"stream EXTRACT=E", Env{"FORCE": "Y", "EXTRACT": "E"}, names},
+		{"DAR", dar(), names},
+		{"DAR full paths", dar("RECOVER_FULL_PATHS", "Y"), names},
+		{"DAR bogus offsets", dar(), bogus},
+		{"DAR bogus offsets, full paths", dar("RECOVER_FULL_PATHS", "Y"), bogus},
+	} {
+		plant()
+		req := RestoreRequest{Dest: dest, Env: tc.env, Names: tc.names}
+		if tc.env["DIRECT"] == "Y" {
+			req.InputAt = bytes.NewReader(img.Bytes())
+		} else {
+			req.Input = bytes.NewReader(img.Bytes())
+		}
+		var reported []string
+		req.OnName = func(n NameResult) {
+			if n.Err != nil {
+				reported = append(reported, n.Path+": "+n.Err.Error())
+			}
+		}
+		_, err := Restore(context.Background(), req)
+		t.Logf("%s: %v; %d names reported", tc.name, err, len(reported))
+		c.check(t)
+		if _, err := os.Lstat("/tmp/escaped.txt"); err == nil {
+			t.Fatalf("%s: wrote /tmp/escaped.txt", tc.name)
+		}
+		if ents, _ := os.ReadDir(base); len(ents) != 2 {
+			t.Fatalf("%s: %d entries beside the destination", tc.name, len(ents)-2)
+		}
+		if strings.Contains(tc.name, "bogus") {
+			for _, m := range []string{"m1", "m3", "m4", "m5", "m6", "m7"} {
+				if fi, err := os.Lstat(filepath.Join(dest, m)); err == nil && fi.Mode().IsRegular() {
+					if b, _ := os.ReadFile(filepath.Join(dest, m)); string(b) != "c data" {
+						t.Errorf("%s: %s restored from a wrong offset: %q", tc.name, m, b)
+					}
+				}
+			}
+			continue
+		}
+		if strings.Contains(tc.name, "full paths") {
+			// Names go to their full image paths; q is left alone.
+			continue
+		}
+		// Planted links were replaced, not followed.
+		if b, err := os.ReadFile(filepath.Join(dest, "q")); err != nil || string(b) != "top data" {
+			t.Errorf("%s: q: %q %v", tc.name, b, err)
+		}
+		if fi, err := os.Lstat(filepath.Join(dest, "p")); err != nil || fi.Mode()&os.ModeSymlink != 0 && fi.IsDir() {
+			t.Errorf("%s: p: %v %v", tc.name, fi, err)
+		}
+	}
+}
