@@ -449,3 +449,57 @@ func TestNlistAcrossPlantedLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestTamperedSymtab: a restore_symboltable whose paths climb out with "..",
+// are absolute or go through a symbolic link planted to a canary makes the
+// next incremental restore remove or move nothing outside the destination;
+// a garbled one is a clear error (issue 4, D8).
+func TestTamperedSymtab(t *testing.T) {
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	d0 := time.Unix(1700000000, 0)
+	img0, err := buildTreeImage([]treeOp{{kind: 0, ino: 3, name: "d"}, {kind: 1, ino: 4, name: "f"}}, 0, time.Time{}, d0)
+	must(t, err)
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img0), Dest: dest, Env: Env{"FORCE": "Y"}})
+	must(t, err)
+	must(t, os.Symlink("../outside", filepath.Join(dest, "p")))
+	must(t, saveSymtab(dest, &symtab{Level: 0, Date: d0,
+		Paths: map[string]uint32{"": 2, "d": 3, "f": 4, "../outside/victim": 5, "p/victim": 6, "p": 7, "/outside": 8,
+			"d/../../outside/sub": 9, "p/sub": 10, "p/sub/victim2": 11, "../outside": 12},
+		Dirs: map[uint32]bool{2: true, 3: true, 7: true, 8: true, 9: true, 10: true, 12: true}}))
+	// Level 1: f and the tampered names are gone, g is new; inodes 5-12
+	// are in use again (as files) so that staging would move them.
+	img1, err := buildTreeImage([]treeOp{{kind: 0, ino: 3, name: "d"}, {kind: 1, ino: 13, name: "g"}, {kind: 1, ino: 5, name: "h5"},
+		{kind: 0, ino: 7, name: "h7"}, {kind: 0, ino: 9, name: "h9"}, {kind: 0, ino: 12, name: "h12"}}, 1, d0, d0.Add(time.Hour))
+	must(t, err)
+	var reported []string
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img1), Dest: dest, Env: Env{"FORCE": "Y"},
+		OnName: func(n NameResult) {
+			if n.Err != nil {
+				reported = append(reported, n.Path+": "+n.Err.Error())
+			}
+		}})
+	t.Logf("level 1: %v\n%s", err, strings.Join(reported, "\n"))
+	c.check(t)
+	if ents, _ := os.ReadDir(base); len(ents) != 2 {
+		t.Fatalf("%d entries beside the destination", len(ents)-2)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "g")); err != nil || !strings.HasPrefix(string(b), "data of 13") {
+		t.Errorf("g: %q %v", b, err)
+	}
+
+	// Garbage in place of the table.
+	must(t, os.WriteFile(filepath.Join(dest, SymtabName), []byte("not a table"), 0o600))
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img1), Dest: dest, Env: Env{"FORCE": "Y"}})
+	if err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("garbled %s: %v", SymtabName, err)
+	}
+	// A link in place of the table is not followed.
+	must(t, os.Remove(filepath.Join(dest, SymtabName)))
+	must(t, os.Symlink("../outside/victim", filepath.Join(dest, SymtabName)))
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img0), Dest: dest, Env: Env{"FORCE": "Y"}})
+	t.Logf("link as table: %v", err)
+	c.check(t)
+}
