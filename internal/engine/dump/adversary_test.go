@@ -503,3 +503,53 @@ func TestTamperedSymtab(t *testing.T) {
 	t.Logf("link as table: %v", err)
 	c.check(t)
 }
+
+// TestIncrementalReplacesLinks: names that were symbolic links pointing out
+// in the level 0 image are a directory and a file in the level 1 image, and
+// a directory is renamed to the name of a link planted after the level 0
+// restore: the links are replaced, never followed (issue 4, D8).
+func TestIncrementalReplacesLinks(t *testing.T) {
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	d0 := time.Unix(1700000000, 0)
+	// treeTargets[ino%6]: inode 6 -> "../outside", 7 -> "../../outside/victim".
+	img0, err := buildTreeImage([]treeOp{{kind: 2, ino: 6, name: "s"}, {kind: 2, ino: 7, name: "t"},
+		{kind: 0, ino: 3, name: "a"}, {kind: 1, parent: 1, ino: 4, name: "victim"}}, 0, time.Time{}, d0)
+	must(t, err)
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img0), Dest: dest, Env: Env{"FORCE": "Y"}})
+	must(t, err)
+	if l, err := os.Readlink(filepath.Join(dest, "s")); err != nil || l != "../outside" {
+		t.Fatalf("level 0 s: %q %v", l, err)
+	}
+	must(t, os.Symlink("../outside/sub", filepath.Join(dest, "p")))
+	// Level 1: s is a directory holding "victim", t a file, a is now p.
+	img1, err := buildTreeImage([]treeOp{{kind: 0, ino: 8, name: "s"}, {kind: 1, parent: 1, ino: 9, name: "victim"},
+		{kind: 1, ino: 10, name: "t"}, {kind: 0, ino: 3, name: "p"}, {kind: 1, parent: 2, ino: 4, name: "victim2"}}, 1, d0, d0.Add(time.Hour))
+	must(t, err)
+	var reported []string
+	_, err = Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img1), Dest: dest, Env: Env{"FORCE": "Y"},
+		OnName: func(n NameResult) {
+			if n.Err != nil {
+				reported = append(reported, n.Path+": "+n.Err.Error())
+			}
+		}})
+	t.Logf("level 1: %v\n%s", err, strings.Join(reported, "\n"))
+	must(t, err)
+	c.check(t)
+	for p, want := range map[string]string{"s/victim": "data of 9", "t": "data of 10", "p/victim2": "data of 4"} {
+		fi, err := os.Lstat(filepath.Join(dest, filepath.Dir(p)))
+		if err != nil || !fi.IsDir() && filepath.Dir(p) != "." {
+			t.Errorf("%s: parent is not a directory: %v %v", p, fi, err)
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(dest, p)); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %v %v", p, fi, err)
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dest, p)); err != nil || !strings.HasPrefix(string(b), want) {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+}

@@ -779,6 +779,11 @@ func (rs *restorer) restoreStream() error {
 		ino, inImage := targets[p]
 		var err error
 		if sp := staged[ino]; inImage && sp != "" {
+			// A file or link in the way (planted after the last
+			// restore) is replaced, as mkdir would (D10).
+			if typ, lerr := rs.fs.lstat(p); lerr == nil && typ != 0 && typ != unix.S_IFDIR {
+				_ = rs.fs.remove(p)
+			}
 			err = rs.fs.rename(sp, p)
 			delete(staged, ino)
 		} else {
