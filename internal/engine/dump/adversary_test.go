@@ -553,3 +553,65 @@ func TestIncrementalReplacesLinks(t *testing.T) {
 		}
 	}
 }
+
+// cancelReaderAt cancels its context on its n-th read.
+type cancelReaderAt struct {
+	r      *bytes.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+// ReadAt implements io.ReaderAt.
+func (c *cancelReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if c.n--; c.n < 0 {
+		c.cancel()
+	}
+	return c.r.ReadAt(p, off)
+}
+
+// TestDARCancelLeaksNothing cancels direct access recoveries of a file and
+// of a directory at each read of the image: no descriptor or goroutine is
+// left behind (issue 4, D9).
+func TestDARCancelLeaksNothing(t *testing.T) {
+	src := t.TempDir()
+	for i := 0; i < 6; i++ {
+		writeFile(t, filepath.Join(src, "d", fmt.Sprintf("f%d", i)), bytes.Repeat([]byte{byte(i)}, 30000), 0o644)
+	}
+	var img bytes.Buffer
+	hist := newHistory()
+	res, err := Backup(context.Background(), BackupRequest{Dir: src, Env: Env{"HIST": "Y", "ENHANCED_DAR_ENABLED": "Y"}, Output: &img, History: hist})
+	must(t, err)
+	dIno, _ := hist.find("d")
+	fIno, _ := hist.find("d/f3")
+	env := Env{"DIRECT": "Y", "ENHANCED_DAR_ENABLED": "Y", "ACL_START": res.Env["ACL_START"], "FORCE": "Y"}
+	names := []RestoreName{{Original: "d/f3", Dest: "one", FHInfo: hist.offsets[fIno]}, {Original: "d", Dest: "all", FHInfo: hist.offsets[dIno]}}
+	_, err = Restore(context.Background(), RestoreRequest{InputAt: bytes.NewReader(img.Bytes()), Dest: t.TempDir(), Env: env, Names: names})
+	must(t, err)
+	fds, gs := openFDs(t), runtime.NumGoroutine()
+	cancelled := 0
+	for n := 0; n < 200; n++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := Restore(ctx, RestoreRequest{InputAt: &cancelReaderAt{r: bytes.NewReader(img.Bytes()), n: n, cancel: cancel}, Dest: t.TempDir(), Env: env, Names: names})
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled at read %d: %v", n, err)
+		}
+		cancelled++
+		if got := openFDs(t); got != fds {
+			t.Fatalf("cancelled at read %d: %d descriptors open, %d before", n, got, fds)
+		}
+	}
+	if cancelled == 0 {
+		t.Fatal("no DAR was cancelled")
+	}
+	for i := 0; i < 100 && runtime.NumGoroutine() > gs; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > gs {
+		t.Fatalf("%d goroutines after the cancelled recoveries, %d before", g, gs)
+	}
+	t.Logf("%d recoveries cancelled", cancelled)
+}
