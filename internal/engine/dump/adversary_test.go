@@ -615,3 +615,70 @@ func TestDARCancelLeaksNothing(t *testing.T) {
 	}
 	t.Logf("%d recoveries cancelled", cancelled)
 }
+
+// TestDeepPathBeyondPathMax: a tree deeper than PATH_MAX (25 names of 200
+// bytes) is restored, and a symbolic link planted to a canary deep inside it
+// (past the first 2,048 bytes that one openat2 resolves) is replaced, not
+// followed, when the image is restored again (issue 4, D8).
+func TestDeepPathBeyondPathMax(t *testing.T) {
+	var ops []treeOp
+	var parts []string
+	for i := 0; i < 25; i++ {
+		n := strings.Repeat(string(rune('a'+i)), 200)
+		ops = append(ops, treeOp{kind: 0, parent: i, ino: uint32(3 + i), name: n})
+		parts = append(parts, n)
+	}
+	ops = append(ops, treeOp{kind: 1, parent: 25, ino: 40, name: "victim"})
+	img, err := buildTreeImage(ops, 0, time.Time{}, time.Unix(1700000000, 0))
+	must(t, err)
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	deep := strings.Join(parts, "/") + "/victim"
+	restore := func() {
+		t.Helper()
+		var reported []string
+		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"},
+			OnName: func(n NameResult) {
+				if n.Err != nil {
+					reported = append(reported, n.Err.Error())
+				}
+			}})
+		must(t, err)
+		if len(reported) > 0 {
+			t.Fatalf("%d names failed, first: %.300s", len(reported), reported[0])
+		}
+		c.check(t)
+		// Read it back a piece at a time (the path is over PATH_MAX).
+		fd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		must(t, err)
+		defer unix.Close(fd)
+		for _, p := range parts {
+			nfd, err := unix.Openat(fd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+			must(t, err)
+			unix.Close(fd)
+			fd = nfd
+		}
+		b := make([]byte, 64)
+		vfd, err := unix.Openat(fd, "victim", unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+		must(t, err)
+		n, _ := unix.Read(vfd, b)
+		unix.Close(vfd)
+		if !strings.HasPrefix(string(b[:n]), "data of 40") {
+			t.Fatalf("%d-byte path: %q", len(deep), b[:n])
+		}
+	}
+	restore()
+	// Plant a link in place of the 15th directory (3,000 bytes down).
+	mid := strings.Join(parts[:14], "/")
+	fd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	pfd, err := unix.Openat(fd, mid, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	unix.Close(fd)
+	must(t, err)
+	must(t, unix.Renameat(pfd, parts[14], pfd, "moved"))
+	must(t, unix.Symlinkat(filepath.Join(base, "outside"), pfd, parts[14]))
+	unix.Close(pfd)
+	restore()
+}

@@ -49,15 +49,38 @@ func (d *destFS) dropCache() {
 
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
 
+// maxResolve is the most bytes of a path one openat2 resolves. Deeper
+// paths (beyond PATH_MAX) are opened a piece at a time, each piece beneath
+// the directory the previous one opened, so the same rules hold throughout.
+const maxResolve = 2048
+
 // openDir opens the directory rel beneath the root ("" is the root).
 func (d *destFS) openDir(rel string) (int, error) {
 	if rel == "" {
 		return unix.Dup(d.root)
 	}
-	return unix.Openat2(d.root, rel, &unix.OpenHow{
+	how := &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 		Resolve: resolveFlags,
-	})
+	}
+	dirfd := d.root
+	for {
+		piece := rel
+		rel = ""
+		if len(piece) > maxResolve {
+			if i := strings.LastIndexByte(piece[:maxResolve], '/'); i > 0 {
+				piece, rel = piece[:i], piece[i+1:]
+			}
+		}
+		fd, err := unix.Openat2(dirfd, piece, how)
+		if dirfd != d.root {
+			unix.Close(dirfd)
+		}
+		if err != nil || rel == "" {
+			return fd, err
+		}
+		dirfd = fd
+	}
 }
 
 // parent returns a descriptor of rel's parent directory (valid until the next
