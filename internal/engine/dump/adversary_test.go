@@ -682,3 +682,27 @@ func TestDeepPathBeyondPathMax(t *testing.T) {
 	unix.Close(pfd)
 	restore()
 }
+
+// TestChmodNoFollow: setting the mode of a special file that was swapped for
+// a symbolic link to a canary changes neither the link's target nor
+// anything else outside; a FIFO gets its mode (issue 4, D8).
+func TestChmodNoFollow(t *testing.T) {
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	must(t, unix.Mkfifo(filepath.Join(dest, "fifo"), 0o600))
+	must(t, os.Symlink("../outside/victim", filepath.Join(dest, "swapped")))
+	pfd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(pfd)
+	must(t, chmodNoFollow(pfd, "swapped", 0o777))
+	must(t, chmodNoFollow(pfd, "fifo", 0o640))
+	c.check(t)
+	if fi, err := os.Lstat(filepath.Join(dest, "fifo")); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("fifo: %v %v", fi, err)
+	}
+	if err := chmodNoFollow(pfd, "missing", 0o640); err == nil {
+		t.Error("no error for a missing name")
+	}
+}

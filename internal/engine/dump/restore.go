@@ -1173,7 +1173,7 @@ func (rs *restorer) finish(p *pending) {
 			errs = append(errs, err)
 		}
 		if typ != dump.ModeLnk {
-			if err := unix.Fchmodat(pfd, base, m.in.Mode&0o7777, 0); err != nil {
+			if err := chmodNoFollow(pfd, base, m.in.Mode&0o7777); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -287,3 +287,23 @@ func (d *destFS) removeAll(rel string) error {
 func procPath(pfd int, base string) string {
 	return "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base
 }
+
+// chmodNoFollow sets the mode of base in the directory pfd without following
+// a symbolic link: fchmodat cannot refuse links on Linux, so the name is
+// opened with O_PATH|O_NOFOLLOW and changed through that descriptor. A link
+// (which has no mode of its own) is left alone.
+func chmodNoFollow(pfd int, base string, mode uint32) error {
+	fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return nil
+	}
+	return unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), mode, 0)
+}
