@@ -706,3 +706,40 @@ func TestChmodNoFollow(t *testing.T) {
 		t.Error("no error for a missing name")
 	}
 }
+
+// TestStagingNameInImage: an image that holds a directory named like the
+// staging directory an incremental restore uses for renames keeps it and
+// its files (issue 4, D8).
+func TestStagingNameInImage(t *testing.T) {
+	dest := t.TempDir()
+	d0 := time.Unix(1700000000, 0)
+	tree := func(dir string) []treeOp {
+		return []treeOp{{kind: 0, ino: 3, name: ".tapestry-restore-staging"}, {kind: 1, parent: 1, ino: 4, name: "keep"},
+			{kind: 0, ino: 5, name: dir}, {kind: 1, parent: 2, ino: 6, name: "x"}}
+	}
+	img0, err := buildTreeImage(tree("a"), 0, time.Time{}, d0)
+	must(t, err)
+	img1, err := buildTreeImage(tree("b"), 1, d0, d0.Add(time.Hour))
+	must(t, err)
+	for _, img := range [][]byte{img0, img1} {
+		var reported []string
+		_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"},
+			OnName: func(n NameResult) {
+				if n.Err != nil {
+					reported = append(reported, n.Path+": "+n.Err.Error())
+				}
+			}})
+		must(t, err)
+		if len(reported) > 0 {
+			t.Errorf("reported: %s", strings.Join(reported, "\n"))
+		}
+	}
+	for _, p := range []string{".tapestry-restore-staging/keep", "b/x"} {
+		if b, err := os.ReadFile(filepath.Join(dest, p)); err != nil || !strings.HasPrefix(string(b), "data of") {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "a")); err == nil {
+		t.Error("a is still there")
+	}
+}

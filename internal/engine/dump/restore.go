@@ -712,7 +712,16 @@ func (rs *restorer) restoreStream() error {
 	for _, ino := range targets {
 		liveTarget[ino] = true
 	}
-	const staging = ".tapestry-restore-staging"
+	// The staging directory's name is one neither namespace uses.
+	staging := ".tapestry-restore-staging"
+	for i := 1; ; i++ {
+		_, inNew := targets[staging]
+		_, inOld := oldPaths[staging]
+		if !inNew && !inOld {
+			break
+		}
+		staging = ".tapestry-restore-staging." + strconv.Itoa(i)
+	}
 	stagingMade := false
 	staged := map[uint32]string{}
 	var removed []string
