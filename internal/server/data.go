@@ -137,7 +137,7 @@ func (d *dataService) acceptLocal() (net.Conn, ndmp.Error) {
 	if d.st != ndmp.DataStateListen || !d.localReq {
 		return nil, ndmp.ErrIllegalState
 	}
-	a, b := net.Pipe()
+	a, b := newLocalPipe()
 	d.localReq, d.dc, d.st = false, a, ndmp.DataStateConnected
 	return b, ndmp.NoErr
 }

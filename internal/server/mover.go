@@ -211,7 +211,7 @@ func (m *mover) acceptLocal() (net.Conn, ndmp.Error) {
 	if m.st != ndmp.MoverStateListen || !m.localReq {
 		return nil, ndmp.ErrIllegalState
 	}
-	a, b := net.Pipe()
+	a, b := newLocalPipe()
 	m.localReq = false
 	m.startLocked(a)
 	return b, ndmp.NoErr

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// localPipeSize is the buffer of each direction of a LOCAL data
+// connection: two records of 256 KiB, so that the engine can encode the
+// next record while the mover writes the previous one to the cartridge.
+const localPipeSize = 512 << 10
+
+// newLocalPipe returns the two ends of a LOCAL data connection. It behaves
+// like net.Pipe except that each direction buffers up to localPipeSize
+// bytes, so the writer and the reader run at the same time instead of
+// taking turns:
+//
+//   - Close of one end makes its own Read and Write fail with
+//     io.ErrClosedPipe, the peer's Write fail with io.ErrClosedPipe (what
+//     it had buffered is dropped), and the peer's Read return the bytes
+//     already buffered and then io.EOF.
+//   - A Write blocks while the buffer is full, a Read while it is empty;
+//     both unblock when either end closes.
+//
+// Deadlines are not supported (the data service and the mover cancel by
+// closing the connection); the SetDeadline methods return an error.
+func newLocalPipe() (net.Conn, net.Conn) {
+	ab, ba := newHalfPipe(localPipeSize), newHalfPipe(localPipeSize)
+	return &localConn{rx: ba, tx: ab}, &localConn{rx: ab, tx: ba}
+}
+
+// halfPipe is one direction of a local pipe: a ring buffer with one writer
+// end and one reader end.
+type halfPipe struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	size    int
+	buf     []byte // allocated at the first write
+	r, n    int    // read position and bytes buffered
+	wclosed bool   // the writing end closed
+	rclosed bool   // the reading end closed
+}
+
+func newHalfPipe(size int) *halfPipe {
+	h := &halfPipe{size: size}
+	h.cond.L = &h.mu
+	return h
+}
+
+// write copies p into the ring, blocking while it is full.
+func (h *halfPipe) write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	done := 0
+	for {
+		if h.wclosed || h.rclosed {
+			return done, io.ErrClosedPipe
+		}
+		if h.buf == nil {
+			h.buf = make([]byte, h.size)
+		}
+		if done == len(p) {
+			return done, nil
+		}
+		if h.n == len(h.buf) {
+			h.cond.Wait()
+			continue
+		}
+		w := (h.r + h.n) % len(h.buf)
+		end := len(h.buf)
+		if w < h.r {
+			end = h.r
+		}
+		c := copy(h.buf[w:end], p[done:])
+		h.n += c
+		done += c
+		h.cond.Broadcast()
+	}
+}
+
+// read copies buffered bytes into p, blocking while there are none.
+func (h *halfPipe) read(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		if h.rclosed {
+			return 0, io.ErrClosedPipe
+		}
+		if h.n > 0 {
+			break
+		}
+		if h.wclosed {
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		h.cond.Wait()
+	}
+	done := 0
+	for done < len(p) && h.n > 0 {
+		end := min(h.r+h.n, len(h.buf))
+		c := copy(p[done:], h.buf[h.r:end])
+		h.r = (h.r + c) % len(h.buf)
+		h.n -= c
+		done += c
+	}
+	h.cond.Broadcast()
+	return done, nil
+}
+
+// closeWrite marks the writing end closed: the reader drains and then
+// sees io.EOF.
+func (h *halfPipe) closeWrite() {
+	h.mu.Lock()
+	h.wclosed = true
+	h.cond.Broadcast()
+	h.mu.Unlock()
+}
+
+// closeRead marks the reading end closed and drops what is buffered.
+func (h *halfPipe) closeRead() {
+	h.mu.Lock()
+	h.rclosed, h.buf, h.n = true, nil, 0
+	h.cond.Broadcast()
+	h.mu.Unlock()
+}
+
+// localConn is one end of a local pipe.
+type localConn struct {
+	rx, tx *halfPipe
+	once   sync.Once
+}
+
+// localAddr is the address of both ends of a local pipe.
+type localAddr struct{}
+
+func (localAddr) Network() string { return "local" }
+func (localAddr) String() string  { return "local" }
+
+func (c *localConn) Read(p []byte) (int, error)  { return c.rx.read(p) }
+func (c *localConn) Write(p []byte) (int, error) { return c.tx.write(p) }
+
+// Close closes both directions of this end; it is safe to call twice.
+func (c *localConn) Close() error {
+	c.once.Do(func() {
+		c.tx.closeWrite()
+		c.rx.closeRead()
+	})
+	return nil
+}
+
+func (c *localConn) LocalAddr() net.Addr  { return localAddr{} }
+func (c *localConn) RemoteAddr() net.Addr { return localAddr{} }
+
+func (c *localConn) SetDeadline(time.Time) error      { return errNoDeadline }
+func (c *localConn) SetReadDeadline(time.Time) error  { return errNoDeadline }
+func (c *localConn) SetWriteDeadline(time.Time) error { return errNoDeadline }
+
+// errNoDeadline is what the deadline methods of a local pipe return.
+var errNoDeadline = &net.OpError{Op: "set deadline", Net: "local", Err: os.ErrNoDeadline}

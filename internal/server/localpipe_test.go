@@ -1,0 +1,185 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// Issue 5 (LOCAL data connection): every byte written reaches the reader
+// in order whatever the sizes of the writes and reads, and the reader sees
+// io.EOF only after the writer closed and it read everything.
+func TestLocalPipeDeliversInOrder(t *testing.T) {
+	a, b := newLocalPipe()
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := make([]byte, 5*localPipeSize+12345)
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	werr := make(chan error, 1)
+	go func() {
+		r := rand.New(rand.NewPCG(3, 4))
+		for off := 0; off < len(want); {
+			n := min(1+r.IntN(3*localPipeSize/2), len(want)-off)
+			if _, err := a.Write(want[off : off+n]); err != nil {
+				werr <- err
+				return
+			}
+			off += n
+		}
+		werr <- a.Close()
+	}()
+	var got []byte
+	buf := make([]byte, 300<<10)
+	for {
+		n, err := b.Read(buf[:1+rng.IntN(len(buf))])
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", len(got), err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d; contents differ", len(got), len(want))
+	}
+	if n, err := b.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after EOF: %d %v", n, err)
+	}
+}
+
+// The buffer is bounded: a writer that filled it blocks until the reader
+// takes something out, so a paused mover still holds back the engine.
+func TestLocalPipeBounded(t *testing.T) {
+	a, b := newLocalPipe()
+	defer a.Close()
+	defer b.Close()
+	if n, err := a.Write(make([]byte, localPipeSize)); n != localPipeSize || err != nil {
+		t.Fatalf("filling write: %d %v", n, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Write([]byte("x"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("write into a full pipe returned (%v) before any read", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if n, err := b.Read(make([]byte, 10)); n != 10 || err != nil {
+		t.Fatalf("read: %d %v", n, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("write still blocked after the reader made room")
+	}
+}
+
+// Close semantics are those of net.Pipe: the peer's blocked Write fails
+// with io.ErrClosedPipe, the peer's blocked Read returns io.EOF, and the
+// closed end's own Read and Write fail with io.ErrClosedPipe, also when
+// they were blocked at the time of the Close.
+func TestLocalPipeCloseUnblocks(t *testing.T) {
+	type op struct {
+		name  string
+		run   func(a, b net.Conn) error // blocks, returns the error
+		close func(a, b net.Conn)
+		want  error
+	}
+	fill := func(c net.Conn) error {
+		_, err := c.Write(make([]byte, 3*localPipeSize))
+		return err
+	}
+	read := func(c net.Conn) error {
+		_, err := c.Read(make([]byte, 10))
+		return err
+	}
+	ops := []op{
+		{"writer blocked, reader closes", func(a, _ net.Conn) error { return fill(a) }, func(_, b net.Conn) { b.Close() }, io.ErrClosedPipe},
+		{"writer blocked, writer closes", func(a, _ net.Conn) error { return fill(a) }, func(a, _ net.Conn) { a.Close() }, io.ErrClosedPipe},
+		{"reader blocked, writer closes", func(_, b net.Conn) error { return read(b) }, func(a, _ net.Conn) { a.Close() }, io.EOF},
+		{"reader blocked, reader closes", func(_, b net.Conn) error { return read(b) }, func(_, b net.Conn) { b.Close() }, io.ErrClosedPipe},
+	}
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			a, b := newLocalPipe()
+			defer a.Close()
+			defer b.Close()
+			done := make(chan error, 1)
+			go func() { done <- o.run(a, b) }()
+			time.Sleep(20 * time.Millisecond)
+			o.close(a, b)
+			select {
+			case err := <-done:
+				if !errors.Is(err, o.want) {
+					t.Fatalf("got %v, want %v", err, o.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("still blocked after Close")
+			}
+		})
+	}
+	a, b := newLocalPipe()
+	if _, err := a.Write([]byte("buffered")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := a.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write on the closed end: %v", err)
+	}
+	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("read on the closed end: %v", err)
+	}
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "buffered" {
+		t.Fatalf("peer read %q %v, want what was written before the Close, then EOF", got, err)
+	}
+	if _, err := b.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write to a closed peer: %v", err)
+	}
+	if err := b.SetDeadline(time.Now()); err == nil {
+		t.Fatal("SetDeadline accepted")
+	}
+}
+
+// BenchmarkLocalPipe measures 256 KiB records through a LOCAL pipe with
+// the reader and the writer on their own goroutines.
+func BenchmarkLocalPipe(b *testing.B) {
+	a, c := newLocalPipe()
+	rec := make([]byte, 256<<10)
+	b.SetBytes(int64(len(rec)))
+	go func() {
+		buf := make([]byte, len(rec))
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	a.Close()
+}
