@@ -57,11 +57,18 @@ func (rs *restorer) restoreDAR() error {
 			continue
 		}
 		h, r, err := dump.ReadInodeAt(ra, n.FHInfo)
-		if err != nil {
-			return fmt.Errorf("restore: %s at offset %d: %w", n.Original, n.FHInfo, err)
+		if err == nil && h.Kind != dump.KindInode {
+			err = fmt.Errorf("%w: no inode header at offset %d", dump.ErrFormat, n.FHInfo)
 		}
-		if h.Kind != dump.KindInode {
-			return fmt.Errorf("restore: %w: no inode header at offset %d", dump.ErrFormat, n.FHInfo)
+		if err != nil {
+			err = fmt.Errorf("restore: %s at offset %d: %w", n.Original, n.FHInfo, err)
+			// A wrong position (mid-record, past the end, not a header)
+			// fails that name only; a read error ends the restore.
+			if errors.Is(err, dump.ErrFormat) || errors.Is(err, dump.ErrMagic) || errors.Is(err, dump.ErrChecksum) || errors.Is(err, dump.ErrCount) || errors.Is(err, dump.ErrTruncated) {
+				rs.nameResult(n.Original, 0, err)
+				continue
+			}
+			return err
 		}
 		if rs.res.Level == 0 && rs.res.Date.IsZero() {
 			rs.res.Level, rs.res.Date = h.Dump.Level, h.Dump.Date
