@@ -109,7 +109,27 @@ func lastPhase(t *testing.T, dir string) string {
 // phase read from the event log; with the mover paused at the end of the
 // medium; and a restore waiting for the data it asked for with
 // NOTIFY_DATA_READ. File history (HIST=Y) flows in the backup cases.
+//
+// The LOCAL data connection buffers localPipeSize bytes, so when the mover
+// pauses at the end of its window the dump has written between the window
+// and the window plus that buffer (and what the engine holds itself,
+// allowed for as another localPipeSize). The data set and the windows are
+// chosen from these bounds, not from timing: phase III (the directories,
+// about dirEntry bytes a file) is longer than the small window plus the
+// slack, and phase IV (one header record a file) starts before the large
+// window and goes on past it plus the slack.
 func TestDisconnectAtEveryPhase(t *testing.T) {
+	const (
+		files    = 6000
+		dirEntry = 256  // a longName entry: 252 bytes, two to a 512-byte block
+		inodeRec = 1024 // bytes of a file's header record in phase IV
+		slack    = 2 * localPipeSize
+		winIII   = 4 * recSize
+		winIV    = 400 * recSize
+	)
+	if winIII+slack >= files*dirEntry || winIV <= files*dirEntry+slack || winIV+slack >= files*(dirEntry+inodeRec) {
+		t.Fatalf("data set of %d files does not fit the bounds of a %d-byte pipe", files, localPipeSize)
+	}
 	type tc struct {
 		name    string
 		start   bool
@@ -121,8 +141,8 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 	cases := []tc{
 		{name: "before DATA_START"},
 		{name: "phase I-II right after DATA_START", start: true},
-		{name: "phase III mover paused at end of window", start: true, window: 4 * recSize, phase: "III"},
-		{name: "phase IV mover paused at end of window", start: true, window: 200 * recSize, phase: "IV"},
+		{name: "phase III mover paused at end of window", start: true, window: winIII, phase: "III"},
+		{name: "phase IV mover paused at end of window", start: true, window: winIV, phase: "IV"},
 		{name: "mover paused at end of medium", start: true, short: 256 << 10},
 		{name: "restore waiting for data", start: true, restore: true},
 	}
@@ -136,7 +156,7 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 			defer ev.Close()
 			f := newFixture(t, fixtureOpts{before: withVolumes, events: ev})
 			src := filepath.Join(f.dir, "vols", "vol1")
-			manyFiles(t, src, 3000)
+			manyFiles(t, src, files)
 			populate(t, src)
 			ctx := f.ctx
 			if c.restore {
