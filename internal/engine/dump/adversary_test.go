@@ -752,3 +752,24 @@ func TestStagingNameInImage(t *testing.T) {
 		t.Error("a is still there")
 	}
 }
+
+// TestNULInName: a directory entry whose name holds a NUL byte is cut at
+// the NUL as Linux restore does ("ok\x00/../x" would name "ok"), so it
+// stays a plain name inside the destination (issue 4, D8).
+func TestNULInName(t *testing.T) {
+	img := craftImage(t, []dump.DirEntry{{Ino: 4, Type: dump.DTReg, Name: "ok\x01\x02\x03\x03\x02x"}}, nil,
+		map[string]string{"ok\x01\x02\x03\x03\x02x": "ok\x00/../x"})
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"}})
+	must(t, err)
+	c.check(t)
+	if b, err := os.ReadFile(filepath.Join(dest, "ok")); err != nil || string(b) != "crafted data" {
+		t.Errorf("ok: %q %v", b, err)
+	}
+	if ents, _ := os.ReadDir(base); len(ents) != 2 {
+		t.Errorf("%d entries beside the destination", len(ents)-2)
+	}
+}
