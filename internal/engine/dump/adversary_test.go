@@ -773,3 +773,40 @@ func TestNULInName(t *testing.T) {
 		t.Errorf("%d entries beside the destination", len(ents)-2)
 	}
 }
+
+// TestInodeOutOfRange: directory entries naming inodes beyond the maps,
+// inode 1 and the root under another name are reported or skipped; the
+// files of the image are restored (issue 4, D8).
+func TestInodeOutOfRange(t *testing.T) {
+	img := craftImage(t, []dump.DirEntry{{Ino: 1000, Type: dump.DTReg, Name: "big"}, {Ino: 0xffffffff, Type: dump.DTReg, Name: "max"},
+		{Ino: 1, Type: dump.DTReg, Name: "one"}, {Ino: 2, Type: dump.DTDir, Name: "root-again"}, {Ino: 4, Type: dump.DTReg, Name: "f"}}, nil, nil)
+	base := t.TempDir()
+	dest := filepath.Join(base, "dest")
+	must(t, os.Mkdir(dest, 0o755))
+	c := newCanary(t, base)
+	var reported []string
+	_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"},
+		OnName: func(n NameResult) {
+			if n.Err != nil {
+				reported = append(reported, n.Path+": "+n.Err.Error())
+			}
+		}})
+	must(t, err)
+	c.check(t)
+	t.Logf("reported:\n%s", strings.Join(reported, "\n"))
+	all := strings.Join(reported, "\n")
+	for _, n := range []string{"big", "max", "one"} {
+		if !strings.Contains(all, n+": ") {
+			t.Errorf("%s not reported", n)
+		}
+		if _, err := os.Lstat(filepath.Join(dest, n)); err == nil {
+			t.Errorf("%s restored", n)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "root-again")); err == nil {
+		t.Error("root-again restored")
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "f")); err != nil || string(b) != "crafted data" {
+		t.Errorf("f: %q %v", b, err)
+	}
+}
