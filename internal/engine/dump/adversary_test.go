@@ -810,3 +810,29 @@ func TestInodeOutOfRange(t *testing.T) {
 		t.Errorf("f: %q %v", b, err)
 	}
 }
+
+// TestCancelBeforeDirectories: a restore cancelled when it reaches its
+// directory stage makes no directory and returns the context's error.
+func TestCancelBeforeDirectories(t *testing.T) {
+	var ops []treeOp
+	for i := 0; i < 20; i++ {
+		ops = append(ops, treeOp{kind: 0, ino: uint32(3 + i), name: fmt.Sprintf("d%02d", i)})
+	}
+	img, err := buildTreeImage(ops, 0, time.Time{}, time.Unix(1700000000, 0))
+	must(t, err)
+	dest := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = Restore(ctx, RestoreRequest{Input: bytes.NewReader(img), Dest: dest, Env: Env{"FORCE": "Y"},
+		Progress: func(p Progress) {
+			if p.Phase == PhaseDirs {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Restore: %v", err)
+	}
+	if ents, _ := os.ReadDir(dest); len(ents) != 0 {
+		t.Errorf("%d entries made after the cancel", len(ents))
+	}
+}

@@ -733,7 +733,10 @@ func (rs *restorer) restoreStream() error {
 	sort.Slice(removed, func(i, j int) bool {
 		return depth(removed[i]) > depth(removed[j]) || depth(removed[i]) == depth(removed[j]) && removed[i] < removed[j]
 	})
-	for _, p := range removed {
+	for i, p := range removed {
+		if err := rs.cancelled(i); err != nil {
+			return err
+		}
 		ino := oldPaths[p]
 		survives := liveTarget[ino] && oldDirs[ino] == isDir[ino] && !dumpedFile(ino)
 		var err error
@@ -782,6 +785,9 @@ func (rs *restorer) restoreStream() error {
 	byDepth(addDirs)
 	byDepth(addFiles)
 	for i, p := range addDirs {
+		if err := rs.cancelled(i); err != nil {
+			return err
+		}
 		if i > 0 && addDirs[i-1] == p {
 			continue
 		}
@@ -802,7 +808,10 @@ func (rs *restorer) restoreStream() error {
 			rs.nameResult(p, ino, err)
 		}
 	}
-	for _, p := range addFiles {
+	for i, p := range addFiles {
+		if err := rs.cancelled(i); err != nil {
+			return err
+		}
 		ino := targets[p]
 		var err error
 		switch {
@@ -908,6 +917,15 @@ func (rs *restorer) restoreStream() error {
 		}
 	}
 	return nil
+}
+
+// cancelled returns the context's error every 256 steps of a loop (and at
+// its first), so that a cancelled restore of many directories stops soon.
+func (rs *restorer) cancelled(step int) error {
+	if step%256 != 0 {
+		return nil
+	}
+	return rs.ctx.Err()
 }
 
 // attach records an xattr or extension record of the inode m.
