@@ -13,12 +13,14 @@ import (
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
-// halts collects the NOTIFY_DATA_HALTED posts of a session.
-type halts chan ndmp.DataHaltReason
+// halts collects the NOTIFY_DATA_HALTED and NOTIFY_MOVER_HALTED posts of a
+// session.
+type halts chan ndmp.Body
 
 func (h halts) handler(_ context.Context, m *ndmp.Message) {
-	if p, ok := m.Body.(*ndmp.NotifyDataHaltedPost); ok {
-		h <- p.Reason
+	switch m.Body.(type) {
+	case *ndmp.NotifyDataHaltedPost, *ndmp.NotifyMoverHaltedPost:
+		h <- m.Body
 	}
 }
 
@@ -46,13 +48,26 @@ func backup(t *testing.T, ctx context.Context, c *ndmp.Client, h halts, path str
 	if err := c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: path}, {Name: "LEVEL", Value: "0"}}); err != nil {
 		t.Fatalf("start backup: %v", err)
 	}
-	select {
-	case r := <-h:
-		if r != ndmp.DataHaltSuccessful {
-			t.Fatalf("backup halted: %v", r)
+	// A DMA waits for both halts: the mover may still be writing buffered
+	// records to tape after the data service has ended.
+	for dataDone, moverDone := false, false; !dataDone || !moverDone; {
+		select {
+		case b := <-h:
+			switch p := b.(type) {
+			case *ndmp.NotifyDataHaltedPost:
+				if p.Reason != ndmp.DataHaltSuccessful {
+					t.Fatalf("backup halted: %v", p.Reason)
+				}
+				dataDone = true
+			case *ndmp.NotifyMoverHaltedPost:
+				if p.Reason != ndmp.MoverHaltConnectClosed {
+					t.Fatalf("mover halted: %v", p.Reason)
+				}
+				moverDone = true
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("backup did not halt")
 		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("backup did not halt")
 	}
 }
 
