@@ -157,18 +157,7 @@ func ParsePortRange(s string) (lo, hi int, err error) {
 // LoadSVMSettings returns the NDMP settings of svm, the defaults when none
 // were saved.
 func LoadSVMSettings(ctx context.Context, st catalog.Store, svm string) (SVMSettings, error) {
-	s := DefaultSVMSettings()
-	err := st.View(ctx, func(tx catalog.Tx) error {
-		v, err := catalog.GetJSON[SVMSettings](tx, svmKey(svm))
-		if errors.Is(err, catalog.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		s = v
-		return nil
-	})
+	s, err := loadSettings(ctx, st, svmKey(svm), DefaultSVMSettings())
 	if err != nil {
 		return s, fmt.Errorf("load NDMP settings of %s: %w", svm, err)
 	}
@@ -178,45 +167,17 @@ func LoadSVMSettings(ctx context.Context, st catalog.Store, svm string) (SVMSett
 // ModifySVMSettings applies fn to the settings of svm in one transaction
 // and saves the result if it is valid; it returns the new settings.
 func ModifySVMSettings(ctx context.Context, st catalog.Store, svm string, fn func(*SVMSettings) error) (SVMSettings, error) {
-	var out SVMSettings
-	err := st.Update(ctx, func(tx catalog.Tx) error {
-		s, err := catalog.GetJSON[SVMSettings](tx, svmKey(svm))
-		if errors.Is(err, catalog.ErrNotFound) {
-			s, err = DefaultSVMSettings(), nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(&s); err != nil {
-			return err
-		}
-		if err := s.Validate(); err != nil {
-			return err
-		}
-		out = s
-		return catalog.PutJSON(tx, svmKey(svm), s)
-	})
+	s, err := modifySettings(ctx, st, svmKey(svm), DefaultSVMSettings(), fn)
 	if err != nil {
-		return out, fmt.Errorf("modify NDMP settings of %s: %w", svm, err)
+		return s, fmt.Errorf("modify NDMP settings of %s: %w", svm, err)
 	}
-	return out, nil
+	return s, nil
 }
 
 // LoadNodeSettings returns the node-scope NDMP settings of node, the
 // defaults when none were saved.
 func LoadNodeSettings(ctx context.Context, st catalog.Store, node string) (NodeSettings, error) {
-	s := DefaultNodeSettings()
-	err := st.View(ctx, func(tx catalog.Tx) error {
-		v, err := catalog.GetJSON[NodeSettings](tx, nodeKey(node))
-		if errors.Is(err, catalog.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		s = v
-		return nil
-	})
+	s, err := loadSettings(ctx, st, nodeKey(node), DefaultNodeSettings())
 	if err != nil {
 		return s, fmt.Errorf("load NDMP settings of node %s: %w", node, err)
 	}
@@ -226,11 +187,44 @@ func LoadNodeSettings(ctx context.Context, st catalog.Store, node string) (NodeS
 // ModifyNodeSettings applies fn to the settings of node in one transaction
 // and saves the result if it is valid; it returns the new settings.
 func ModifyNodeSettings(ctx context.Context, st catalog.Store, node string, fn func(*NodeSettings) error) (NodeSettings, error) {
-	var out NodeSettings
-	err := st.Update(ctx, func(tx catalog.Tx) error {
-		s, err := catalog.GetJSON[NodeSettings](tx, nodeKey(node))
+	s, err := modifySettings(ctx, st, nodeKey(node), DefaultNodeSettings(), fn)
+	if err != nil {
+		return s, fmt.Errorf("modify NDMP settings of node %s: %w", node, err)
+	}
+	return s, nil
+}
+
+// settings is what SVMSettings and NodeSettings have in common.
+type settings interface {
+	SVMSettings | NodeSettings
+	Validate() error
+}
+
+// loadSettings reads the settings stored under key, def when none are.
+func loadSettings[T settings](ctx context.Context, st catalog.Store, key string, def T) (T, error) {
+	s := def
+	err := st.View(ctx, func(tx catalog.Tx) error {
+		v, err := catalog.GetJSON[T](tx, key)
 		if errors.Is(err, catalog.ErrNotFound) {
-			s, err = DefaultNodeSettings(), nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s = v
+		return nil
+	})
+	return s, err
+}
+
+// modifySettings applies fn to the settings under key (def when none are
+// stored) in one transaction and saves them if they are valid.
+func modifySettings[T settings](ctx context.Context, st catalog.Store, key string, def T, fn func(*T) error) (T, error) {
+	var out T
+	err := st.Update(ctx, func(tx catalog.Tx) error {
+		s, err := catalog.GetJSON[T](tx, key)
+		if errors.Is(err, catalog.ErrNotFound) {
+			s, err = def, nil
 		}
 		if err != nil {
 			return err
@@ -242,12 +236,9 @@ func ModifyNodeSettings(ctx context.Context, st catalog.Store, node string, fn f
 			return err
 		}
 		out = s
-		return catalog.PutJSON(tx, nodeKey(node), s)
+		return catalog.PutJSON(tx, key, s)
 	})
-	if err != nil {
-		return out, fmt.Errorf("modify NDMP settings of node %s: %w", node, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // allowsAuth reports whether the session's scope accepts method m.
