@@ -13,9 +13,9 @@ import (
 // ErrClosed is returned by operations on a Conn that has been closed.
 var ErrClosed = errors.New("ndmp: connection closed")
 
-// ErrReplyLater, returned by a Handler for a request, tells the Conn not to
-// reply: the handler has arranged to send the reply itself with Conn.Reply,
-// for example from another goroutine.
+// ErrReplyLater is what a Handler returns for a request to tell the Conn
+// not to reply: the handler has arranged to send the reply itself with
+// Conn.Reply, for example from another goroutine.
 var ErrReplyLater = errors.New("ndmp: reply sent later")
 
 // A Handler serves the requests and posts that arrive on a Conn. A server's
