@@ -143,38 +143,19 @@ func (d *dec) need(n int) bool {
 	}
 	return true
 }
-func (d *dec) u8() uint8 {
-	if !d.need(1) {
-		return 0
+
+// fixed returns the next n bytes, or n zero bytes once the payload has
+// run short (d.err then says so).
+func (d *dec) fixed(n int) []byte {
+	if b := d.bytes(n); b != nil {
+		return b
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
+	return make([]byte, n)
 }
-func (d *dec) u16() uint16 {
-	if !d.need(2) {
-		return 0
-	}
-	v := binary.LittleEndian.Uint16(d.b)
-	d.b = d.b[2:]
-	return v
-}
-func (d *dec) u32() uint32 {
-	if !d.need(4) {
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
-}
-func (d *dec) u64() uint64 {
-	if !d.need(8) {
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
+func (d *dec) u8() uint8   { return d.fixed(1)[0] }
+func (d *dec) u16() uint16 { return binary.LittleEndian.Uint16(d.fixed(2)) }
+func (d *dec) u32() uint32 { return binary.LittleEndian.Uint32(d.fixed(4)) }
+func (d *dec) u64() uint64 { return binary.LittleEndian.Uint64(d.fixed(8)) }
 func (d *dec) bytes(n int) []byte {
 	if !d.need(n) {
 		return nil
