@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -847,39 +848,24 @@ func (w *Writer) placeEA(h *raw, recs []byte) error {
 }
 
 // WriteNTACL writes the NT ACL of the inode written last.
-func (w *Writer) WriteNTACL(acl *NTACL) error {
-	p, err := acl.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	return w.WriteExtension(ExtNTACL, p)
-}
+func (w *Writer) WriteNTACL(acl *NTACL) error { return w.writeMarshaled(ExtNTACL, acl) }
 
 // WriteDOS writes the DOS attributes of the inode written last.
-func (w *Writer) WriteDOS(info *DOSInfo) error {
-	p, err := info.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	return w.WriteExtension(ExtDOS, p)
-}
+func (w *Writer) WriteDOS(info *DOSInfo) error { return w.writeMarshaled(ExtDOS, info) }
 
 // WriteQtree writes the qtree information of the directory written last.
-func (w *Writer) WriteQtree(q *QtreeInfo) error {
-	p, err := q.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	return w.WriteExtension(ExtQtree, p)
-}
+func (w *Writer) WriteQtree(q *QtreeInfo) error { return w.writeMarshaled(ExtQtree, q) }
 
 // WriteLUN marks the file written last as a LUN.
-func (w *Writer) WriteLUN(l *LUNInfo) error {
-	p, err := l.MarshalBinary()
+func (w *Writer) WriteLUN(l *LUNInfo) error { return w.writeMarshaled(ExtLUN, l) }
+
+// writeMarshaled writes m's binary encoding as an extension of the given kind.
+func (w *Writer) writeMarshaled(kind ExtKind, m encoding.BinaryMarshaler) error {
+	p, err := m.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	return w.WriteExtension(ExtLUN, p)
+	return w.WriteExtension(kind, p)
 }
 
 // WriteStream writes one NT named stream (size bytes from r) of the inode
