@@ -91,7 +91,7 @@ func parseLocalArgs(args []string, modes string) (*localArgs, error) {
 				la.mode = c
 			case c == 'u' && modes == "":
 				la.update = true
-			case c == 'f' || c == 'D' || c == 'b' || c == 'B' && modes == "":
+			case c == 'f' || (c == 'D' || c == 'b' || c == 'B') && modes == "":
 				v := a[j+1:]
 				if v == "" {
 					if i+1 >= len(args) {
