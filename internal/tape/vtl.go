@@ -200,9 +200,9 @@ func (c *VTLChanger) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, error)
 
 // VTL INQUIRY identification, as package vtl reports it.
 const (
-	VTLVendor         = "TAPESTRY"
-	VTLDriveProduct   = "VTL-TAPE"
-	VTLChangerProduct = "VTL"
+	VTLVendor         = vtl.Vendor
+	VTLDriveProduct   = vtl.DriveProduct
+	VTLChangerProduct = vtl.ChangerProduct
 )
 
 // AddVTL registers a virtual library with the registry as if it were

@@ -25,6 +25,14 @@ type CDB struct {
 	DataInLen int // the most data-in bytes the caller accepts
 }
 
+// INQUIRY identification of the library's devices: the T10 vendor and the
+// product of the medium changer and of the drives.
+const (
+	Vendor         = "TAPESTRY"
+	ChangerProduct = "VTL"
+	DriveProduct   = "VTL-TAPE"
+)
+
 // SCSI status codes.
 const (
 	StatusGood           = 0x00
@@ -177,7 +185,7 @@ func inquiry(c []byte, devType byte, rmb bool, product, serial string, barcode b
 		b[2] = 0x05 // SPC-3
 		b[3] = 0x02 // response data format
 		b[4] = byte(len(b) - 5)
-		copy(b[8:], padded("TAPESTRY", 8))
+		copy(b[8:], padded(Vendor, 8))
 		copy(b[16:], padded(product, 16))
 		copy(b[32:], padded("0100", 4))
 		copy(b[36:], padded(serial, 19))
@@ -193,7 +201,7 @@ func inquiry(c []byte, devType byte, rmb bool, product, serial string, barcode b
 		b := append([]byte{devType, 0x80, 0x00, byte(len(serial))}, serial...)
 		return CDBResult{DataIn: b}
 	case 0x83:
-		id := append(padded("TAPESTRY", 8), serial...)
+		id := append(padded(Vendor, 8), serial...)
 		d := append([]byte{0x02, 0x01, 0x00, byte(len(id))}, id...) // ASCII, T10 vendor ID
 		b := append([]byte{devType, 0x83, 0x00, byte(len(d))}, d...)
 		return CDBResult{DataIn: b}
@@ -324,7 +332,7 @@ func (l *Library) ExecuteCDB(req CDB) CDBResult {
 		l.sense = senseData{}
 		return finish(r, req, int(c[4]), &senseData{})
 	case 0x12:
-		r = inquiry(c, 0x08, false, "VTL", l.st.Config.Serial, true)
+		r = inquiry(c, 0x08, false, ChangerProduct, l.st.Config.Serial, true)
 	case 0x1A, 0x5A:
 		r = modeSense(c, l.modePages(), 0, nil)
 	case 0xB8:

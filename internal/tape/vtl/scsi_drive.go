@@ -41,7 +41,7 @@ func (d *Drive) ExecuteCDB(req CDB) CDBResult {
 		d.sense = senseData{}
 		return finish(r, req, int(c[4]), &senseData{})
 	case 0x12:
-		r = inquiry(c, 0x01, true, "VTL-TAPE", d.serial, false)
+		r = inquiry(c, 0x01, true, DriveProduct, d.serial, false)
 	case 0x05: // READ BLOCK LIMITS
 		b := make([]byte, 6)
 		put24(b[1:], 0xFFFFFF)
