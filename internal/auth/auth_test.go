@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 type env struct {
@@ -54,46 +55,18 @@ func (e *env) reopen() {
 	e.open()
 }
 
+// dump returns every key and value of the catalog.
 func (e *env) dump() map[string]string {
 	e.t.Helper()
-	out := map[string]string{}
-	err := e.store.View(e.ctx, func(tx catalog.Tx) error {
-		kvs, err := tx.List("")
-		for _, kv := range kvs {
-			out[kv.Key] = string(kv.Value)
-		}
-		return err
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return testutil.DumpCatalog(e.t, e.store)
 }
 
-// unchanged runs fn, which must fail with an error wrapping kind and
-// containing msg, and checks that the catalog did not change.
+// unchanged runs fn, which must fail with an error wrapping kind (and
+// containing msg when msg is set), and checks that the catalog did not
+// change.
 func (e *env) unchanged(name string, kind error, msg string, fn func() error) {
 	e.t.Helper()
-	before := e.dump()
-	err := fn()
-	switch {
-	case err == nil:
-		e.t.Errorf("%s: no error, want %v", name, kind)
-		return
-	case kind != nil && !errors.Is(err, kind):
-		e.t.Errorf("%s: error %q does not wrap %v", name, err, kind)
-	case !strings.Contains(err.Error(), msg):
-		e.t.Errorf("%s: error %q does not contain %q", name, err, msg)
-	}
-	after := e.dump()
-	if len(after) != len(before) {
-		e.t.Errorf("%s: catalog changed from %d to %d keys", name, len(before), len(after))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			e.t.Errorf("%s: catalog key %s changed", name, k)
-		}
-	}
+	testutil.RefusedUnchanged(e.t, e.store, name, kind, msg, fn)
 }
 
 func (e *env) user(svm, name, role, password string) User {
