@@ -2,7 +2,6 @@ package simtap
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -84,5 +83,3 @@ func (c *Cartridge) frameSize(off, n int64) uint32 {
 	}
 	return uint32(h.FrameContentSize)
 }
-
-func openRead(path string) (*os.File, error) { return os.Open(path) }

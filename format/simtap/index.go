@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 )
 
 // The sidecar index file: a 32-byte header
@@ -38,31 +39,21 @@ func (c *Cartridge) writeHeader(count, covered int64) error {
 // loadIndex reads the sidecar index and checks it against the image. It
 // returns the image offset from which scanning must go on.
 func (c *Cartridge) loadIndex() (int64, bool) {
-	var r io.ReaderAt = c.idx
-	var size int64
+	r := c.idx
 	if c.ro {
-		f, err := openRead(IndexPath(c.path))
+		f, err := os.Open(IndexPath(c.path))
 		if err != nil {
 			return 0, false
 		}
 		defer f.Close()
 		r = f
-		st, err := f.Stat()
-		if err != nil {
-			return 0, false
-		}
-		size = st.Size()
-	} else {
-		st, err := c.idx.Stat()
-		if err != nil {
-			return 0, false
-		}
-		size = st.Size()
 	}
-	var h [idxHeaderSize]byte
-	if size < idxHeaderSize {
+	st, err := r.Stat()
+	if err != nil || st.Size() < idxHeaderSize {
 		return 0, false
 	}
+	size := st.Size()
+	var h [idxHeaderSize]byte
 	if _, err := r.ReadAt(h[:], 0); err != nil || string(h[:8]) != idxMagic {
 		return 0, false
 	}
