@@ -55,7 +55,7 @@ func (op SpaceOp) String() string {
 	return "unknown"
 }
 
-// Bits of State.Flags and State.Unsupported (NDMP's tape state flags).
+// Bits of State.Flags (NDMP's tape state flags).
 const (
 	StateNoRewind = 0x08
 	StateWrProt   = 0x10

@@ -62,7 +62,7 @@ const (
 	MTTUR MTOp = 7 // test unit ready
 )
 
-// Bits of State.Flags and State.Unsupported (the NDMP values).
+// Bits of State.Flags (the NDMP values).
 const (
 	StateNoRewind = 0x08
 	StateWrProt   = 0x10
@@ -713,7 +713,6 @@ func (d *Drive) State() (State, error) {
 	if d.errFlag {
 		s.Flags |= StateError
 	}
-	s.SoftErrors = 0
 	if d.loaded && d.ensureCart() == nil {
 		m := d.meta()
 		if m.WriteProtect {
