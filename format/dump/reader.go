@@ -48,7 +48,6 @@ type Header struct {
 // Reader reads a dump image sequentially. A Reader is not safe for
 // concurrent use.
 type Reader struct {
-	src    io.Reader
 	br     *bufio.Reader
 	next   func(n int) (io.Reader, error)
 	rec    int64 // index of the next record
@@ -82,7 +81,7 @@ type Reader struct {
 
 // NewReader returns a Reader for the image in r (volume 1).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{src: r, br: bufio.NewReaderSize(r, 64<<10), vol: 1, first: true}
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10), vol: 1, first: true}
 }
 
 // SetNextVolume sets the function that opens volume n (n >= 2) when the
