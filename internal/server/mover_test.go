@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -179,15 +180,7 @@ func TestMoverBackupWithTapeChange(t *testing.T) {
 	// continues.
 	mtioOK(ndmp.MTIOREW)
 	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
-	ra, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := net.Dial("tcp", ra.AddrPorts()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := dialMover(t, ctx, c, ndmp.MoverModeWrite)
 	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.State == ndmp.MoverStateActive })
 	wantErr(t, "read all", c.MoverRead(ctx, 0, uint64(len(data))), ndmp.NoErr)
 	restored := make([]byte, len(data))
@@ -236,15 +229,7 @@ func TestMoverRestoreWindowAndSeek(t *testing.T) {
 	wantErr(t, "read before active", c.MoverRead(ctx, 0, 10), ndmp.ErrIllegalState)
 	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
 	wantErr(t, "window", c.MoverSetWindow(ctx, 0, 10*recSize), ndmp.NoErr)
-	addr, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := net.Dial("tcp", addr.AddrPorts()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := dialMover(t, ctx, c, ndmp.MoverModeWrite)
 	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.State == ndmp.MoverStateActive })
 	wantErr(t, "read", c.MoverRead(ctx, 3*recSize+100, 5000), ndmp.NoErr)
 	buf := make([]byte, 5000)
@@ -360,15 +345,7 @@ func TestMoverStateTable(t *testing.T) {
 	wantErr(t, "close ro", c.TapeClose(ctx), ndmp.NoErr)
 	wantErr(t, "open rw", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	wantErr(t, "window 2 records", c.MoverSetWindow(ctx, 0, 2*recSize), ndmp.NoErr)
-	addr, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := net.Dial("tcp", addr.AddrPorts()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := dialMover(t, ctx, c, ndmp.MoverModeRead)
 	go func() { _, _ = dc.Write(pattern(5 * recSize)) }()
 	p := ps.wait(t, ndmp.NotifyMoverPaused, 5*time.Second).Body.(*ndmp.NotifyMoverPausedPost)
 	if p.Reason != ndmp.MoverPauseEOW || p.SeekPosition != 2*recSize {
@@ -422,15 +399,7 @@ func TestMoverRestoreEOFPause(t *testing.T) {
 	}
 	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
 	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
-	a, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := net.Dial("tcp", a.AddrPorts()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
+	dc := dialMover(t, ctx, c, ndmp.MoverModeWrite)
 	waitFor(t, func() bool { s, _ := c.MoverGetState(ctx); return s.State == ndmp.MoverStateActive })
 	wantErr(t, "read", c.MoverRead(ctx, 0, uint64(len(data))), ndmp.NoErr)
 	got := make([]byte, 3*recSize)
@@ -454,4 +423,21 @@ func TestMoverRestoreEOFPause(t *testing.T) {
 		s, _ := c.MoverGetState(ctx)
 		return s.BytesLeftToRead == 0 && s.BytesMoved == uint64(len(data))
 	})
+}
+
+// dialMover puts the mover of c in LISTEN on TCP in the given mode and
+// connects to it, as the data service of another server would; the
+// connection is closed when the test ends.
+func dialMover(t *testing.T, ctx context.Context, c *ndmp.Client, mode ndmp.MoverMode) net.Conn {
+	t.Helper()
+	a, err := c.MoverListen(ctx, mode, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := net.Dial("tcp", a.AddrPorts()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dc.Close() })
+	return dc
 }
