@@ -108,13 +108,17 @@ func (s *Server) eventLogFiles(_ context.Context, r *request) (int, any, error) 
 
 // applyOption puts a changed option into effect in the running node:
 // backup.log.enable turns the event log off (Stop_Logging) or on
-// (Start_Logging).
-func (s *Server) applyOption(o Option) error {
-	if o.Name != BackupLogOption || s.cfg.EventLog == nil {
-		return nil
+// (Start_Logging); then ServerConfig.OptionHook, if any, sees it.
+func (s *Server) applyOption(ctx context.Context, o Option) error {
+	if o.Name == BackupLogOption && s.cfg.EventLog != nil {
+		if err := s.cfg.EventLog.SetEnabled(o.Value == "on"); err != nil {
+			return fmt.Errorf("apply option %s: %w", o.Name, err)
+		}
 	}
-	if err := s.cfg.EventLog.SetEnabled(o.Value == "on"); err != nil {
-		return fmt.Errorf("apply option %s: %w", o.Name, err)
+	if s.cfg.OptionHook != nil {
+		if err := s.cfg.OptionHook(ctx, o); err != nil {
+			return fmt.Errorf("apply option %s: %w", o.Name, err)
+		}
 	}
 	return nil
 }

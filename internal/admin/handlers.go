@@ -671,7 +671,7 @@ func (s *Server) setOption(ctx context.Context, r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := s.applyOption(o); err != nil {
+	if err := s.applyOption(ctx, o); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, o, nil

@@ -83,22 +83,14 @@ func OptionValue(ctx context.Context, store catalog.Store, name string) (string,
 // reserved (T6): off, scsi or persistent.
 const ReservationsOption = "tape.reservations"
 
-// OptionHook applies a changed option to the running node. The daemon puts
-// one into the admin API's request contexts with WithOptionHook, so that
-// SetOption takes effect at once (tape.reservations reaches the tape
-// registry).
+// OptionHook applies a changed option to the running node. The daemon
+// sets ServerConfig.OptionHook so that an option set through the API takes
+// effect at once (tape.reservations reaches the tape registry).
 type OptionHook func(ctx context.Context, o Option) error
 
-type optionHookKey struct{}
-
-// WithOptionHook returns a context whose SetOption calls run h after
-// storing the value.
-func WithOptionHook(ctx context.Context, h OptionHook) context.Context {
-	return context.WithValue(ctx, optionHookKey{}, h)
-}
-
-// SetOption validates and stores an option value, then applies it with
-// the context's OptionHook, if any (WithOptionHook).
+// SetOption validates and stores an option value. It does not apply the
+// value to the running node; the API server does that after it
+// (ServerConfig.OptionHook).
 func SetOption(ctx context.Context, store catalog.Store, name, value string) (Option, error) {
 	def, ok := knownOptions[name]
 	if !ok {
@@ -113,13 +105,7 @@ func SetOption(ctx context.Context, store catalog.Store, name, value string) (Op
 	if err != nil {
 		return Option{}, fmt.Errorf("set option %s: %w", name, err)
 	}
-	o := Option{Name: name, Value: value, Default: def.Default}
-	if h, ok := ctx.Value(optionHookKey{}).(OptionHook); ok && h != nil {
-		if err := h(ctx, o); err != nil {
-			return Option{}, fmt.Errorf("apply option %s: %w", name, err)
-		}
-	}
-	return o, nil
+	return Option{Name: name, Value: value, Default: def.Default}, nil
 }
 
 // ListOptions returns every known option with its current value, in name

@@ -36,6 +36,12 @@ type ServerConfig struct {
 	// (storage tape commands, tape.go); nil when the node has none.
 	Tapes *tape.Registry
 	VTL   *vtl.Library
+	// VTLs creates and deletes the node's extra virtual libraries
+	// (storage tape vtl create|delete); nil refuses them.
+	VTLs VTLManager
+	// OptionHook, when not nil, applies an option set through the API
+	// to the running node, after the API's own options (backup.log.enable).
+	OptionHook OptionHook
 	// Node is the name of the node this API serves; empty means
 	// storage.DefaultNodeName.
 	Node string

@@ -229,7 +229,7 @@ type VTLLibrary struct {
 
 // VTLManager creates and deletes a node's extra virtual libraries while the
 // node runs (T9). The daemon implements it and hands it to the admin API
-// with WithVTLManager. Errors should be *storage.Error values for people
+// in ServerConfig.VTLs. Errors should be *storage.Error values for people
 // (exists, not found, in use) or errors of package tape or vtl.
 type VTLManager interface {
 	CreateVTL(ctx context.Context, c VTLCreate) (VTLLibrary, error)
@@ -237,18 +237,9 @@ type VTLManager interface {
 	VTLs(ctx context.Context) ([]VTLLibrary, error)
 }
 
-type vtlManagerKey struct{}
-
-// WithVTLManager returns a context whose admin API requests reach m for
-// storage tape vtl create, delete and the library list. The daemon uses it
-// for the base context of the API's requests.
-func WithVTLManager(ctx context.Context, m VTLManager) context.Context {
-	return context.WithValue(ctx, vtlManagerKey{}, m)
-}
-
-func vtlManager(ctx context.Context) (VTLManager, error) {
-	m, ok := ctx.Value(vtlManagerKey{}).(VTLManager)
-	if !ok || m == nil {
+func (s *Server) vtlManager() (VTLManager, error) {
+	m := s.cfg.VTLs
+	if m == nil {
 		return nil, &storage.Error{Kind: storage.ErrDisallowed, Msg: "this node cannot create or delete virtual tape libraries"}
 	}
 	return m, nil
@@ -1054,7 +1045,7 @@ func (s *Server) listVTLs(ctx context.Context, r *request) (int, any, error) {
 	if _, err := s.tapes(r.URL.Query().Get("node")); err != nil {
 		return 0, nil, err
 	}
-	m, err := vtlManager(ctx)
+	m, err := s.vtlManager()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -1075,7 +1066,7 @@ func (s *Server) createVTL(ctx context.Context, r *request, in VTLCreate) (int, 
 	if err := CheckVTLCreate(in); err != nil {
 		return 0, nil, err
 	}
-	m, err := vtlManager(ctx)
+	m, err := s.vtlManager()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -1094,7 +1085,7 @@ func (s *Server) deleteVTL(ctx context.Context, r *request) (int, any, error) {
 	if _, err := s.tapes(r.URL.Query().Get("node")); err != nil {
 		return 0, nil, err
 	}
-	m, err := vtlManager(ctx)
+	m, err := s.vtlManager()
 	if err != nil {
 		return 0, nil, err
 	}

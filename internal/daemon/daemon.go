@@ -264,17 +264,21 @@ func (d *Daemon) listen() error {
 		return fmt.Errorf("admin socket permissions: %w", err)
 	}
 	d.ln = ln
-	api := admin.NewServer(admin.ServerConfig{
+	cfg := admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
 		Tapes: d.tapes, VTL: d.vtl,
 		Node: storage.DefaultNodeName, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
-	})
+		OptionHook: d.applyOption,
+	}
+	if d.vtls != nil {
+		cfg.VTLs = d.vtls
+	}
+	api := admin.NewServer(cfg)
 	d.srv = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return d.apiContext() },
 	}
 	return nil
 }

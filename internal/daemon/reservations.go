@@ -38,13 +38,3 @@ func (d *Daemon) applyOption(_ context.Context, o admin.Option) error {
 	}
 	return nil
 }
-
-// apiContext is the base context of every admin API request: it carries
-// the daemon's hooks for options and virtual libraries.
-func (d *Daemon) apiContext() context.Context {
-	ctx := admin.WithOptionHook(context.Background(), d.applyOption)
-	if d.vtls != nil {
-		ctx = admin.WithVTLManager(ctx, d.vtls)
-	}
-	return ctx
-}
