@@ -353,13 +353,15 @@ func (s *Service) ReconcileSnapshots(ctx context.Context, svm, vol string) (Reco
 			r.Missing = append(r.Missing, p.Name)
 		}
 	}
+	var prov snapshot.Provider // found on the first unrecorded copy
 	for _, name := range onDisk {
 		if known[name] {
 			continue
 		}
-		prov, err := s.provider(v.SnapshotProvider, v.HostPath)
-		if err != nil {
-			return r, err
+		if prov == nil {
+			if prov, err = s.provider(v.SnapshotProvider, v.HostPath); err != nil {
+				return r, err
+			}
 		}
 		if err := prov.Delete(ctx, v.HostPath, name); err != nil {
 			return r, fmt.Errorf("remove unrecorded Snapshot copy %q of volume %q: %w", name, vol, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -292,8 +293,10 @@ func TestReconcileSnapshots(t *testing.T) {
 	e.svm("vs1")
 	v := e.volume("vs1", "vol1")
 	writeFile(t, filepath.Join(v.HostPath, "f"), "x")
-	if _, err := e.prov.Create(e.ctx, v.HostPath, "snapshot_for_backup.0"); err != nil {
-		t.Fatal(err)
+	for _, orphan := range []string{"snapshot_for_backup.0", "snapshot_for_backup.1"} {
+		if _, err := e.prov.Create(e.ctx, v.HostPath, orphan); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := e.svc.CreateSnapshot(e.ctx, "vs1", "vol1", "snapshot_for_backup.0"); err == nil {
 		t.Fatal("create over an orphan copy succeeded")
@@ -313,7 +316,7 @@ func TestReconcileSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Removed) != 1 || r.Removed[0] != "snapshot_for_backup.0" || len(r.Missing) != 1 || r.Missing[0] != "gone" {
+	if !slices.Equal(r.Removed, []string{"snapshot_for_backup.0", "snapshot_for_backup.1"}) || !slices.Equal(r.Missing, []string{"gone"}) {
 		t.Errorf("reconciled %+v", r)
 	}
 	if _, err := os.Stat(kept.HostPath); err != nil {
