@@ -77,30 +77,22 @@ func readXattrs(p string, list func([]byte) (int, error), get func(string) ([]by
 
 // fgetXattr is getXattr on an open file.
 func fgetXattr(fd int, p, name string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Fgetxattr(fd, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			sz, err2 := unix.Fgetxattr(fd, name, nil)
-			if err2 != nil {
-				return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err2)
-			}
-			buf = make([]byte, sz+1)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err)
-		}
-		return buf[:n], nil
-	}
+	return xattrValue(p, name, func(buf []byte) (int, error) { return unix.Fgetxattr(fd, name, buf) })
 }
 
+// getXattr returns the value of the attribute name of p (not following links).
 func getXattr(p, name string) ([]byte, error) {
+	return xattrValue(p, name, func(buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) })
+}
+
+// xattrValue reads one attribute value with get, growing the buffer when
+// the value is larger than it.
+func xattrValue(p, name string, get func([]byte) (int, error)) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
-		n, err := unix.Lgetxattr(p, name, buf)
+		n, err := get(buf)
 		if errors.Is(err, unix.ERANGE) {
-			sz, err2 := unix.Lgetxattr(p, name, nil)
+			sz, err2 := get(nil)
 			if err2 != nil {
 				return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err2)
 			}
