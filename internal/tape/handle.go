@@ -55,13 +55,14 @@ func (h *handle) end(op string, count int64, err error, account func(*Stats)) {
 	}
 	trace := h.d.trace
 	h.r.mu.Unlock()
-	if trace {
-		if err != nil {
-			h.r.log.Info("tape trace", "node", h.r.node, "device", h.name, "path", h.p.ppn, "session", h.session, "op", op, "count", count, "error", err.Error())
-		} else {
-			h.r.log.Info("tape trace", "node", h.r.node, "device", h.name, "path", h.p.ppn, "session", h.session, "op", op, "count", count)
-		}
+	if !trace {
+		return
 	}
+	args := []any{"node", h.r.node, "device", h.name, "path", h.p.ppn, "session", h.session, "op", op, "count", count}
+	if err != nil {
+		args = append(args, "error", err.Error())
+	}
+	h.r.log.Info("tape trace", args...)
 }
 
 // close closes the device; with force the handle is released even when
