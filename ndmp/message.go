@@ -17,6 +17,10 @@ const DefaultPort = 10000
 // HeaderSize is the size in bytes of an encoded message header.
 const HeaderSize = 24
 
+// InvalidQuad is NDMP's "no value" for a u_quad field, for example the
+// node and fh_info of a name list entry without file history.
+const InvalidQuad = ^uint64(0)
+
 // Body is the body of an NDMP message: a request, a reply or a post.
 // Every body type of this package implements it; MessageCode names the
 // message the body belongs to.

@@ -75,9 +75,6 @@ var ErrNoMoreMedia = errors.New("no further cartridge")
 // backup: the mover paused with NDMP_MOVER_PAUSE_EOM.
 var ErrEndOfMedium = errors.New("end of medium: the cartridge is full")
 
-// invalidQuad is NDMP's "no value" for node and fh_info.
-const invalidQuad = math.MaxUint64
-
 // Agent is an NDMP server the DMA logs in to.
 type Agent struct {
 	// Addr is the server's host:port.
@@ -487,8 +484,8 @@ func RecoverNlist(job *Job) []ndmp.Name {
 		nl = append(nl, ndmp.Name{
 			OriginalPath:   "/" + rel,
 			DestinationDir: strings.TrimSuffix(job.Dest, "/") + "/" + rel,
-			Node:           invalidQuad,
-			FHInfo:         invalidQuad,
+			Node:           ndmp.InvalidQuad,
+			FHInfo:         ndmp.InvalidQuad,
 		})
 	}
 	return nl

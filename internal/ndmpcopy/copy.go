@@ -63,10 +63,6 @@ func ExitCode(err error) int {
 // Butype is the backup type ndmpcopy uses.
 const Butype = "dump"
 
-// invalidQuad is NDMP's "no value" for u_quad fields such as node and
-// fh_info.
-const invalidQuad = ^uint64(0)
-
 // Config tells Copy where to report.
 type Config struct {
 	// Messages receives the servers' log messages and notices, one line
@@ -132,8 +128,8 @@ func RecoverNlist(o *Options) []ndmp.Name {
 	return []ndmp.Name{{
 		OriginalPath:   "/",
 		DestinationDir: o.Dest.Path,
-		Node:           invalidQuad,
-		FHInfo:         invalidQuad,
+		Node:           ndmp.InvalidQuad,
+		FHInfo:         ndmp.InvalidQuad,
 	}}
 }
 

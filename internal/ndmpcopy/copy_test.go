@@ -61,7 +61,7 @@ func TestCopyBetweenTwoServersC1(t *testing.T) {
 		}
 	}
 	rc := dst.recovers[0]
-	if rc.env["FILESYSTEM"] != "/vs2/vol2/copy" || rc.nlist[0].OriginalPath != "/" || rc.nlist[0].DestinationDir != "/vs2/vol2/copy" || rc.nlist[0].FHInfo != invalidQuad {
+	if rc.env["FILESYSTEM"] != "/vs2/vol2/copy" || rc.nlist[0].OriginalPath != "/" || rc.nlist[0].DestinationDir != "/vs2/vol2/copy" || rc.nlist[0].FHInfo != ndmp.InvalidQuad {
 		t.Errorf("recover env %v nlist %+v", rc.env, rc.nlist)
 	}
 	// -d: the debug log of the day, with the IPv6 attempt and the fallback,
