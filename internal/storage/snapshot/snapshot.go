@@ -120,21 +120,14 @@ func ByName(name string) (Provider, error) {
 // can clone files (probed with a temporary file in the volume's .snapshot
 // directory), else copy.
 func Auto(volumePath string) (Provider, error) {
-	st, err := os.Stat(volumePath)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: volume: %w", err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("snapshot: volume %s is not a directory", volumePath)
+	if err := (Copy{}).Supported(volumePath); err != nil {
+		return nil, err
 	}
 	if (Btrfs{}).Supported(volumePath) == nil {
 		return Btrfs{}, nil
 	}
 	if (Reflink{}).Supported(volumePath) == nil {
 		return Reflink{}, nil
-	}
-	if err := (Copy{}).Supported(volumePath); err != nil {
-		return nil, err
 	}
 	return Copy{}, nil
 }
