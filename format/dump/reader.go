@@ -2,7 +2,6 @@ package dump
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash"
@@ -605,11 +604,11 @@ func (r *Reader) readAll(limit int64, what string) ([]byte, error) {
 	if r.total-r.delivered > limit {
 		return nil, fmt.Errorf("%w: %s of %d bytes (limit %d)", ErrCount, what, r.total, limit)
 	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, struct{ io.Reader }{r}); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 func (r *Reader) expect(k Kind, what string) error {
