@@ -64,15 +64,12 @@ func (realSys) Ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
 	return nil
 }
 
-// The asm-generic ioctl number encoding.
+// Directions of the asm-generic ioctl number encoding:
+// dir<<30 | size<<16 | type<<8 | nr.
 const (
 	iocWrite = 1
 	iocRead  = 2
 )
-
-func ioc(dir, typ, nr, size uintptr) uintptr {
-	return dir<<30 | size<<16 | typ<<8 | nr
-}
 
 // Mtop is struct mtop, the argument of MTIOCTOP.
 type Mtop struct {
@@ -98,11 +95,11 @@ type Mtpos struct {
 	Blkno int // current block number
 }
 
-// Ioctl request numbers of <linux/mtio.h> and <scsi/sg.h>.
-var (
-	MTIOCTOP = ioc(iocWrite, 'm', 1, unsafe.Sizeof(Mtop{}))
-	MTIOCGET = ioc(iocRead, 'm', 2, unsafe.Sizeof(Mtget{}))
-	MTIOCPOS = ioc(iocRead, 'm', 3, unsafe.Sizeof(Mtpos{}))
+// Ioctl request numbers of <linux/mtio.h> (constants: unsafe.Sizeof is one).
+const (
+	MTIOCTOP = iocWrite<<30 | unsafe.Sizeof(Mtop{})<<16 | 'm'<<8 | 1
+	MTIOCGET = iocRead<<30 | unsafe.Sizeof(Mtget{})<<16 | 'm'<<8 | 2
+	MTIOCPOS = iocRead<<30 | unsafe.Sizeof(Mtpos{})<<16 | 'm'<<8 | 3
 )
 
 // SG_IO is the SCSI generic ioctl (0x2285).
