@@ -50,6 +50,11 @@ func cannotGetPassword(user string) error {
 	return errf(ErrNoPassword, "show failed: Cannot get password for user '%s'", user)
 }
 
+// accountLocked is the refusal of a request by (or for) a locked user.
+func accountLocked(svm, name string) error {
+	return errf(ErrLocked, "the account of user %q in Vserver %q is locked", name, svm)
+}
+
 // ndmpPassword reads the user and the secret (making the secret when there
 // is none yet) and derives the NDMP password.
 func (s *Service) ndmpPassword(ctx context.Context, svm, name string, refuseLocked bool) (string, error) {
@@ -75,7 +80,7 @@ func (s *Service) ndmpPassword(ctx context.Context, svm, name string, refuseLock
 		return "", cannotGetPassword(name)
 	}
 	if refuseLocked && u.Locked {
-		return "", errf(ErrLocked, "the account of user %q in Vserver %q is locked", name, svm)
+		return "", accountLocked(svm, name)
 	}
 	return deriveNDMP(sec, svm, name, u.Hash), nil
 }
@@ -168,7 +173,7 @@ func (s *Service) CanUseNDMP(ctx context.Context, svm, name, lifRole string) err
 		return fmt.Errorf("NDMP access: %w", err)
 	}
 	if u.Locked {
-		return errf(ErrLocked, "the account of user %q in Vserver %q is locked", name, svm)
+		return accountLocked(svm, name)
 	}
 	allowed := []string{RoleVsadmin, RoleVsadminBackup}
 	if cluster {

@@ -279,7 +279,7 @@ func (s *Service) CheckPassword(ctx context.Context, svm, name, password string)
 		return User{}, errf(ErrAuthFailed, "authentication failed for user %q in Vserver %q", name, svm)
 	}
 	if u.Locked {
-		return User{}, errf(ErrLocked, "the account of user %q in Vserver %q is locked", name, svm)
+		return User{}, accountLocked(svm, name)
 	}
 	return u.User, nil
 }
@@ -298,7 +298,7 @@ func (s *Service) AccessFor(ctx context.Context, svm, name, cmd string) (Access,
 			return err
 		}
 		if u.Locked {
-			return errf(ErrLocked, "the account of user %q in Vserver %q is locked", name, svm)
+			return accountLocked(svm, name)
 		}
 		r, err = s.lookupRole(tx, svm, u.Role)
 		return err
