@@ -219,15 +219,9 @@ func (s *Service) checkSVM(ctx context.Context, svm string) error {
 // create). Built-in role names are refused, and so is an entry the role
 // already has.
 func (s *Service) CreateRole(ctx context.Context, svm, name, cmdDir string, access Access) (Role, error) {
-	if err := s.checkRoleArgs(ctx, svm, name); err != nil {
-		return Role{}, fmt.Errorf("create role: %w", err)
-	}
-	dir, err := NormalizeCmdDir(cmdDir)
+	dir, access, err := s.checkRoleEntryArgs(ctx, svm, name, cmdDir, access)
 	if err != nil {
-		return Role{}, err
-	}
-	if access, err = ParseAccess(string(access)); err != nil {
-		return Role{}, err
+		return Role{}, fmt.Errorf("create role: %w", err)
 	}
 	var r Role
 	err = s.store.Update(ctx, func(tx catalog.Tx) error {
@@ -253,6 +247,25 @@ func (s *Service) CreateRole(ctx context.Context, svm, name, cmdDir string, acce
 	return r, nil
 }
 
+// checkRoleEntryArgs is checkRoleArgs for a request that names one entry
+// of the role: it also returns the normalized command directory and the
+// parsed access level.
+func (s *Service) checkRoleEntryArgs(ctx context.Context, svm, name, cmdDir string, access Access) (string, Access, error) {
+	if err := s.checkRoleArgs(ctx, svm, name); err != nil {
+		return "", "", err
+	}
+	dir, err := NormalizeCmdDir(cmdDir)
+	if err != nil {
+		return "", "", err
+	}
+	if access, err = ParseAccess(string(access)); err != nil {
+		return "", "", err
+	}
+	return dir, access, nil
+}
+
+// checkRoleArgs refuses a malformed or built-in role name and an SVM that
+// does not exist.
 func (s *Service) checkRoleArgs(ctx context.Context, svm, name string) error {
 	if err := validRoleName(name); err != nil {
 		return err
@@ -266,15 +279,9 @@ func (s *Service) checkRoleArgs(ctx context.Context, svm, name string) error {
 // ModifyRole changes the access level of an existing entry of a custom
 // role (security login role modify).
 func (s *Service) ModifyRole(ctx context.Context, svm, name, cmdDir string, access Access) (Role, error) {
-	if err := s.checkRoleArgs(ctx, svm, name); err != nil {
-		return Role{}, fmt.Errorf("modify role: %w", err)
-	}
-	dir, err := NormalizeCmdDir(cmdDir)
+	dir, access, err := s.checkRoleEntryArgs(ctx, svm, name, cmdDir, access)
 	if err != nil {
-		return Role{}, err
-	}
-	if access, err = ParseAccess(string(access)); err != nil {
-		return Role{}, err
+		return Role{}, fmt.Errorf("modify role: %w", err)
 	}
 	var r Role
 	err = s.store.Update(ctx, func(tx catalog.Tx) error {
