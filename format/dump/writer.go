@@ -236,11 +236,7 @@ func (w *Writer) flush() error {
 			w.order.PutUint32(r[12:], uint32(w.vol))
 			w.order.PutUint32(r[16:], uint32(w.tapea))
 			setChecksum(r, w.order)
-			if m.index >= 0 {
-				w.index[m.index].Offset = w.tapea * RecordSize
-				w.index[m.index].Volume = w.vol
-				w.index[m.index].VolumeOffset = (w.tapea - w.volStart) * RecordSize
-			}
+			w.place(m.index, w.tapea)
 			w.last, w.dataLeft = h, countData(&h)
 		}
 		s, err := w.slot(m.header, m.index)
@@ -307,6 +303,17 @@ func (w *Writer) newVolume() error {
 	return w.commit()
 }
 
+// place records in index entry i (if i >= 0) that its header is record
+// tapea of the current volume.
+func (w *Writer) place(i int, tapea int64) {
+	if i < 0 {
+		return
+	}
+	w.index[i].Offset = tapea * RecordSize
+	w.index[i].Volume = w.vol
+	w.index[i].VolumeOffset = (tapea - w.volStart) * RecordSize
+}
+
 // putHeader places a header record.
 func (w *Writer) putHeader(h *raw, index int) error {
 	if h.flags&FlagExtAttributes == 0 && len(w.chain) > 0 {
@@ -321,11 +328,7 @@ func (w *Writer) putHeader(h *raw, index int) error {
 	h.tapea = uint32(w.tapea - 1)
 	h.volume = int32(w.vol)
 	h.encode(b)
-	if index >= 0 {
-		w.index[index].Offset = int64(h.tapea) * RecordSize
-		w.index[index].Volume = w.vol
-		w.index[index].VolumeOffset = (int64(h.tapea) - w.volStart) * RecordSize
-	}
+	w.place(index, int64(h.tapea))
 	w.last, w.dataLeft = *h, countData(h)
 	return w.commit()
 }
