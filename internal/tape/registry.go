@@ -410,7 +410,7 @@ func (r *Registry) Remove(ctx context.Context, ppnText string) error {
 	return &Error{Op: "remove", Device: ppn, Err: ErrNoDevice}
 }
 
-// aliasesLocked reads the node's aliases.
+// aliases reads the node's aliases from the catalog; it does not need r.mu.
 func (r *Registry) aliases(ctx context.Context) ([]Alias, error) {
 	var as []Alias
 	err := r.store.View(ctx, func(tx catalog.Tx) error {
@@ -543,7 +543,10 @@ func (r *Registry) ClearAlias(ctx context.Context, name string) error {
 		if !ok {
 			return &Error{Op: "alias clear", Device: name, Err: ErrNoDevice, Cause: errors.New("no such alias on node " + r.node)}
 		}
-		return tx.Delete(key)
+		if err := tx.Delete(key); err != nil {
+			return fmt.Errorf("tape: alias clear %s: %w", name, err)
+		}
+		return nil
 	})
 }
 
