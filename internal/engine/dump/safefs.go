@@ -203,27 +203,27 @@ func (d *destFS) mknod(rel string, mode uint32, dev uint64) error {
 // link makes rel another name of the existing file at old (not following
 // symbolic links).
 func (d *destFS) link(old, rel string) error {
-	ofd, obase, err := d.parent(old)
-	if err != nil {
-		return err
-	}
-	ofd, err = unix.Dup(ofd)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(ofd)
-	pfd, base, err := d.parent(rel)
-	if err != nil {
-		return err
-	}
-	if err := d.clear(pfd, base); err != nil {
-		return err
-	}
-	return unix.Linkat(ofd, obase, pfd, base, 0)
+	return d.twoNames(old, rel, func(ofd int, obase string, pfd int, base string) error {
+		if err := d.clear(pfd, base); err != nil {
+			return err
+		}
+		return unix.Linkat(ofd, obase, pfd, base, 0)
+	})
 }
 
 // rename moves old to rel.
 func (d *destFS) rename(old, rel string) error {
+	return d.twoNames(old, rel, func(ofd int, obase string, pfd int, base string) error {
+		err := unix.Renameat(ofd, obase, pfd, base)
+		d.dropCache() // a directory may have moved
+		return err
+	})
+}
+
+// twoNames opens the parent directories of old and rel and calls fn with
+// both. The parent of old is duplicated because looking up the parent of
+// rel may close the cached descriptor.
+func (d *destFS) twoNames(old, rel string, fn func(ofd int, obase string, pfd int, base string) error) error {
 	ofd, obase, err := d.parent(old)
 	if err != nil {
 		return err
@@ -237,9 +237,7 @@ func (d *destFS) rename(old, rel string) error {
 	if err != nil {
 		return err
 	}
-	err = unix.Renameat(ofd, obase, pfd, base)
-	d.dropCache() // a directory may have moved
-	return err
+	return fn(ofd, obase, pfd, base)
 }
 
 // remove deletes rel; a directory is removed with everything in it.
