@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/binary"
 	"errors"
@@ -709,21 +710,8 @@ func (w *Writer) WriteExtension(kind ExtKind, payload []byte) error {
 	if w.state < stDirs || w.state == stClosed {
 		return fmt.Errorf("%w: extension record without an inode", ErrWriter)
 	}
-	return w.writeExt(w.curIno, kind, int64(len(payload)), crc32.ChecksumIEEE(payload), bytesReader(payload))
+	return w.writeExt(w.curIno, kind, int64(len(payload)), crc32.ChecksumIEEE(payload), bytes.NewReader(payload))
 }
-
-type sliceReader struct{ b []byte }
-
-func (s *sliceReader) Read(p []byte) (int, error) {
-	if len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, s.b)
-	s.b = s.b[n:]
-	return n, nil
-}
-
-func bytesReader(b []byte) io.Reader { return &sliceReader{b} }
 
 // emptyEA is a valid in-inode EA buffer with no attributes.
 var emptyEA = []byte{0x01, 0x00, 0x02, 0xea, 0, 0, 0, 0}
@@ -886,7 +874,7 @@ func (w *Writer) WriteStream(name string, size int64, r io.Reader) error {
 	}
 	// The CRC is in every part header, so a small stream is buffered to
 	// compute it first; a large one is written with CRC 0 ("not checked").
-	cr := io.MultiReader(bytesReader(hdr), io.LimitReader(r, size))
+	cr := io.MultiReader(bytes.NewReader(hdr), io.LimitReader(r, size))
 	total := int64(len(hdr)) + size
 	if total <= 1<<20 {
 		buf, err := io.ReadAll(cr)
@@ -896,7 +884,7 @@ func (w *Writer) WriteStream(name string, size int64, r io.Reader) error {
 		if int64(len(buf)) != total {
 			return fmt.Errorf("dump: stream %q: %w", name, io.ErrUnexpectedEOF)
 		}
-		return w.writeExt(w.curIno, ExtStream, total, crc32.ChecksumIEEE(buf), bytesReader(buf))
+		return w.writeExt(w.curIno, ExtStream, total, crc32.ChecksumIEEE(buf), bytes.NewReader(buf))
 	}
 	return w.writeExt(w.curIno, ExtStream, total, 0, cr)
 }
@@ -908,7 +896,7 @@ func (w *Writer) BeginACLSection() error {
 		return fmt.Errorf("%w: ACL section out of order", ErrWriter)
 	}
 	w.state = stACL
-	return w.writeExt(0, ExtACLSection, 0, 0, bytesReader(nil))
+	return w.writeExt(0, ExtACLSection, 0, 0, bytes.NewReader(nil))
 }
 
 // WriteACL writes the NT ACL of inode ino in the ACL section.
@@ -920,7 +908,7 @@ func (w *Writer) WriteACL(ino uint32, acl *NTACL) error {
 	if err != nil {
 		return err
 	}
-	return w.writeExt(ino, ExtNTACL, int64(len(p)), crc32.ChecksumIEEE(p), bytesReader(p))
+	return w.writeExt(ino, ExtNTACL, int64(len(p)), crc32.ChecksumIEEE(p), bytes.NewReader(p))
 }
 
 // Close writes the offset map (if Options.OffsetMap is set) and the TS_END
@@ -942,7 +930,7 @@ func (w *Writer) Close() error {
 			m[i] = OffsetEntry{Ino: p.Ino, Offset: p.Offset}
 		}
 		p := EncodeOffsetMap(m)
-		if err := w.writeExt(0, ExtOffsetMap, int64(len(p)), crc32.ChecksumIEEE(p), bytesReader(p)); err != nil {
+		if err := w.writeExt(0, ExtOffsetMap, int64(len(p)), crc32.ChecksumIEEE(p), bytes.NewReader(p)); err != nil {
 			return err
 		}
 	}
