@@ -29,8 +29,8 @@
 //
 // The byte counters of the NDMP sessions add what every session moved
 // between two samples, so they keep growing after sessions end. A session
-// that starts and ends between two samples is not seen; Poll samples on a
-// timer to make that window short.
+// that starts and ends between two samples is not seen; calling Sample on a
+// timer makes that window short.
 package metrics
 
 import (
@@ -153,7 +153,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Sample reads the sessions' byte counts and updates the totals and rates.
-// Collect calls it; Poll calls it on a timer.
+// Collect calls it; the owner calls it on a timer as well (the daemon
+// every second) so that short sessions count.
 func (c *Collector) Sample() []server.SessionInfo {
 	if c.src.Sessions == nil {
 		return nil
@@ -188,20 +189,6 @@ func delta(prev, cur uint64) uint64 {
 		return cur - prev
 	}
 	return cur
-}
-
-// Poll samples every interval until ctx ends.
-func (c *Collector) Poll(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.Sample()
-		}
-	}
 }
 
 // Collect sends the current metrics.
