@@ -351,13 +351,9 @@ func (s *Service) DeleteRole(ctx context.Context, svm, name, cmdDir string) erro
 // GetRole returns the role called name as users of svm see it: a built-in
 // role of the SVM's scope or a custom role of svm.
 func (s *Service) GetRole(ctx context.Context, svm, name string) (Role, error) {
-	var r Role
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		r, err = s.lookupRole(tx, svm, name)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Role, error) {
+		return s.lookupRole(tx, svm, name)
 	})
-	return r, err
 }
 
 // ListRoles lists the roles usable in svm: the built-in roles of its scope,

@@ -169,3 +169,29 @@ func TestKeyEscaping(t *testing.T) {
 		t.Fatalf("Key = %q", got)
 	}
 }
+
+// Read returns what its function read, and its function's error.
+func TestRead(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx Tx) error { return PutJSON(tx, Key("r", "a"), rec{Name: "a", N: 7}) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(ctx, s, func(tx Tx) (rec, error) { return GetJSON[rec](tx, Key("r", "a")) })
+	if err != nil || got != (rec{Name: "a", N: 7}) {
+		t.Errorf("Read = %+v, %v", got, err)
+	}
+	_, err = Read(ctx, s, func(tx Tx) (rec, error) { return GetJSON[rec](tx, Key("r", "missing")) })
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read of a missing key: %v, want ErrNotFound", err)
+	}
+	_, err = Read(ctx, s, func(tx Tx) (bool, error) {
+		if tx.Writable() {
+			return false, errors.New("writable")
+		}
+		return true, tx.Put("x", []byte("y"))
+	})
+	if err == nil {
+		t.Error("Read let its function write")
+	}
+}

@@ -126,3 +126,15 @@ func Exists(tx Tx, key string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// Read runs fn in a read-only transaction of st and returns what fn
+// returned, so that a getter needs no variable outside the closure.
+func Read[T any](ctx context.Context, st Store, fn func(Tx) (T, error)) (T, error) {
+	var v T
+	err := st.View(ctx, func(tx Tx) error {
+		var err error
+		v, err = fn(tx)
+		return err
+	})
+	return v, err
+}

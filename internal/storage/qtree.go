@@ -126,13 +126,9 @@ func (s *Service) CreateQtree(ctx context.Context, spec QtreeSpec) (Qtree, error
 
 // GetQtree returns one qtree.
 func (s *Service) GetQtree(ctx context.Context, svm, vol, name string) (Qtree, error) {
-	var q Qtree
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		q, err = getQtree(tx, svm, vol, name)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Qtree, error) {
+		return getQtree(tx, svm, vol, name)
 	})
-	return q, err
 }
 
 func getQtree(tx catalog.Tx, svm, vol, name string) (Qtree, error) {

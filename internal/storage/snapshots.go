@@ -161,13 +161,9 @@ func (s *Service) checkSnapshotFree(tx catalog.Tx, svm, vol, name string) error 
 
 // GetSnapshot returns one snapshot copy's record.
 func (s *Service) GetSnapshot(ctx context.Context, svm, vol, name string) (Snapshot, error) {
-	var p Snapshot
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		p, err = getSnapshot(tx, svm, vol, name)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Snapshot, error) {
+		return getSnapshot(tx, svm, vol, name)
 	})
-	return p, err
 }
 
 // ListSnapshots lists a volume's snapshot copies, oldest first (equal

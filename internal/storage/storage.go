@@ -200,13 +200,9 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 
 // Cluster returns the cluster record, or ErrNotInitialized.
 func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
-	var c Cluster
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		c, err = getCluster(tx)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Cluster, error) {
+		return getCluster(tx)
 	})
-	return c, err
 }
 
 // AdminSVM returns the name of the cluster's admin SVM (the cluster name).
@@ -250,24 +246,16 @@ func (s *Service) AddNode(ctx context.Context, name string) (Node, error) {
 
 // Nodes lists the nodes in name order.
 func (s *Service) Nodes(ctx context.Context) ([]Node, error) {
-	var out []Node
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		out, err = catalog.ListJSON[Node](tx, catalog.Prefix(ns, prefixNode))
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) ([]Node, error) {
+		return catalog.ListJSON[Node](tx, catalog.Prefix(ns, prefixNode))
 	})
-	return out, err
 }
 
 // GetNode returns one node.
 func (s *Service) GetNode(ctx context.Context, name string) (Node, error) {
-	var n Node
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		n, err = getNode(tx, name)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Node, error) {
+		return getNode(tx, name)
 	})
-	return n, err
 }
 
 func getNode(tx catalog.Tx, name string) (Node, error) {

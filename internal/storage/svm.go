@@ -146,13 +146,9 @@ func (s *Service) CreateSVM(ctx context.Context, spec SVMSpec) (SVM, error) {
 
 // GetSVM returns one SVM.
 func (s *Service) GetSVM(ctx context.Context, name string) (SVM, error) {
-	var v SVM
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		v, err = getSVM(tx, name)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (SVM, error) {
+		return getSVM(tx, name)
 	})
-	return v, err
 }
 
 func getSVM(tx catalog.Tx, name string) (SVM, error) {
@@ -165,13 +161,9 @@ func getSVM(tx catalog.Tx, name string) (SVM, error) {
 
 // ListSVMs lists every SVM, the admin SVM included, in name order.
 func (s *Service) ListSVMs(ctx context.Context) ([]SVM, error) {
-	var out []SVM
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		out, err = catalog.ListJSON[SVM](tx, catalog.Prefix(ns, prefixSVM))
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) ([]SVM, error) {
+		return catalog.ListJSON[SVM](tx, catalog.Prefix(ns, prefixSVM))
 	})
-	return out, err
 }
 
 // ModifySVM changes an SVM (vserver modify).

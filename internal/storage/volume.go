@@ -288,13 +288,9 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 
 // GetVolume returns one volume.
 func (s *Service) GetVolume(ctx context.Context, svm, vol string) (Volume, error) {
-	var v Volume
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		v, err = getVolume(tx, svm, vol)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) (Volume, error) {
+		return getVolume(tx, svm, vol)
 	})
-	return v, err
 }
 
 // ListVolumes lists the volumes of svm, or of every SVM when svm is "",
