@@ -695,9 +695,6 @@ func (w *Writer) beginFile(in *Inode) error {
 	if err := w.checkInode(in, false); err != nil {
 		return err
 	}
-	if w.state == stDirs || w.state == stMaps {
-		w.lastIno = 0
-	}
 	w.state = stFiles
 	w.lastIno, w.lastDir = in.Ino, false
 	return nil
@@ -806,14 +803,11 @@ func (w *Writer) flushChain(keep bool) error {
 	if len(w.chain) == 0 {
 		return nil
 	}
-	chain := w.chain
+	chain, n := w.chain, w.chainRecs
 	w.chain, w.chainRecs = nil, 0
 	if keep {
-		n := int64(1)
-		for _, c := range chain {
-			n += 1 + int64(len(c.data)+RecordSize-1)/RecordSize
-		}
-		if err := w.keepTogether(n); err != nil {
+		// The held-back records and the header that follows them.
+		if err := w.keepTogether(n + 1); err != nil {
 			return err
 		}
 	}
