@@ -136,20 +136,9 @@ func (s *Service) GetLIF(ctx context.Context, svm, name string) (LIF, error) {
 // ListLIFs lists the LIFs of svm, or of every SVM when svm is "", ordered by
 // SVM and name.
 func (s *Service) ListLIFs(ctx context.Context, svm string) ([]LIF, error) {
-	var out []LIF
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		p := catalog.Prefix(ns, prefixLIF)
-		if svm != "" {
-			if _, err := getSVM(tx, svm); err != nil {
-				return err
-			}
-			p = catalog.Prefix(ns, prefixLIF, svm)
-		}
-		var err error
-		out, err = catalog.ListJSON[LIF](tx, p)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) ([]LIF, error) {
+		return listInSVM[LIF](tx, prefixLIF, svm)
 	})
-	return out, err
 }
 
 // LIFByAddress returns the LIF that listens on ap (the local address of an

@@ -231,6 +231,9 @@ func TestLIF(t *testing.T) {
 	if len(all) != 5 || len(mine) != 2 {
 		t.Errorf("ListLIFs: %d all, %d in vs1", len(all), len(mine))
 	}
+	if _, err := e.svc.ListLIFs(e.ctx, "nope"); !isKind(err, ErrNotFound) {
+		t.Errorf("ListLIFs of unknown SVM: %v", err)
+	}
 	e.unchanged("delete unknown", ErrNotFound, "", func() error { return e.svc.DeleteLIF(e.ctx, "vs1", "zz") })
 	// A second node: the home node must then be named.
 	if _, err := e.svc.AddNode(e.ctx, "node2"); err != nil {

@@ -328,3 +328,16 @@ func (s *Service) NDMPAllowed(ctx context.Context, svm string) error {
 	}
 	return nil
 }
+
+// listInSVM lists the records of one kind (prefixLIF, prefixVolume, ...)
+// in key order: those of svm, which must exist, or of every SVM when svm
+// is "".
+func listInSVM[T any](tx catalog.Tx, kind, svm string) ([]T, error) {
+	if svm == "" {
+		return catalog.ListJSON[T](tx, catalog.Prefix(ns, kind))
+	}
+	if _, err := getSVM(tx, svm); err != nil {
+		return nil, err
+	}
+	return catalog.ListJSON[T](tx, catalog.Prefix(ns, kind, svm))
+}

@@ -296,20 +296,9 @@ func (s *Service) GetVolume(ctx context.Context, svm, vol string) (Volume, error
 // ListVolumes lists the volumes of svm, or of every SVM when svm is "",
 // ordered by SVM and name.
 func (s *Service) ListVolumes(ctx context.Context, svm string) ([]Volume, error) {
-	var out []Volume
-	err := s.store.View(ctx, func(tx catalog.Tx) error {
-		p := catalog.Prefix(ns, prefixVolume)
-		if svm != "" {
-			if _, err := getSVM(tx, svm); err != nil {
-				return err
-			}
-			p = catalog.Prefix(ns, prefixVolume, svm)
-		}
-		var err error
-		out, err = catalog.ListJSON[Volume](tx, p)
-		return err
+	return catalog.Read(ctx, s.store, func(tx catalog.Tx) ([]Volume, error) {
+		return listInSVM[Volume](tx, prefixVolume, svm)
 	})
-	return out, err
 }
 
 // ModifyVolume changes a volume (volume modify). Changing the type between
