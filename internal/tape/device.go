@@ -11,11 +11,12 @@ import (
 // OpenMode is how a drive is opened (NDMP's TAPE_OPEN modes).
 type OpenMode int
 
-// Open modes, with NDMP's values.
+// Open modes, with NDMP's values. They are package vtl's values, which
+// VTLDrive passes on unconverted.
 const (
-	ReadMode      OpenMode = 0 // read only
-	ReadWriteMode OpenMode = 1 // read and write; a tape must be loaded
-	RawMode       OpenMode = 2 // read and write; opens with no tape loaded
+	ReadMode      = OpenMode(vtl.ReadMode)      // read only
+	ReadWriteMode = OpenMode(vtl.ReadWriteMode) // read and write; a tape must be loaded
+	RawMode       = OpenMode(vtl.RawMode)       // read and write; opens with no tape loaded
 )
 
 // OpenOptions tell a Drive how to open: the mode and what the device name
@@ -55,12 +56,13 @@ func (op SpaceOp) String() string {
 	return "unknown"
 }
 
-// Bits of State.Flags (NDMP's tape state flags).
+// Bits of State.Flags (NDMP's tape state flags). They are package vtl's
+// bits, as VTLDrive.State copies a vtl.State as it is.
 const (
-	StateNoRewind = 0x08
-	StateWrProt   = 0x10
-	StateError    = 0x20
-	StateUnload   = 0x40
+	StateNoRewind = vtl.StateNoRewind
+	StateWrProt   = vtl.StateWrProt
+	StateError    = vtl.StateError
+	StateUnload   = vtl.StateUnload
 )
 
 // Bits of State.Unsupported: the fields a drive cannot report.
@@ -74,7 +76,7 @@ const (
 )
 
 // Unknown is the value of a State field that is not known.
-const Unknown = ^uint32(0)
+const Unknown = vtl.Unknown
 
 // State is what NDMP_TAPE_GET_STATE reports about an open drive.
 type State struct {
@@ -137,11 +139,12 @@ type Releaser interface {
 // Direction is the data direction of a SCSI command.
 type Direction uint32
 
-// Data directions, with NDMP's EXECUTE_CDB flag values.
+// Data directions, with NDMP's EXECUTE_CDB flag values (package vtl's,
+// which the VTL adapters pass on unconverted).
 const (
-	DirNone Direction = 0
-	DirIn   Direction = 1 // from the device
-	DirOut  Direction = 2 // to the device
+	DirNone = Direction(vtl.DirNone)
+	DirIn   = Direction(vtl.DirIn)  // from the device
+	DirOut  = Direction(vtl.DirOut) // to the device
 )
 
 // CDB is a SCSI command to execute.
@@ -163,8 +166,8 @@ type CDBResult struct {
 
 // SCSI status codes.
 const (
-	StatusGood                = 0x00
-	StatusCheckCondition      = 0x02
+	StatusGood                = vtl.StatusGood
+	StatusCheckCondition      = vtl.StatusCheckCondition
 	StatusReservationConflict = 0x18
 )
 
