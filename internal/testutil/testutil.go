@@ -1,6 +1,6 @@
 // Package testutil holds helpers shared by Tapestry's tests: requirements on
-// the environment (root, tools, loop devices) and real file systems on loop
-// devices.
+// the environment (root, tools, loop devices), real file systems on loop
+// devices, and checks that a refused request left a catalog as it was.
 //
 // A requirement that is not met fails the test when the CI environment
 // variable is "true" (CI must have every tool) and skips it, naming what is
