@@ -176,10 +176,16 @@ func (v *VTLDrive) State() (State, error) {
 
 // ExecuteCDB implements Drive.
 func (v *VTLDrive) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, error) {
+	return executeVTL(ctx, req, v.d.ExecuteCDB)
+}
+
+// executeVTL runs req through a virtual device's ExecuteCDB (which has no
+// timeouts: req.Timeout is not used).
+func executeVTL(ctx context.Context, req CDB, exec func(vtl.CDB) vtl.CDBResult) (CDBResult, error) {
 	if err := ctx.Err(); err != nil {
 		return CDBResult{}, err
 	}
-	r := v.d.ExecuteCDB(vtl.CDB{CDB: req.CDB, Dir: vtl.Direction(req.Dir), DataOut: req.DataOut, DataInLen: req.DataInLen})
+	r := exec(vtl.CDB{CDB: req.CDB, Dir: vtl.Direction(req.Dir), DataOut: req.DataOut, DataInLen: req.DataInLen})
 	return CDBResult{Status: r.Status, DataIn: r.DataIn, Sense: r.Sense}, nil
 }
 
@@ -191,11 +197,7 @@ func NewVTLChanger(l *vtl.Library) *VTLChanger { return &VTLChanger{l: l} }
 
 // ExecuteCDB implements Changer.
 func (c *VTLChanger) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, error) {
-	if err := ctx.Err(); err != nil {
-		return CDBResult{}, err
-	}
-	r := c.l.ExecuteCDB(vtl.CDB{CDB: req.CDB, Dir: vtl.Direction(req.Dir), DataOut: req.DataOut, DataInLen: req.DataInLen})
-	return CDBResult{Status: r.Status, DataIn: r.DataIn, Sense: r.Sense}, nil
+	return executeVTL(ctx, req, c.l.ExecuteCDB)
 }
 
 // VTL INQUIRY identification, as package vtl reports it.
