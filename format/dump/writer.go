@@ -707,7 +707,13 @@ func (w *Writer) WriteExtension(kind ExtKind, payload []byte) error {
 	if w.state < stDirs || w.state == stClosed {
 		return fmt.Errorf("%w: extension record without an inode", ErrWriter)
 	}
-	return w.writeExt(w.curIno, kind, int64(len(payload)), crc32.ChecksumIEEE(payload), bytes.NewReader(payload))
+	return w.writeExtBytes(w.curIno, kind, payload)
+}
+
+// writeExtBytes writes payload p, with its CRC, as an extension record for
+// inode target (an empty payload has CRC 0, "not checked").
+func (w *Writer) writeExtBytes(target uint32, kind ExtKind, p []byte) error {
+	return w.writeExt(target, kind, int64(len(p)), crc32.ChecksumIEEE(p), bytes.NewReader(p))
 }
 
 // emptyEA is a valid in-inode EA buffer with no attributes.
@@ -878,7 +884,7 @@ func (w *Writer) WriteStream(name string, size int64, r io.Reader) error {
 		if int64(len(buf)) != total {
 			return fmt.Errorf("dump: stream %q: %w", name, io.ErrUnexpectedEOF)
 		}
-		return w.writeExt(w.curIno, ExtStream, total, crc32.ChecksumIEEE(buf), bytes.NewReader(buf))
+		return w.writeExtBytes(w.curIno, ExtStream, buf)
 	}
 	return w.writeExt(w.curIno, ExtStream, total, 0, cr)
 }
@@ -890,7 +896,7 @@ func (w *Writer) BeginACLSection() error {
 		return fmt.Errorf("%w: ACL section out of order", ErrWriter)
 	}
 	w.state = stACL
-	return w.writeExt(0, ExtACLSection, 0, 0, bytes.NewReader(nil))
+	return w.writeExtBytes(0, ExtACLSection, nil)
 }
 
 // WriteACL writes the NT ACL of inode ino in the ACL section.
@@ -902,7 +908,7 @@ func (w *Writer) WriteACL(ino uint32, acl *NTACL) error {
 	if err != nil {
 		return err
 	}
-	return w.writeExt(ino, ExtNTACL, int64(len(p)), crc32.ChecksumIEEE(p), bytes.NewReader(p))
+	return w.writeExtBytes(ino, ExtNTACL, p)
 }
 
 // Close writes the offset map (if Options.OffsetMap is set) and the TS_END
@@ -924,7 +930,7 @@ func (w *Writer) Close() error {
 			m[i] = OffsetEntry{Ino: p.Ino, Offset: p.Offset}
 		}
 		p := EncodeOffsetMap(m)
-		if err := w.writeExt(0, ExtOffsetMap, int64(len(p)), crc32.ChecksumIEEE(p), bytes.NewReader(p)); err != nil {
+		if err := w.writeExtBytes(0, ExtOffsetMap, p); err != nil {
 			return err
 		}
 	}
