@@ -272,6 +272,16 @@ func (d *dataService) resolve(ctx context.Context, path string) (storage.Locatio
 	return loc, fmt.Errorf("volume %s of %s is not available on this LIF", loc.Volume.Name, loc.Volume.SVM)
 }
 
+// checkButype accepts the one backup type this server has, "dump" (an
+// empty name means it too), and logs any other to the DMA.
+func (d *dataService) checkButype(bt string) ndmp.Error {
+	if bt == "" || bt == "dump" {
+		return ndmp.NoErr
+	}
+	d.ss.logMessage(ndmp.LogError, "backup type "+bt+" is not supported by this server")
+	return ndmp.ErrIllegalArgs
+}
+
 // startBackup handles DATA_START_BACKUP with the dump engine.
 func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackupRequest) ndmp.Error {
 	d.mu.Lock()
@@ -279,13 +289,8 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 	if d.st != ndmp.DataStateConnected {
 		return ndmp.ErrIllegalState
 	}
-	bt := req.ButypeName
-	if bt == "" {
-		bt = "dump"
-	}
-	if bt != "dump" {
-		d.ss.logMessage(ndmp.LogError, "backup type "+bt+" is not supported by this server")
-		return ndmp.ErrIllegalArgs
+	if e := d.checkButype(req.ButypeName); e != ndmp.NoErr {
+		return e
 	}
 	env := ndmp.Env(req.Env)
 	if t, ok := env["TYPE"]; ok && t != "" && t != "dump" {
@@ -453,13 +458,8 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 	if d.st != ndmp.DataStateConnected {
 		return ndmp.ErrIllegalState
 	}
-	bt := req.ButypeName
-	if bt == "" {
-		bt = "dump"
-	}
-	if bt != "dump" {
-		d.ss.logMessage(ndmp.LogError, "backup type "+bt+" is not supported by this server")
-		return ndmp.ErrIllegalArgs
+	if e := d.checkButype(req.ButypeName); e != ndmp.NoErr {
+		return e
 	}
 	env := ndmp.Env(req.Env)
 	d.ss.log.Debug("start recover", "op", op.String(), "env", req.Env, "nlist", req.Nlist)
