@@ -675,6 +675,13 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 		}
 	}
 	ctxDone := ctx.Done()
+	// A local job has one control connection, watched by the case of c;
+	// a second case on the same channel would report its loss as the loss
+	// of a data server that the job does not have (Job.Data is nil).
+	dataConnDone := s.d.Conn().Done()
+	if s.d == s.c {
+		dataConnDone = nil
+	}
 	// A restore needs only the data service to end; the mover is stopped
 	// afterwards. A backup ends when both have halted.
 	for !dataDone || (backup && !moverDone) {
@@ -740,7 +747,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 			abort(fmt.Errorf("dma: tape file %d of %s ended before the end of the dump image", s.job.TapeFile, s.job.Device))
 		case <-s.c.Conn().Done():
 			return fmt.Errorf("dma: lost the control connection to %s: %w", s.job.Addr, errOrClosed(s.c.Conn().Err()))
-		case <-s.d.Conn().Done():
+		case <-dataConnDone:
 			return fmt.Errorf("dma: lost the control connection to the data server %s: %w", s.job.Data.Addr, errOrClosed(s.d.Conn().Err()))
 		case <-ctxDone:
 			ctxDone = nil
