@@ -308,8 +308,8 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		typeGen = src.volume.TypeGeneration
 	}
 	switch {
-	case opt.baseDateSet && opt.baseToken >= 0:
-		if opt.baseToken > 0 || opt.baseTokenStr != "0" {
+	case opt.baseDateSet:
+		if opt.baseTokenStr != "0" {
 			var bl int
 			bl, base, err = ParseDumpDateToken(opt.baseTokenStr)
 			if err != nil {
@@ -524,7 +524,6 @@ type backupOpts struct {
 	multi        []string
 	multiRoot    string
 	baseDateSet  bool
-	baseToken    int64
 	baseTokenStr string
 }
 
@@ -578,7 +577,6 @@ func parseBackupEnv(env Env) (*backupOpts, error) {
 		if n < 0 {
 			return nil, fmt.Errorf("BASE_DATE %q is not 0, -1 or a DUMP_DATE value", v)
 		}
-		o.baseToken = n
 		if o.baseTokenStr == "0" && o.level != 0 {
 			return nil, errors.New("BASE_DATE 0 starts a chain and needs LEVEL 0")
 		}
