@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 )
 
 // LUN flag extended attributes. The trusted namespace (root only) is used
@@ -104,10 +106,9 @@ func (s *Service) VolumeSpace(ctx context.Context, svm, vol string) (Space, erro
 	if err != nil {
 		return Space{}, err
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(v.HostPath, &st); err != nil {
+	sp, err := snapshot.Space(v.HostPath)
+	if err != nil {
 		return Space{}, fmt.Errorf("space of volume %q: %w", vol, err)
 	}
-	bs := uint64(st.Bsize)
-	return Space{Total: st.Blocks * bs, Free: st.Bfree * bs, Avail: st.Bavail * bs, Files: st.Files, FreeFiles: st.Ffree}, nil
+	return Space{Total: sp.TotalBytes, Free: sp.FreeBytes, Avail: sp.AvailableBytes, Files: sp.TotalInodes, FreeFiles: sp.FreeInodes}, nil
 }
