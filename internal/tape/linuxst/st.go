@@ -337,29 +337,21 @@ func (d *Drive) Space(op tape.SpaceOp, count uint32) (uint32, error) {
 }
 
 // Rewind implements tape.Drive (MTREW).
-func (d *Drive) Rewind() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.begin("rewind"); err != nil {
-		return err
-	}
-	d.ateof = false
-	if err := d.mtop(MTREW, 1); err != nil {
-		return d.fail("rewind", tape.ErrIO, err)
-	}
-	return nil
-}
+func (d *Drive) Rewind() error { return d.rewindOp("rewind", MTREW) }
 
 // Unload implements tape.Drive (MTOFFL: rewind and unload).
-func (d *Drive) Unload() error {
+func (d *Drive) Unload() error { return d.rewindOp("unload", MTOFFL) }
+
+// rewindOp runs MTREW or MTOFFL on the open drive.
+func (d *Drive) rewindOp(op string, mt int16) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.begin("unload"); err != nil {
+	if err := d.begin(op); err != nil {
 		return err
 	}
 	d.ateof = false
-	if err := d.mtop(MTOFFL, 1); err != nil {
-		return d.fail("unload", tape.ErrIO, err)
+	if err := d.mtop(mt, 1); err != nil {
+		return d.fail(op, tape.ErrIO, err)
 	}
 	return nil
 }
