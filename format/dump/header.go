@@ -192,11 +192,7 @@ func (h *raw) encode(b []byte) {
 // setChecksum stores c_checksum so that the header's words sum to CHECKSUM.
 func setChecksum(b []byte, o binary.ByteOrder) {
 	o.PutUint32(b[28:], 0)
-	var s uint32
-	for i := 0; i < RecordSize; i += 4 {
-		s += o.Uint32(b[i:])
-	}
-	o.PutUint32(b[28:], uint32(checksumSum)-s)
+	o.PutUint32(b[28:], uint32(checksumSum)-sumWords(b, o))
 }
 
 // sumWords adds the header's 256 words in byte order o.
@@ -316,8 +312,8 @@ func unixTime(sec, usec uint32) time.Time {
 }
 
 // tapeTime converts t to the on-tape {sec, usec} pair; times outside the
-// unsigned 32-bit range are clamped (the nanosecond-time extension keeps the
-// exact value).
+// unsigned 32-bit range are clamped (the exact times in the header's spare
+// area keep the exact value).
 func tapeTime(t time.Time) (sec, usec uint32) {
 	if t.IsZero() {
 		return 0, 0
