@@ -593,7 +593,7 @@ func needTimes(in *Inode) bool {
 }
 
 // WriteDir writes a directory inode with its entries (include "." and
-// ".."), its extended attributes, and an exact-times extension when needed.
+// ".."), its extended attributes and, when needed, exact times in the header.
 // Directories come before all other inodes, in ascending inode order, root
 // first. in.Size is set to the encoded size.
 func (w *Writer) WriteDir(in *Inode, xattrs []Xattr, entries []DirEntry) (Position, error) {
