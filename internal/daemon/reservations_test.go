@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,5 +165,41 @@ func TestVTLCreateDeleteOverNDMP(t *testing.T) {
 	}
 	if err := c.TapeOpen(ctx, "nrst5a", ndmp.TapeRDWRMode); !errors.Is(err, ndmp.ErrNoDevice) {
 		t.Fatalf("TAPE_OPEN on a deleted drive: %v, want NO_DEVICE", err)
+	}
+}
+
+// T9: a library whose directory is gone by the next start is left out of
+// the node, and can still be deleted (its name freed for a new one).
+func TestVTLDeleteUnopenable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	r := serve(t, dir)
+	ctx := context.Background()
+	create := func() error {
+		return r.api.Do(ctx, http.MethodPost, "/api/private/cli/storage/tape/vtls", nil,
+			admin.VTLCreate{Name: "gone", Drives: 1, Slots: 2, Cartridges: 1}, nil)
+	}
+	if err := create(); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	if err := os.RemoveAll(filepath.Join(dir, VTLsDir, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	r = serve(t, dir)
+	var ls admin.Records[admin.VTLLibrary]
+	if err := r.api.Do(ctx, http.MethodGet, "/api/private/cli/storage/tape/vtls", nil, nil, &ls); err != nil || len(ls.Records) != 0 {
+		t.Fatalf("libraries after restart: %+v, %v", ls, err)
+	}
+	if err := create(); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("create over the unopened library: %v", err)
+	}
+	if err := r.api.Do(ctx, http.MethodDelete, "/api/private/cli/storage/tape/vtls/gone", nil, nil, nil); err != nil {
+		t.Fatalf("delete the unopened library: %v", err)
+	}
+	if err := r.api.Do(ctx, http.MethodDelete, "/api/private/cli/storage/tape/vtls/gone", nil, nil, nil); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := create(); err != nil {
+		t.Fatalf("create after delete: %v", err)
 	}
 }

@@ -112,14 +112,9 @@ func (s *vtlSet) detach(ctx context.Context, e *extraVTL) error {
 // library that cannot be opened is logged and left out, so that one broken
 // library does not keep the node from starting.
 func (s *vtlSet) open(ctx context.Context) error {
-	var recs []vtlRecord
-	err := s.d.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		recs, err = catalog.ListJSON[vtlRecord](tx, vtlPrefix())
-		return err
-	})
+	recs, err := s.records(ctx)
 	if err != nil {
-		return fmt.Errorf("read virtual tape libraries: %w", err)
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,6 +132,20 @@ func (s *vtlSet) open(ctx context.Context) error {
 		s.libs[rec.Name] = &extraVTL{rec: rec, lib: lib}
 	}
 	return nil
+}
+
+// records reads the extra libraries' catalog entries.
+func (s *vtlSet) records(ctx context.Context) ([]vtlRecord, error) {
+	var recs []vtlRecord
+	err := s.d.store.View(ctx, func(tx catalog.Tx) error {
+		var err error
+		recs, err = catalog.ListJSON[vtlRecord](tx, vtlPrefix())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read virtual tape libraries: %w", err)
+	}
+	return recs, nil
 }
 
 // close closes every open extra library (daemon stop).
@@ -171,14 +180,9 @@ func (s *vtlSet) CreateVTL(ctx context.Context, c admin.VTLCreate) (out admin.VT
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var recs []vtlRecord
-	err = s.d.store.View(ctx, func(tx catalog.Tx) error {
-		var err error
-		recs, err = catalog.ListJSON[vtlRecord](tx, vtlPrefix())
-		return err
-	})
+	recs, err := s.records(ctx)
 	if err != nil {
-		return out, fmt.Errorf("read virtual tape libraries: %w", err)
+		return out, err
 	}
 	if slices.ContainsFunc(recs, func(r vtlRecord) bool { return r.Name == c.Name }) {
 		return out, &storage.Error{Kind: storage.ErrExists, Msg: fmt.Sprintf("virtual tape library %q already exists", c.Name)}
@@ -279,7 +283,7 @@ func (s *vtlSet) DeleteVTL(ctx context.Context, name string) error {
 	defer s.mu.Unlock()
 	e, ok := s.libs[name]
 	if !ok {
-		return &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("virtual tape library %q does not exist", name)}
+		return s.deleteBroken(ctx, name)
 	}
 	devs, err := s.devices(ctx, e)
 	if err != nil {
@@ -306,6 +310,28 @@ func (s *vtlSet) DeleteVTL(ctx context.Context, name string) error {
 		return fmt.Errorf("delete virtual tape library %s: %w", name, err)
 	}
 	s.d.log.Info("virtual tape library deleted", "name", name)
+	return nil
+}
+
+// deleteBroken deletes a library that is recorded in the catalog but was
+// not opened at start (open logged why): it has no devices in the registry,
+// so only its catalog entry and directory go. Without this its name could
+// be neither created (it exists) nor deleted.
+func (s *vtlSet) deleteBroken(ctx context.Context, name string) error {
+	recs, err := s.records(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(recs, func(r vtlRecord) bool { return r.Name == name }) {
+		return &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("virtual tape library %q does not exist", name)}
+	}
+	if err := s.d.store.Update(ctx, func(tx catalog.Tx) error { return tx.Delete(vtlKey(name)) }); err != nil {
+		return fmt.Errorf("delete virtual tape library %s: %w", name, err)
+	}
+	if err := os.RemoveAll(s.dir(name)); err != nil {
+		return fmt.Errorf("delete virtual tape library %s: %w", name, err)
+	}
+	s.d.log.Info("virtual tape library deleted (it could not be opened)", "name", name)
 	return nil
 }
 
