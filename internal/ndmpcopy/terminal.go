@@ -28,10 +28,10 @@ var errNotInteractive = errors.New("-p can be used only in an interactive consol
 // destination passwords, writing the prompts to out, and stores them in o,
 // overriding -sa and -da. in must be a terminal.
 func PromptPasswords(o *Options, in any, out io.Writer) error {
-	f, ok := in.(fdFile)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(in) {
 		return errNotInteractive
 	}
+	f := in.(fdFile)
 	for _, side := range []struct {
 		name string
 		ep   *Endpoint
