@@ -718,11 +718,6 @@ func (r *Registry) releaseLocked(d *device) {
 func (r *Registry) ReleaseSession(session string) error {
 	r.mu.Lock()
 	var open []*handle
-	for _, d := range r.devs {
-		if d.reservedBy == session && d.openBy == "" {
-			d.reservedBy = ""
-		}
-	}
 	for h := range r.handles {
 		if h.session == session {
 			open = append(open, h)
@@ -735,6 +730,8 @@ func (r *Registry) ReleaseSession(session string) error {
 			errs = append(errs, err)
 		}
 	}
+	// Only now, with its devices closed, drop every reservation of the
+	// session (persistent ones survive the closes above).
 	r.mu.Lock()
 	for _, d := range r.devs {
 		if d.reservedBy == session {
