@@ -255,10 +255,7 @@ func TestWriterLinuxRestore(t *testing.T) {
 	f.Close()
 
 	// restore -t lists every name with its inode, silently.
-	out, err := exec.Command(restore, "-t", "-f", imgPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("restore -t: %v\n%s", err, out)
-	}
+	out := []byte(testutil.Run(t, restore, "-t", "-f", imgPath))
 	checkQuiet(t, "restore -t", out)
 	for ino, ps := range s.paths {
 		for _, p := range ps {

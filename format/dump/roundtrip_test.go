@@ -289,10 +289,7 @@ func TestRoundTripLinuxRestore(t *testing.T) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(restore, "-t", "-f", p).CombinedOutput()
-		if err != nil {
-			t.Fatalf("restore -t: %v\n%s", err, out)
-		}
+		out := []byte(testutil.Run(t, restore, "-t", "-f", p))
 		out = bytes.ReplaceAll(out, []byte("Note: Doing Byte swapping\n"), nil)
 		checkQuiet(t, "restore -t", out)
 		for _, f := range files {
@@ -309,7 +306,7 @@ func TestRoundTripLinuxRestore(t *testing.T) {
 		}
 		cmd := exec.Command(restore, "-r", "-f", p)
 		cmd.Dir = dst
-		out, err = cmd.CombinedOutput()
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("restore -r: %v\n%s", err, out)
 		}

@@ -113,16 +113,12 @@ func TestReadLinuxDumpOfExt4(t *testing.T) {
 	dev := loopDevice(t, src)
 	dir := t.TempDir()
 	single := filepath.Join(dir, "single.dump")
-	if out, err := exec.Command(dumpCmd, "-0", "-f", single, dev).CombinedOutput(); err != nil {
-		t.Fatalf("dump: %v\n%s", err, out)
-	}
+	testutil.Run(t, dumpCmd, "-0", "-f", single, dev)
 	img := openImage(t, single)
 	compareImageTree(t, img, src, false)
 
 	prefix := filepath.Join(dir, "mv")
-	if out, err := exec.Command(dumpCmd, "-0", "-M", "-B", "100", "-f", prefix, dev).CombinedOutput(); err != nil {
-		t.Fatalf("dump -M: %v\n%s", err, out)
-	}
+	testutil.Run(t, dumpCmd, "-0", "-M", "-B", "100", "-f", prefix, dev)
 	r := openVolumes(t, prefix)
 	mv := readImage(t, r)
 	compareImageTree(t, mv, src, false)
