@@ -223,11 +223,13 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 		return res, err
 	}
 	dest := req.Dest
+	var loc *storage.Location
 	if req.Storage != nil {
-		loc, err := req.Storage.Resolve(ctx, req.Path)
+		l, err := req.Storage.Resolve(ctx, req.Path)
 		if err != nil {
 			return res, fmt.Errorf("restore: %w", err)
 		}
+		loc = &l
 		if loc.Snapshot != nil || loc.Volume.ReadOnly() {
 			return res, &Error{Msg: MsgReadOnlyVolume}
 		}
@@ -244,13 +246,8 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 		return res, err
 	}
 	defer release()
-	rs := &restorer{ctx: ctx, req: &req, opt: opt, dest: dest}
-	if req.Storage != nil {
-		loc, err := req.Storage.Resolve(ctx, req.Path)
-		if err != nil {
-			return res, fmt.Errorf("restore: %w", err)
-		}
-		rs.loc = &loc
+	rs := &restorer{ctx: ctx, req: &req, opt: opt, dest: dest, loc: loc}
+	if loc != nil {
 		rs.qtrees = map[string]bool{}
 		qs, err := req.Storage.ListQtrees(ctx, loc.Volume.SVM, loc.Volume.Name)
 		if err != nil {
