@@ -506,6 +506,13 @@ func (s *Server) modifyNDMPNode(ctx context.Context, r *request) (int, any, erro
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	// The user is stored apart from the settings: check the one setting
+	// that can be refused first, so that a refused request changes nothing.
+	if in.DataPortRange != nil {
+		if _, _, err := server.ParsePortRange(*in.DataPortRange); err != nil {
+			return 0, nil, settingsErr(err)
+		}
+	}
 	if in.User != nil {
 		if err := s.cfg.Auth.SetNodeNDMPUser(ctx, s.node(), *in.User); err != nil {
 			return 0, nil, err

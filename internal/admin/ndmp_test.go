@@ -124,6 +124,12 @@ func TestNDMPAPIScope(t *testing.T) {
 	if err := adm.Do(ctx, "PATCH", sAPI+"/settings/node1", nil, admin.NDMPNodeModify{Plaintext: &noText}, &ns); err != nil || ns.Plaintext || ns.User != auth.DefaultNodeNDMPUser {
 		t.Fatalf("node modify: %+v %v", ns, err)
 	}
+	// A refused data port range leaves the user as it was too.
+	bob, badRange := "bob", "80-90"
+	apiErr(t, adm.Do(ctx, "PATCH", sAPI+"/settings/node1", nil, admin.NDMPNodeModify{User: &bob, DataPortRange: &badRange}, nil), http.StatusBadRequest, "")
+	if l, err := admin.List[admin.NDMPNodeSettings](ctx, adm, sAPI, nil); err != nil || len(l) != 1 || l[0].User != auth.DefaultNodeNDMPUser {
+		t.Fatalf("after a refused modify: %+v %v", l, err)
+	}
 	apiErr(t, adm.Do(ctx, "POST", sAPI+"/password", nil, admin.NDMPNodePassword{Password: "x"}, nil), http.StatusBadRequest, "")
 	// Log start|stop are advanced.
 	apiErr(t, adm.Do(ctx, "POST", vAPI+"/log/start", nil, admin.NDMPKill{SessionFilter: "all"}, nil), http.StatusForbidden, "advanced")
