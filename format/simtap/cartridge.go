@@ -653,7 +653,7 @@ func (c *Cartridge) pwritev(iov [][]byte, off int64) error {
 	n, err := unix.Pwritev(int(c.f.Fd()), iov, off)
 	if err == nil && n < total {
 		// Finish a short write the simple way.
-		rest := make([]byte, 0, total-n)
+		rest := make([]byte, 0, total)
 		for _, b := range iov {
 			rest = append(rest, b...)
 		}
