@@ -70,17 +70,8 @@ func FuzzExecuteCDB(f *testing.F) {
 			r = l.ExecuteCDB(req)
 		}
 		checkResult(t, r, int(alloc))
-		seen := map[string]bool{}
-		for _, e := range l.Inventory() {
-			if e.Full {
-				if seen[e.Barcode] {
-					t.Fatalf("cartridge %s in two places", e.Barcode)
-				}
-				seen[e.Barcode] = true
-			}
-		}
-		if len(seen) != 3 {
-			t.Fatalf("%d cartridges inside, want 3", len(seen))
+		if n := cartridgesInside(t, l); n != 3 {
+			t.Fatalf("%d cartridges inside, want 3", n)
 		}
 		if l.st.Prevent {
 			_ = l.SetPrevent(false)
@@ -119,19 +110,27 @@ func FuzzOpenState(f *testing.F) {
 			return
 		}
 		defer l.Close()
-		seen := map[string]bool{}
-		for _, e := range l.Inventory() {
-			if e.Full {
-				if seen[e.Barcode] {
-					t.Fatalf("cartridge %s in two places", e.Barcode)
-				}
-				seen[e.Barcode] = true
-			}
-		}
+		cartridgesInside(t, l)
 		for _, d := range l.Drives() {
 			_ = d.Open(OpenOptions{Mode: ReadMode})
 			_, _ = d.Read(make([]byte, 16))
 			_ = d.Close()
 		}
 	})
+}
+
+// cartridgesInside returns how many cartridges the library's elements
+// hold, failing t if one cartridge is in two elements.
+func cartridgesInside(t *testing.T, l *Library) int {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, e := range l.Inventory() {
+		if e.Full {
+			if seen[e.Barcode] {
+				t.Fatalf("cartridge %s in two places", e.Barcode)
+			}
+			seen[e.Barcode] = true
+		}
+	}
+	return len(seen)
 }
