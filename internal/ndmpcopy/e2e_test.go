@@ -62,9 +62,7 @@ func newNode(t testing.TB, host string) *node {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", host, err)
-	}
+	testutil.Require(t, err == nil, fmt.Sprintf("listen on %s: %v", host, err))
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	if _, err := st.CreateLIF(ctx, storage.LIFSpec{Name: "mgmt1", SVM: adminSVM, Role: storage.RoleNodeMgmt, Address: host, Port: port}); err != nil {

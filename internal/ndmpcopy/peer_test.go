@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -53,9 +55,7 @@ type recoverCall struct {
 func newPeer(t testing.TB, host string) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", host, err)
-	}
+	testutil.Require(t, err == nil, fmt.Sprintf("listen on %s: %v", host, err))
 	p := &peer{
 		t: t, ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()),
 		users: map[string]string{"admin": "secret"},
