@@ -151,7 +151,7 @@ func (p *progressBar) update(pr enginedump.Progress) {
 	p.last = time.Now()
 	bar := ""
 	if pr.Total > 0 {
-		n := int(20 * pr.Files / pr.Total)
+		n := int(min(20*pr.Files/pr.Total, 20)) // never past the end, whatever the engine reports
 		bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", 20-n) + "] "
 	}
 	fmt.Fprintf(p.w, "\r%s phase %s %s%d files, %d KB ", p.verb, pr.Phase, bar, pr.Files, pr.Bytes>>10)
