@@ -29,6 +29,16 @@ func (u *userArgs) flags(c *cobra.Command) {
 	c.Flags().StringVar(&u.alias, "username", "", "user name (same as -user-or-group-name)")
 }
 
+// required returns the user the flags name and checks that there is one
+// and that the other parameters given are set.
+func (u *userArgs) required(more ...[2]string) (string, error) {
+	name, err := u.user()
+	if err != nil {
+		return "", err
+	}
+	return name, required(append([][2]string{req("user-or-group-name", name)}, more...)...)
+}
+
 func (u *userArgs) user() (string, error) {
 	if u.name != "" && u.alias != "" && u.name != u.alias {
 		return "", errors.New("-user-or-group-name and -username name different users")
@@ -69,11 +79,8 @@ func (a *app) loginCreate() *cobra.Command {
 		Short: "Create a login user",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, err := ua.user()
+			name, err := ua.required(req("role", role))
 			if err != nil {
-				return err
-			}
-			if err := required(req("user-or-group-name", name), req("role", role)); err != nil {
 				return err
 			}
 			switch application {
@@ -109,11 +116,8 @@ func (a *app) loginDelete() *cobra.Command {
 		Short: "Delete a login user",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, err := ua.user()
+			name, err := ua.required()
 			if err != nil {
-				return err
-			}
-			if err := required(req("user-or-group-name", name)); err != nil {
 				return err
 			}
 			p, err := a.ownedPath(cmd, "/api/security/accounts", ua.svm, name)
@@ -210,11 +214,8 @@ func (a *app) loginModify() *cobra.Command {
 		Short: "Give a login user another role",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, err := ua.user()
+			name, err := ua.required(req("role", role))
 			if err != nil {
-				return err
-			}
-			if err := required(req("user-or-group-name", name), req("role", role)); err != nil {
 				return err
 			}
 			return a.patchAccount(cmd, ua.svm, name, admin.AccountModify{Role: &role})
@@ -232,11 +233,8 @@ func (a *app) loginLock(verb string, lock bool) *cobra.Command {
 		Short: "Lock or unlock a login user (a locked user can neither log in nor use NDMP)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, err := ua.user()
+			name, err := ua.required()
 			if err != nil {
-				return err
-			}
-			if err := required(req("user-or-group-name", name)); err != nil {
 				return err
 			}
 			l := lock
