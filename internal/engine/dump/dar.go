@@ -103,7 +103,7 @@ func (rs *restorer) restoreDAR() error {
 					return err
 				}
 			}
-			if err := rs.darDir(h, r, dst, offsets, links, 0); err != nil {
+			if err := rs.darDir(h, r, dst, offsets, links); err != nil {
 				return err
 			}
 			continue
@@ -256,7 +256,7 @@ type darItem struct {
 
 // darDir restores the directory whose header r has just read, and with
 // RECURSIVE=Y everything below it, level by level in image order.
-func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets map[uint32]int64, links map[uint32]string, _ int) error {
+func (rs *restorer) darDir(h *dump.Header, r *dump.Reader, dst string, offsets map[uint32]int64, links map[uint32]string) error {
 	s := &darScanner{ra: rs.req.InputAt, r: r}
 	type dirDone struct {
 		path string
