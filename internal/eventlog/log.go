@@ -265,26 +265,29 @@ func (l *Log) Rotate() error {
 }
 
 func (l *Log) rotateLocked(now time.Time) error {
+	// From here on l.f is closed, even when Close reports an error; rotate
+	// and reopen the current file whatever happens so that the Log stays
+	// usable (a Close error alone used to leave it writing to a closed
+	// file for good).
+	var cerr error
 	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("eventlog: rotate: %w", err)
+		cerr = fmt.Errorf("eventlog: rotate: %w", err)
 	}
-	// From here on l.f is closed; reopen the current file whatever happens
-	// so that the Log stays usable.
 	rerr := l.shift()
 	f, err := openAppend(filepath.Join(l.dir, FileName))
 	if err != nil {
 		l.closed = true
-		return errors.Join(rerr, err)
+		return errors.Join(cerr, rerr, err)
 	}
 	l.f = f
 	if rerr != nil {
-		return rerr
+		return errors.Join(cerr, rerr)
 	}
 	if err := syncDir(l.dir); err != nil {
-		return err
+		return errors.Join(cerr, err)
 	}
 	l.started = now
-	return l.writeState(now)
+	return errors.Join(cerr, l.writeState(now))
 }
 
 // shift renames the files one step older.

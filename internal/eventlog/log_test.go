@@ -462,3 +462,24 @@ func TestRotationFailure(t *testing.T) {
 		t.Fatalf("backup.0 = %q", got)
 	}
 }
+
+// TestRotateAfterCloseError (M2): a rotation whose Close of the current
+// file fails still rotates and reopens it, so later events are written.
+func TestRotateAfterCloseError(t *testing.T) {
+	l, dir := openTest(t, newClock(t0), Options{})
+	l.mu.Lock()
+	_ = l.f.Close() // the Close in Rotate now fails with "file already closed"
+	l.mu.Unlock()
+	if err := l.Rotate(); err == nil {
+		t.Fatal("Rotate hid the Close error")
+	}
+	if !fileExists(filepath.Join(dir, "backup.0")) {
+		t.Fatal("not rotated after the Close error")
+	}
+	if err := l.Restore("/d").Start(0, KindNDMP); err != nil {
+		t.Fatalf("write after the Close error: %v", err)
+	}
+	if lines := readLines(t, dir, FileName); len(lines) != 1 {
+		t.Fatalf("current file has %d lines, want 1: %q", len(lines), lines)
+	}
+}
