@@ -30,17 +30,16 @@ type dataService struct {
 	ss *session
 	mu sync.Mutex
 
-	st       ndmp.DataState
-	op       ndmp.DataOperation
-	halt     ndmp.DataHaltReason
-	addr     ndmp.Addr
-	env      []ndmp.Pval
-	bytes    atomic.Uint64
-	ln       net.Listener
-	dc       net.Conn
-	localReq bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	st     ndmp.DataState
+	op     ndmp.DataOperation
+	halt   ndmp.DataHaltReason
+	addr   ndmp.Addr
+	env    []ndmp.Pval
+	bytes  atomic.Uint64
+	ln     net.Listener
+	dc     net.Conn
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	// netMsg is the ONTAP message for a failure of the data connection
 	// (N18), set by the stream wrappers.
 	netMsg atomic.Pointer[string]
@@ -97,7 +96,7 @@ func (d *dataService) listen(ctx context.Context, t ndmp.AddrType) (ndmp.Body, n
 		return nil, e
 	}
 	if t == ndmp.AddrLocal {
-		d.st, d.localReq, d.addr = ndmp.DataStateListen, true, ndmp.Addr{AddrType: ndmp.AddrLocal}
+		d.st, d.addr = ndmp.DataStateListen, ndmp.Addr{AddrType: ndmp.AddrLocal}
 		return &ndmp.DataListenReply{ConnectAddr: d.addr}, ndmp.NoErr
 	}
 	ln, a, e := d.ss.listenData(ctx, t)
@@ -134,11 +133,11 @@ func (d *dataService) listen(ctx context.Context, t ndmp.AddrType) (ndmp.Body, n
 func (d *dataService) acceptLocal() (net.Conn, ndmp.Error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.st != ndmp.DataStateListen || !d.localReq {
+	if d.st != ndmp.DataStateListen || d.addr.AddrType != ndmp.AddrLocal {
 		return nil, ndmp.ErrIllegalState
 	}
 	a, b := newLocalPipe()
-	d.localReq, d.dc, d.st = false, a, ndmp.DataStateConnected
+	d.dc, d.st = a, ndmp.DataStateConnected
 	return b, ndmp.NoErr
 }
 
@@ -184,7 +183,7 @@ func (d *dataService) haltLocked(r ndmp.DataHaltReason) bool {
 	if d.st == ndmp.DataStateHalted || d.st == ndmp.DataStateIdle {
 		return false
 	}
-	d.st, d.halt, d.localReq = ndmp.DataStateHalted, r, false
+	d.st, d.halt = ndmp.DataStateHalted, r
 	if d.ln != nil {
 		_ = d.ln.Close()
 		d.ln = nil
@@ -224,7 +223,7 @@ func (d *dataService) stop() ndmp.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.st, d.op, d.halt = ndmp.DataStateIdle, ndmp.DataOpNoaction, ndmp.DataHaltNA
-	d.addr, d.env, d.ln, d.dc, d.cancel, d.localReq = ndmp.Addr{}, nil, nil, nil, nil, false
+	d.addr, d.env, d.ln, d.dc, d.cancel = ndmp.Addr{}, nil, nil, nil, nil
 	d.bytes.Store(0)
 	d.netMsg.Store(nil)
 	d.dmaAbort.Store(false)

@@ -35,10 +35,9 @@ type mover struct {
 	winLen     uint64
 	addr       ndmp.Addr
 
-	ln       net.Listener
-	dc       net.Conn
-	localReq bool // LISTEN LOCAL: waiting for the data service
-	wg       sync.WaitGroup
+	ln net.Listener
+	dc net.Conn
+	wg sync.WaitGroup
 }
 
 func newMover(ss *session) *mover {
@@ -122,7 +121,7 @@ func (m *mover) setWindow(off, length uint64) ndmp.Error {
 	return ndmp.NoErr
 }
 
-// checkActivate runs the checks LISTEN and CONNECT share. Call with m.mu
+// checkActivateLocked runs the checks LISTEN and CONNECT share. Call with m.mu
 // held.
 func (m *mover) checkActivateLocked(mode ndmp.MoverMode, t ndmp.AddrType) ndmp.Error {
 	if m.st != ndmp.MoverStateIdle {
@@ -168,7 +167,7 @@ func (m *mover) listen(ctx context.Context, mode ndmp.MoverMode, t ndmp.AddrType
 		return nil, e
 	}
 	if t == ndmp.AddrLocal {
-		m.mode, m.st, m.localReq = mode, ndmp.MoverStateListen, true
+		m.mode, m.st = mode, ndmp.MoverStateListen
 		m.addr = ndmp.Addr{AddrType: ndmp.AddrLocal}
 		return &ndmp.MoverListenReply{ConnectAddr: m.addr}, ndmp.NoErr
 	}
@@ -208,11 +207,10 @@ func (m *mover) acceptLoop(ln net.Listener) {
 func (m *mover) acceptLocal() (net.Conn, ndmp.Error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.st != ndmp.MoverStateListen || !m.localReq {
+	if m.st != ndmp.MoverStateListen || m.addr.AddrType != ndmp.AddrLocal {
 		return nil, ndmp.ErrIllegalState
 	}
 	a, b := newLocalPipe()
-	m.localReq = false
 	m.startLocked(a)
 	return b, ndmp.NoErr
 }
@@ -279,7 +277,7 @@ func (m *mover) haltLocked(r ndmp.MoverHaltReason) bool {
 	if m.st == ndmp.MoverStateHalted || m.st == ndmp.MoverStateIdle {
 		return false
 	}
-	m.st, m.halt, m.pause, m.localReq = ndmp.MoverStateHalted, r, ndmp.MoverPauseNA, false
+	m.st, m.halt, m.pause = ndmp.MoverStateHalted, r, ndmp.MoverPauseNA
 	if m.ln != nil {
 		_ = m.ln.Close()
 		m.ln = nil
@@ -597,7 +595,7 @@ func (m *mover) resetLocked() {
 	m.st, m.mode = ndmp.MoverStateIdle, ndmp.MoverModeNoaction
 	m.pause, m.halt = ndmp.MoverPauseNA, ndmp.MoverHaltNA
 	m.recordNum, m.bytesMoved, m.seekPos, m.bytesLeft, m.winOff, m.winLen = 0, 0, 0, 0, 0, 0
-	m.addr, m.ln, m.dc, m.localReq = ndmp.Addr{}, nil, nil, false
+	m.addr, m.ln, m.dc = ndmp.Addr{}, nil, nil
 }
 
 // shutdown aborts the mover when the session ends and waits for its
