@@ -344,9 +344,8 @@ func TestServeStopsCleanly(t *testing.T) {
 	before := runtime.NumGoroutine()
 	f := newFixture(t, fixtureOpts{})
 	c := f.login(nil)
-	if _, err := c.MoverListen(f.ctx, ndmp.MoverModeRead, ndmp.AddrTCP); err == nil {
-		t.Log("listen without tape unexpectedly succeeded")
-	}
+	_, err := c.MoverListen(f.ctx, ndmp.MoverModeRead, ndmp.AddrTCP)
+	wantErr(t, "listen without record size", err, ndmp.ErrPrecondition)
 	f.stop()
 	select {
 	case <-c.Conn().Done():
