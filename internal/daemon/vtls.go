@@ -227,7 +227,11 @@ func (s *vtlSet) CreateVTL(ctx context.Context, c admin.VTLCreate) (out admin.VT
 	}
 	s.libs[c.Name] = e
 	s.d.log.Info("virtual tape library created", "name", c.Name, "adapter", rec.Adapter, "drives", c.Drives, "slots", c.Slots)
-	return s.view(ctx, e)
+	all, err := s.d.tapes.Devices(ctx)
+	if err != nil {
+		return out, err
+	}
+	return view(e, all), nil
 }
 
 // checkLimits refuses a library that would take the node past its drive
@@ -341,6 +345,11 @@ func (s *vtlSet) devices(ctx context.Context, e *extraVTL) ([]tape.Device, error
 	if err != nil {
 		return nil, err
 	}
+	return libDevices(all, e), nil
+}
+
+// libDevices picks a library's devices out of all, changer first.
+func libDevices(all []tape.Device, e *extraVTL) []tape.Device {
 	pre := e.rec.Adapter + "."
 	var out []tape.Device
 	for _, d := range all {
@@ -349,19 +358,16 @@ func (s *vtlSet) devices(ctx context.Context, e *extraVTL) ([]tape.Device, error
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Kind == tape.KindChanger && out[j].Kind != tape.KindChanger })
-	return out, nil
+	return out
 }
 
-func (s *vtlSet) view(ctx context.Context, e *extraVTL) (admin.VTLLibrary, error) {
+// view describes a library; all is the registry's device list.
+func view(e *extraVTL, all []tape.Device) admin.VTLLibrary {
 	cfg := e.lib.Config()
 	v := admin.VTLLibrary{Node: storage.DefaultNodeName, Name: e.rec.Name, Adapter: e.rec.Adapter, Directory: e.lib.Dir(),
 		Serial: e.lib.Serial(), Drives: cfg.Drives, Slots: cfg.Slots, IESlots: cfg.IESlots,
 		Cartridges: len(e.lib.Cartridges()), Capacity: cfg.Capacity, TapeDrives: []string{}}
-	devs, err := s.devices(ctx, e)
-	if err != nil {
-		return v, err
-	}
-	for _, d := range devs {
+	for _, d := range libDevices(all, e) {
 		switch d.Kind {
 		case tape.KindChanger:
 			v.MediaChanger = d.Alias
@@ -369,7 +375,7 @@ func (s *vtlSet) view(ctx context.Context, e *extraVTL) (admin.VTLLibrary, error
 			v.TapeDrives = append(v.TapeDrives, d.Alias)
 		}
 	}
-	return v, nil
+	return v
 }
 
 // VTLs implements admin.VTLManager: the open extra libraries by name.
@@ -381,13 +387,13 @@ func (s *vtlSet) VTLs(ctx context.Context) ([]admin.VTLLibrary, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	all, err := s.d.tapes.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]admin.VTLLibrary, 0, len(names))
 	for _, n := range names {
-		v, err := s.view(ctx, s.libs[n])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+		out = append(out, view(s.libs[n], all))
 	}
 	return out, nil
 }
