@@ -261,7 +261,7 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 		if err := checkWritable(dest); err != nil {
 			// Only the qtree is read-only (a read-only mount on its
 			// directory) when the volume's root can be written (D14).
-			if rs.loc != nil && rs.loc.Qtree != nil && rs.loc.Snapshot == nil && Message(err) == MsgReadOnlyVolume && checkWritable(rs.loc.Root) == nil {
+			if rs.loc != nil && rs.loc.Qtree != nil && Message(err) == MsgReadOnlyVolume && checkWritable(rs.loc.Root) == nil {
 				err = &Error{Msg: MsgReadOnlyQtree, Err: fmt.Errorf("qtree %s of volume %s", rs.loc.Qtree.Name, rs.loc.Volume.Name)}
 			}
 			return res, err
