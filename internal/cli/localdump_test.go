@@ -176,3 +176,14 @@ func TestLocalDumpProgressOnTerminal(t *testing.T) {
 		t.Errorf("progress written to a non-terminal: %q", errb.String())
 	}
 }
+
+// TestLocalRestoreRefusesDumpOptions: -D, -b and -B belong to dump; restore
+// refuses them instead of ignoring them.
+func TestLocalRestoreRefusesDumpOptions(t *testing.T) {
+	for _, opt := range []string{"-D", "-b", "-B"} {
+		_, stderr, code := runLocal(t, "restore", "-t", opt, "x", "-f", "image")
+		if code == 0 || !strings.Contains(stderr, "unknown option "+opt) {
+			t.Errorf("restore %s: exit %d, stderr %q", opt, code, stderr)
+		}
+	}
+}
