@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"io"
 	"net"
 	"os"
@@ -92,7 +93,7 @@ func TestDMAProgressOnTerminal(t *testing.T) {
 
 	ptmx, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testutil.Require(t, false, "needs a pseudo-terminal: "+err.Error())
 	}
 	defer ptmx.Close()
 	var screen bytes.Buffer

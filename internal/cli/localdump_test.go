@@ -153,7 +153,7 @@ func TestLocalDumpProgressOnTerminal(t *testing.T) {
 	}
 	ptmx, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		testutil.Require(t, false, "needs a pseudo-terminal: "+err.Error())
 	}
 	defer ptmx.Close()
 	defer tty.Close()

@@ -3,6 +3,7 @@ package ndmpcopy
 import (
 	"bytes"
 	"context"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func openPTY(t *testing.T) (tty *os.File, master *os.File, out *ptyOutput) {
 	t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testutil.Require(t, false, "needs a pseudo-terminal: "+err.Error())
 	}
 	out = &ptyOutput{done: make(chan struct{})}
 	go func() {
