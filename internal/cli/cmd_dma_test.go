@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"io"
 	"net"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // tapestry ndmp backup|restore (D1, N14): a level 0 backup to tape file 0

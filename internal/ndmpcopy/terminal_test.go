@@ -3,7 +3,6 @@ package ndmpcopy
 import (
 	"bytes"
 	"context"
-	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // ptyOutput collects what the program writes to a pseudo-terminal.
