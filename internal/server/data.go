@@ -149,12 +149,7 @@ func (d *dataService) connect(ctx context.Context, a ndmp.Addr) ndmp.Error {
 	if e != ndmp.NoErr {
 		return e
 	}
-	var c net.Conn
-	if a.AddrType == ndmp.AddrLocal {
-		c, e = d.ss.mover.acceptLocal()
-	} else {
-		c, e = d.ss.dialData(ctx, a)
-	}
+	c, e := d.ss.openData(ctx, a, d.ss.mover.acceptLocal)
 	if e != ndmp.NoErr {
 		return e
 	}

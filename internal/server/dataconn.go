@@ -182,6 +182,17 @@ func (ss *session) dialData(ctx context.Context, a ndmp.Addr) (net.Conn, ndmp.Er
 	return nil, ndmp.ErrConnect
 }
 
+// openData opens the data connection a DATA_CONNECT or MOVER_CONNECT
+// names: for LOCAL the other service's end, taken from its acceptLocal
+// (it must be listening LOCAL in this session), otherwise a TCP connection
+// dialled to one of a's end points.
+func (ss *session) openData(ctx context.Context, a ndmp.Addr, acceptLocal func() (net.Conn, ndmp.Error)) (net.Conn, ndmp.Error) {
+	if a.AddrType == ndmp.AddrLocal {
+		return acceptLocal()
+	}
+	return ss.dialData(ctx, a)
+}
+
 // validConnType checks the address type of a LISTEN or CONNECT.
 func (ss *session) validConnType(t ndmp.AddrType) ndmp.Error {
 	if !slices.Contains([]ndmp.AddrType{ndmp.AddrLocal, ndmp.AddrTCP, ndmp.AddrTCPIPv6}, t) {

@@ -223,17 +223,9 @@ func (m *mover) connect(ctx context.Context, mode ndmp.MoverMode, a ndmp.Addr) n
 	if e != ndmp.NoErr {
 		return e
 	}
-	var c net.Conn
-	if a.AddrType == ndmp.AddrLocal {
-		c, e = m.ss.data.acceptLocal()
-		if e != ndmp.NoErr {
-			return e
-		}
-	} else {
-		c, e = m.ss.dialData(ctx, a)
-		if e != ndmp.NoErr {
-			return e
-		}
+	c, e := m.ss.openData(ctx, a, m.ss.data.acceptLocal)
+	if e != ndmp.NoErr {
+		return e
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
