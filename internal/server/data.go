@@ -266,6 +266,23 @@ func (d *dataService) resolve(ctx context.Context, path string) (storage.Locatio
 	return loc, fmt.Errorf("volume %s of %s is not available on this LIF", loc.Volume.Name, loc.Volume.SVM)
 }
 
+// checkVolume refuses a backup path whose volume is not available on this
+// LIF, with ONTAP's message naming the volume.
+func (d *dataService) checkVolume(ctx context.Context, path string) ndmp.Error {
+	_, err := d.resolve(ctx, path)
+	if err == nil {
+		return ndmp.NoErr
+	}
+	vol := path
+	if _, v, _, e := storage.SplitBackupPath(path); e == nil {
+		vol = v
+	}
+	msg := "Could not obtain vol ref for Volume " + vol
+	d.ss.log.Warn(msg, "err", err)
+	d.ss.logMessage(ndmp.LogError, msg)
+	return ndmp.ErrIllegalArgs
+}
+
 // checkButype accepts the one backup type this server has, "dump" (an
 // empty name means it too), and logs any other to the DMA.
 func (d *dataService) checkButype(bt string) ndmp.Error {
@@ -295,15 +312,8 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 		d.ss.logMessage(ndmp.LogError, "FILESYSTEM is not set")
 		return ndmp.ErrIllegalArgs
 	}
-	if _, err := d.resolve(ctx, path); err != nil {
-		vol := path
-		if _, v, _, e := storage.SplitBackupPath(path); e == nil {
-			vol = v
-		}
-		msg := "Could not obtain vol ref for Volume " + vol
-		d.ss.log.Warn(msg, "err", err)
-		d.ss.logMessage(ndmp.LogError, msg)
-		return ndmp.ErrIllegalArgs
+	if e := d.checkVolume(ctx, path); e != ndmp.NoErr {
+		return e
 	}
 	bctx, cancel := context.WithCancel(d.ss.ctx)
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, ndmp.DataOpBackup
@@ -492,15 +502,8 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		// RECOVER_FILEHIST lists the image as file history and writes
 		// nothing.
 		env["LIST"] = "Y"
-	} else if _, err := d.resolve(ctx, dest); err != nil {
-		vol := dest
-		if _, v, _, e := storage.SplitBackupPath(dest); e == nil {
-			vol = v
-		}
-		msg := "Could not obtain vol ref for Volume " + vol
-		d.ss.log.Warn(msg, "err", err)
-		d.ss.logMessage(ndmp.LogError, msg)
-		return ndmp.ErrIllegalArgs
+	} else if e := d.checkVolume(ctx, dest); e != ndmp.NoErr {
+		return e
 	}
 	rctx, cancel := context.WithCancel(d.ss.ctx)
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, op
