@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -85,7 +86,8 @@ func TestThreeWayBackupRestore(t *testing.T) {
 func ipv6LIF(f *fixture) string {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		f.t.Skipf("no IPv6 loopback: %v", err)
+		testutil.Require(f.t, false, "needs IPv6 loopback: "+err.Error())
+		return ""
 	}
 	ln.Close()
 	port := freePort(f.t, "::1")
