@@ -53,8 +53,15 @@ type Log struct {
 	f       *os.File
 	enabled bool
 	started time.Time // when the current file was started
+	retryAt time.Time // after a failed rotation: no new attempt before this
 	closed  bool
 }
+
+// RotateRetry is how long a Log waits after a rotation that failed (a
+// file in the way, a read-only directory) before it tries again on its
+// own. Events are written to the current file meanwhile; without the pause
+// every event would retry, and report, the same failure.
+const RotateRetry = time.Hour
 
 // Open opens (creating if needed) the directory dir and the log file
 // dir/backup for appending. Unless opts.Disabled is set it writes a
@@ -246,7 +253,7 @@ func (l *Log) rotateIfDueLocked(now time.Time) error {
 		l.started = now
 		return l.writeState(now)
 	}
-	if now.Before(weekEnd(l.started, l.loc)) {
+	if now.Before(weekEnd(l.started, l.loc)) || now.Before(l.retryAt) {
 		return nil
 	}
 	return l.rotateLocked(now)
@@ -265,24 +272,27 @@ func (l *Log) Rotate() error {
 }
 
 func (l *Log) rotateLocked(now time.Time) error {
-	// From here on l.f is closed, even when Close reports an error; rotate
-	// and reopen the current file whatever happens so that the Log stays
-	// usable (a Close error alone used to leave it writing to a closed
-	// file for good).
+	// The files are renamed while the current one is still open (a rename
+	// does not disturb an open descriptor), so a rotation that cannot be
+	// done leaves the Log writing where it was.
+	if err := l.shift(); err != nil {
+		l.retryAt = now.Add(RotateRetry)
+		return err
+	}
+	l.retryAt = time.Time{}
+	// From here on l.f is closed, even when Close reports an error; reopen
+	// the current file whatever happens so that the Log stays usable (a
+	// Close error alone used to leave it writing to a closed file for good).
 	var cerr error
 	if err := l.f.Close(); err != nil {
 		cerr = fmt.Errorf("eventlog: rotate: %w", err)
 	}
-	rerr := l.shift()
 	f, err := openAppend(filepath.Join(l.dir, FileName))
 	if err != nil {
 		l.closed = true
-		return errors.Join(cerr, rerr, err)
+		return errors.Join(cerr, err)
 	}
 	l.f = f
-	if rerr != nil {
-		return errors.Join(cerr, rerr)
-	}
 	if err := syncDir(l.dir); err != nil {
 		return errors.Join(cerr, err)
 	}

@@ -451,15 +451,41 @@ func TestRotationFailure(t *testing.T) {
 	if len(lines) != 2 || mustParse(t, lines[1]).Info != "disk full" {
 		t.Fatalf("lines %q", lines)
 	}
-	// Once the obstacle is gone the next write rotates.
+	// Within RotateRetry later events neither retry nor report it; they
+	// go into the current file.
+	c.Set(t0.AddDate(0, 0, 7).Add(RotateRetry - time.Minute))
+	if err := l.Restore("/d").Start(0, KindNDMP); err != nil {
+		t.Fatalf("a write inside the retry pause reported %v", err)
+	}
+	if lines := readLines(t, dir, FileName); len(lines) != 3 {
+		t.Fatalf("current file has %d lines, want 3: %q", len(lines), lines)
+	}
+	// Once the obstacle is gone and the pause is over, the next write rotates.
 	if err := os.RemoveAll(filepath.Join(dir, "backup.5")); err != nil {
 		t.Fatal(err)
 	}
+	c.Set(t0.AddDate(0, 0, 7).Add(RotateRetry))
 	if err := l.Restore("/d").End(0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := readLines(t, dir, "backup.0"); len(got) != 2 {
+	if got := readLines(t, dir, "backup.0"); len(got) != 3 {
 		t.Fatalf("backup.0 = %q", got)
+	}
+	if got := readLines(t, dir, FileName); len(got) != 1 {
+		t.Fatalf("backup = %q", got)
+	}
+	// An explicit Rotate does not wait for the pause.
+	if err := os.MkdirAll(filepath.Join(dir, "backup.5", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Rotate(); err == nil {
+		t.Fatal("Rotate with backup.5 in the way: no error")
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "backup.5")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Rotate(); err != nil {
+		t.Fatalf("Rotate after the obstacle went: %v", err)
 	}
 }
 
