@@ -23,7 +23,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -32,8 +31,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,7 +162,8 @@ func New(o Options) (*Server, error) {
 		o.Hostname, _ = os.Hostname()
 	}
 	if o.MaxSessions <= 0 {
-		o.MaxSessions = SessionLimit(systemMemory())
+		mem, _ := dump.SystemMemory() // 0 when unknown: the smallest limit
+		o.MaxSessions = SessionLimit(mem)
 	}
 	return &Server{o: o, log: o.Logger, sessions: map[uint64]*session{}}, nil
 }
@@ -182,26 +180,6 @@ func SessionLimit(mem uint64) int {
 	default:
 		return 36
 	}
-}
-
-// systemMemory reads MemTotal from /proc/meminfo (0 when unknown).
-func systemMemory() uint64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) >= 2 && fs[0] == "MemTotal:" {
-			kb, err := strconv.ParseUint(fs[1], 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }
 
 // MaxSessions returns the session limit in force.
