@@ -53,6 +53,46 @@ func BenchmarkWrite256K(b *testing.B) {
 	report(b, tSim, tDD)
 }
 
+// BenchmarkWriteSync256K is BenchmarkWrite256K with the cartridge synced
+// before it is closed (as a virtual drive does when the tape is closed)
+// against `dd bs=256k conv=fsync`: the durable write rates.
+func BenchmarkWriteSync256K(b *testing.B) {
+	dd := requireDD(b)
+	dir := b.TempDir()
+	data := rec(3, 0, benchRec)
+	var tSim, tDD time.Duration
+	b.SetBytes(benchRec * benchCount)
+	for i := 0; i < b.N; i++ {
+		p := filepath.Join(dir, "w.tap")
+		start := time.Now()
+		c, err := Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := 0; r < benchCount; r++ {
+			if err := c.WriteRecord(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := c.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+		tSim += time.Since(start)
+
+		start = time.Now()
+		out, err := exec.Command(dd, "if=/dev/zero", "of="+filepath.Join(dir, "w.dd"), "bs=256k",
+			fmt.Sprintf("count=%d", benchCount), "conv=fsync", "status=none").CombinedOutput()
+		if err != nil {
+			b.Fatalf("dd: %v %s", err, out)
+		}
+		tDD += time.Since(start)
+	}
+	report(b, tSim, tDD)
+}
+
 // BenchmarkRead256K reads 256 MiB of 256 KiB records from a cartridge and,
 // in the same iteration, the same file size with `dd bs=256k` from a plain
 // file in the same directory, and reports both rates and their ratio.

@@ -82,7 +82,15 @@ type Cartridge struct {
 	hdr      [4]byte
 	trl      [4]byte
 	closed   bool
+	// Write-behind (see writeBehind): the image offset from which the
+	// kernel's writeback has not been started yet, and the start of the
+	// chunk whose writeback was started last.
+	wbStart, wbPrev int64
 }
+
+// writeBehindChunk is how many bytes of written objects the cartridge
+// lets pile up in the page cache before it starts their writeback.
+const writeBehindChunk = 8 << 20
 
 // IndexPath returns the path of the sidecar index of the image at path.
 func IndexPath(path string) string { return path + ".idx" }
@@ -163,6 +171,7 @@ func (c *Cartridge) load() error {
 		c.repaired = c.fsize - torn
 		c.fsize = torn
 	}
+	c.wbStart, c.wbPrev = c.end, c.end
 	if !c.ro && (!ok || c.pc != int64(len(c.ents))) {
 		if !ok {
 			if err := c.writeHeader(0, 0); err != nil {
@@ -558,6 +567,12 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 		c.marks = c.marks[:c.fileOf(c.head)]
 		c.end = off
 	}
+	if c.wbStart > off {
+		c.wbStart = off
+	}
+	if c.wbPrev > off {
+		c.wbPrev = off
+	}
 	if c.fsize > off {
 		if err := c.f.Truncate(off); err != nil {
 			return 0, fmt.Errorf("simtap: truncate: %w", err)
@@ -617,6 +632,7 @@ func (c *Cartridge) WriteRecordCompressed(p []byte, comp Compression) error {
 	c.head++
 	c.end = e.end()
 	c.fsize = c.end
+	c.writeBehind()
 	return nil
 }
 
@@ -663,6 +679,25 @@ func (c *Cartridge) pwritev(iov [][]byte, off int64) error {
 		return fmt.Errorf("simtap: write at %d: %w", off, err)
 	}
 	return nil
+}
+
+// writeBehind starts the kernel's writeback of the objects written since
+// the last start once they reach writeBehindChunk bytes, and waits for the
+// writeback of the chunk before them. A long run of writes then goes to
+// the disk while it is being written, so the fsync of Sync at its end has
+// little left to do, and the dirty pages of a cartridge stay bounded.
+// It only schedules I/O: durability still comes from Sync alone, and an
+// error here (also reported by the next fsync) is ignored.
+func (c *Cartridge) writeBehind() {
+	if c.end-c.wbStart < writeBehindChunk {
+		return
+	}
+	fd := int(c.f.Fd())
+	_ = unix.SyncFileRange(fd, c.wbStart, c.end-c.wbStart, unix.SYNC_FILE_RANGE_WRITE)
+	if c.wbPrev < c.wbStart {
+		_ = unix.SyncFileRange(fd, c.wbPrev, c.wbStart-c.wbPrev, unix.SYNC_FILE_RANGE_WAIT_BEFORE)
+	}
+	c.wbPrev, c.wbStart = c.wbStart, c.end
 }
 
 // Sync writes the index and flushes the image and the index to stable

@@ -447,3 +447,62 @@ func TestBadInput(t *testing.T) {
 		t.Fatal("directory opened")
 	}
 }
+
+// TestWriteBehindFollowsHead checks the write-behind bookkeeping: a long
+// run of records starts writeback chunk by chunk behind the head, a write
+// back at the beginning of the tape pulls it back, and the records read
+// back intact (the writeback hints never change what is written).
+func TestWriteBehindFollowsHead(t *testing.T) {
+	c, path := newCart(t)
+	const n = 3*writeBehindChunk/(64<<10) + 5
+	for i := 0; i < n; i++ {
+		if err := c.WriteRecord(rec(5, i, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.wbStart < 2*writeBehindChunk || c.wbStart > c.end || c.wbPrev >= c.wbStart {
+		t.Fatalf("after %d bytes: writeback started up to %d (previous chunk at %d)", c.end, c.wbStart, c.wbPrev)
+	}
+	if err := c.Rewind(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteRecord(rec(6, 0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if c.wbStart != 0 || c.wbPrev != 0 {
+		t.Fatalf("after a write at BOT: writeback from %d, previous chunk %d; want 0, 0", c.wbStart, c.wbPrev)
+	}
+	for i := 1; i < n; i++ {
+		if err := c.WriteRecord(rec(5, i, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for i := 0; i < n; i++ {
+		k, err := c.ReadRecord(buf)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		want := rec(5, i, 64<<10)
+		if i == 0 {
+			want = rec(6, 0, 100)
+		}
+		if !bytes.Equal(buf[:k], want) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+	if _, err := c.ReadRecord(buf); !errors.Is(err, ErrEndOfData) {
+		t.Fatalf("after the records: %v, want end of data", err)
+	}
+}
