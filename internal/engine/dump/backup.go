@@ -185,6 +185,7 @@ type node struct {
 type fileRef struct {
 	path string
 	ino  uint32
+	typ  uint32 // file type bits of the mode the walk saw
 	dump bool
 }
 
@@ -369,7 +370,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		return res, err
 	}
 
-	// Phases III-V: write the image.
+	// Phases III-V: write the image. A single-volume image is written by a
+	// goroutine of its own while the next chunk is read and encoded.
+	var aw *asyncWriter
+	if req.NextVolume == nil {
+		aw = newAsyncWriter(req.Output)
+		defer aw.Abort()
+		cw.w = aw
+	}
 	dw, err := dump.NewWriter(&cw, dump.Options{
 		Date: date, BaseDate: base, Level: level, Label: "none",
 		Filesys: src.backupKey, Device: src.backupKey, Host: req.Host, NTREC: ntrec,
@@ -489,6 +497,12 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	}
 	if err := dw.Close(); err != nil {
 		return res, fmt.Errorf("dump backup: %w", err)
+	}
+	if aw != nil {
+		// Everything is written before the dump counts as done.
+		if err := aw.Close(); err != nil {
+			return res, fmt.Errorf("dump backup: dump: writing volume 1: %w", err)
+		}
 	}
 	if err := saveInodeMap(ctx, req.Catalog, src.volKey, im); err != nil {
 		return res, err
@@ -831,14 +845,22 @@ func (w *walker) walk() error {
 	return nil
 }
 
+// statxMask is what the backup asks statx for.
+const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
+
 // stat reads the attributes of rel; ino 0 means "assign from the map".
 func (w *walker) stat(rel string, ino uint32) (*node, error) {
 	var sx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, w.full(rel), unix.AT_SYMLINK_NOFOLLOW,
-		unix.STATX_BASIC_STATS|unix.STATX_BTIME, &sx)
+	err := unix.Statx(unix.AT_FDCWD, w.full(rel), unix.AT_SYMLINK_NOFOLLOW, statxMask, &sx)
 	if err != nil {
 		return nil, fmt.Errorf("dump backup: stat %s: %w", w.full(rel), err)
 	}
+	return w.node(&sx, rel, ino)
+}
+
+// node makes the node of rel from its attributes sx; ino 0 means "assign
+// from the map". Only the walk's goroutine may pass ino 0.
+func (w *walker) node(sx *unix.Statx_t, rel string, ino uint32) (*node, error) {
 	n := &node{
 		path: rel, mode: uint32(sx.Mode), nlink: sx.Nlink, uid: sx.Uid, gid: sx.Gid, size: int64(sx.Size),
 		atime: sx.Atime.Sec*1e9 + int64(sx.Atime.Nsec),
@@ -916,6 +938,46 @@ func (w *walker) changed(n *node) bool {
 	return !w.opt.ignoreCtime && n.ctime >= b
 }
 
+// statBatch is the number of directory entries statx'ed ahead of the
+// walk, relative to the open directory; parallelStat is the batch size
+// from which a second goroutine statx'es half of a batch.
+const (
+	statBatch    = 256
+	parallelStat = 64
+)
+
+// entryStat is the result of statx'ing one directory entry.
+type entryStat struct {
+	sx  unix.Statx_t
+	err error
+}
+
+// statEntries statx'es names relative to the open directory dirfd into
+// out, half of them in a second goroutine when there are many.
+func statEntries(dirfd int, names []string, out []entryStat) {
+	one := func(i int) {
+		out[i].err = unix.Statx(dirfd, names[i], unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
+	}
+	if len(names) < parallelStat {
+		for i := range names {
+			one(i)
+		}
+		return
+	}
+	half := len(names) / 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := half; i < len(names); i++ {
+			one(i)
+		}
+	}()
+	for i := 0; i < half; i++ {
+		one(i)
+	}
+	<-done
+}
+
 func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtrees []string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -930,13 +992,16 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 	if err != nil {
 		return fmt.Errorf("dump backup: %w", err)
 	}
+	// The directory stays open while its entries are looked at: they are
+	// statx'ed by name relative to it, a batch at a time, ahead of the
+	// walk (which keeps its order: dump inodes are handed out in it).
+	defer f.Close()
 	names, err := f.Readdirnames(-1)
-	f.Close()
 	if err != nil {
 		return fmt.Errorf("dump backup: read directory %s: %w", rel, err)
 	}
 	sort.Strings(names)
-	ents := []dump.DirEntry{{Ino: dir.ino, Type: dump.DTDir, Name: "."}}
+	kept := names[:0]
 	for _, name := range names {
 		if rel == "" && name == snapshot.Dir && w.src.rel == "" {
 			continue // never back up the snapshots
@@ -956,29 +1021,47 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 				continue
 			}
 		}
-		c, err := w.stat(path.Join(w.src.rel, crel), 0)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
+		kept = append(kept, name)
+	}
+	names = kept
+	dirfd := int(f.Fd())
+	stats := make([]entryStat, min(len(names), statBatch))
+	ents := make([]dump.DirEntry, 1, len(names)+2)
+	ents[0] = dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: "."}
+	for start := 0; start < len(names); start += statBatch {
+		batch := names[start:min(len(names), start+statBatch)]
+		statEntries(dirfd, batch, stats)
+		for i, name := range batch {
+			crel := name
+			if rel != "" {
+				crel = rel + "/" + name
 			}
-			return err
-		}
-		c.path = crel
-		ents = append(ents, dump.DirEntry{Ino: c.ino, Type: dump.DTFromMode(c.mode), Name: name})
-		if c.mode&unix.S_IFMT == unix.S_IFDIR {
-			if rel == "" && w.src.qtrees != nil {
-				if q, ok := w.src.qtrees[name]; ok {
-					c.qtree = &q
+			if err := stats[i].err; err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
 				}
+				return fmt.Errorf("dump backup: stat %s: %w", w.full(path.Join(w.src.rel, crel)), err)
 			}
-			c.entries = []dump.DirEntry{{}, {Ino: dir.ino, Type: dump.DTDir, Name: ".."}}
-			if err := w.walkDir(c, crel, include, subtrees); err != nil {
+			c, err := w.node(&stats[i].sx, crel, 0)
+			if err != nil {
 				return err
 			}
-			continue
-		}
-		if !c.dup {
-			w.files = append(w.files, fileRef{path: crel, ino: c.ino, dump: w.changed(c)})
+			ents = append(ents, dump.DirEntry{Ino: c.ino, Type: dump.DTFromMode(c.mode), Name: name})
+			if c.mode&unix.S_IFMT == unix.S_IFDIR {
+				if rel == "" && w.src.qtrees != nil {
+					if q, ok := w.src.qtrees[name]; ok {
+						c.qtree = &q
+					}
+				}
+				c.entries = []dump.DirEntry{{}, {Ino: dir.ino, Type: dump.DTDir, Name: ".."}}
+				if err := w.walkDir(c, crel, include, subtrees); err != nil {
+					return err
+				}
+				continue
+			}
+			if !c.dup {
+				w.files = append(w.files, fileRef{path: crel, ino: c.ino, dump: w.changed(c), typ: c.mode & unix.S_IFMT})
+			}
 		}
 	}
 	if dir.ino == dump.RootIno {
