@@ -2,8 +2,11 @@ package cli
 
 // tapestry ndmp backup|restore: Tapestry's own small DMA verbs (package
 // dma). They are not ONTAP commands: ONTAP leaves backups to a DMA; these
-// drive one NDMP dump backup or restore on one server whose tape device
-// and data share the session (local topology), for demos and scripts.
+// drive one NDMP dump backup or restore, either on one server whose tape
+// device and data share the session (local topology) or, with
+// -data-server, with the data service on another server (or the same one)
+// connected to the tape server's mover over TCP (three-way topology), for
+// demos and scripts.
 
 import (
 	"context"
@@ -34,11 +37,14 @@ func addDMACommands(root *cobra.Command, env Env) {
 // dmaFlags are the parameters of the DMA verbs.
 type dmaFlags struct {
 	server, user, password, authType string
-	device, path                     string
-	level, tapeFile                  int
-	recordSize                       uint32
-	hist, verbose                    bool
-	names, env                       []string
+	// The data server of a three-way job (empty: local job).
+	dataServer, dataUser, dataPassword, dataAuthType string
+	ipv6                                             bool
+	device, path                                     string
+	level, tapeFile                                  int
+	recordSize                                       uint32
+	hist, verbose                                    bool
+	names, env                                       []string
 }
 
 const dmaBackupLong = `Runs one NDMP dump backup as a small DMA (Tapestry's own verb, not an ONTAP
@@ -47,18 +53,26 @@ to -tape-file (rewind, then forward over that many file marks; -1 leaves it
 where it is), backs up -path (/svm/volume[/dir]) at -level through a LOCAL
 data connection, writes a file mark after the image and prints one summary
 line. The NDMP password is the one "vserver services ndmp generate-password"
-gives (or $TAPESTRY_NDMP_PASSWORD).`
+gives (or $TAPESTRY_NDMP_PASSWORD).
+
+With -data-server the backup is three-way: -ndmp-server is the tape server
+(its mover and -device), -data-server the server that reads -path (its data
+service); the mover listens on TCP (-ipv6: TCP over IPv6) and the data
+service connects to it. Both may be the same node. The data server's login
+is -data-user (default -user) with -data-password (or
+$TAPESTRY_NDMP_DATA_PASSWORD; default the tape server's password).`
 
 const dmaRestoreLong = `Runs one NDMP dump restore as a small DMA (Tapestry's own verb, not an ONTAP
 command): it positions the tape device to -tape-file, restores that image into
 -path (/svm/volume[/dir]) and prints one summary line. Restore a level 0 image
 first, then each incremental in order into the same place. -name restores only
-the given paths of the image (repeatable).`
+the given paths of the image (repeatable). With -data-server the restore is
+three-way, as for backup: -path is then a path of the data server.`
 
 func dmaCmd(env Env, backup bool) *cobra.Command {
 	f := &dmaFlags{}
 	c := &cobra.Command{
-		Use:   "backup -ndmp-server HOST:PORT -user NAME [-password P] -device nrst0l -path /svm/volume [-level N] [-tape-file N]",
+		Use:   "backup -ndmp-server HOST:PORT -user NAME [-password P] -device nrst0l -path /svm/volume [-level N] [-tape-file N] [-data-server HOST:PORT [-data-user NAME] [-data-password P]]",
 		Short: "Back up a volume to tape over NDMP (Tapestry's DMA verb)",
 		Long:  dmaBackupLong,
 		Args:  cobra.NoArgs,
@@ -67,7 +81,7 @@ func dmaCmd(env Env, backup bool) *cobra.Command {
 		},
 	}
 	if !backup {
-		c.Use = "restore -ndmp-server HOST:PORT -user NAME [-password P] -device nrst0l -tape-file N -path /svm/volume [-name PATH]..."
+		c.Use = "restore -ndmp-server HOST:PORT -user NAME [-password P] -device nrst0l -tape-file N -path /svm/volume [-name PATH]... [-data-server HOST:PORT [-data-user NAME] [-data-password P]]"
 		c.Short = "Restore a dump image from tape over NDMP (Tapestry's DMA verb)"
 		c.Long = dmaRestoreLong
 	}
@@ -82,6 +96,11 @@ func dmaCmd(env Env, backup bool) *cobra.Command {
 	fl.Uint32Var(&f.recordSize, "record-size", dma.DefaultRecordSize, "tape record size in bytes (a restore must use the backup's)")
 	fl.StringArrayVar(&f.env, "env", nil, "extra environment variable NAME=VALUE (repeatable)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the server's informational log messages too")
+	fl.StringVar(&f.dataServer, "data-server", "", "three-way: the data server HOST:PORT (port 10000 if omitted); -ndmp-server keeps the tape")
+	fl.StringVar(&f.dataUser, "data-user", "", "three-way: NDMP user name on the data server (default -user)")
+	fl.StringVar(&f.dataPassword, "data-password", "", "three-way: NDMP password on the data server (env TAPESTRY_NDMP_DATA_PASSWORD; default the -password)")
+	fl.StringVar(&f.dataAuthType, "data-auth-type", "", "three-way: authentication type on the data server: md5 or text (default -auth-type)")
+	fl.BoolVar(&f.ipv6, "ipv6", false, "three-way: the data connection uses TCP over IPv6 (NDMP_ADDR_TCP_IPV6)")
 	if backup {
 		fl.IntVar(&f.level, "level", 0, "dump level 0-9")
 		fl.BoolVar(&f.hist, "hist", false, "ask for file history (counted in the summary)")
@@ -108,20 +127,24 @@ func dmaJob(f *dmaFlags, backup bool, getenv func(string) string) (dma.Job, erro
 		Device: f.device, Level: f.level, TapeFile: f.tapeFile, RecordSize: f.recordSize, Hist: f.hist,
 		Names: f.names,
 	}
-	if _, _, err := net.SplitHostPort(job.Addr); err != nil {
-		// No port: NDMP's.
-		job.Addr = net.JoinHostPort(strings.Trim(job.Addr, "[]"), strconv.Itoa(ndmp.DefaultPort))
-		if _, _, err := net.SplitHostPort(job.Addr); err != nil {
-			return dma.Job{}, fmt.Errorf("-ndmp-server %q: want HOST:PORT", f.server)
-		}
+	var err error
+	if job.Addr, err = hostPort("ndmp-server", f.server); err != nil {
+		return dma.Job{}, err
 	}
-	switch strings.ToLower(f.authType) {
-	case "md5", "challenge":
-		job.AuthType = ndmp.AuthMD5
-	case "text", "plaintext":
-		job.AuthType = ndmp.AuthText
-	default:
-		return dma.Job{}, fmt.Errorf("-auth-type %q: use md5 or text", f.authType)
+	if job.AuthType, err = authType("auth-type", f.authType); err != nil {
+		return dma.Job{}, err
+	}
+	if f.dataServer != "" {
+		a := &dma.Agent{User: first(f.dataUser, f.user), Password: first(f.dataPassword, getenv("TAPESTRY_NDMP_DATA_PASSWORD"), job.Password)}
+		if a.Addr, err = hostPort("data-server", f.dataServer); err != nil {
+			return dma.Job{}, err
+		}
+		if a.AuthType, err = authType("data-auth-type", first(f.dataAuthType, f.authType)); err != nil {
+			return dma.Job{}, err
+		}
+		job.Data, job.IPv6 = a, f.ipv6
+	} else if f.dataUser != "" || f.dataPassword != "" || f.dataAuthType != "" || f.ipv6 {
+		return dma.Job{}, errors.New("-data-user, -data-password, -data-auth-type and -ipv6 are for a three-way job: give -data-server too")
 	}
 	if f.level < 0 || f.level > 9 {
 		return dma.Job{}, fmt.Errorf("-level %d: use 0 to 9", f.level)
@@ -144,6 +167,30 @@ func dmaJob(f *dmaFlags, backup bool, getenv func(string) string) (dma.Job, erro
 	return job, nil
 }
 
+// hostPort checks a server address of flag name; without a port it gets
+// NDMP's.
+func hostPort(name, addr string) (string, error) {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr, nil
+	}
+	a := net.JoinHostPort(strings.Trim(addr, "[]"), strconv.Itoa(ndmp.DefaultPort))
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return "", fmt.Errorf("-%s %q: want HOST:PORT", name, addr)
+	}
+	return a, nil
+}
+
+// authType reads the authentication type of flag name.
+func authType(name, v string) (ndmp.AuthType, error) {
+	switch strings.ToLower(v) {
+	case "md5", "challenge":
+		return ndmp.AuthMD5, nil
+	case "text", "plaintext":
+		return ndmp.AuthText, nil
+	}
+	return 0, fmt.Errorf("-%s %q: use md5 or text", name, v)
+}
+
 func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 	job, err := dmaJob(f, backup, env.Getenv)
 	if err != nil {
@@ -158,6 +205,9 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 			return fmt.Errorf("read password: %w", err)
 		}
 		job.Password = p
+		if job.Data != nil && job.Data.Password == "" {
+			job.Data.Password = p
+		}
 	}
 	// Log messages go to stderr; on a terminal a progress line is
 	// rewritten in place there.
@@ -209,14 +259,18 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 		return err
 	}
 	out := env.Stdout
+	three := ""
+	if job.Data != nil {
+		three = fmt.Sprintf(" (three-way: data server %s, mover at %s)", job.Data.Addr, res.MoverAddr)
+	}
 	if backup {
-		fmt.Fprintf(out, "Backup of %s level %d to %s tape file %d: %d bytes (%s) in %s, DUMP_DATE %s, %d file history entries\n",
+		fmt.Fprintf(out, "Backup of %s level %d to %s tape file %d: %d bytes (%s) in %s, DUMP_DATE %s, %d file history entries%s\n",
 			f.path, f.level, f.device, res.TapeFile, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
-			res.DumpDate, res.FileHistory)
+			res.DumpDate, res.FileHistory, three)
 	} else {
-		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %d bytes (%s) in %s, %d names reported, %d failed\n",
+		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %d bytes (%s) in %s, %d names reported, %d failed%s\n",
 			f.device, res.TapeFile, f.path, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
-			res.Files, res.Failed)
+			res.Files, res.Failed, three)
 	}
 	return nil
 }
