@@ -335,90 +335,44 @@ func mayHaveHoles(fd int, size int64) bool {
 	return st.Blocks*512 < size
 }
 
-// writeFile writes one non-directory inode and its extension records.
-func (w *walker) writeFile(dw *dump.Writer, n *node) (dump.Position, error) {
-	full := w.full(path.Join(w.src.rel, n.path))
+// writeFetched writes one non-directory inode the prefetcher prepared, and
+// its extension records.
+func (w *walker) writeFetched(dw *dump.Writer, it *fetched) (dump.Position, error) {
+	n := it.n
 	in := n.inode()
+	var pos dump.Position
+	var err error
 	if n.vanished {
-		pos, err := dw.WriteFile(in, nil, nil)
-		if err != nil {
-			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
-		}
-		return pos, nil
-	}
-	if n.mode&unix.S_IFMT == unix.S_IFREG {
-		return w.writeRegular(dw, n, in, full)
-	}
-	xs, streams, err := w.attrs(n)
-	if err != nil {
-		return dump.Position{}, err
-	}
-	var pos dump.Position
-	switch n.mode & unix.S_IFMT {
-	case unix.S_IFLNK:
-		target, err := os.Readlink(full)
-		if err != nil {
-			return pos, fmt.Errorf("dump backup: %w", err)
-		}
-		in.Size = int64(len(target))
-		if pos, err = dw.WriteFile(in, xs, strings.NewReader(target)); err != nil {
-			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
-		}
-	default:
-		in.Size = 0
-		if pos, err = dw.WriteFile(in, xs, nil); err != nil {
-			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
-		}
-	}
-	if err := w.writeExtras(dw, n, xs, streams); err != nil {
-		return pos, err
-	}
-	return pos, nil
-}
-
-// writeRegular writes a regular file: one open, the extended attributes
-// and the allocation read from the descriptor, the data in large reads.
-func (w *walker) writeRegular(dw *dump.Writer, n *node, in *dump.Inode, full string) (dump.Position, error) {
-	var pos dump.Position
-	f, err := openFile(full)
-	if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
-		// Removed since it was looked at: written empty.
-		in.Size = 0
 		if pos, err = dw.WriteFile(in, nil, nil); err != nil {
 			return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)
 		}
 		return pos, nil
 	}
-	if err != nil {
-		return pos, fmt.Errorf("dump backup: %w", err)
-	}
-	defer f.Close()
-	all, err := listXattrsFd(int(f), full)
-	if err != nil {
-		return pos, fmt.Errorf("dump backup: %w", err)
-	}
-	xs, streams, err := w.splitAttrs(n, all)
+	xs, streams, err := w.splitAttrs(n, it.xattrs)
 	if err != nil {
 		return pos, err
 	}
-	var ext []dump.Extent
-	ok := false
-	if in.Size > 0 && mayHaveHoles(int(f), in.Size) {
-		ext, ok = dataExtents(int(f), in.Size)
-	}
-	var total int64
-	for _, e := range ext {
-		total += e.Length
-	}
-	if w.br == nil {
-		w.br = bufio.NewReaderSize(nil, readBuffer)
-	}
-	if ok && total < in.Size {
-		pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: f, buf: w.blockBuf()}, ext)
-	} else {
-		w.br.Reset(f)
-		pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(w.br, zeroReader{}), in.Size))
-		w.br.Reset(nil)
+	switch n.mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		switch {
+		case it.data != nil || it.f < 0:
+			pos, err = dw.WriteFile(in, xs, bytes.NewReader(it.data))
+		case it.sparse:
+			pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: it.f, buf: w.blockBuf()}, it.ext)
+		default:
+			if w.br == nil {
+				w.br = bufio.NewReaderSize(nil, readBuffer)
+			}
+			w.br.Reset(it.f)
+			pos, err = dw.WriteFile(in, xs, io.LimitReader(io.MultiReader(w.br, zeroReader{}), in.Size))
+			w.br.Reset(nil)
+		}
+	case unix.S_IFLNK:
+		in.Size = int64(len(it.target))
+		pos, err = dw.WriteFile(in, xs, strings.NewReader(it.target))
+	default:
+		in.Size = 0
+		pos, err = dw.WriteFile(in, xs, nil)
 	}
 	if err != nil {
 		return pos, fmt.Errorf("dump backup: write %s: %w", n.path, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -450,30 +449,22 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		}
 	}
 	phase(PhaseFiles)
-	for _, f := range w.files {
-		if !f.dump {
-			continue
-		}
+	pf := w.startPrefetch(ctx)
+	defer pf.stop()
+	for it := range pf.out {
 		if err := ctx.Err(); err != nil {
+			pf.release(it)
 			return res, err
 		}
-		n, err := w.stat(path.Join(w.src.rel, f.path), f.ino)
-		if err != nil && errors.Is(err, fs.ErrNotExist) && w.src.snapName == "" {
-			// A live directory changed under the backup: the name is on the
-			// image already, so the file goes there empty.
-			logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + f.path) })
-			now := time.Now()
-			n, err = &node{ino: f.ino, path: f.path, mode: unix.S_IFREG, nlink: 1, mtime: now.UnixNano(), ctime: now.UnixNano(), atime: now.UnixNano()}, nil
-			n.vanished = true
+		if it.err != nil {
+			return res, it.err
 		}
-		if err != nil {
-			return res, err
+		n := it.n
+		if n.vanished {
+			logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + n.path) })
 		}
-		n.path = f.path
-		if n.mode&unix.S_IFMT == unix.S_IFDIR {
-			return res, fmt.Errorf("dump backup: %s became a directory during the backup", f.path)
-		}
-		pos, err := w.writeFile(dw, n)
+		pos, err := w.writeFetched(dw, it)
+		pf.release(it)
 		if err != nil {
 			return res, err
 		}
@@ -486,6 +477,9 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		if files%1000 == 0 {
 			progress(Progress{Phase: PhaseFiles, Files: files, Total: total})
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
 	phase(PhaseACLs)
 	aclStart := dw.Records() * dump.RecordSize
