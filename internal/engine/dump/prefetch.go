@@ -36,7 +36,7 @@ type fetched struct {
 	n      *node
 	err    error
 	xattrs []dump.Xattr // all extended attributes, unsplit
-	target string      // symbolic link target
+	target string       // symbolic link target
 	// data is all the data of a small regular file (n.size bytes, padded
 	// with zeros if the file shrank); buf is the pool buffer behind it.
 	data []byte
