@@ -197,6 +197,24 @@ func setChecksum(b []byte, o binary.ByteOrder) {
 
 // sumWords adds the header's 256 words in byte order o.
 func sumWords(b []byte, o binary.ByteOrder) uint32 {
+	b = b[:RecordSize]
+	switch o {
+	case binary.LittleEndian:
+		// Two words per load, without a call per word.
+		var s uint32
+		for i := 0; i < RecordSize; i += 8 {
+			v := binary.LittleEndian.Uint64(b[i:])
+			s += uint32(v) + uint32(v>>32)
+		}
+		return s
+	case binary.BigEndian:
+		var s uint32
+		for i := 0; i < RecordSize; i += 8 {
+			v := binary.BigEndian.Uint64(b[i:])
+			s += uint32(v) + uint32(v>>32)
+		}
+		return s
+	}
 	var s uint32
 	for i := 0; i < RecordSize; i += 4 {
 		s += o.Uint32(b[i:])

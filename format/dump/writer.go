@@ -82,6 +82,9 @@ type Writer struct {
 	volBlocks    int64 // blocks written to the current volume
 	volMaxBlocks int64 // 0: unlimited
 
+	// multi: a next volume may follow (Options.NextVolume is set); only
+	// then is the state below kept.
+	multi bool
 	// State of the last header placed, for continuation volume headers.
 	last     raw
 	dataLeft int
@@ -127,7 +130,7 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 	if opt.Label == "" {
 		opt.Label = "none"
 	}
-	wr := &Writer{opt: opt, out: w, ntrec: opt.NTREC, vol: 1}
+	wr := &Writer{opt: opt, out: w, ntrec: opt.NTREC, vol: 1, multi: opt.NextVolume != nil}
 	wr.order = binary.LittleEndian
 	if opt.BigEndian {
 		wr.order = binary.BigEndian
@@ -182,7 +185,9 @@ func (w *Writer) slot(header bool, index int) ([]byte, error) {
 				return nil, err
 			}
 		}
-		w.blockLast, w.blockDataLeft = w.last, w.dataLeft
+		if w.multi {
+			w.blockLast, w.blockDataLeft = w.last, w.dataLeft
+		}
 	}
 	b := w.block[w.nrec*RecordSize : (w.nrec+1)*RecordSize]
 	w.meta[w.nrec] = recMeta{header: header, index: index}
@@ -330,7 +335,9 @@ func (w *Writer) putHeader(h *raw, index int) error {
 	h.volume = int32(w.vol)
 	h.encode(b)
 	w.place(index, int64(h.tapea))
-	w.last, w.dataLeft = *h, countData(h)
+	if w.multi {
+		w.last, w.dataLeft = *h, countData(h)
+	}
 	return w.commit()
 }
 
@@ -421,9 +428,9 @@ func (w *Writer) writeMap(typ int32, ino uint32, m []byte) error {
 	return nil
 }
 
-// inodeHeader fills the inode fields of a TS_INODE header.
-func (w *Writer) inodeHeader(in *Inode) raw {
-	h := w.proto
+// inodeHeader makes h the TS_INODE header of in.
+func (w *Writer) inodeHeader(h *raw, in *Inode) {
+	*h = w.proto
 	h.typ = TypeInode
 	h.inumber = in.Ino
 	h.mode = uint16(in.Mode)
@@ -453,7 +460,6 @@ func (w *Writer) inodeHeader(in *Inode) raw {
 	if in.MetaOnly {
 		h.flags |= FlagMetaOnly
 	}
-	return h
 }
 
 // checkInode validates the order and the inode number of the next inode.
@@ -489,8 +495,9 @@ func (w *Writer) checkInode(in *Inode, dir bool) error {
 // of an inode. isData says which pieces hold data; fill reads a data piece
 // into a record slot.
 func (w *Writer) writeInode(in *Inode, isData func(i int64) bool, fill func(i int64, b []byte) error) (Position, error) {
-	h := w.inodeHeader(in)
-	w.lastInode = h
+	// The header is built in lastInode, which extension records copy.
+	h := &w.lastInode
+	w.inodeHeader(h, in)
 	w.lastEA = nil
 	pieces := (in.Size + RecordSize - 1) / RecordSize
 	if in.MetaOnly {
@@ -510,10 +517,10 @@ func (w *Writer) writeInode(in *Inode, isData func(i int64) bool, fill func(i in
 		}
 		if first {
 			w.index = append(w.index, Position{Ino: in.Ino})
-			if err := w.putHeader(&h, idx); err != nil {
+			if err := w.putHeader(h, idx); err != nil {
 				return pos, err
 			}
-		} else if err := w.putHeader(&h, -1); err != nil {
+		} else if err := w.putHeader(h, -1); err != nil {
 			return pos, err
 		}
 		for i := int64(0); i < n; i++ {
@@ -549,7 +556,8 @@ func (w *Writer) afterInode(in *Inode, xattrs []Xattr) error {
 		buf, rest = encodeXattrs(xattrs)
 		w.lastEA = buf
 		if buf != nil {
-			h := w.inodeHeader(in)
+			h := w.lastInode // the header of in
+			h.typ = TypeInode
 			h.flags |= FlagExtAttributes
 			h.extattributes = extXattr
 			h.size = uint64(len(buf))
