@@ -13,6 +13,19 @@ import (
 // next record while the mover writes the previous one to the cartridge.
 const localPipeSize = 512 << 10
 
+// localPipeSizeFor returns the buffer size of a LOCAL data connection
+// whose mover uses records of rs bytes: at least localPipeSize and two
+// records, and a whole number of records, so that a record never wraps
+// around the end of the ring and the mover can write it to tape straight
+// from the ring (see halfPipe.peek).
+func localPipeSizeFor(rs int) int {
+	if rs <= 0 {
+		return localPipeSize
+	}
+	n := max(localPipeSize, 2*rs)
+	return (n + rs - 1) / rs * rs
+}
+
 // newLocalPipe returns the two ends of a LOCAL data connection. It behaves
 // like net.Pipe except that each direction buffers up to localPipeSize
 // bytes, so the writer and the reader run at the same time instead of
@@ -28,7 +41,12 @@ const localPipeSize = 512 << 10
 // Deadlines are not supported (the data service and the mover cancel by
 // closing the connection); the SetDeadline methods return an error.
 func newLocalPipe() (net.Conn, net.Conn) {
-	ab, ba := newHalfPipe(localPipeSize), newHalfPipe(localPipeSize)
+	return newLocalPipeSize(localPipeSize)
+}
+
+// newLocalPipeSize is newLocalPipe with a buffer of size bytes each way.
+func newLocalPipeSize(size int) (*localConn, *localConn) {
+	ab, ba := newHalfPipe(size), newHalfPipe(size)
 	return &localConn{rx: ba, tx: ab}, &localConn{rx: ab, tx: ba}
 }
 
@@ -40,6 +58,7 @@ type halfPipe struct {
 	size    int
 	buf     []byte // allocated at the first write
 	r, n    int    // read position and bytes buffered
+	held    int    // bytes at r handed out by peek and not released yet
 	wclosed bool   // the writing end closed
 	rclosed bool   // the reading end closed
 }
@@ -112,6 +131,62 @@ func (h *halfPipe) read(p []byte) (int, error) {
 	return done, nil
 }
 
+// peek is Read without a copy, for the mover: it waits until n bytes are
+// buffered, or fewer and the writer closed, and returns them (at most n).
+// When they lie in one piece of the ring the result is that piece: the
+// bytes stay in the pipe, and the writer cannot overwrite them, until
+// release. Otherwise they are copied into spare (len(spare) >= n) and
+// consumed at once. At the end of the stream it returns io.EOF, on a
+// closed reading end io.ErrClosedPipe. n must not exceed the ring's size.
+func (h *halfPipe) peek(n int, spare []byte) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked()
+	for {
+		if h.rclosed {
+			return nil, io.ErrClosedPipe
+		}
+		if h.n >= n || (h.wclosed && h.n > 0) {
+			break
+		}
+		if h.wclosed {
+			return nil, io.EOF
+		}
+		h.cond.Wait()
+	}
+	k := min(n, h.n)
+	if h.r+k <= len(h.buf) {
+		h.held = k
+		return h.buf[h.r : h.r+k], nil
+	}
+	c := copy(spare[:k], h.buf[h.r:])
+	copy(spare[c:k], h.buf[:k-c])
+	h.r = (h.r + k) % len(h.buf)
+	h.n -= k
+	h.cond.Broadcast()
+	return spare[:k], nil
+}
+
+// release gives the bytes the last peek returned in place back to the
+// writer; it does nothing if there are none or the reading end closed.
+func (h *halfPipe) release() {
+	h.mu.Lock()
+	h.releaseLocked()
+	h.mu.Unlock()
+}
+
+func (h *halfPipe) releaseLocked() {
+	if h.held == 0 {
+		return
+	}
+	if !h.rclosed {
+		h.r = (h.r + h.held) % len(h.buf)
+		h.n -= h.held
+		h.cond.Broadcast()
+	}
+	h.held = 0
+}
+
 // closeWrite marks the writing end closed: the reader drains and then
 // sees io.EOF.
 func (h *halfPipe) closeWrite() {
@@ -124,7 +199,7 @@ func (h *halfPipe) closeWrite() {
 // closeRead marks the reading end closed and drops what is buffered.
 func (h *halfPipe) closeRead() {
 	h.mu.Lock()
-	h.rclosed, h.buf, h.n = true, nil, 0
+	h.rclosed, h.buf, h.n, h.held = true, nil, 0, 0
 	h.cond.Broadcast()
 	h.mu.Unlock()
 }

@@ -183,3 +183,136 @@ func BenchmarkLocalPipe(b *testing.B) {
 	b.StopTimer()
 	a.Close()
 }
+
+// Issue 5 (the mover's copy-free read): records taken with peek and
+// release arrive whole and in order, whether they lie in one piece of the
+// ring or wrap around its end (a record size that does not divide the
+// ring), the last one short; then peek says io.EOF.
+func TestLocalPipePeekRecords(t *testing.T) {
+	for _, tc := range []struct{ ring, rs int }{
+		{localPipeSizeFor(64 << 10), 64 << 10},
+		{localPipeSize, 10240},
+		{localPipeSizeFor(3 << 20), 3 << 20},
+		{1000, 333},
+	} {
+		a, b := newLocalPipeSize(tc.ring)
+		if tc.ring%tc.rs == 0 && tc.ring < 2*tc.rs {
+			t.Fatalf("ring %d for records of %d", tc.ring, tc.rs)
+		}
+		rng := rand.New(rand.NewPCG(uint64(tc.rs), 9))
+		want := make([]byte, 7*tc.ring+tc.rs/3)
+		for i := range want {
+			want[i] = byte(rng.Uint32())
+		}
+		go func() {
+			for off := 0; off < len(want); {
+				n := min(1+rng.IntN(tc.ring), len(want)-off)
+				if _, err := a.Write(want[off : off+n]); err != nil {
+					return
+				}
+				off += n
+			}
+			a.Close()
+		}()
+		var got []byte
+		spare := make([]byte, tc.rs)
+		inPlace := 0
+		for {
+			rec, err := b.rx.peek(tc.rs, spare)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("ring %d records %d: peek after %d bytes: %v", tc.ring, tc.rs, len(got), err)
+			}
+			if len(rec) != tc.rs && len(got)+len(rec) != len(want) {
+				t.Fatalf("ring %d records %d: short record of %d bytes at %d", tc.ring, tc.rs, len(rec), len(got))
+			}
+			if &rec[0] != &spare[0] {
+				inPlace++
+			}
+			got = append(got, rec...)
+			b.rx.release()
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("ring %d records %d: got %d bytes, want %d; contents differ", tc.ring, tc.rs, len(got), len(want))
+		}
+		if tc.ring%tc.rs == 0 && inPlace != len(want)/tc.rs+1 {
+			t.Fatalf("ring %d records %d: %d of %d records in place", tc.ring, tc.rs, inPlace, len(want)/tc.rs+1)
+		}
+		b.Close()
+	}
+}
+
+// A record the mover holds (peeked, not released) keeps its bytes from
+// the writer: a writer that filled the rest of the ring blocks until the
+// release; a Close of the reading end while a record is held makes the
+// release do nothing and the next peek fail.
+func TestLocalPipePeekHoldsBytes(t *testing.T) {
+	a, b := newLocalPipeSize(4096)
+	if _, err := a.Write(bytes.Repeat([]byte{1}, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.rx.peek(1024, make([]byte, 1024))
+	if err != nil || len(rec) != 1024 {
+		t.Fatalf("peek: %d bytes, %v", len(rec), err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Write(bytes.Repeat([]byte{2}, 1024))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("write into the held bytes returned (%v) before the release", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if !bytes.Equal(rec, bytes.Repeat([]byte{1}, 1024)) {
+		t.Fatal("held record overwritten")
+	}
+	b.rx.release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("write still blocked after the release")
+	}
+	if _, err := b.rx.peek(1024, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b.rx.release()
+	if _, err := b.rx.peek(1024, make([]byte, 1024)); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("peek on the closed end: %v", err)
+	}
+	if _, err := a.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write to a closed peer: %v", err)
+	}
+}
+
+// BenchmarkLocalPipePeek is BenchmarkLocalPipe with the reader taking
+// 256 KiB records in place (peek and release), as the mover does.
+func BenchmarkLocalPipePeek(b *testing.B) {
+	a, c := newLocalPipeSize(localPipeSizeFor(256 << 10))
+	rec := make([]byte, 256<<10)
+	b.SetBytes(int64(len(rec)))
+	go func() {
+		spare := make([]byte, len(rec))
+		for {
+			if _, err := c.rx.peek(len(rec), spare); err != nil {
+				return
+			}
+			c.rx.release()
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	a.Close()
+}

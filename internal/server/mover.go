@@ -210,7 +210,7 @@ func (m *mover) acceptLocal() (net.Conn, ndmp.Error) {
 	if m.st != ndmp.MoverStateListen || m.addr.AddrType != ndmp.AddrLocal {
 		return nil, ndmp.ErrIllegalState
 	}
-	a, b := newLocalPipe()
+	a, b := newLocalPipeSize(localPipeSizeFor(int(m.recordSize)))
 	m.startLocked(a)
 	return b, ndmp.NoErr
 }
@@ -303,15 +303,37 @@ func (m *mover) drive() *tape.DriveHandle {
 }
 
 // backupLoop reads the data connection and writes records to tape (mode
-// READ).
+// READ). From a LOCAL data connection whose ring holds a record it takes
+// each record straight out of the ring (no copy into a buffer of its own).
 func (m *mover) backupLoop(c net.Conn) {
 	defer m.wg.Done()
 	m.mu.Lock()
 	rs := int(m.recordSize)
 	m.mu.Unlock()
 	buf := make([]byte, rs)
+	lc, local := c.(*localConn)
+	local = local && rs <= lc.rx.size
 	for {
-		n, rerr := io.ReadFull(c, buf)
+		var (
+			rec  []byte
+			n    int
+			rerr error
+		)
+		if local {
+			rec, rerr = lc.rx.peek(rs, buf)
+			n = len(rec)
+			if n > 0 && n < rs {
+				// The last, short record: pad it with zeros.
+				copy(buf, rec)
+				lc.rx.release()
+				clear(buf[n:])
+				rec = buf
+			}
+		} else {
+			n, rerr = io.ReadFull(c, buf)
+			clear(buf[n:])
+			rec = buf
+		}
 		if n == 0 {
 			m.mu.Lock()
 			reason := ndmp.MoverHaltConnectClosed
@@ -322,8 +344,11 @@ func (m *mover) backupLoop(c net.Conn) {
 			m.haltAndNotifyLocked(reason)
 			return
 		}
-		clear(buf[n:])
-		if !m.writeRecord(buf, n) {
+		ok := m.writeRecord(rec, n)
+		if local {
+			lc.rx.release()
+		}
+		if !ok {
 			return
 		}
 		if n < rs {
