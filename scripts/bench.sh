@@ -15,7 +15,9 @@
 # Issue 5, two tapestryd nodes, volumes on a loop-mounted btrfs (instant
 # snapshots): a local NDMP dump backup of (a) to the virtual tape drive
 # nrst0l with `tapestry ndmp backup` (internal/dma) against the engine
-# writing (a) straight to an image file; HIST=Y against HIST=N on (b).
+# writing (a) straight to an image file; the same backup three-way over
+# loopback TCP (data service on node 1, mover and tape on node 2, with
+# -data-server); HIST=Y against HIST=N on (b).
 #
 # Issue 6: ndmpcopy of (a) and (b) from node 1 (127.0.0.1) to node 2
 # (127.0.0.2) against `tar -cf - | tar -xf -` of the same trees into the
@@ -220,6 +222,11 @@ if ! skip 5; then
 	time_run "NDMP local backup (a)" -- "$TAPESTRY" ndmp backup "${DMA[@]}" -path /vs1/a
 	result "5 NDMP local backup: engine / NDMP (throughput ratio)" "$(ratio "tapestry dump -0 (a, btrfs)" "NDMP local backup (a)")" ">= 0.9"
 	result "5 NDMP local backup: engine+fsync / NDMP (throughput ratio)" "$(ratio "tapestry dump -0 (a, btrfs) + fsync" "NDMP local backup (a)")" ">= 0.9"
+	# Three-way: the data service of node 1 (127.0.0.1) sends the image
+	# over TCP to the mover of node 2 (127.0.0.2), which writes its nrst0l.
+	time_run "NDMP three-way backup (a)" -- "$TAPESTRY" ndmp backup -ndmp-server "${ADDR[2]}" -user backup1 -password "${PW[2]}" \
+		-device nrst0l -level 0 -tape-file 0 -data-server "${ADDR[1]}" -data-password "${PW[1]}" -path /vs1/a
+	result "5 NDMP three-way backup: engine / NDMP (throughput ratio)" "$(ratio "tapestry dump -0 (a, btrfs)" "NDMP three-way backup (a)")" ">= 0.8"
 	time_run "NDMP local backup HIST=N (b)" -- "$TAPESTRY" ndmp backup "${DMA[@]}" -path /vs1/b
 	time_run "NDMP local backup HIST=Y (b)" -- "$TAPESTRY" ndmp backup "${DMA[@]}" -path /vs1/b -hist
 	grep -q . "$WORK/out.txt" && sed 's/^/  last summary: /' "$WORK/out.txt"
