@@ -419,7 +419,11 @@ p "## Backup and restore (Tapestry's DMA verbs)" "" \
 	"(see docs/demo.md). They talk NDMP to a server (\`-ndmp-server\`, port 10000 when omitted) as an NDMP user" \
 	"whose password \`vserver services ndmp generate-password\` gives; here it comes from" \
 	"\`TAPESTRY_NDMP_PASSWORD\`. The backup dumps \`-path\` at \`-level\` to tape file \`-tape-file\` of \`-device\`;" \
-	"the restore reads that tape file back into another place, here a second volume." ""
+	"the restore reads that tape file back into another place, here a second volume. With" \
+	"\`-data-server HOST:PORT\` the job is three-way: the data service of that server (\`-data-user\`," \
+	"\`-data-password\` or \`TAPESTRY_NDMP_DATA_PASSWORD\`; by default the tape server's) reads or writes" \
+	"\`-path\` and connects over TCP (\`-ipv6\`: TCP over IPv6) to the mover of \`-ndmp-server\`, which keeps" \
+	"the tape; one node may be both." ""
 mkdir -p "$WORK/srv/vol4"
 TAPESTRY_NDMP_PASSWORD=$(bin/tapestry vserver services ndmp generate-password -vserver cluster1 -user backup1 | sed -n 's/^Password: //p')
 export TAPESTRY_NDMP_PASSWORD
@@ -428,6 +432,7 @@ ex ndmp backup -ndmp-server 127.0.0.1:10000 -user backup1 -device nrst0l -path /
 ex ndmp restore -ndmp-server 127.0.0.1 -user backup1 -device nrst0l -tape-file 0 -path /vs1/vol4
 ex ndmp restore -ndmp-server 127.0.0.1 -user backup1 -device nrst0l -tape-file 0 -path /vs1/vol4 -name docs/a.txt
 ex ndmp backup -ndmp-server 127.0.0.1 -user backup1 -device nrst0l -path /vs1/vol1 -level 12
+ex ndmp backup -ndmp-server 127.0.0.1 -user backup1 -device nrst0l -path /vs1/vol1 -ipv6
 unset TAPESTRY_NDMP_PASSWORD
 
 p "## JSON output" ""
