@@ -2,6 +2,7 @@ package dump
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -464,14 +466,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 			logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + n.path) })
 		}
 		pos, err := w.writeFetched(dw, it)
-		pf.release(it)
+		if err == nil && req.History != nil && opt.hist {
+			if herr := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); herr != nil {
+				err = fmt.Errorf("file history: %w", herr)
+			}
+		}
+		pf.release(it) // n is not used after this
 		if err != nil {
 			return res, err
-		}
-		if req.History != nil && opt.hist {
-			if err := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); err != nil {
-				return res, fmt.Errorf("file history: %w", err)
-			}
 		}
 		files++
 		if files%1000 == 0 {
@@ -833,8 +835,16 @@ func (w *walker) walk() error {
 	for _, n := range w.files {
 		w.maxIno = max(w.maxIno, n.ino)
 	}
-	sort.Slice(w.dirs, func(i, j int) bool { return w.dirs[i].ino < w.dirs[j].ino })
-	sort.Slice(w.files, func(i, j int) bool { return w.files[i].ino < w.files[j].ino })
+	// Usually in order already: the walk hands out new numbers in its own
+	// order.
+	byIno := func(a, b fileRef) int { return cmp.Compare(a.ino, b.ino) }
+	if !slices.IsSortedFunc(w.files, byIno) {
+		slices.SortFunc(w.files, byIno)
+	}
+	dirIno := func(a, b *node) int { return cmp.Compare(a.ino, b.ino) }
+	if !slices.IsSortedFunc(w.dirs, dirIno) {
+		slices.SortFunc(w.dirs, dirIno)
+	}
 	w.byLive = nil
 	return nil
 }
@@ -855,7 +865,16 @@ func (w *walker) stat(rel string, ino uint32) (*node, error) {
 // node makes the node of rel from its attributes sx; ino 0 means "assign
 // from the map". Only the walk's goroutine may pass ino 0.
 func (w *walker) node(sx *unix.Statx_t, rel string, ino uint32) (*node, error) {
-	n := &node{
+	n := new(node)
+	if err := w.fillNode(n, sx, rel, ino); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// fillNode sets n to the node of rel with attributes sx (see node).
+func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) error {
+	*n = node{
 		path: rel, mode: uint32(sx.Mode), nlink: sx.Nlink, uid: sx.Uid, gid: sx.Gid, size: int64(sx.Size),
 		atime: sx.Atime.Sec*1e9 + int64(sx.Atime.Nsec),
 		mtime: sx.Mtime.Sec*1e9 + int64(sx.Mtime.Nsec),
@@ -881,7 +900,7 @@ func (w *walker) node(sx *unix.Statx_t, rel string, ino uint32) (*node, error) {
 	}
 	if ino != 0 {
 		n.ino = ino
-		return n, nil
+		return nil
 	}
 	live := sx.Ino
 	if w.src.ident != nil {
@@ -895,7 +914,7 @@ func (w *walker) node(sx *unix.Statx_t, rel string, ino uint32) (*node, error) {
 	}
 	if prev, ok := w.byLive[live]; ok && typ != unix.S_IFDIR {
 		n.ino, n.dup = prev, true
-		return n, nil
+		return nil
 	}
 	// The fingerprint tells a reused inode number from the same file: the
 	// type always, the birth time where it belongs to the file itself (a
@@ -906,13 +925,13 @@ func (w *walker) node(sx *unix.Statx_t, rel string, ino uint32) (*node, error) {
 	}
 	d, err := w.im.Get(live, fp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	n.ino = d
 	if typ != unix.S_IFDIR && n.nlink > 1 {
 		w.byLive[live] = d
 	}
-	return n, nil
+	return nil
 }
 
 // baseSlack is how much earlier than its base date an incremental looks.
@@ -1022,6 +1041,7 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 	stats := make([]entryStat, min(len(names), statBatch))
 	ents := make([]dump.DirEntry, 1, len(names)+2)
 	ents[0] = dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: "."}
+	var scratch node // the node of a non-directory, kept only as a fileRef
 	for start := 0; start < len(names); start += statBatch {
 		batch := names[start:min(len(names), start+statBatch)]
 		statEntries(dirfd, batch, stats)
@@ -1036,8 +1056,11 @@ func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtree
 				}
 				return fmt.Errorf("dump backup: stat %s: %w", w.full(path.Join(w.src.rel, crel)), err)
 			}
-			c, err := w.node(&stats[i].sx, crel, 0)
-			if err != nil {
+			c := &scratch
+			if stats[i].sx.Mode&unix.S_IFMT == unix.S_IFDIR {
+				c = new(node)
+			}
+			if err := w.fillNode(c, &stats[i].sx, crel, 0); err != nil {
 				return err
 			}
 			ents = append(ents, dump.DirEntry{Ino: c.ino, Type: dump.DTFromMode(c.mode), Name: name})

@@ -7,9 +7,10 @@ import (
 )
 
 // asyncChunk is the size of the writes an asyncWriter makes to its
-// destination; it is at least the 1 MiB buffer the local dump command puts
-// in front of its image file, so such a buffer passes the writes through.
-const asyncChunk = 1 << 20
+// destination: just over the 1 MiB buffer the local dump command puts in
+// front of its image file, so that such a buffer passes the writes
+// through instead of copying them.
+const asyncChunk = 1<<20 + 64<<10
 
 // asyncBuffers is the number of chunks an asyncWriter holds: one being
 // filled, one being written, one spare so that neither side waits for the

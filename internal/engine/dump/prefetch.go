@@ -47,6 +47,7 @@ type fetched struct {
 	f      fdFile
 	sparse bool
 	ext    []dump.Extent
+	nd     node // n points here unless the file went the general way
 }
 
 // prefetcher is the goroutine that prepares phase IV files ahead.
@@ -56,6 +57,7 @@ type prefetcher struct {
 	cancel context.CancelFunc
 	out    chan *fetched
 	free   chan []byte
+	items  chan *fetched // used items, to be filled again
 	done   chan struct{}
 
 	dir   string // directory of the last file opened ("" none)
@@ -69,6 +71,7 @@ func (w *walker) startPrefetch(ctx context.Context) *prefetcher {
 		w: w, ctx: ctx, cancel: cancel,
 		out:   make(chan *fetched, prefetchDepth),
 		free:  make(chan []byte, prefetchDepth),
+		items: make(chan *fetched, prefetchDepth+2),
 		done:  make(chan struct{}),
 		dirfd: -1,
 	}
@@ -92,13 +95,14 @@ func (p *prefetcher) run() {
 			return
 		}
 		it := p.fetch(ref)
+		failed := it.err != nil // it belongs to the receiver once sent
 		select {
 		case p.out <- it:
 		case <-p.ctx.Done():
 			p.release(it)
 			return
 		}
-		if it.err != nil {
+		if failed {
 			return
 		}
 	}
@@ -114,8 +118,8 @@ func (p *prefetcher) stop() {
 	<-p.done
 }
 
-// release gives back the buffer and the descriptor of an item.
-func (p *prefetcher) release(it *fetched) {
+// drop closes the descriptor of an item and gives back its buffer.
+func (p *prefetcher) drop(it *fetched) {
 	if it.f >= 0 {
 		it.f.Close()
 		it.f = -1
@@ -124,6 +128,34 @@ func (p *prefetcher) release(it *fetched) {
 		p.free <- it.buf
 		it.buf, it.data = nil, nil
 	}
+}
+
+// release drops an item the writing goroutine is done with and keeps it
+// for a next file; nothing of it may be used afterwards.
+func (p *prefetcher) release(it *fetched) {
+	p.drop(it)
+	*it = fetched{f: -1}
+	select {
+	case p.items <- it:
+	default:
+	}
+}
+
+// item returns an empty item for ref.
+func (p *prefetcher) item(ref *fileRef) *fetched {
+	var it *fetched
+	select {
+	case it = <-p.items:
+	default:
+		it = &fetched{f: -1}
+	}
+	it.ref = ref
+	return it
+}
+
+// fullPath returns the host path of the file of it, for messages.
+func (p *prefetcher) fullPath(it *fetched) string {
+	return p.w.full(path.Join(p.w.src.rel, it.ref.path))
 }
 
 func (p *prefetcher) closeDir() {
@@ -176,7 +208,7 @@ func (p *prefetcher) fetch(ref *fileRef) *fetched {
 		return p.fetchPath(ref)
 	}
 	w := p.w
-	it := &fetched{ref: ref, f: -1}
+	it := p.item(ref)
 	dirfd, name := p.at(ref.path)
 	f, err := openAt(dirfd, name)
 	if err != nil {
@@ -189,21 +221,22 @@ func (p *prefetcher) fetch(ref *fileRef) *fetched {
 	var sx unix.Statx_t
 	if err := unix.Statx(int(f), "", unix.AT_EMPTY_PATH, statxMask, &sx); err != nil {
 		f.Close()
-		it.err = fmt.Errorf("dump backup: stat %s: %w", w.full(path.Join(w.src.rel, ref.path)), err)
+		it.err = fmt.Errorf("dump backup: stat %s: %w", p.fullPath(it), err)
 		return it
 	}
 	if uint32(sx.Mode)&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
 		return p.fetchPath(ref)
 	}
-	if it.n, err = w.node(&sx, ref.path, ref.ino); err != nil {
+	it.n = &it.nd
+	if err := w.fillNode(it.n, &sx, ref.path, ref.ino); err != nil {
 		f.Close()
 		it.err = err
 		return it
 	}
 	it.f = f
 	if err := p.fetchRegular(it, int64(sx.Blocks)); err != nil {
-		p.release(it)
+		p.drop(it)
 		it.err = err
 	}
 	return it
@@ -212,10 +245,12 @@ func (p *prefetcher) fetch(ref *fileRef) *fetched {
 // fetchRegular reads the extended attributes and the allocation of the
 // open regular file of it, and the data of a small file that has no holes.
 func (p *prefetcher) fetchRegular(it *fetched, blocks int64) error {
-	full := p.w.full(path.Join(p.w.src.rel, it.ref.path))
-	var err error
-	if it.xattrs, err = listXattrsFd(int(it.f), full); err != nil {
-		return fmt.Errorf("dump backup: %w", err)
+	// Most files have no extended attributes: one call tells.
+	if sz, err := unix.Flistxattr(int(it.f), nil); err != nil || sz > 0 {
+		var err error
+		if it.xattrs, err = listXattrsFd(int(it.f), p.fullPath(it)); err != nil {
+			return fmt.Errorf("dump backup: %w", err)
+		}
 	}
 	size := it.n.size
 	if size > 0 && blocks*512 < size {
@@ -276,7 +311,7 @@ func vanishedNode(ref *fileRef) *node {
 // type needs.
 func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 	w := p.w
-	it := &fetched{ref: ref, f: -1}
+	it := p.item(ref)
 	full := w.full(path.Join(w.src.rel, ref.path))
 	n, err := w.stat(path.Join(w.src.rel, ref.path), ref.ino)
 	if err != nil && errors.Is(err, fs.ErrNotExist) && w.src.snapName == "" {
@@ -309,7 +344,7 @@ func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 			blocks = st.Blocks
 		}
 		if err := p.fetchRegular(it, blocks); err != nil {
-			p.release(it)
+			p.drop(it)
 			it.err = err
 		}
 	default:
