@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +88,11 @@ type Cartridge struct {
 	// kernel's writeback has not been started yet, and the start of the
 	// chunk whose writeback was started last.
 	wbStart, wbPrev int64
+	// dirDirty: the image was replaced by a new file (see replaceImage)
+	// and the directory entry is not synced yet.
+	dirDirty bool
+	// bg waits for the release of replaced images.
+	bg sync.WaitGroup
 }
 
 // writeBehindChunk is how many bytes of written objects the cartridge
@@ -127,6 +134,10 @@ func Open(path string, opts *Options) (*Cartridge, error) {
 		return nil, fmt.Errorf("simtap: open: %w", err)
 	}
 	c := &Cartridge{path: path, f: f, ro: o.ReadOnly}
+	if !o.ReadOnly {
+		// A replacement image a crash left before its rename.
+		_ = os.Remove(path + ".new")
+	}
 	if err := c.load(); err != nil {
 		c.closeFiles()
 		return nil, err
@@ -574,12 +585,49 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 		c.wbPrev = off
 	}
 	if c.fsize > off {
-		if err := c.f.Truncate(off); err != nil {
+		if off == 0 {
+			if err := c.replaceImage(); err != nil {
+				return 0, err
+			}
+		} else if err := c.f.Truncate(off); err != nil {
 			return 0, fmt.Errorf("simtap: truncate: %w", err)
 		}
 		c.fsize = off
 	}
 	return off, nil
+}
+
+// replaceImage empties the image for a write at the beginning of the tape
+// by putting a new, empty file in its place (a rename, atomic) instead of
+// truncating it: cutting a file of gigabytes takes the kernel a good part
+// of a second (its cached pages and blocks are freed), which would delay
+// the first record of the new data. The old file is closed, and so freed,
+// on another goroutine. Sync also syncs the directory afterwards, so that
+// the new file, not the old one, is what a crash leaves at the path once
+// Sync returned. The index was emptied before (prepareWrite).
+func (c *Cartridge) replaceImage() error {
+	mode := os.FileMode(0o644)
+	if st, err := c.f.Stat(); err == nil {
+		mode = st.Mode().Perm()
+	}
+	tmp := c.path + ".new"
+	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return fmt.Errorf("simtap: replace image: %w", err)
+	}
+	if err := os.Rename(tmp, c.path); err != nil {
+		_ = nf.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("simtap: replace image: %w", err)
+	}
+	old := c.f
+	c.f, c.dirDirty = nf, true
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		_ = old.Close()
+	}()
+	return nil
 }
 
 // WriteRecord writes p as one record at the head, discarding everything
@@ -712,6 +760,12 @@ func (c *Cartridge) Sync() error {
 	if err := c.f.Sync(); err != nil {
 		return fmt.Errorf("simtap: sync: %w", err)
 	}
+	if c.dirDirty {
+		if err := syncDir(filepath.Dir(c.path)); err != nil {
+			return fmt.Errorf("simtap: sync: %w", err)
+		}
+		c.dirDirty = false
+	}
 	if err := c.flushIndex(); err != nil {
 		return err
 	}
@@ -733,5 +787,19 @@ func (c *Cartridge) Close() error {
 	c.closed = true
 	c.closeFiles()
 	c.codec.close()
+	c.bg.Wait()
+	return err
+}
+
+// syncDir flushes the directory dir (a rename in it) to stable storage.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }

@@ -506,3 +506,94 @@ func TestWriteBehindFollowsHead(t *testing.T) {
 		t.Fatalf("after the records: %v, want end of data", err)
 	}
 }
+
+// TestRewriteFromBOTReplacesImage (issue 5): a write at the beginning of
+// a tape that holds data puts a new image file in place of the old one (no
+// truncation of a big file on the write path) with the old file's mode;
+// the tape then holds only the new data, also after the cartridge is
+// opened again with its index and without it, and Sync syncs the
+// directory once for it.
+func TestRewriteFromBOTReplacesImage(t *testing.T) {
+	c, path := newCart(t)
+	for i := 0; i < 50; i++ {
+		if err := c.WriteRecord(rec(1, i, 4000+i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			if err := c.WriteMark(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rewind(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.WriteRecord(rec(2, i, 3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WriteMark(); err != nil {
+		t.Fatal(err)
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(old, now) || now.Mode().Perm() != 0o600 || now.Size() != c.Size() || !c.dirDirty {
+		t.Fatalf("after the rewrite: same file %v, mode %v, size %d (tape %d), directory to sync %v",
+			os.SameFile(old, now), now.Mode(), now.Size(), c.Size(), c.dirDirty)
+	}
+	if err := c.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if c.dirDirty {
+		t.Fatal("Sync left the directory unsynced")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".new"); !os.IsNotExist(err) {
+		t.Fatalf("replacement file left: %v", err)
+	}
+	for _, withIndex := range []bool{true, false} {
+		if !withIndex {
+			if err := os.Remove(IndexPath(path)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Len() != 4 || c.Files() != 1 {
+			t.Fatalf("index %v: %d objects, %d marks; want 4, 1", withIndex, c.Len(), c.Files())
+		}
+		buf := make([]byte, 5000)
+		for i := 0; i < 3; i++ {
+			n, err := c.ReadRecord(buf)
+			if err != nil || !bytes.Equal(buf[:n], rec(2, i, 3000)) {
+				t.Fatalf("index %v: record %d: %v", withIndex, i, err)
+			}
+		}
+		if _, err := c.ReadRecord(buf); !errors.Is(err, ErrTapeMark) {
+			t.Fatalf("index %v: after the records: %v", withIndex, err)
+		}
+		if _, err := c.ReadRecord(buf); !errors.Is(err, ErrEndOfData) {
+			t.Fatalf("index %v: after the mark: %v", withIndex, err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
