@@ -339,7 +339,8 @@ func mayHaveHoles(fd int, size int64) bool {
 // its extension records.
 func (w *walker) writeFetched(dw *dump.Writer, it *fetched) (dump.Position, error) {
 	n := it.n
-	in := n.inode()
+	in := &w.in
+	n.fillInode(in)
 	var pos dump.Position
 	var err error
 	if n.vanished {
@@ -356,7 +357,9 @@ func (w *walker) writeFetched(dw *dump.Writer, it *fetched) (dump.Position, erro
 	case unix.S_IFREG:
 		switch {
 		case it.data != nil || it.f < 0:
-			pos, err = dw.WriteFile(in, xs, bytes.NewReader(it.data))
+			w.rd.Reset(it.data)
+			pos, err = dw.WriteFile(in, xs, &w.rd)
+			w.rd.Reset(nil)
 		case it.sparse:
 			pos, err = dw.WriteSparseFile(in, xs, &blockReaderAt{f: it.f, buf: w.blockBuf()}, it.ext)
 		default:

@@ -2,6 +2,7 @@ package dump
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -191,7 +192,14 @@ type fileRef struct {
 }
 
 func (n *node) inode() *dump.Inode {
-	return &dump.Inode{
+	in := new(dump.Inode)
+	n.fillInode(in)
+	return in
+}
+
+// fillInode sets in to the inode of n.
+func (n *node) fillInode(in *dump.Inode) {
+	*in = dump.Inode{
 		Ino: n.ino, Mode: n.mode, Nlink: int(n.nlink), UID: n.uid, GID: n.gid, Size: n.size,
 		Atime: time.Unix(0, n.atime), Mtime: time.Unix(0, n.mtime), Ctime: time.Unix(0, n.ctime),
 		Birthtime: nsTime(n.btime), Rdev: n.rdev,
@@ -453,32 +461,41 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	phase(PhaseFiles)
 	pf := w.startPrefetch(ctx)
 	defer pf.stop()
-	for it := range pf.out {
-		if err := ctx.Err(); err != nil {
-			pf.release(it)
-			return res, err
-		}
-		if it.err != nil {
-			return res, it.err
-		}
-		n := it.n
-		if n.vanished {
-			logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + n.path) })
-		}
-		pos, err := w.writeFetched(dw, it)
-		if err == nil && req.History != nil && opt.hist {
-			if herr := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); herr != nil {
-				err = fmt.Errorf("file history: %w", herr)
+	for b := range pf.out {
+		for i := range b.items {
+			if err := ctx.Err(); err != nil {
+				pf.recycle(b)
+				return res, err
+			}
+			it := &b.items[i]
+			if it.err != nil {
+				pf.recycle(b)
+				return res, it.err
+			}
+			n := it.n
+			if n.vanished {
+				logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + n.path) })
+			}
+			pos, err := w.writeFetched(dw, it)
+			if it.f >= 0 {
+				it.f.Close()
+				it.f = -1
+			}
+			if err == nil && req.History != nil && opt.hist {
+				if herr := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); herr != nil {
+					err = fmt.Errorf("file history: %w", herr)
+				}
+			}
+			if err != nil {
+				pf.recycle(b)
+				return res, err
+			}
+			files++
+			if files%1000 == 0 {
+				progress(Progress{Phase: PhaseFiles, Files: files, Total: total})
 			}
 		}
-		pf.release(it) // n is not used after this
-		if err != nil {
-			return res, err
-		}
-		files++
-		if files%1000 == 0 {
-			progress(Progress{Phase: PhaseFiles, Files: files, Total: total})
-		}
+		pf.recycle(b)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -789,6 +806,8 @@ type walker struct {
 	dev    uint64
 	br     *bufio.Reader
 	bbuf   []byte
+	rd     bytes.Reader // data of the file being written
+	in     dump.Inode   // inode of the file being written
 	// ntacls are the decoded security.NTACL of the inodes written so far,
 	// written in the ACL section (phase V).
 	ntacls []inodeACL

@@ -16,18 +16,21 @@ import (
 )
 
 // Phase IV runs as a pipeline: a prefetch goroutine opens the next files in
-// the image's inode order, reads their attributes, extended attributes and,
-// for small files, their data into a bounded pool of buffers, while the
-// backup's goroutine encodes the file before them and a third goroutine
-// (asyncWriter) writes the image.
+// the image's inode order and reads their attributes, extended attributes
+// and, for small files, their data into batches, while the backup's
+// goroutine encodes the batch before and a third goroutine (asyncWriter)
+// writes the image. Batches keep the hand-overs between the goroutines
+// few; a bounded number of them bounds the memory.
 const (
-	// prefetchBuf is the size of a prefetch buffer: regular files up to
-	// this size are read whole by the prefetcher, larger ones by the
+	// batchData is the data buffer of a batch: regular files that fit in
+	// what is left of it are read whole by the prefetcher, others by the
 	// writing goroutine from the descriptor the prefetcher opened.
-	prefetchBuf = 64 << 10
-	// prefetchDepth is the number of files the prefetcher may be ahead,
-	// and the number of its buffers (4 MiB in all).
-	prefetchDepth = 64
+	batchData = 256 << 10
+	// batchFiles is the most files in a batch.
+	batchFiles = 128
+	// batches is the number of batches (1 MiB of data in all): one being
+	// filled, one being written, the others ready.
+	batches = 4
 )
 
 // fetched is one file of phase IV as the prefetcher hands it over.
@@ -38,9 +41,8 @@ type fetched struct {
 	xattrs []dump.Xattr // all extended attributes, unsplit
 	target string       // symbolic link target
 	// data is all the data of a small regular file (n.size bytes, padded
-	// with zeros if the file shrank); buf is the pool buffer behind it.
+	// with zeros if the file shrank), in the batch's buffer.
 	data []byte
-	buf  []byte
 	// f is the open regular file when the writing goroutine reads the data
 	// itself (large or sparse files), else -1; ext are the data extents of
 	// a sparse file.
@@ -50,15 +52,22 @@ type fetched struct {
 	nd     node // n points here unless the file went the general way
 }
 
+// fetchBatch is a run of consecutive files of phase IV.
+type fetchBatch struct {
+	items []fetched // never grows beyond batchFiles: items stay in place
+	buf   []byte    // data of the small files
+	used  int       // bytes of buf in use
+}
+
 // prefetcher is the goroutine that prepares phase IV files ahead.
 type prefetcher struct {
 	w      *walker
 	ctx    context.Context
 	cancel context.CancelFunc
-	out    chan *fetched
-	free   chan []byte
-	items  chan *fetched // used items, to be filled again
-	done   chan struct{}
+	out    chan *fetchBatch
+	free   chan *fetchBatch
+
+	done chan struct{}
 
 	dir   string // directory of the last file opened ("" none)
 	dirfd int    // descriptor of dir, or -1
@@ -69,14 +78,13 @@ func (w *walker) startPrefetch(ctx context.Context) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{
 		w: w, ctx: ctx, cancel: cancel,
-		out:   make(chan *fetched, prefetchDepth),
-		free:  make(chan []byte, prefetchDepth),
-		items: make(chan *fetched, prefetchDepth+2),
+		out:   make(chan *fetchBatch, batches),
+		free:  make(chan *fetchBatch, batches),
 		done:  make(chan struct{}),
 		dirfd: -1,
 	}
-	for i := 0; i < prefetchDepth; i++ {
-		p.free <- nil // buffers are made when first needed
+	for i := 0; i < batches; i++ {
+		p.free <- &fetchBatch{}
 	}
 	go p.run()
 	return p
@@ -86,25 +94,55 @@ func (p *prefetcher) run() {
 	defer close(p.done)
 	defer close(p.out)
 	defer p.closeDir()
+	var b *fetchBatch
+	// send hands the batch over; false when the backup is cancelled.
+	send := func() bool {
+		select {
+		case p.out <- b:
+			b = nil
+			return true
+		case <-p.ctx.Done():
+			p.recycle(b)
+			b = nil
+			return false
+		}
+	}
 	for i := range p.w.files {
 		ref := &p.w.files[i]
 		if !ref.dump {
 			continue
 		}
+		if b == nil {
+			select {
+			case b = <-p.free:
+			case <-p.ctx.Done():
+				return
+			}
+			if b.buf == nil {
+				b.buf = make([]byte, batchData)
+				b.items = make([]fetched, 0, batchFiles)
+			}
+		}
 		if p.ctx.Err() != nil {
+			p.recycle(b)
 			return
 		}
-		it := p.fetch(ref)
-		failed := it.err != nil // it belongs to the receiver once sent
-		select {
-		case p.out <- it:
-		case <-p.ctx.Done():
-			p.release(it)
-			return
+		b.items = append(b.items, fetched{ref: ref, f: -1})
+		it := &b.items[len(b.items)-1]
+		p.fetch(it, b)
+		// A file the writing goroutine reads itself ends a batch: reading
+		// it takes a while, and the next batch gets ready meanwhile.
+		if it.err != nil || it.f >= 0 || len(b.items) == batchFiles || b.used == len(b.buf) {
+			failed := it.err != nil // b belongs to the receiver once sent
+			if !send() || failed {
+				return
+			}
 		}
-		if failed {
-			return
-		}
+	}
+	if b != nil && len(b.items) > 0 {
+		send()
+	} else if b != nil {
+		p.recycle(b)
 	}
 }
 
@@ -112,45 +150,23 @@ func (p *prefetcher) run() {
 // used. Calling it twice is harmless.
 func (p *prefetcher) stop() {
 	p.cancel()
-	for it := range p.out {
-		p.release(it)
+	for b := range p.out {
+		p.recycle(b)
 	}
 	<-p.done
 }
 
-// drop closes the descriptor of an item and gives back its buffer.
-func (p *prefetcher) drop(it *fetched) {
-	if it.f >= 0 {
-		it.f.Close()
-		it.f = -1
+// recycle closes the descriptors a batch still holds and makes it empty for
+// the next files; nothing of it may be used afterwards.
+func (p *prefetcher) recycle(b *fetchBatch) {
+	for i := range b.items {
+		if f := b.items[i].f; f >= 0 {
+			f.Close()
+		}
+		b.items[i] = fetched{}
 	}
-	if it.buf != nil {
-		p.free <- it.buf
-		it.buf, it.data = nil, nil
-	}
-}
-
-// release drops an item the writing goroutine is done with and keeps it
-// for a next file; nothing of it may be used afterwards.
-func (p *prefetcher) release(it *fetched) {
-	p.drop(it)
-	*it = fetched{f: -1}
-	select {
-	case p.items <- it:
-	default:
-	}
-}
-
-// item returns an empty item for ref.
-func (p *prefetcher) item(ref *fileRef) *fetched {
-	var it *fetched
-	select {
-	case it = <-p.items:
-	default:
-		it = &fetched{f: -1}
-	}
-	it.ref = ref
-	return it
+	b.items, b.used = b.items[:0], 0
+	p.free <- b
 }
 
 // fullPath returns the host path of the file of it, for messages.
@@ -200,51 +216,60 @@ func openAt(dirfd int, name string) (fdFile, error) {
 	}
 }
 
-// fetch prepares one file. A regular file is opened first and everything
-// else is read from the descriptor; anything else, or a file that is no
-// longer what the walk saw, goes the general way (fetchPath).
-func (p *prefetcher) fetch(ref *fileRef) *fetched {
+// fetch prepares the file of it, a new item of batch b. A regular file is
+// opened first and everything else is read from the descriptor; anything
+// else, or a file that is no longer what the walk saw, goes the general
+// way (fetchPath).
+func (p *prefetcher) fetch(it *fetched, b *fetchBatch) {
+	ref := it.ref
 	if ref.typ != unix.S_IFREG {
-		return p.fetchPath(ref)
+		p.fetchPath(it, b)
+		return
 	}
 	w := p.w
-	it := p.item(ref)
 	dirfd, name := p.at(ref.path)
 	f, err := openAt(dirfd, name)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) && w.src.snapName == "" {
-			it.n = vanishedNode(ref)
-			return it
+			it.n = vanishedNode(&it.nd, ref)
+			return
 		}
-		return p.fetchPath(ref)
+		p.fetchPath(it, b)
+		return
 	}
 	var sx unix.Statx_t
 	if err := unix.Statx(int(f), "", unix.AT_EMPTY_PATH, statxMask, &sx); err != nil {
 		f.Close()
 		it.err = fmt.Errorf("dump backup: stat %s: %w", p.fullPath(it), err)
-		return it
+		return
 	}
 	if uint32(sx.Mode)&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
-		return p.fetchPath(ref)
+		p.fetchPath(it, b)
+		return
 	}
 	it.n = &it.nd
 	if err := w.fillNode(it.n, &sx, ref.path, ref.ino); err != nil {
 		f.Close()
 		it.err = err
-		return it
+		return
 	}
 	it.f = f
-	if err := p.fetchRegular(it, int64(sx.Blocks)); err != nil {
-		p.drop(it)
-		it.err = err
-	}
-	return it
+	p.fetchRegular(it, b, int64(sx.Blocks))
 }
 
 // fetchRegular reads the extended attributes and the allocation of the
-// open regular file of it, and the data of a small file that has no holes.
-func (p *prefetcher) fetchRegular(it *fetched, blocks int64) error {
+// open regular file of it, and the data of a small file that has no holes
+// when it fits in the batch.
+func (p *prefetcher) fetchRegular(it *fetched, b *fetchBatch, blocks int64) {
+	if err := p.readRegular(it, b, blocks); err != nil {
+		it.f.Close()
+		it.f = -1
+		it.err = err
+	}
+}
+
+func (p *prefetcher) readRegular(it *fetched, b *fetchBatch, blocks int64) error {
 	// Most files have no extended attributes: one call tells.
 	if sz, err := unix.Flistxattr(int(it.f), nil); err != nil || sz > 0 {
 		var err error
@@ -266,21 +291,13 @@ func (p *prefetcher) fetchRegular(it *fetched, blocks int64) error {
 			}
 		}
 	}
-	if size > prefetchBuf {
-		_ = unix.Fadvise(int(it.f), 0, 0, unix.FADV_SEQUENTIAL)
+	if size > int64(len(b.buf)-b.used) {
+		if size > batchData/4 {
+			_ = unix.Fadvise(int(it.f), 0, 0, unix.FADV_SEQUENTIAL)
+		}
 		return nil
 	}
-	var buf []byte
-	select {
-	case buf = <-p.free:
-	case <-p.ctx.Done():
-		return p.ctx.Err()
-	}
-	if buf == nil {
-		buf = make([]byte, prefetchBuf)
-	}
-	it.buf = buf
-	data := buf[:size]
+	data := b.buf[b.used : b.used+int(size)]
 	done := 0
 	for done < len(data) {
 		n, err := it.f.Read(data[done:])
@@ -293,34 +310,36 @@ func (p *prefetcher) fetchRegular(it *fetched, blocks int64) error {
 		done += n
 	}
 	clear(data[done:]) // the file shrank: zeros, as before
+	b.used += len(data)
 	it.data = data
 	it.f.Close()
 	it.f = -1
 	return nil
 }
 
-// vanishedNode is the inode written for a file removed from a live
+// vanishedNode makes n the inode written for a file removed from a live
 // directory after the walk: its name is on the image already, so it goes
 // there empty.
-func vanishedNode(ref *fileRef) *node {
+func vanishedNode(n *node, ref *fileRef) *node {
 	now := time.Now().UnixNano()
-	return &node{ino: ref.ino, path: ref.path, mode: unix.S_IFREG, nlink: 1, mtime: now, ctime: now, atime: now, vanished: true}
+	*n = node{ino: ref.ino, path: ref.path, mode: unix.S_IFREG, nlink: 1, mtime: now, ctime: now, atime: now, vanished: true}
+	return n
 }
 
-// fetchPath prepares a file by its path: attributes first, then what its
-// type needs.
-func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
+// fetchPath prepares the file of it by its path: attributes first, then
+// what its type needs.
+func (p *prefetcher) fetchPath(it *fetched, b *fetchBatch) {
 	w := p.w
-	it := p.item(ref)
+	ref := it.ref
 	full := w.full(path.Join(w.src.rel, ref.path))
 	n, err := w.stat(path.Join(w.src.rel, ref.path), ref.ino)
 	if err != nil && errors.Is(err, fs.ErrNotExist) && w.src.snapName == "" {
-		it.n = vanishedNode(ref)
-		return it
+		it.n = vanishedNode(&it.nd, ref)
+		return
 	}
 	if err != nil {
 		it.err = err
-		return it
+		return
 	}
 	n.path = ref.path
 	it.n = n
@@ -331,11 +350,11 @@ func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 		f, err := openFile(full)
 		if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
 			n.size = 0 // removed since it was looked at: written empty
-			return it
+			return
 		}
 		if err != nil {
 			it.err = fmt.Errorf("dump backup: %w", err)
-			return it
+			return
 		}
 		it.f = f
 		var st unix.Stat_t
@@ -343,10 +362,7 @@ func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 		if unix.Fstat(int(f), &st) == nil {
 			blocks = st.Blocks
 		}
-		if err := p.fetchRegular(it, blocks); err != nil {
-			p.drop(it)
-			it.err = err
-		}
+		p.fetchRegular(it, b, blocks)
 	default:
 		all, err := listXattrs(full)
 		if err != nil && errors.Is(err, os.ErrNotExist) && w.src.snapName == "" {
@@ -354,7 +370,7 @@ func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 		}
 		if err != nil {
 			it.err = fmt.Errorf("dump backup: %w", err)
-			return it
+			return
 		}
 		it.xattrs = all
 		if n.mode&unix.S_IFMT == unix.S_IFLNK {
@@ -363,5 +379,4 @@ func (p *prefetcher) fetchPath(ref *fileRef) *fetched {
 			}
 		}
 	}
-	return it
 }
