@@ -2,12 +2,15 @@ package dump
 
 import (
 	"bytes"
+	"cmp"
 	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/bits"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -399,15 +402,26 @@ func (w *Writer) WriteMaps(used, dumped *Bitmap) error {
 	if err := w.writeMap(TypeClri, w.maxIno, used.b); err != nil {
 		return err
 	}
-	bits := dumped.b
-	if len(bits) < len(used.b) {
-		bits = append(append([]byte(nil), bits...), make([]byte, len(used.b)-len(bits))...)
+	mapBits := dumped.b
+	if len(mapBits) < len(used.b) {
+		mapBits = append(append([]byte(nil), mapBits...), make([]byte, len(used.b)-len(mapBits))...)
 	}
-	first := uint32(RootIno)
-	if in := dumped.Inodes(); len(in) > 0 {
-		first = in[0]
+	// The first inode of the dump, and room in the index for them all.
+	first, count := uint32(0), 0
+	for i, c := range dumped.b {
+		if c == 0 {
+			continue
+		}
+		if first == 0 {
+			first = uint32(i)*8 + uint32(bits.TrailingZeros8(c)) + 1
+		}
+		count += bits.OnesCount8(c)
 	}
-	return w.writeMap(TypeBits, first, bits)
+	if first == 0 {
+		first = RootIno
+	}
+	w.index = make([]Position, 0, count)
+	return w.writeMap(TypeBits, first, mapBits)
 }
 
 func (w *Writer) writeMap(typ int32, ino uint32, m []byte) error {
@@ -937,6 +951,9 @@ func (w *Writer) Close() error {
 		for i, p := range w.index {
 			m[i] = OffsetEntry{Ino: p.Ino, Offset: p.Offset}
 		}
+		// Directories, then files, each ascending: sorted here without
+		// reflection, so that the encoder finds them in order.
+		slices.SortFunc(m, func(a, b OffsetEntry) int { return cmp.Compare(a.Ino, b.Ino) })
 		p := EncodeOffsetMap(m)
 		if err := w.writeExtBytes(0, ExtOffsetMap, p); err != nil {
 			return err

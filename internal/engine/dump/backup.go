@@ -931,9 +931,12 @@ func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) err
 		}
 		live = l
 	}
-	if prev, ok := w.byLive[live]; ok && typ != unix.S_IFDIR {
-		n.ino, n.dup = prev, true
-		return nil
+	// Only a file with more than one link can have been found already.
+	if typ != unix.S_IFDIR && n.nlink > 1 {
+		if prev, ok := w.byLive[live]; ok {
+			n.ino, n.dup = prev, true
+			return nil
+		}
 	}
 	// The fingerprint tells a reused inode number from the same file: the
 	// type always, the birth time where it belongs to the file itself (a
