@@ -468,9 +468,9 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 				return res, err
 			}
 			it := &b.items[i]
-			if it.err != nil {
-				pf.recycle(b)
-				return res, it.err
+			if err := it.err; err != nil {
+				pf.recycle(b) // clears it
+				return res, err
 			}
 			n := it.n
 			if n.vanished {
