@@ -323,18 +323,6 @@ func dataExtents(fd int, size int64) (ext []dump.Extent, ok bool) {
 	return ext, true
 }
 
-// mayHaveHoles tells from the allocated blocks of an open file whether it
-// can be sparse: a file whose blocks cover its size has no holes (GNU tar's
-// test), so the SEEK_DATA/SEEK_HOLE walk is left out. Files stored inline
-// or compressed have fewer blocks and are still asked.
-func mayHaveHoles(fd int, size int64) bool {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return true
-	}
-	return st.Blocks*512 < size
-}
-
 // writeFetched writes one non-directory inode the prefetcher prepared, and
 // its extension records.
 func (w *walker) writeFetched(dw *dump.Writer, it *fetched) (dump.Position, error) {
