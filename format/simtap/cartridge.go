@@ -733,7 +733,8 @@ func (c *Cartridge) pwritev(iov [][]byte, off int64) error {
 // the last start once they reach writeBehindChunk bytes, and waits for the
 // writeback of the chunk before them. A long run of writes then goes to
 // the disk while it is being written, so the fsync of Sync at its end has
-// little left to do, and the dirty pages of a cartridge stay bounded.
+// little left to do, and the pages of a cartridge in the page cache stay
+// bounded.
 // It only schedules I/O: durability still comes from Sync alone, and an
 // error here (also reported by the next fsync) is ignored.
 func (c *Cartridge) writeBehind() {
@@ -744,6 +745,11 @@ func (c *Cartridge) writeBehind() {
 	_ = unix.SyncFileRange(fd, c.wbStart, c.end-c.wbStart, unix.SYNC_FILE_RANGE_WRITE)
 	if c.wbPrev < c.wbStart {
 		_ = unix.SyncFileRange(fd, c.wbPrev, c.wbStart-c.wbPrev, unix.SYNC_FILE_RANGE_WAIT_BEFORE)
+		// Like a tape, the cartridge keeps nothing in memory once it is
+		// written: the chunk's pages, clean now, leave the page cache, so
+		// that a long backup does not push everyone else's data out of it
+		// (the kernel keeps any page that is still dirty).
+		_ = unix.Fadvise(fd, c.wbPrev, c.wbStart-c.wbPrev, unix.FADV_DONTNEED)
 	}
 	c.wbPrev, c.wbStart = c.wbStart, c.end
 }
