@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -844,7 +843,10 @@ func (w *walker) walk() error {
 			}
 		}
 	}
-	if err := w.walkDir(root, "", include, subtrees); err != nil {
+	l := w.startLister(include, subtrees)
+	err = w.walkDir(l, root, "")
+	l.stop()
+	if err != nil {
 		return err
 	}
 	w.maxIno = dump.RootIno
@@ -973,133 +975,57 @@ func (w *walker) changed(n *node) bool {
 	return !w.opt.ignoreCtime && n.ctime >= b
 }
 
-// statBatch is the number of directory entries statx'ed ahead of the
-// walk, relative to the open directory; parallelStat is the batch size
-// from which a second goroutine statx'es half of a batch.
-const (
-	statBatch    = 256
-	parallelStat = 64
-)
-
-// entryStat is the result of statx'ing one directory entry.
-type entryStat struct {
-	sx  unix.Statx_t
-	err error
-}
-
-// statEntries statx'es names relative to the open directory dirfd into
-// out, half of them in a second goroutine when there are many.
-func statEntries(dirfd int, names []string, out []entryStat) {
-	one := func(i int) {
-		out[i].err = unix.Statx(dirfd, names[i], unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
-	}
-	if len(names) < parallelStat {
-		for i := range names {
-			one(i)
-		}
-		return
-	}
-	half := len(names) / 2
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := half; i < len(names); i++ {
-			one(i)
-		}
-	}()
-	for i := 0; i < half; i++ {
-		one(i)
-	}
-	<-done
-}
-
-func (w *walker) walkDir(dir *node, rel string, include map[string]bool, subtrees []string) error {
+// walkDir walks directory dir (rel below the dump root): its entries come
+// from the lister in walk order; subdirectories are walked as they come.
+func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
 	dir.dump = true
 	w.dirs = append(w.dirs, dir)
-	dp := w.full(path.Join(w.src.rel, rel))
-	f, err := os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
-	if err != nil && errors.Is(err, unix.EPERM) {
-		f, err = os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	}
-	if err != nil {
-		return fmt.Errorf("dump backup: %w", err)
-	}
-	// The directory stays open while its entries are looked at: they are
-	// statx'ed by name relative to it, a batch at a time, ahead of the
-	// walk (which keeps its order: dump inodes are handed out in it).
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return fmt.Errorf("dump backup: read directory %s: %w", rel, err)
-	}
-	sort.Strings(names)
-	kept := names[:0]
-	for _, name := range names {
-		if rel == "" && name == snapshot.Dir && w.src.rel == "" {
-			continue // never back up the snapshots
-		}
-		crel := name
-		if rel != "" {
-			crel = rel + "/" + name
-		}
-		if include != nil && !include[crel] && !underAny(crel, subtrees) {
-			continue
-		}
-		if w.opt.exclude.Match(name) {
-			continue
-		}
-		if rel == "" && w.opt.nonQuotaTree {
-			if _, isQ := w.src.qtrees[name]; isQ {
-				continue
-			}
-		}
-		kept = append(kept, name)
-	}
-	names = kept
-	dirfd := int(f.Fd())
-	stats := make([]entryStat, min(len(names), statBatch))
-	ents := make([]dump.DirEntry, 1, len(names)+2)
-	ents[0] = dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: "."}
+	ents := []dump.DirEntry{{Ino: dir.ino, Type: dump.DTDir, Name: "."}}
 	var scratch node // the node of a non-directory, kept only as a fileRef
-	for start := 0; start < len(names); start += statBatch {
-		batch := names[start:min(len(names), start+statBatch)]
-		statEntries(dirfd, batch, stats)
-		for i, name := range batch {
+	for {
+		c, err := l.next()
+		if err != nil {
+			return err
+		}
+		if c.last {
+			break
+		}
+		for i, name := range c.names {
 			crel := name
 			if rel != "" {
 				crel = rel + "/" + name
 			}
-			if err := stats[i].err; err != nil {
+			if err := c.stats[i].err; err != nil {
 				if errors.Is(err, unix.ENOENT) {
 					continue
 				}
 				return fmt.Errorf("dump backup: stat %s: %w", w.full(path.Join(w.src.rel, crel)), err)
 			}
-			c := &scratch
-			if stats[i].sx.Mode&unix.S_IFMT == unix.S_IFDIR {
-				c = new(node)
+			c2 := &scratch
+			if c.stats[i].sx.Mode&unix.S_IFMT == unix.S_IFDIR {
+				c2 = new(node)
 			}
-			if err := w.fillNode(c, &stats[i].sx, crel, 0); err != nil {
+			if err := w.fillNode(c2, &c.stats[i].sx, crel, 0); err != nil {
 				return err
 			}
-			ents = append(ents, dump.DirEntry{Ino: c.ino, Type: dump.DTFromMode(c.mode), Name: name})
-			if c.mode&unix.S_IFMT == unix.S_IFDIR {
+			ents = append(ents, dump.DirEntry{Ino: c2.ino, Type: dump.DTFromMode(c2.mode), Name: name})
+			if c2.mode&unix.S_IFMT == unix.S_IFDIR {
 				if rel == "" && w.src.qtrees != nil {
 					if q, ok := w.src.qtrees[name]; ok {
-						c.qtree = &q
+						c2.qtree = &q
 					}
 				}
-				c.entries = []dump.DirEntry{{}, {Ino: dir.ino, Type: dump.DTDir, Name: ".."}}
-				if err := w.walkDir(c, crel, include, subtrees); err != nil {
+				c2.entries = []dump.DirEntry{{}, {Ino: dir.ino, Type: dump.DTDir, Name: ".."}}
+				if err := w.walkDir(l, c2, crel); err != nil {
 					return err
 				}
 				continue
 			}
-			if !c.dup {
-				w.files = append(w.files, fileRef{path: crel, ino: c.ino, dump: w.changed(c), typ: c.mode & unix.S_IFMT})
+			if !c2.dup {
+				w.files = append(w.files, fileRef{path: crel, ino: c2.ino, dump: w.changed(c2), typ: c2.mode & unix.S_IFMT})
 			}
 		}
 	}
