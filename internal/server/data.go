@@ -455,7 +455,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // DATA_START_RECOVER_FILEHIST with the dump engine. The destination is the
 // nlist's destination_dir (a backup path /svm/volume[/path]) or, without
 // one, FILESYSTEM; each nlist entry names a path of the image
-// (original_path) and optionally a new name; LOG_FILE reports every name.
+// (original_path) and optionally a new name; LOG_FILE reports every name of
+// the list when the restore ends, and every file that fails (logFiles).
 func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecoverRequest, op ndmp.DataOperation) ndmp.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -487,6 +488,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		}
 		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
 	}
+	lf := newLogFiles(d.ss, req.Nlist, names)
 	if len(names) == 1 && names[0].Original == "" && names[0].Dest == "" {
 		// One name for the whole image, restored onto the restore root, is a
 		// full restore: incremental images then apply deletions and renames
@@ -518,13 +520,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			Env:     dump.Env(env),
 			Names:   names,
 			Limiter: d.ss.srv.o.DumpLimiter,
-			OnName: func(nr dump.NameResult) {
-				st := ndmp.RecoverySuccessful
-				if nr.Err != nil {
-					st = recoveryStatus(nr.Err)
-				}
-				d.ss.postQuiet(&ndmp.LogFilePost{Name: nr.Path, RecoveryStatus: st})
-			},
+			OnName:  lf.onName,
 		}
 		if direct {
 			// Direct access recovery: every read of the engine becomes a
@@ -540,6 +536,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		if listOnly {
 			tmp, err := os.MkdirTemp("", "tapestry-list-")
 			if err != nil {
+				lf.finish(err)
 				stopProgress()
 				_ = dc.Close()
 				d.finish(nil, err, "restore")
@@ -558,6 +555,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			}
 		}
 		res, err := dump.Restore(rctx, rr)
+		lf.finish(err)
 		if rev != nil {
 			rev.failed(err)
 		}
@@ -574,6 +572,90 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		d.finish(nil, err, "restore")
 	}()
 	return ndmp.NoErr
+}
+
+// logFiles reports a recovery to the DMA with LOG_FILE posts (draft 4.2.2):
+// one for each name of the name list (or for "/", the whole image, when the
+// list is empty), named by its original_path as the DMA sent it, once the
+// restore has ended, failed when any file or directory restored for it
+// failed; and one for each file or directory that fails, as it fails, named
+// by its path below the restore root, so that the DMA learns which one. A
+// file restored without trouble is not reported on its own: the draft asks
+// servers not to, and a full restore of many small files would otherwise
+// send one post per file (ndmpcopy's restores).
+type logFiles struct {
+	ss      *session
+	mu      sync.Mutex
+	entries []logFileEntry
+}
+
+// logFileEntry is one name of the name list.
+type logFileEntry struct {
+	name   string // original_path as the DMA sent it
+	orig   string // the original path as the engine reports a name it cannot find
+	prefix string // where its files go, relative to the restore root ("": everywhere)
+	status ndmp.RecoveryStatus
+}
+
+// newLogFiles prepares the reports of the name list nlist, whose entries the
+// engine restores as names (same order). An empty list asks for the whole
+// image, which is reported as one name, "/".
+func newLogFiles(ss *session, nlist []ndmp.Name, names []dump.RestoreName) *logFiles {
+	lf := &logFiles{ss: ss}
+	if len(nlist) == 0 {
+		lf.entries = []logFileEntry{{name: "/", status: ndmp.RecoverySuccessful}}
+		return lf
+	}
+	for i, n := range nlist {
+		e := logFileEntry{name: n.OriginalPath, orig: names[i].Original, status: ndmp.RecoverySuccessful}
+		p := names[i].Dest
+		if p == "" {
+			p = names[i].Original
+		}
+		e.prefix = strings.Trim(path.Clean("/"+p), "/")
+		lf.entries = append(lf.entries, e)
+	}
+	return lf
+}
+
+// onName takes the engine's result for one restored name.
+func (lf *logFiles) onName(nr dump.NameResult) {
+	if nr.Err == nil {
+		return
+	}
+	st := recoveryStatus(nr.Err)
+	lf.mu.Lock()
+	for i := range lf.entries {
+		if e := &lf.entries[i]; e.status == ndmp.RecoverySuccessful && e.covers(nr.Path) {
+			e.status = st
+		}
+	}
+	lf.mu.Unlock()
+	lf.ss.postQuiet(&ndmp.LogFilePost{Name: nr.Path, RecoveryStatus: st})
+}
+
+// covers reports whether the name p the engine reported belongs to e.
+func (e *logFileEntry) covers(p string) bool {
+	if p == e.orig {
+		return true
+	}
+	p = strings.Trim(p, "/")
+	return e.prefix == "" || p == e.prefix || strings.HasPrefix(p, e.prefix+"/")
+}
+
+// finish posts the report of every name of the name list; err is how the
+// restore ended (a name not reported as failed fails with it).
+func (lf *logFiles) finish(err error) {
+	lf.mu.Lock()
+	entries := append([]logFileEntry(nil), lf.entries...)
+	lf.mu.Unlock()
+	for _, e := range entries {
+		st := e.status
+		if err != nil && st == ndmp.RecoverySuccessful {
+			st = recoveryStatus(err)
+		}
+		lf.ss.postQuiet(&ndmp.LogFilePost{Name: e.name, RecoveryStatus: st})
+	}
 }
 
 // nameDest is where an nlist entry goes, relative to the restore root:
