@@ -112,20 +112,23 @@ func lastPhase(t *testing.T, dir string) string {
 //
 // The LOCAL data connection buffers localPipeSize bytes, so when the mover
 // pauses at the end of its window the dump has written between the window
-// and the window plus that buffer (and what the engine holds itself,
-// allowed for as another localPipeSize). The data set and the windows are
+// and the window plus that buffer and what the engine holds itself (its
+// image writer keeps up to three chunks of just over 1 MiB, allowed for as
+// engineHold). The data set and the windows are
 // chosen from these bounds, not from timing: phase III (the directories,
 // about dirEntry bytes a file) is longer than the small window plus the
 // slack, and phase IV (one header record a file) starts before the large
 // window and goes on past it plus the slack.
 func TestDisconnectAtEveryPhase(t *testing.T) {
 	const (
-		files    = 6000
-		dirEntry = 256  // a longName entry: 252 bytes, two to a 512-byte block
-		inodeRec = 1024 // bytes of a file's header record in phase IV
-		slack    = 2 * localPipeSize
-		winIII   = 4 * recSize
-		winIV    = 400 * recSize
+		files      = 20000 // in the cases that pause in phase III or IV
+		fewFiles   = 6000  // in the others
+		dirEntry   = 256   // a longName entry: 252 bytes, two to a 512-byte block
+		inodeRec   = 1024  // bytes of a file's header record in phase IV
+		engineHold = 4 << 20
+		slack      = localPipeSize + engineHold
+		winIII     = 4 * recSize
+		winIV      = 1000 * recSize
 	)
 	if winIII+slack >= files*dirEntry || winIV <= files*dirEntry+slack || winIV+slack >= files*(dirEntry+inodeRec) {
 		t.Fatalf("data set of %d files does not fit the bounds of a %d-byte pipe", files, localPipeSize)
@@ -156,7 +159,11 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 			defer ev.Close()
 			f := newFixture(t, fixtureOpts{before: withVolumes, events: ev})
 			src := filepath.Join(f.dir, "vols", "vol1")
-			manyFiles(t, src, files)
+			if c.phase != "" {
+				manyFiles(t, src, files)
+			} else {
+				manyFiles(t, src, fewFiles)
+			}
 			populate(t, src)
 			ctx := f.ctx
 			if c.restore {
