@@ -79,7 +79,7 @@ loopfs() {
 }
 
 # time_run NAME [-before CMD] -- CMD...: runs CMD RUNS times (CMD of -before
-# untimed before each), records the best seconds and the highest peak RSS (KB).
+# and a sync untimed before each), records the best seconds and the highest peak RSS (KB).
 declare -A SECS MEM
 time_run() {
 	local name=$1 before="" i s m best="" peak=0
@@ -88,6 +88,8 @@ time_run() {
 	[ "$1" = -- ] && shift
 	for ((i = 0; i < RUNS; i++)); do
 		[ -n "$before" ] && eval "$before"
+		# No run pays for the writeback of what an earlier one left dirty.
+		sync
 		/usr/bin/time -f '%e %M' -o "$WORK/time.out" "$@" >"$WORK/out.txt" 2>"$WORK/err.out" || {
 			cat "$WORK/out.txt" "$WORK/err.out" >&2; die "$name failed"; }
 		read -r s m <"$WORK/time.out"
