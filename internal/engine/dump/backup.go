@@ -373,7 +373,8 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		phase(PhaseTraverse)
 	}
 	phase(PhaseIdentify)
-	w := &walker{ctx: ctx, src: src, opt: opt, im: im, base: base, level: level}
+	w := &walker{ctx: ctx, src: src, opt: opt, im: im, base: base, level: level,
+		quick: req.Catalog == nil && level == 0 && base.IsZero() && src.ident == nil}
 	if err := w.walk(); err != nil {
 		return res, err
 	}
@@ -803,10 +804,16 @@ type walker struct {
 	byLive map[uint64]uint32 // hard-linked files already found
 	maxIno uint32
 	dev    uint64
-	br     *bufio.Reader
-	bbuf   []byte
-	rd     bytes.Reader // data of the file being written
-	in     dump.Inode   // inode of the file being written
+	// quick: the walk statx'es only directories and takes the type and
+	// the inode number of other files from their directory entries. It
+	// is enough when every file is dumped (level 0) and the inode map is
+	// neither kept nor was loaded (no catalog): nothing then needs the
+	// times, link counts or birth times before phase IV reads them.
+	quick bool
+	br    *bufio.Reader
+	bbuf  []byte
+	rd    bytes.Reader // data of the file being written
+	in    dump.Inode   // inode of the file being written
 	// ntacls are the decoded security.NTACL of the inodes written so far,
 	// written in the ACL section (phase V).
 	ntacls []inodeACL
@@ -924,6 +931,17 @@ func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) err
 		return nil
 	}
 	live := sx.Ino
+	if w.quick && typ != unix.S_IFDIR {
+		// Every name of a file is a hard link found again: its inode
+		// number on its file system identifies it for this backup.
+		dev := unix.Mkdev(sx.Dev_major, sx.Dev_minor)
+		d, found, err := w.im.getNew(live, uint64(typ)<<48^dev)
+		if err != nil {
+			return err
+		}
+		n.ino, n.dup = d, found
+		return nil
+	}
 	if w.src.ident != nil {
 		l, ok := w.src.ident.Live(sx.Ino)
 		if !ok {
@@ -993,7 +1011,8 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 		if c.last {
 			break
 		}
-		for i, name := range c.names {
+		for i := range c.names {
+			name := c.names[i].name
 			crel := name
 			if rel != "" {
 				crel = rel + "/" + name

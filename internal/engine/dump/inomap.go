@@ -57,6 +57,14 @@ func (im *InodeMap) Get(live, fp uint64) (uint32, error) {
 	return d, nil
 }
 
+// getNew is Get that also tells whether live had that number already
+// (found) rather than getting a new one.
+func (im *InodeMap) getNew(live, fp uint64) (d uint32, found bool, err error) {
+	next := im.next
+	d, err = im.Get(live, fp)
+	return d, err == nil && im.next == next, err
+}
+
 // Len returns the number of files mapped.
 func (im *InodeMap) Len() int { return len(im.m) }
 

@@ -1,12 +1,15 @@
 package dump
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path"
-	"sort"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -33,41 +36,128 @@ const (
 	walkAhead    = 16
 )
 
-// entryStat is the result of statx'ing one directory entry.
+// entryStat is the result of statx'ing one directory entry. In a quick
+// walk (walker.quick) a non-directory is not statx'ed: sx then holds only
+// the file type bits of Mode, Ino and the device of its directory, from
+// the directory entry, and quick is set.
 type entryStat struct {
-	sx  unix.Statx_t
-	err error
+	sx    unix.Statx_t
+	err   error
+	quick bool
 }
 
-// statEntries statx'es names relative to the open directory dirfd into
-// out, half of them in a second goroutine when there are many.
-func statEntries(dirfd int, names []string, out []entryStat) {
+// dirent is one entry of a directory as getdents returns it.
+type dirent struct {
+	name string
+	ino  uint64
+	typ  uint8 // DT_* type, DT_UNKNOWN when the file system does not tell
+}
+
+// statEntries statx'es the entries ents of the open directory dirfd into
+// out, half of them in a second goroutine when there are many. With quick,
+// only directories and entries of unknown type are statx'ed; the others
+// get their type and inode number from the entry and dev as device.
+func statEntries(dirfd int, ents []dirent, out []entryStat, quick bool, dev uint64) {
 	one := func(i int) {
-		out[i].err = unix.Statx(dirfd, names[i], unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
+		out[i].err = unix.Statx(dirfd, ents[i].name, unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
 	}
-	if len(names) < parallelStat {
-		for i := range names {
+	todo := make([]int, 0, len(ents))
+	for i := range ents {
+		if quick {
+			if m, ok := dtMode(ents[i].typ); ok && m != unix.S_IFDIR {
+				out[i] = entryStat{quick: true}
+				out[i].sx.Mode = uint16(m)
+				out[i].sx.Ino = ents[i].ino
+				out[i].sx.Dev_major, out[i].sx.Dev_minor = unix.Major(dev), unix.Minor(dev)
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
+	if len(todo) < parallelStat {
+		for _, i := range todo {
 			one(i)
 		}
 		return
 	}
-	half := len(names) / 2
+	half := len(todo) / 2
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := half; i < len(names); i++ {
+		for _, i := range todo[half:] {
 			one(i)
 		}
 	}()
-	for i := 0; i < half; i++ {
+	for _, i := range todo[:half] {
 		one(i)
 	}
 	<-done
 }
 
+// dtMode returns the file type bits of a directory entry type; false for
+// DT_UNKNOWN and anything else it does not know.
+func dtMode(t uint8) (uint32, bool) {
+	switch t {
+	case unix.DT_REG:
+		return unix.S_IFREG, true
+	case unix.DT_DIR:
+		return unix.S_IFDIR, true
+	case unix.DT_LNK:
+		return unix.S_IFLNK, true
+	case unix.DT_FIFO:
+		return unix.S_IFIFO, true
+	case unix.DT_SOCK:
+		return unix.S_IFSOCK, true
+	case unix.DT_CHR:
+		return unix.S_IFCHR, true
+	case unix.DT_BLK:
+		return unix.S_IFBLK, true
+	}
+	return 0, false
+}
+
+// readDirents reads all entries of the open directory fd but "." and "..",
+// using buf for getdents.
+func readDirents(fd int, buf []byte) ([]dirent, error) {
+	var ents []dirent
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return ents, nil
+		}
+		for off := 0; off < n; {
+			// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name.
+			if off+19 > n {
+				return nil, errors.New("getdents: short record")
+			}
+			rec := buf[off:n]
+			reclen := int(binary.NativeEndian.Uint16(rec[16:]))
+			if reclen < 19 || reclen > len(rec) {
+				return nil, errors.New("getdents: bad record length")
+			}
+			name := rec[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			ino := binary.NativeEndian.Uint64(rec)
+			if ino == 0 || string(name) == "." || string(name) == ".." {
+				continue
+			}
+			ents = append(ents, dirent{name: string(name), ino: ino, typ: rec[18]})
+		}
+	}
+}
+
 // walkChunk is a run of entries of one directory, in walk order.
 type walkChunk struct {
-	names []string
+	names []dirent
 	stats []entryStat
 	last  bool  // the directory has no more entries
 	err   error // the directory could not be read: the walk ends
@@ -82,6 +172,7 @@ type lister struct {
 	done     chan struct{}
 	include  map[string]bool
 	subtrees []string
+	buf      []byte // for getdents
 }
 
 // startLister starts listing the tree from the dump root.
@@ -131,17 +222,21 @@ func (l *lister) send(c walkChunk) error {
 	}
 }
 
-// names returns the entries of the open directory f (rel below the dump
-// root) that the backup takes, sorted.
-func (l *lister) names(f *os.File, rel string) ([]string, error) {
+// entries returns the entries of the open directory fd (rel below the
+// dump root) that the backup takes, sorted by name.
+func (l *lister) entries(fd int, rel string) ([]dirent, error) {
 	w := l.w
-	names, err := f.Readdirnames(-1)
+	if l.buf == nil {
+		l.buf = make([]byte, 32<<10)
+	}
+	ents, err := readDirents(fd, l.buf)
 	if err != nil {
 		return nil, fmt.Errorf("dump backup: read directory %s: %w", rel, err)
 	}
-	sort.Strings(names)
-	kept := names[:0]
-	for _, name := range names {
+	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
+	kept := ents[:0]
+	for _, e := range ents {
+		name := e.name
 		if rel == "" && name == snapshot.Dir && w.src.rel == "" {
 			continue // never back up the snapshots
 		}
@@ -162,7 +257,7 @@ func (l *lister) names(f *os.File, rel string) ([]string, error) {
 				continue
 			}
 		}
-		kept = append(kept, name)
+		kept = append(kept, e)
 	}
 	return kept, nil
 }
@@ -174,25 +269,34 @@ func (l *lister) list(rel string) error {
 		return err
 	}
 	dp := w.full(path.Join(w.src.rel, rel))
-	f, err := os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	dirfd, err := unix.Open(dp, flags|unix.O_NOATIME, 0)
 	if err != nil && errors.Is(err, unix.EPERM) {
-		f, err = os.OpenFile(dp, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		dirfd, err = unix.Open(dp, flags, 0)
 	}
 	if err != nil {
-		return l.send(walkChunk{err: fmt.Errorf("dump backup: %w", err)})
+		return l.send(walkChunk{err: fmt.Errorf("dump backup: %w", &os.PathError{Op: "open", Path: dp, Err: err})})
 	}
 	// The directory stays open while its entries are statx'ed by name
 	// relative to it, across the listing of its subdirectories.
-	defer f.Close()
-	names, err := l.names(f, rel)
+	defer unix.Close(dirfd)
+	var dev uint64
+	if w.quick {
+		// Files are on the file system of their directory.
+		var st unix.Stat_t
+		if err := unix.Fstat(dirfd, &st); err != nil {
+			return l.send(walkChunk{err: fmt.Errorf("dump backup: stat %s: %w", dp, err)})
+		}
+		dev = st.Dev
+	}
+	names, err := l.entries(dirfd, rel)
 	if err != nil {
 		return l.send(walkChunk{err: err})
 	}
-	dirfd := int(f.Fd())
 	for start := 0; start < len(names); start += statBatch {
 		batch := names[start:min(len(names), start+statBatch)]
 		stats := make([]entryStat, len(batch))
-		statEntries(dirfd, batch, stats)
+		statEntries(dirfd, batch, stats, w.quick, dev)
 		from := 0
 		for i := range batch {
 			if stats[i].err != nil || stats[i].sx.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -203,9 +307,9 @@ func (l *lister) list(rel string) error {
 				return err
 			}
 			from = i + 1
-			crel := batch[i]
+			crel := batch[i].name
 			if rel != "" {
-				crel = rel + "/" + batch[i]
+				crel = rel + "/" + batch[i].name
 			}
 			if err := l.list(crel); err != nil {
 				return err
