@@ -84,20 +84,14 @@ type Cartridge struct {
 	hdr      [4]byte
 	trl      [4]byte
 	closed   bool
-	// Write-behind (see writeBehind): the image offset from which the
-	// kernel's writeback has not been started yet, and the start of the
-	// chunk whose writeback was started last.
-	wbStart, wbPrev int64
+	// wb is the write-behind of a writable cartridge (nil if read-only).
+	wb *flusher
 	// dirDirty: the image was replaced by a new file (see replaceImage)
 	// and the directory entry is not synced yet.
 	dirDirty bool
 	// bg waits for the release of replaced images.
 	bg sync.WaitGroup
 }
-
-// writeBehindChunk is how many bytes of written objects the cartridge
-// lets pile up in the page cache before it starts their writeback.
-const writeBehindChunk = 8 << 20
 
 // IndexPath returns the path of the sidecar index of the image at path.
 func IndexPath(path string) string { return path + ".idx" }
@@ -182,7 +176,9 @@ func (c *Cartridge) load() error {
 		c.repaired = c.fsize - torn
 		c.fsize = torn
 	}
-	c.wbStart, c.wbPrev = c.end, c.end
+	if !c.ro {
+		c.wb = newFlusher(int(c.f.Fd()), c.end)
+	}
 	if !c.ro && (!ok || c.pc != int64(len(c.ents))) {
 		if !ok {
 			if err := c.writeHeader(0, 0); err != nil {
@@ -563,6 +559,9 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 	if c.ro {
 		return 0, ErrReadOnly
 	}
+	if err := c.wb.takeErr(); err != nil {
+		return 0, err
+	}
 	off := c.offsetOf(c.head)
 	if c.head < int64(len(c.ents)) {
 		if c.pc > c.head {
@@ -578,17 +577,15 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 		c.marks = c.marks[:c.fileOf(c.head)]
 		c.end = off
 	}
-	if c.wbStart > off {
-		c.wbStart = off
-	}
-	if c.wbPrev > off {
-		c.wbPrev = off
-	}
 	if c.fsize > off {
+		// The write-behind must not work on the range being cut (or on
+		// the file being replaced) any more.
+		c.wb.reset(int(c.f.Fd()), off)
 		if off == 0 {
 			if err := c.replaceImage(); err != nil {
 				return 0, err
 			}
+			c.wb.reset(int(c.f.Fd()), 0)
 		} else if err := c.f.Truncate(off); err != nil {
 			return 0, fmt.Errorf("simtap: truncate: %w", err)
 		}
@@ -680,7 +677,7 @@ func (c *Cartridge) WriteRecordCompressed(p []byte, comp Compression) error {
 	c.head++
 	c.end = e.end()
 	c.fsize = c.end
-	c.writeBehind()
+	c.wb.wrote(c.end)
 	return nil
 }
 
@@ -729,31 +726,6 @@ func (c *Cartridge) pwritev(iov [][]byte, off int64) error {
 	return nil
 }
 
-// writeBehind starts the kernel's writeback of the objects written since
-// the last start once they reach writeBehindChunk bytes, and waits for the
-// writeback of the chunk before them. A long run of writes then goes to
-// the disk while it is being written, so the fsync of Sync at its end has
-// little left to do, and the pages of a cartridge in the page cache stay
-// bounded.
-// It only schedules I/O: durability still comes from Sync alone, and an
-// error here (also reported by the next fsync) is ignored.
-func (c *Cartridge) writeBehind() {
-	if c.end-c.wbStart < writeBehindChunk {
-		return
-	}
-	fd := int(c.f.Fd())
-	_ = unix.SyncFileRange(fd, c.wbStart, c.end-c.wbStart, unix.SYNC_FILE_RANGE_WRITE)
-	if c.wbPrev < c.wbStart {
-		_ = unix.SyncFileRange(fd, c.wbPrev, c.wbStart-c.wbPrev, unix.SYNC_FILE_RANGE_WAIT_BEFORE)
-		// Like a tape, the cartridge keeps nothing in memory once it is
-		// written: the chunk's pages, clean now, leave the page cache, so
-		// that a long backup does not push everyone else's data out of it
-		// (the kernel keeps any page that is still dirty).
-		_ = unix.Fadvise(fd, c.wbPrev, c.wbStart-c.wbPrev, unix.FADV_DONTNEED)
-	}
-	c.wbPrev, c.wbStart = c.wbStart, c.end
-}
-
 // Sync writes the index and flushes the image and the index to stable
 // storage.
 func (c *Cartridge) Sync() error {
@@ -762,6 +734,9 @@ func (c *Cartridge) Sync() error {
 	}
 	if c.ro {
 		return nil
+	}
+	if err := c.wb.takeErr(); err != nil {
+		return err
 	}
 	if err := c.f.Sync(); err != nil {
 		return fmt.Errorf("simtap: sync: %w", err)
@@ -788,7 +763,8 @@ func (c *Cartridge) Close() error {
 	}
 	var err error
 	if !c.ro {
-		err = c.flushIndex()
+		c.wb.stop()
+		err = errors.Join(c.wb.takeErr(), c.flushIndex())
 	}
 	c.closed = true
 	c.closeFiles()

@@ -1,0 +1,168 @@
+package simtap
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeBehindChunk is how many bytes of written objects the cartridge lets
+// pile up in the page cache before their writeback is started.
+const writeBehindChunk = 8 << 20
+
+// writeBehindLag bounds how far the writer may run ahead of the disk: a
+// write returns only once the writeback of all but this many bytes before
+// the end of the data is done. It is the most a cartridge keeps in the page
+// cache, and about the most the fsync of Sync has left to write.
+const writeBehindLag = 64 << 20
+
+// flusher is the write-behind of a writable cartridge. The cartridge hands
+// it the end of the data after each record (wrote); a goroutine of its own
+// starts the kernel's writeback of each writeBehindChunk bytes
+// (sync_file_range WRITE), waits for the writeback of the chunks before the
+// latest one (WAIT_BEFORE) and drops them from the page cache
+// (FADV_DONTNEED), so that the writer is held up by the disk only when it
+// gets writeBehindLag bytes ahead of it, and the fsync of Sync finds little
+// left to do. Durability still comes from Sync alone.
+//
+// The first error of a background writeback is kept and returned by the
+// next call of takeErr (the next write, Sync or Close of the cartridge).
+type flusher struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	fd   int
+	gen  uint64 // bumped by reset: results of older syscalls are dropped
+	// Offsets in the image: the end of the data handed over (written), the
+	// writeback started up to started, the start of the last range started
+	// (last), the writeback done up to done. done <= last <= started <=
+	// written.
+	written, started, last, done int64
+	busy                         bool // the goroutine is in a syscall
+	blocked                      bool // a writer waits for the lag to shrink
+	running                      bool // the goroutine was started
+	stopping                     bool
+	exited                       chan struct{}
+	err                          error
+	// syncRange is unix.SyncFileRange; tests put a failing or blocking
+	// one in its place (before the first write).
+	syncRange func(fd int, off, n int64, flags int) error
+}
+
+func newFlusher(fd int, end int64) *flusher {
+	w := &flusher{fd: fd, written: end, started: end, last: end, done: end,
+		syncRange: unix.SyncFileRange, exited: make(chan struct{})}
+	w.cond.L = &w.mu
+	return w
+}
+
+// wrote records that the data now ends at end, starts the goroutine on the
+// first call, and waits while the writer is more than writeBehindLag bytes
+// ahead of the finished writeback.
+func (w *flusher) wrote(end int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.written = end
+	if !w.running {
+		w.running = true
+		go w.run()
+	}
+	w.cond.Broadcast()
+	for w.written-w.done > writeBehindLag && w.err == nil && !w.stopping {
+		w.blocked = true
+		w.cond.Wait()
+	}
+	w.blocked = false
+}
+
+// reset moves all offsets to off (the data was cut there) and the file
+// descriptor to fd (the image was replaced), once the goroutine is out of
+// any syscall on the old range.
+func (w *flusher) reset(fd int, off int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.busy {
+		w.cond.Wait()
+	}
+	w.gen++
+	w.fd = fd
+	w.written, w.started, w.last, w.done = off, off, off, off
+	w.cond.Broadcast()
+}
+
+// takeErr returns the error of a background writeback not reported yet.
+func (w *flusher) takeErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.err
+	w.err = nil
+	return err
+}
+
+// stop ends the goroutine and waits until it is out of any syscall, so
+// that the image can be closed.
+func (w *flusher) stop() {
+	w.mu.Lock()
+	w.stopping = true
+	w.cond.Broadcast()
+	running := w.running
+	w.mu.Unlock()
+	if running {
+		<-w.exited
+	}
+}
+
+func (w *flusher) run() {
+	defer close(w.exited)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for !w.stopping {
+		fd, gen := w.fd, w.gen
+		var off, end int64
+		var flags int
+		switch {
+		case w.err != nil:
+			// Nothing more until the error was reported and the writer
+			// goes on (or the image is cut).
+			w.cond.Wait()
+			continue
+		case w.written-w.started >= writeBehindChunk:
+			off, end, flags = w.started, w.written, unix.SYNC_FILE_RANGE_WRITE
+		case w.last > w.done:
+			off, end, flags = w.done, w.last, unix.SYNC_FILE_RANGE_WAIT_BEFORE
+		case w.blocked && w.written > w.done:
+			// The writer waits on the latest range too: start what is
+			// left and wait for all of it.
+			off, end = w.done, w.written
+			flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+		default:
+			w.cond.Wait()
+			continue
+		}
+		w.busy = true
+		w.mu.Unlock()
+		err := w.syncRange(fd, off, end-off, flags)
+		if err == nil && flags&unix.SYNC_FILE_RANGE_WAIT_BEFORE != 0 {
+			// Like a tape, the cartridge keeps nothing in memory once it
+			// is written: the clean pages leave the page cache, so that a
+			// long backup does not push everyone else's data out of it
+			// (the kernel keeps any page that is still dirty).
+			_ = unix.Fadvise(fd, off, end-off, unix.FADV_DONTNEED)
+		}
+		w.mu.Lock()
+		w.busy = false
+		if gen == w.gen {
+			switch {
+			case err != nil:
+				w.err = fmt.Errorf("simtap: writeback of %d bytes at %d: %w", end-off, off, err)
+			case flags == unix.SYNC_FILE_RANGE_WRITE:
+				w.last, w.started = off, end
+			case flags&unix.SYNC_FILE_RANGE_WRITE != 0:
+				w.last, w.started, w.done = end, end, end
+			default:
+				w.done = end
+			}
+		}
+		w.cond.Broadcast()
+	}
+}
