@@ -461,7 +461,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	phase(PhaseFiles)
 	pf := w.startPrefetch(ctx)
 	defer pf.stop()
-	for b := range pf.out {
+	for {
+		b, err := pf.next()
+		if err != nil {
+			return res, err
+		}
+		if b == nil {
+			break
+		}
 		for i := range b.items {
 			if err := ctx.Err(); err != nil {
 				pf.recycle(b)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,12 +16,16 @@ import (
 	"github.com/tapestry-ndmp/tapestry/format/dump"
 )
 
-// Phase IV runs as a pipeline: a prefetch goroutine opens the next files in
-// the image's inode order and reads their attributes, extended attributes
+// Phase IV runs as a pipeline: prefetch goroutines open the next files in
+// the image's inode order and read their attributes, extended attributes
 // and, for small files, their data into batches, while the backup's
 // goroutine encodes the batch before and a third goroutine (asyncWriter)
-// writes the image. Batches keep the hand-overs between the goroutines
-// few; a bounded number of them bounds the memory.
+// writes the image. The files are cut into runs of runFiles consecutive
+// files of the walk; prefetch goroutine k of fetchWorkers takes the runs
+// k, k+fetchWorkers, ... and the backup's goroutine takes the batches of
+// the runs in turn, so the image keeps the order of the walk. Batches keep
+// the hand-overs between the goroutines few; each goroutine has a bounded
+// number of them, which bounds the memory.
 const (
 	// batchData is the data buffer of a batch: regular files that fit in
 	// what is left of it are read whole by the prefetcher, others by the
@@ -28,9 +33,16 @@ const (
 	batchData = 256 << 10
 	// batchFiles is the most files in a batch.
 	batchFiles = 128
-	// batches is the number of batches (1 MiB of data in all): one being
-	// filled, one being written, the others ready.
-	batches = 4
+	// runFiles is the number of files of the walk in a run.
+	runFiles = batchFiles
+	// fetchWorkers is the number of prefetch goroutines: opening and
+	// reading many small files is mostly system calls, which two CPUs
+	// make in parallel.
+	fetchWorkers = 2
+	// workerBatches is the number of batches of each prefetch goroutine
+	// (1.5 MiB of data in all): one being filled, one being written, one
+	// ready.
+	workerBatches = 3
 )
 
 // fetched is one file of phase IV as the prefetcher hands it over.
@@ -57,124 +69,185 @@ type fetchBatch struct {
 	items []fetched // never grows beyond batchFiles: items stay in place
 	buf   []byte    // data of the small files
 	used  int       // bytes of buf in use
+	// end: the last batch of its run (it may hold no file at all).
+	end   bool
+	owner *fetchWorker
 }
 
-// prefetcher is the goroutine that prepares phase IV files ahead.
+// prefetcher hands out the batches of phase IV in order.
 type prefetcher struct {
-	w      *walker
-	ctx    context.Context
-	cancel context.CancelFunc
-	out    chan *fetchBatch
-	free   chan *fetchBatch
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workers []*fetchWorker
+	wg      sync.WaitGroup
+	runs    int // runs of files in all
+	run     int // run of the next batch
+}
 
-	done chan struct{}
-
+// fetchWorker is one prefetch goroutine.
+type fetchWorker struct {
+	w     *walker
+	ctx   context.Context
+	out   chan *fetchBatch // batches of its runs, in order
+	free  chan *fetchBatch
 	dir   string // directory of the last file opened ("" none)
 	dirfd int    // descriptor of dir, or -1
 }
 
-// startPrefetch starts the prefetcher over the files of w to be dumped.
+// startPrefetch starts the prefetchers over the files of w to be dumped.
 func (w *walker) startPrefetch(ctx context.Context) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &prefetcher{
-		w: w, ctx: ctx, cancel: cancel,
-		out:   make(chan *fetchBatch, batches),
-		free:  make(chan *fetchBatch, batches),
-		done:  make(chan struct{}),
-		dirfd: -1,
+	p := &prefetcher{ctx: ctx, cancel: cancel, runs: (len(w.files) + runFiles - 1) / runFiles}
+	for k := 0; k < fetchWorkers; k++ {
+		fw := &fetchWorker{
+			w: w, ctx: ctx,
+			out:   make(chan *fetchBatch, workerBatches),
+			free:  make(chan *fetchBatch, workerBatches),
+			dirfd: -1,
+		}
+		for i := 0; i < workerBatches; i++ {
+			fw.free <- &fetchBatch{owner: fw}
+		}
+		p.workers = append(p.workers, fw)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			fw.run(k, fetchWorkers, p.runs)
+		}()
 	}
-	for i := 0; i < batches; i++ {
-		p.free <- &fetchBatch{}
-	}
-	go p.run()
 	return p
 }
 
-func (p *prefetcher) run() {
-	defer close(p.done)
-	defer close(p.out)
-	defer p.closeDir()
-	var b *fetchBatch
-	// send hands the batch over; false when the backup is cancelled.
-	send := func() bool {
-		select {
-		case p.out <- b:
-			b = nil
-			return true
-		case <-p.ctx.Done():
+// next returns the next batch in the order of the walk, nil after the
+// last one. The caller gives each batch back with recycle before it asks
+// for the next.
+func (p *prefetcher) next() (*fetchBatch, error) {
+	if p.run >= p.runs {
+		return nil, nil
+	}
+	b, ok := <-p.workers[p.run%len(p.workers)].out
+	if !ok {
+		if err := p.ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("dump backup: internal error: a prefetch goroutine ended early")
+	}
+	if b.end {
+		p.run++
+	}
+	return b, nil
+}
+
+// stop ends the prefetchers and releases what they prepared but was not
+// used. Calling it twice is harmless.
+func (p *prefetcher) stop() {
+	p.cancel()
+	for _, fw := range p.workers {
+		for b := range fw.out {
 			p.recycle(b)
-			b = nil
-			return false
 		}
 	}
-	for i := range p.w.files {
-		ref := &p.w.files[i]
-		if !ref.dump {
-			continue
-		}
-		if b == nil {
-			select {
-			case b = <-p.free:
-			case <-p.ctx.Done():
-				return
-			}
+	p.wg.Wait()
+}
+
+// recycle closes the descriptors a batch still holds and gives it back to
+// its prefetcher empty; nothing of it may be used afterwards.
+func (p *prefetcher) recycle(b *fetchBatch) { b.owner.recycle(b) }
+
+// run prepares the runs first, first+step, ... of the files below runs.
+func (fw *fetchWorker) run(first, step, runs int) {
+	defer close(fw.out)
+	defer fw.closeDir()
+	// take gets an empty batch; nil when the backup is cancelled.
+	take := func() *fetchBatch {
+		select {
+		case b := <-fw.free:
 			if b.buf == nil {
 				b.buf = make([]byte, batchData)
 				b.items = make([]fetched, 0, batchFiles)
 			}
+			return b
+		case <-fw.ctx.Done():
+			return nil
 		}
-		if p.ctx.Err() != nil {
-			p.recycle(b)
-			return
+	}
+	// send hands a batch over; false when the backup is cancelled.
+	send := func(b *fetchBatch) bool {
+		select {
+		case fw.out <- b:
+			return true
+		case <-fw.ctx.Done():
+			fw.recycle(b)
+			return false
 		}
-		b.items = append(b.items, fetched{ref: ref, f: -1})
-		it := &b.items[len(b.items)-1]
-		p.fetch(it, b)
-		// A file the writing goroutine reads itself ends a batch: reading
-		// it takes a while, and the next batch gets ready meanwhile.
-		if it.err != nil || it.f >= 0 || len(b.items) == batchFiles || b.used == len(b.buf) {
-			failed := it.err != nil // b belongs to the receiver once sent
-			if !send() || failed {
+	}
+	files := fw.w.files
+	for r := first; r < runs; r += step {
+		var b *fetchBatch
+		for i := r * runFiles; i < min(len(files), (r+1)*runFiles); i++ {
+			ref := &files[i]
+			if !ref.dump {
+				continue
+			}
+			if b == nil {
+				if b = take(); b == nil {
+					return
+				}
+			}
+			if fw.ctx.Err() != nil {
+				fw.recycle(b)
+				return
+			}
+			b.items = append(b.items, fetched{ref: ref, f: -1})
+			it := &b.items[len(b.items)-1]
+			fw.fetch(it, b)
+			if it.err != nil {
+				// The backup ends at this file: nothing more to prepare.
+				b.end = true
+				send(b)
+				return
+			}
+			// A file the writing goroutine reads itself ends a batch:
+			// reading it takes a while, and the next batch gets ready
+			// meanwhile.
+			if it.f >= 0 || len(b.items) == batchFiles || b.used == len(b.buf) {
+				if !send(b) {
+					return
+				}
+				b = nil
+			}
+		}
+		if b == nil {
+			if b = take(); b == nil {
 				return
 			}
 		}
+		b.end = true
+		if !send(b) {
+			return
+		}
 	}
-	if b != nil && len(b.items) > 0 {
-		send()
-	} else if b != nil {
-		p.recycle(b)
-	}
-}
-
-// stop ends the prefetcher and releases what it prepared but was not
-// used. Calling it twice is harmless.
-func (p *prefetcher) stop() {
-	p.cancel()
-	for b := range p.out {
-		p.recycle(b)
-	}
-	<-p.done
 }
 
 // recycle closes the descriptors a batch still holds and makes it empty for
-// the next files; nothing of it may be used afterwards.
-func (p *prefetcher) recycle(b *fetchBatch) {
+// the next files.
+func (fw *fetchWorker) recycle(b *fetchBatch) {
 	for i := range b.items {
 		if f := b.items[i].f; f >= 0 {
 			f.Close()
 		}
 		b.items[i] = fetched{}
 	}
-	b.items, b.used = b.items[:0], 0
-	p.free <- b
+	b.items, b.used, b.end = b.items[:0], 0, false
+	fw.free <- b
 }
 
 // fullPath returns the host path of the file of it, for messages.
-func (p *prefetcher) fullPath(it *fetched) string {
+func (p *fetchWorker) fullPath(it *fetched) string {
 	return p.w.full(path.Join(p.w.src.rel, it.ref.path))
 }
 
-func (p *prefetcher) closeDir() {
+func (p *fetchWorker) closeDir() {
 	if p.dirfd >= 0 {
 		unix.Close(p.dirfd)
 	}
@@ -183,7 +256,7 @@ func (p *prefetcher) closeDir() {
 
 // at returns a directory descriptor and a name to open the file rel by:
 // consecutive files are mostly in one directory, which is then opened once.
-func (p *prefetcher) at(rel string) (int, string) {
+func (p *fetchWorker) at(rel string) (int, string) {
 	dir, name := path.Split(rel)
 	if dir != p.dir || p.dirfd < 0 {
 		p.closeDir()
@@ -220,7 +293,7 @@ func openAt(dirfd int, name string) (fdFile, error) {
 // opened first and everything else is read from the descriptor; anything
 // else, or a file that is no longer what the walk saw, goes the general
 // way (fetchPath).
-func (p *prefetcher) fetch(it *fetched, b *fetchBatch) {
+func (p *fetchWorker) fetch(it *fetched, b *fetchBatch) {
 	ref := it.ref
 	if ref.typ != unix.S_IFREG {
 		p.fetchPath(it, b)
@@ -261,7 +334,7 @@ func (p *prefetcher) fetch(it *fetched, b *fetchBatch) {
 // fetchRegular reads the extended attributes and the allocation of the
 // open regular file of it, and the data of a small file that has no holes
 // when it fits in the batch.
-func (p *prefetcher) fetchRegular(it *fetched, b *fetchBatch, blocks int64) {
+func (p *fetchWorker) fetchRegular(it *fetched, b *fetchBatch, blocks int64) {
 	if err := p.readRegular(it, b, blocks); err != nil {
 		it.f.Close()
 		it.f = -1
@@ -269,7 +342,7 @@ func (p *prefetcher) fetchRegular(it *fetched, b *fetchBatch, blocks int64) {
 	}
 }
 
-func (p *prefetcher) readRegular(it *fetched, b *fetchBatch, blocks int64) error {
+func (p *fetchWorker) readRegular(it *fetched, b *fetchBatch, blocks int64) error {
 	// Most files have no extended attributes: one call tells.
 	if sz, err := unix.Flistxattr(int(it.f), nil); err != nil || sz > 0 {
 		var err error
@@ -328,7 +401,7 @@ func vanishedNode(n *node, ref *fileRef) *node {
 
 // fetchPath prepares the file of it by its path: attributes first, then
 // what its type needs.
-func (p *prefetcher) fetchPath(it *fetched, b *fetchBatch) {
+func (p *fetchWorker) fetchPath(it *fetched, b *fetchBatch) {
 	w := p.w
 	ref := it.ref
 	full := w.full(path.Join(w.src.rel, ref.path))
