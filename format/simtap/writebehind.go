@@ -40,9 +40,8 @@ type flusher struct {
 	written, started, last, done int64
 	busy                         bool // the goroutine is in a syscall
 	blocked                      bool // a writer waits for the lag to shrink
-	running                      bool // the goroutine was started
+	running                      bool // the goroutine runs (it ends when it has nothing to do)
 	stopping                     bool
-	exited                       chan struct{}
 	err                          error
 	// syncRange is unix.SyncFileRange; tests put a failing or blocking
 	// one in its place (before the first write).
@@ -51,28 +50,57 @@ type flusher struct {
 
 func newFlusher(fd int, end int64) *flusher {
 	w := &flusher{fd: fd, written: end, started: end, last: end, done: end,
-		syncRange: unix.SyncFileRange, exited: make(chan struct{})}
+		syncRange: unix.SyncFileRange}
 	w.cond.L = &w.mu
 	return w
 }
 
-// wrote records that the data now ends at end, starts the goroutine on the
-// first call, and waits while the writer is more than writeBehindLag bytes
-// ahead of the finished writeback.
+// wrote records that the data now ends at end, starts the goroutine when
+// there is work for it, and waits while the writer is more than
+// writeBehindLag bytes ahead of the finished writeback.
 func (w *flusher) wrote(end int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.written = end
-	if !w.running {
-		w.running = true
-		go w.run()
-	}
-	w.cond.Broadcast()
+	w.kickLocked()
 	for w.written-w.done > writeBehindLag && w.err == nil && !w.stopping {
 		w.blocked = true
+		w.kickLocked()
 		w.cond.Wait()
 	}
 	w.blocked = false
+}
+
+// kickLocked wakes the goroutine, or starts it if it is not running and
+// has work. Call with w.mu held.
+func (w *flusher) kickLocked() {
+	if w.running {
+		w.cond.Broadcast()
+		return
+	}
+	if _, _, _, ok := w.nextLocked(); ok && !w.stopping {
+		w.running = true
+		go w.run()
+	}
+}
+
+// nextLocked returns the next syscall of the goroutine, if any: start the
+// writeback of the data once a chunk of it is waiting, wait for the ranges
+// before the latest one started, or, while a writer waits for the lag,
+// start and wait for all that is left. After an error there is none until
+// it was reported.
+func (w *flusher) nextLocked() (off, end int64, flags int, ok bool) {
+	switch {
+	case w.err != nil:
+		return 0, 0, 0, false
+	case w.written-w.started >= writeBehindChunk:
+		return w.started, w.written, unix.SYNC_FILE_RANGE_WRITE, true
+	case w.last > w.done:
+		return w.done, w.last, unix.SYNC_FILE_RANGE_WAIT_BEFORE, true
+	case w.blocked && w.written > w.done:
+		return w.done, w.written, unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER, true
+	}
+	return 0, 0, 0, false
 }
 
 // reset moves all offsets to off (the data was cut there) and the file
@@ -99,45 +127,28 @@ func (w *flusher) takeErr() error {
 	return err
 }
 
-// stop ends the goroutine and waits until it is out of any syscall, so
-// that the image can be closed.
+// stop ends the goroutine, once it is out of any syscall, so that the
+// image can be closed.
 func (w *flusher) stop() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.stopping = true
 	w.cond.Broadcast()
-	running := w.running
-	w.mu.Unlock()
-	if running {
-		<-w.exited
+	for w.running {
+		w.cond.Wait()
 	}
 }
 
+// run makes the syscalls nextLocked names until there is none (or stop)
+// and then ends: an idle cartridge has no goroutine.
 func (w *flusher) run() {
-	defer close(w.exited)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for !w.stopping {
 		fd, gen := w.fd, w.gen
-		var off, end int64
-		var flags int
-		switch {
-		case w.err != nil:
-			// Nothing more until the error was reported and the writer
-			// goes on (or the image is cut).
-			w.cond.Wait()
-			continue
-		case w.written-w.started >= writeBehindChunk:
-			off, end, flags = w.started, w.written, unix.SYNC_FILE_RANGE_WRITE
-		case w.last > w.done:
-			off, end, flags = w.done, w.last, unix.SYNC_FILE_RANGE_WAIT_BEFORE
-		case w.blocked && w.written > w.done:
-			// The writer waits on the latest range too: start what is
-			// left and wait for all of it.
-			off, end = w.done, w.written
-			flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-		default:
-			w.cond.Wait()
-			continue
+		off, end, flags, ok := w.nextLocked()
+		if !ok {
+			break
 		}
 		w.busy = true
 		w.mu.Unlock()
@@ -165,4 +176,6 @@ func (w *flusher) run() {
 		}
 		w.cond.Broadcast()
 	}
+	w.running = false
+	w.cond.Broadcast()
 }

@@ -148,3 +148,35 @@ func TestWriteBehindErrorReported(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteBehindIdleNoGoroutine checks that the write-behind's goroutine
+// ends once it has nothing left to do, so that a cartridge left open in a
+// drive holds none (the server's tests count goroutines after a session).
+func TestWriteBehindIdleNoGoroutine(t *testing.T) {
+	c, _ := newCart(t)
+	defer c.Close()
+	for i := 0; i < 3*writeBehindChunk/(64<<10); i++ {
+		if err := c.WriteRecord(rec(3, i, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; ; i++ {
+		c.wb.mu.Lock()
+		w := c.wb
+		running, written, started, last, done := w.running, w.written, w.started, w.last, w.done
+		c.wb.mu.Unlock()
+		if !running {
+			// Done, but for the latest range started and the rest of a
+			// chunk (left to the fsync of Sync).
+			if done != last || last >= started || written-started >= writeBehindChunk {
+				t.Fatalf("goroutine ended with the writeback done up to %d, started up to %d (last range from %d), data up to %d",
+					done, started, last, written)
+			}
+			return
+		}
+		if i == 10000 {
+			t.Fatal("the write-behind goroutine still runs with nothing to do")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
