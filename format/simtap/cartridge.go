@@ -89,6 +89,9 @@ type Cartridge struct {
 	// dirDirty: the image was replaced by a new file (see replaceImage)
 	// and the directory entry is not synced yet.
 	dirDirty bool
+	// old holds the images replaced since the last Sync, open (and so
+	// still taking their space) until the new data is on disk.
+	old []*os.File
 	// bg waits for the release of replaced images.
 	bg sync.WaitGroup
 }
@@ -599,7 +602,10 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 // truncating it: cutting a file of gigabytes takes the kernel a good part
 // of a second (its cached pages and blocks are freed), which would delay
 // the first record of the new data. The old file is closed, and so freed,
-// on another goroutine. Sync also syncs the directory afterwards, so that
+// by the next Sync once the new data is on disk (see releaseOld), not
+// during the writes: freeing gigabytes makes the file system write its
+// journal and discard the blocks, which competes with the new data for
+// the disk and holds up the fsync. Sync also syncs the directory, so that
 // the new file, not the old one, is what a crash leaves at the path once
 // Sync returned. The index was emptied before (prepareWrite).
 func (c *Cartridge) replaceImage() error {
@@ -617,14 +623,26 @@ func (c *Cartridge) replaceImage() error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("simtap: replace image: %w", err)
 	}
-	old := c.f
+	c.old = append(c.old, c.f)
 	c.f, c.dirDirty = nf, true
+	return nil
+}
+
+// releaseOld closes the replaced images on another goroutine, which frees
+// them.
+func (c *Cartridge) releaseOld() {
+	if len(c.old) == 0 {
+		return
+	}
+	old := c.old
+	c.old = nil
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		_ = old.Close()
+		for _, f := range old {
+			_ = f.Close()
+		}
 	}()
-	return nil
 }
 
 // WriteRecord writes p as one record at the head, discarding everything
@@ -753,6 +771,7 @@ func (c *Cartridge) Sync() error {
 	if err := c.idx.Sync(); err != nil {
 		return fmt.Errorf("simtap: sync index: %w", err)
 	}
+	c.releaseOld()
 	return nil
 }
 
@@ -767,6 +786,7 @@ func (c *Cartridge) Close() error {
 		err = errors.Join(c.wb.takeErr(), c.flushIndex())
 	}
 	c.closed = true
+	c.releaseOld()
 	c.closeFiles()
 	c.codec.close()
 	c.bg.Wait()

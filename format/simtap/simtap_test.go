@@ -509,7 +509,8 @@ func TestWriteBehindFollowsHead(t *testing.T) {
 // truncation of a big file on the write path) with the old file's mode;
 // the tape then holds only the new data, also after the cartridge is
 // opened again with its index and without it, and Sync syncs the
-// directory once for it.
+// directory once for it. The old file stays open until that Sync (its
+// freeing does not compete with the new data's writes).
 func TestRewriteFromBOTReplacesImage(t *testing.T) {
 	c, path := newCart(t)
 	for i := 0; i < 50; i++ {
@@ -547,15 +548,18 @@ func TestRewriteFromBOTReplacesImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.SameFile(old, now) || now.Mode().Perm() != 0o600 || now.Size() != c.Size() || !c.dirDirty {
-		t.Fatalf("after the rewrite: same file %v, mode %v, size %d (tape %d), directory to sync %v",
-			os.SameFile(old, now), now.Mode(), now.Size(), c.Size(), c.dirDirty)
+	if os.SameFile(old, now) || now.Mode().Perm() != 0o600 || now.Size() != c.Size() || !c.dirDirty || len(c.old) != 1 {
+		t.Fatalf("after the rewrite: same file %v, mode %v, size %d (tape %d), directory to sync %v, %d old images open",
+			os.SameFile(old, now), now.Mode(), now.Size(), c.Size(), c.dirDirty, len(c.old))
+	}
+	if st, err := c.old[0].Stat(); err != nil || !os.SameFile(st, old) {
+		t.Fatalf("old image held: %v", err)
 	}
 	if err := c.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if c.dirDirty {
-		t.Fatal("Sync left the directory unsynced")
+	if c.dirDirty || len(c.old) != 0 {
+		t.Fatalf("Sync left the directory unsynced (%v) or %d old images open", c.dirDirty, len(c.old))
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
