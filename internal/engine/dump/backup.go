@@ -939,10 +939,15 @@ func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) err
 	}
 	live := sx.Ino
 	if w.quick && typ != unix.S_IFDIR {
-		// Every name of a file is a hard link found again: its inode
-		// number on its file system identifies it for this backup.
+		// A name whose inode number was seen before is another link of
+		// that file, once the attributes of both say so.
 		dev := unix.Mkdev(sx.Dev_major, sx.Dev_minor)
-		d, found, err := w.im.getNew(live, uint64(typ)<<48^dev)
+		fp := uint64(typ)<<48 ^ dev
+		d, found, err := w.im.getNew(live, fp)
+		if err == nil && found && !w.sameFile(rel, d) {
+			found = false
+			d, err = w.im.renew(live, fp)
+		}
 		if err != nil {
 			return err
 		}
@@ -981,6 +986,26 @@ func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) err
 		w.byLive[live] = d
 	}
 	return nil
+}
+
+// sameFile tells whether the file rel (below the dump root) is a hard link
+// of the file that has dump inode d: the quick walk's test for a name whose
+// directory entry gives an inode number seen before (the number of an entry
+// can differ from the file's own, as on overlayfs). Only files with more
+// than one link, of the same inode on the same device, are one.
+func (w *walker) sameFile(rel string, d uint32) bool {
+	// The quick walk hands out numbers in the order of w.files.
+	i, ok := slices.BinarySearchFunc(w.files, d, func(f fileRef, d uint32) int { return cmp.Compare(f.ino, d) })
+	if !ok {
+		return false
+	}
+	var a, b unix.Statx_t
+	const mask = unix.STATX_INO | unix.STATX_NLINK
+	if unix.Statx(unix.AT_FDCWD, w.full(path.Join(w.src.rel, w.files[i].path)), unix.AT_SYMLINK_NOFOLLOW, mask, &a) != nil ||
+		unix.Statx(unix.AT_FDCWD, w.full(path.Join(w.src.rel, rel)), unix.AT_SYMLINK_NOFOLLOW, mask, &b) != nil {
+		return false
+	}
+	return a.Nlink > 1 && a.Ino == b.Ino && a.Dev_major == b.Dev_major && a.Dev_minor == b.Dev_minor
 }
 
 // baseSlack is how much earlier than its base date an incremental looks.

@@ -65,6 +65,14 @@ func (im *InodeMap) getNew(live, fp uint64) (d uint32, found bool, err error) {
 	return d, err == nil && im.next == next, err
 }
 
+// renew gives live the next free number even though it has one: the
+// quick walk found another file under the same inode number. Only a map
+// that is not kept may use it.
+func (im *InodeMap) renew(live, fp uint64) (uint32, error) {
+	delete(im.m, live)
+	return im.Get(live, fp)
+}
+
 // Len returns the number of files mapped.
 func (im *InodeMap) Len() int { return len(im.m) }
 

@@ -127,3 +127,43 @@ func TestReadDirentsError(t *testing.T) {
 		t.Fatal("readDirents of a regular file: no error")
 	}
 }
+
+// TestQuickWalkInodeCollision: in the quick walk, two names whose directory
+// entries give the same inode number (as on overlayfs, where the number of
+// a directory entry may come from another layer) are one file only when
+// both are links of one inode; otherwise the second gets a dump inode of
+// its own and is dumped too.
+func TestQuickWalkInodeCollision(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a"), []byte("a"), 0o644)
+	writeFile(t, filepath.Join(root, "b"), []byte("b"), 0o644)
+	must(t, os.Link(filepath.Join(root, "a"), filepath.Join(root, "c")))
+	must(t, os.Link(filepath.Join(root, "a"), filepath.Join(root, "d")))
+	var st unix.Stat_t
+	must(t, unix.Lstat(filepath.Join(root, "a"), &st))
+	w := &walker{ctx: context.Background(), src: &source{root: root}, opt: &backupOpts{}, im: NewInodeMap(), quick: true}
+	// add walks one name whose directory entry gives a's inode number.
+	add := func(name string) node {
+		sx := &unix.Statx_t{Mode: unix.S_IFREG, Ino: st.Ino}
+		sx.Dev_major, sx.Dev_minor = unix.Major(st.Dev), unix.Minor(st.Dev)
+		var n node
+		must(t, w.fillNode(&n, sx, name, 0))
+		if !n.dup {
+			w.files = append(w.files, fileRef{path: name, ino: n.ino, typ: unix.S_IFREG, dump: true})
+		}
+		return n
+	}
+	a, b, c, d := add("a"), add("b"), add("c"), add("d")
+	if b.dup || b.ino == a.ino {
+		t.Errorf("b taken for a link of a: dup %v, inode %d (a %d)", b.dup, b.ino, a.ino)
+	}
+	// c is a link of a, but the number now belongs to b: c must not be
+	// taken for b; a dump inode of its own is the safe side.
+	if c.ino == b.ino || c.ino == a.ino && !c.dup {
+		t.Errorf("c (a link of a): dup %v, inode %d (a %d, b %d)", c.dup, c.ino, a.ino, b.ino)
+	}
+	// d is a link of c's file, found under the number c holds now.
+	if !d.dup || d.ino != c.ino {
+		t.Errorf("d (a link of c): dup %v, inode %d (c %d)", d.dup, d.ino, c.ino)
+	}
+}
