@@ -1,14 +1,23 @@
 package server
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/dma"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -123,4 +132,153 @@ func BenchmarkLocalDumpBackup(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(bytes))
+}
+
+// bigBackupMB is the size of the volume the big-backup benchmarks dump:
+// TAPESTRY_BENCH_MB MiB (default 512) in files of up to 256 MiB of random
+// data, like set (a) of scripts/bench.sh.
+func bigBackupMB() int {
+	if n, err := strconv.Atoi(os.Getenv("TAPESTRY_BENCH_MB")); err == nil && n > 0 {
+		return n
+	}
+	return 512
+}
+
+// bigBackup is a fixture with a volume vs1/big on a btrfs subvolume of a
+// loop-mounted file system (snapshots as in the daemon's bench) and the
+// source directory.
+type bigBackup struct {
+	f   *fixture
+	src string
+	img string // where the engine benchmark writes its image
+}
+
+func newBigBackup(b *testing.B) *bigBackup {
+	b.Helper()
+	mb := bigBackupMB()
+	mnt := testutil.LoopFS(b, "btrfs", mb+1024)
+	src := filepath.Join(mnt, "big")
+	testutil.Run(b, "btrfs", "subvolume", "create", src)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	chunk := make([]byte, 1<<20)
+	for i := 0; mb > 0; i++ {
+		n := min(mb, 256)
+		mb -= n
+		fh, err := os.Create(filepath.Join(src, fmt.Sprintf("big%d", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < n; j++ {
+			for k := 0; k < len(chunk); k += 8 {
+				binary.LittleEndian.PutUint64(chunk[k:], rnd.Uint64())
+			}
+			if _, err := fh.Write(chunk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := fh.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f := newFixture(b, fixtureOpts{before: func(f *fixture) {
+		if _, err := f.st.CreateSVM(f.ctx, storage.SVMSpec{Name: "vs1"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.st.CreateVolume(f.ctx, storage.VolumeSpec{Name: "big", SVM: "vs1", HostPath: src, SnapshotProvider: "btrfs"}); err != nil {
+			b.Fatal(err)
+		}
+	}})
+	testutil.Run(b, "sync")
+	return &bigBackup{f: f, src: src, img: filepath.Join(b.TempDir(), "img.dump")}
+}
+
+// ndmp runs a local level-0 backup of vs1/big to nrst0l through the DMA
+// (64 KiB records), as `tapestry ndmp backup` does, and returns its time.
+func (bb *bigBackup) ndmp(b *testing.B) time.Duration {
+	b.Helper()
+	testutil.Run(b, "sync")
+	start := time.Now()
+	res, err := dma.Backup(bb.f.ctx, dma.Job{Addr: bb.f.addr, User: testUser, Password: bb.f.ndmpPW,
+		Device: "nrst0l", FileSystem: "/vs1/big", TapeFile: 0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(start)
+	if res.Bytes < uint64(bigBackupMB())<<20 {
+		b.Fatalf("backup moved %d bytes", res.Bytes)
+	}
+	return d
+}
+
+// engine dumps the source directory to an image file as `tapestry dump -0
+// -f IMAGE DIR` does (10 KiB records, 1 MiB buffer, no fsync) and returns
+// its time.
+func (bb *bigBackup) engine(b *testing.B) time.Duration {
+	b.Helper()
+	_ = os.Remove(bb.img)
+	testutil.Run(b, "sync")
+	start := time.Now()
+	fh, err := os.Create(bb.img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(fh, 1<<20)
+	if _, err := dump.Backup(bb.f.ctx, dump.BackupRequest{Dir: bb.src, Output: w, RecordSize: 10 << 10,
+		Env: dump.Env{"LEVEL": "0", "UPDATE": "N"}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(start)
+	_ = os.Remove(bb.img)
+	return d
+}
+
+// BenchmarkBigLocalBackup measures a local NDMP backup (issue 5) of a
+// bigBackupMB volume of large random files to the virtual drive.
+func BenchmarkBigLocalBackup(b *testing.B) {
+	bb := newBigBackup(b)
+	b.SetBytes(int64(bigBackupMB()) << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		testutil.Run(b, "sync")
+		b.StartTimer()
+		bb.ndmp(b)
+	}
+}
+
+// BenchmarkBigLocalBackupRatio runs the engine to an image file and the
+// local NDMP backup of the same volume in turn (A, B, A, B, ...) and
+// reports the throughput ratio engine/NDMP (issue 5 goal: >= 0.9).
+func BenchmarkBigLocalBackupRatio(b *testing.B) {
+	bb := newBigBackup(b)
+	var te, tn, ce, cn time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
+		te += bb.engine(b)
+		c1 := cpuTime()
+		tn += bb.ndmp(b)
+		ce += c1 - c0
+		cn += cpuTime() - c1
+	}
+	b.ReportMetric(te.Seconds()/float64(b.N), "engine-s/op")
+	b.ReportMetric(tn.Seconds()/float64(b.N), "ndmp-s/op")
+	b.ReportMetric(ce.Seconds()/float64(b.N), "engine-cpu-s/op")
+	b.ReportMetric(cn.Seconds()/float64(b.N), "ndmp-cpu-s/op")
+	b.ReportMetric(te.Seconds()/tn.Seconds(), "engine/ndmp")
+}
+
+// cpuTime returns the user and system CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
