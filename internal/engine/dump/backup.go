@@ -1033,7 +1033,11 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 	}
 	dir.dump = true
 	w.dirs = append(w.dirs, dir)
-	ents := []dump.DirEntry{{Ino: dir.ino, Type: dump.DTDir, Name: "."}}
+	dotdot := dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: ".."}
+	if dir.ino != dump.RootIno {
+		dotdot = dir.entries[1]
+	}
+	var ents []dump.DirEntry
 	var scratch node // the node of a non-directory, kept only as a fileRef
 	for {
 		c, err := l.next()
@@ -1042,6 +1046,10 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 		}
 		if c.last {
 			break
+		}
+		if ents == nil {
+			ents = make([]dump.DirEntry, 2, c.entries+2)
+			ents[0], ents[1] = dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: "."}, dotdot
 		}
 		for i := range c.names {
 			name := c.names[i].name
@@ -1080,11 +1088,8 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 			}
 		}
 	}
-	if dir.ino == dump.RootIno {
-		ents = append(ents[:1], append([]dump.DirEntry{{Ino: dir.ino, Type: dump.DTDir, Name: ".."}}, ents[1:]...)...)
-	} else {
-		dotdot := dir.entries[1]
-		ents = append(ents[:1], append([]dump.DirEntry{dotdot}, ents[1:]...)...)
+	if ents == nil {
+		ents = []dump.DirEntry{{Ino: dir.ino, Type: dump.DTDir, Name: "."}, dotdot}
 	}
 	dir.entries = ents
 	return nil

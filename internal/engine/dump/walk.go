@@ -159,8 +159,10 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 type walkChunk struct {
 	names []dirent
 	stats []entryStat
-	last  bool  // the directory has no more entries
-	err   error // the directory could not be read: the walk ends
+	// entries is the number of entries of the directory in all chunks.
+	entries int
+	last    bool  // the directory has no more entries
+	err     error // the directory could not be read: the walk ends
 }
 
 // lister is the goroutine that reads the directories ahead of the walk.
@@ -303,7 +305,7 @@ func (l *lister) list(rel string) error {
 				continue
 			}
 			// A subdirectory: the entries up to it, then all of it.
-			if err := l.send(walkChunk{names: batch[from : i+1], stats: stats[from : i+1]}); err != nil {
+			if err := l.send(walkChunk{names: batch[from : i+1], stats: stats[from : i+1], entries: len(names)}); err != nil {
 				return err
 			}
 			from = i + 1
@@ -316,7 +318,7 @@ func (l *lister) list(rel string) error {
 			}
 		}
 		if from < len(batch) {
-			if err := l.send(walkChunk{names: batch[from:], stats: stats[from:]}); err != nil {
+			if err := l.send(walkChunk{names: batch[from:], stats: stats[from:], entries: len(names)}); err != nil {
 				return err
 			}
 		}
