@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -186,6 +187,11 @@ type restorer struct {
 	qtrees    map[string]bool // top-level qtree directories of loc's volume
 	newQtrees map[string]bool // qtrees of the image restored to loc's root
 	wbuf      []byte          // gathers a file's contiguous data records
+	// workers create small files in parallel during stage 3 (nil
+	// otherwise); mu guards res and OnName while they run.
+	workers *fileWorkers
+	mu      sync.Mutex
+	creds   creds
 }
 
 // restoreWriteBuffer is how much contiguous file data restore gathers
@@ -205,6 +211,8 @@ func (rs *restorer) lunAllowed(rel string) bool {
 }
 
 func (rs *restorer) nameResult(p string, ino uint32, err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if err != nil {
 		rs.res.Errors++
 	}
@@ -844,8 +852,14 @@ func (rs *restorer) restoreStream() error {
 
 	// Stage 3: files.
 	var pend *pending
-	// A cancelled or failed restore still closes the file it was writing.
-	defer func() { rs.finish(pend) }()
+	rs.creds = currentCreds()
+	rs.workers = rs.startWorkers(fileWorkerCount())
+	// A cancelled or failed restore still closes the file it was writing,
+	// and ends the file workers.
+	defer func() {
+		rs.finish(pend)
+		rs.stopWorkers()
+	}()
 	for h != nil && h.Kind != dump.KindEnd {
 		if err := rs.ctx.Err(); err != nil {
 			return err
@@ -859,6 +873,11 @@ func (rs *restorer) restoreStream() error {
 			}
 		case dump.KindXattr, dump.KindExtension:
 			if h.Kind == dump.KindExtension && (h.Ext == dump.ExtACLSection || h.Ext == dump.ExtNTACL) {
+				if h.Ext == dump.ExtNTACL && (pend == nil || pend.m.in.Ino != h.Ino) {
+					// The NT ACL of a file created before: wait
+					// for the workers to create it.
+					rs.workers.wait()
+				}
 				var err error
 				if pend, err = rs.ntaclRecord(r, h, pend, dirs, writeList); err != nil {
 					return err
@@ -880,6 +899,7 @@ func (rs *restorer) restoreStream() error {
 	}
 	rs.finish(pend)
 	pend = nil
+	rs.stopWorkers()
 	rs.res.Bytes = cr.n
 
 	// Stage 4: directory attributes, deepest first.
@@ -986,12 +1006,13 @@ func (rs *restorer) attach(r *dump.Reader, h *dump.Header, m *meta) error {
 type pending struct {
 	m    meta
 	path string
-	f    interface{ Close() error }
-	fd   int
+	fd   int      // the open regular file, -1 when there is none
+	job  *fileJob // a small regular file left to the file workers
 }
 
 // writeInode creates the inode at paths[0] (and links the other paths) and
-// writes its data.
+// writes its data. With file workers running, a small regular file is only
+// read here; a worker creates it once finish hands it over.
 func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *pending {
 	in := h.Inode
 	p := &pending{m: meta{in: in}, path: paths[0], fd: -1}
@@ -1006,23 +1027,33 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 	}
 	switch in.Mode & dump.ModeFmt {
 	case dump.ModeReg:
-		f, err2 := rs.fs.create(paths[0])
+		if rs.workers != nil && in.Size <= smallFileMax {
+			j := rs.workers.job()
+			j.paths = paths
+			if err = j.read(r); err != nil {
+				rs.workers.put(j)
+				break
+			}
+			p.job = j
+			return p
+		}
+		fd, _, err2 := rs.fs.create(paths[0], 0o600)
 		if err2 != nil {
 			err = err2
 			break
 		}
-		p.f, p.fd = f, int(f.Fd())
+		p.fd = fd
 		var end int64
-		end, err = rs.writeData(r, f)
+		end, err = rs.writeData(r, fdWriter(fd))
 		if err == nil && end != in.Size {
 			// Holes at the end (or a short image) make the size; a file
 			// whose data reached its size needs no truncate.
-			if err2 := f.Truncate(in.Size); err2 != nil {
+			if err2 := unix.Ftruncate(fd, in.Size); err2 != nil {
 				// The file cannot take its size: skip the inode, leaving
 				// no file of the wrong size behind (D14).
 				err = ErrorTruncationFailed(in.Ino, err2)
-				f.Close()
-				p.f = nil
+				unix.Close(fd)
+				p.fd = -1
 				_ = rs.fs.remove(paths[0])
 			}
 		}
@@ -1041,8 +1072,8 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 		err = fmt.Errorf("%w: inode %d has unknown type %#o", dump.ErrFormat, in.Ino, in.Mode)
 	}
 	if err != nil {
-		if p.f != nil {
-			p.f.Close()
+		if p.fd >= 0 {
+			unix.Close(p.fd)
 		}
 		rs.nameResult(paths[0], in.Ino, err)
 		return nil
@@ -1051,11 +1082,41 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 	for _, lp := range paths[1:] {
 		rs.nameResult(lp, in.Ino, rs.fs.link(paths[0], lp))
 	}
-	rs.res.Files++
-	if rs.req.Progress != nil && rs.res.Files%1000 == 0 {
-		rs.req.Progress(Progress{Phase: PhaseFiles, Files: rs.res.Files})
-	}
+	rs.fileDone()
 	return p
+}
+
+// fileDone counts one restored inode.
+func (rs *restorer) fileDone() {
+	rs.mu.Lock()
+	rs.res.Files++
+	n := rs.res.Files
+	rs.mu.Unlock()
+	if rs.req.Progress != nil && n%1000 == 0 && rs.workers == nil {
+		rs.req.Progress(Progress{Phase: PhaseFiles, Files: n})
+	}
+}
+
+// fdWriter writes to a file descriptor at offsets.
+type fdWriter int
+
+// WriteAt implements io.WriterAt.
+func (f fdWriter) WriteAt(b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pwrite(int(f), b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // writeData copies the current entry's data records into f, one write per
@@ -1138,15 +1199,23 @@ func (m *meta) timespecs() []unix.Timespec {
 	return []unix.Timespec{unix.NsecToTimespec(a.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
 }
 
-// finish sets owner, mode, xattrs and times of a restored non-directory.
+// finish sets owner, mode, xattrs and times of a restored non-directory;
+// a small file read for the workers is handed over to them instead.
 func (rs *restorer) finish(p *pending) {
 	if p == nil {
 		return
 	}
-	m := &p.m
-	var errs []error
-	xs := rs.xattrsToSet(m)
-	if !rs.lunAllowed(p.path) {
+	if p.job != nil {
+		rs.workers.submit(p)
+		return
+	}
+	rs.setAttrs(rs.fs, p, nil)
+}
+
+// attrsOf returns the xattrs to set on the non-directory p.
+func (rs *restorer) attrsOf(p *pending) []dump.Xattr {
+	xs := rs.xattrsToSet(&p.m)
+	if len(xs) > 0 && !rs.lunAllowed(p.path) {
 		kept := xs[:0]
 		for _, x := range xs {
 			if x.Name != storage.LUNXattrTrusted && x.Name != storage.LUNXattrUser {
@@ -1155,37 +1224,53 @@ func (rs *restorer) finish(p *pending) {
 		}
 		xs = kept
 	}
+	return xs
+}
+
+// setAttrs sets the attributes of p through fs. skip, when set, says which
+// of owner and mode the new file already has.
+func (rs *restorer) setAttrs(fs *destFS, p *pending, skip *ownerMode) {
+	m := &p.m
+	var errs []error
+	xs := rs.attrsOf(p)
 	typ := m.in.Mode & dump.ModeFmt
-	if p.f != nil {
+	wasOpen := p.fd >= 0
+	if wasOpen {
 		for _, x := range xs {
 			if err := unix.Fsetxattr(p.fd, x.Name, x.Value, 0); err != nil {
 				errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
 			}
 		}
-		if err := unix.Fchown(p.fd, int(m.in.UID), int(m.in.GID)); err != nil {
-			errs = append(errs, err)
+		if skip == nil || !skip.owner {
+			if err := unix.Fchown(p.fd, int(m.in.UID), int(m.in.GID)); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		if err := unix.Fchmod(p.fd, m.in.Mode&0o7777); err != nil {
-			errs = append(errs, err)
+		if skip == nil || !skip.mode {
+			if err := unix.Fchmod(p.fd, m.in.Mode&0o7777); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		// The times last, on the open file: no path lookup.
 		timesErr := unix.UtimesNanoAt(p.fd, "", m.timespecs(), unix.AT_EMPTY_PATH)
-		if err := p.f.Close(); err != nil {
+		if err := unix.Close(p.fd); err != nil {
 			errs = append(errs, err)
 		}
+		p.fd = -1
 		if timesErr == nil {
 			if len(errs) > 0 {
 				rs.nameResult(p.path, m.in.Ino, fmt.Errorf("set attributes: %w", errors.Join(errs...)))
 			}
 			return
 		}
+		// Older kernels: the times go through the parent below.
 	}
-	pfd, base, err := rs.fs.parent(p.path)
+	pfd, base, err := fs.parent(p.path)
 	if err != nil {
 		rs.nameResult(p.path, m.in.Ino, err)
 		return
 	}
-	if p.f == nil {
+	if !wasOpen {
 		if typ != dump.ModeLnk {
 			for _, x := range xs {
 				if err := unix.Lsetxattr(procPath(pfd, base), x.Name, x.Value, 0); err != nil {

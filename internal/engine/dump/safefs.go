@@ -17,12 +17,25 @@ import (
 // RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so neither ".." nor a symbolic link
 // (planted by the image or by anyone else) can lead outside the root, and
 // the final component is never followed.
+//
+// A destFS is used by one goroutine at a time; clone gives another
+// goroutine its own (sharing the root descriptor).
 type destFS struct {
 	root    int
 	rootDir string
+	shared  bool // root belongs to the destFS this one was cloned from
 	// one cached parent directory
-	cacheRel string
-	cacheFd  int
+	cacheRel  string
+	cacheFd   int
+	cacheInfo *parentInfo // nil until asked for
+}
+
+// parentInfo is what decides the owner and mode a new file gets from the
+// kernel in a directory.
+type parentInfo struct {
+	gid    uint32 // group of the directory
+	setgid bool   // the directory's set-group-ID bit (new files take its group)
+	defACL bool   // the directory may have a default ACL (new modes do not follow the umask)
 }
 
 func openDestFS(dir string) (*destFS, error) {
@@ -33,9 +46,18 @@ func openDestFS(dir string) (*destFS, error) {
 	return &destFS{root: fd, rootDir: dir, cacheFd: -1}, nil
 }
 
+// clone returns a destFS for another goroutine: same root, its own cached
+// parent. Closing it leaves the root open.
+func (d *destFS) clone() *destFS {
+	return &destFS{root: d.root, rootDir: d.rootDir, shared: true, cacheFd: -1}
+}
+
 // Close releases the destination directory.
 func (d *destFS) Close() error {
 	d.dropCache()
+	if d.shared {
+		return nil
+	}
 	return unix.Close(d.root)
 }
 
@@ -45,6 +67,28 @@ func (d *destFS) dropCache() {
 	}
 	d.cacheFd = -1
 	d.cacheRel = ""
+	d.cacheInfo = nil
+}
+
+// info returns what a file created in the cached parent pfd (as returned
+// by parent) inherits from it. It asks the kernel once per directory.
+func (d *destFS) info(pfd int) (*parentInfo, error) {
+	if d.cacheInfo != nil && pfd == d.cacheFd {
+		return d.cacheInfo, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, err
+	}
+	pi := &parentInfo{gid: st.Gid, setgid: st.Mode&unix.S_ISGID != 0, defACL: true}
+	_, err := unix.Fgetxattr(pfd, "system.posix_acl_default", nil)
+	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
+		pi.defACL = false
+	}
+	if pfd == d.cacheFd {
+		d.cacheInfo = pi
+	}
+	return pi, nil
 }
 
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
@@ -156,26 +200,28 @@ func (d *destFS) clear(pfd int, base string) error {
 	return err
 }
 
-// create makes a new regular file at rel and returns it open for writing.
-func (d *destFS) create(rel string) (*os.File, error) {
+// create makes a new regular file at rel with permission bits perm (0600
+// when the caller sets the mode later) and returns its descriptor, open for
+// writing, and the descriptor of its parent (valid until the next call).
+func (d *destFS) create(rel string, perm uint32) (fd, pfd int, err error) {
 	pfd, base, err := d.parent(rel)
 	if err != nil {
-		return nil, err
+		return -1, -1, err
 	}
 	// Most names are new: try the create first and clear the way only
 	// when something is there.
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Openat(pfd, base, flags, 0o600)
+	fd, err = unix.Openat(pfd, base, flags, perm)
 	if errors.Is(err, unix.EEXIST) {
 		if err := d.clear(pfd, base); err != nil {
-			return nil, err
+			return -1, -1, err
 		}
-		fd, err = unix.Openat(pfd, base, flags, 0o600)
+		fd, err = unix.Openat(pfd, base, flags, perm)
 	}
 	if err != nil {
-		return nil, err
+		return -1, -1, err
 	}
-	return os.NewFile(uintptr(fd), rel), nil
+	return fd, pfd, nil
 }
 
 func (d *destFS) symlink(rel, target string) error {
