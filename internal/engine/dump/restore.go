@@ -771,9 +771,12 @@ func (rs *restorer) restoreStream() error {
 		if p == "" || keptNew[p] {
 			continue
 		}
-		if isDir[ino] {
+		switch {
+		case isDir[ino]:
 			addDirs = append(addDirs, p)
-		} else {
+		case !dumpedFile(ino):
+			// Files on this image are written in stage 3; only the
+			// others are linked or moved here.
 			addFiles = append(addFiles, p)
 		}
 	}
