@@ -10,7 +10,9 @@ import (
 
 // localPipeSize is the buffer of each direction of a LOCAL data
 // connection: two records of 256 KiB, so that the engine can encode the
-// next record while the mover writes the previous one to the cartridge.
+// next record while the mover writes the previous one to the cartridge. A
+// larger ring is slower: the bytes the engine copies in no longer are in
+// the CPU's cache when the mover writes them out.
 const localPipeSize = 512 << 10
 
 // localPipeSizeFor returns the buffer size of a LOCAL data connection
@@ -51,22 +53,42 @@ func newLocalPipeSize(size int) (*localConn, *localConn) {
 }
 
 // halfPipe is one direction of a local pipe: a ring buffer with one writer
-// end and one reader end.
+// end and one reader end. A side that waits says how much it waits for
+// (rwant bytes to read, wwant bytes of room), and the other side wakes it
+// only once that much is there: the two do not take turns at every record.
 type halfPipe struct {
 	mu      sync.Mutex
-	cond    sync.Cond
+	rcond   sync.Cond // the reader waits here for data
+	wcond   sync.Cond // the writer waits here for room
 	size    int
 	buf     []byte // allocated at the first write
 	r, n    int    // read position and bytes buffered
 	held    int    // bytes at r handed out by peek and not released yet
+	rwant   int    // bytes the waiting reader needs (0: none waits)
+	wwant   int    // room the waiting writer needs (0: none waits)
+	wwakes  int    // times the writer woke up (for tests)
 	wclosed bool   // the writing end closed
 	rclosed bool   // the reading end closed
 }
 
 func newHalfPipe(size int) *halfPipe {
 	h := &halfPipe{size: size}
-	h.cond.L = &h.mu
+	h.rcond.L = &h.mu
+	h.wcond.L = &h.mu
 	return h
+}
+
+// wakeAll wakes both sides (an end closed).
+func (h *halfPipe) wakeAll() {
+	h.rcond.Broadcast()
+	h.wcond.Broadcast()
+}
+
+// consumedLocked wakes the writer once the room it waits for is free.
+func (h *halfPipe) consumedLocked() {
+	if h.wwant > 0 && len(h.buf)-h.n >= h.wwant {
+		h.wcond.Broadcast()
+	}
 }
 
 // write copies p into the ring, blocking while it is full.
@@ -85,7 +107,11 @@ func (h *halfPipe) write(p []byte) (int, error) {
 			return done, nil
 		}
 		if h.n == len(h.buf) {
-			h.cond.Wait()
+			// Wait for room for the rest, or a quarter of the ring.
+			h.wwant = max(1, min(len(p)-done, len(h.buf)/4))
+			h.wcond.Wait()
+			h.wwant = 0
+			h.wwakes++
 			continue
 		}
 		w := (h.r + h.n) % len(h.buf)
@@ -96,7 +122,9 @@ func (h *halfPipe) write(p []byte) (int, error) {
 		c := copy(h.buf[w:end], p[done:])
 		h.n += c
 		done += c
-		h.cond.Broadcast()
+		if h.rwant > 0 && h.n >= h.rwant {
+			h.rcond.Broadcast()
+		}
 	}
 }
 
@@ -117,7 +145,9 @@ func (h *halfPipe) read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		h.cond.Wait()
+		h.rwant = 1
+		h.rcond.Wait()
+		h.rwant = 0
 	}
 	done := 0
 	for done < len(p) && h.n > 0 {
@@ -127,7 +157,7 @@ func (h *halfPipe) read(p []byte) (int, error) {
 		h.n -= c
 		done += c
 	}
-	h.cond.Broadcast()
+	h.consumedLocked()
 	return done, nil
 }
 
@@ -152,7 +182,9 @@ func (h *halfPipe) peek(n int, spare []byte) ([]byte, error) {
 		if h.wclosed {
 			return nil, io.EOF
 		}
-		h.cond.Wait()
+		h.rwant = n
+		h.rcond.Wait()
+		h.rwant = 0
 	}
 	k := min(n, h.n)
 	if h.r+k <= len(h.buf) {
@@ -163,7 +195,7 @@ func (h *halfPipe) peek(n int, spare []byte) ([]byte, error) {
 	copy(spare[c:k], h.buf[:k-c])
 	h.r = (h.r + k) % len(h.buf)
 	h.n -= k
-	h.cond.Broadcast()
+	h.consumedLocked()
 	return spare[:k], nil
 }
 
@@ -182,7 +214,7 @@ func (h *halfPipe) releaseLocked() {
 	if !h.rclosed {
 		h.r = (h.r + h.held) % len(h.buf)
 		h.n -= h.held
-		h.cond.Broadcast()
+		h.consumedLocked()
 	}
 	h.held = 0
 }
@@ -192,7 +224,7 @@ func (h *halfPipe) releaseLocked() {
 func (h *halfPipe) closeWrite() {
 	h.mu.Lock()
 	h.wclosed = true
-	h.cond.Broadcast()
+	h.wakeAll()
 	h.mu.Unlock()
 }
 
@@ -200,7 +232,7 @@ func (h *halfPipe) closeWrite() {
 func (h *halfPipe) closeRead() {
 	h.mu.Lock()
 	h.rclosed, h.buf, h.n, h.held = true, nil, 0, 0
-	h.cond.Broadcast()
+	h.wakeAll()
 	h.mu.Unlock()
 }
 

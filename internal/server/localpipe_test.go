@@ -316,3 +316,51 @@ func BenchmarkLocalPipePeek(b *testing.B) {
 	b.StopTimer()
 	a.Close()
 }
+
+// Issue 5: a writer waiting on a full ring is woken only once a quarter of
+// the ring (or what it has left to write) is free, not at every read: the
+// engine and the mover do not take turns at every record.
+func TestLocalPipeWakesWriterByQuarters(t *testing.T) {
+	a, b := newLocalPipeSize(1 << 20)
+	defer a.Close()
+	defer b.Close()
+	h := a.tx
+	size := h.size
+	if _, err := a.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Write(make([]byte, size/2))
+		done <- err
+	}()
+	for {
+		h.mu.Lock()
+		waiting := h.wwant
+		h.mu.Unlock()
+		if waiting > 0 {
+			if waiting != size/4 {
+				t.Fatalf("writer waits for %d bytes of room, want %d", waiting, size/4)
+			}
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	buf := make([]byte, 16<<10)
+	for got := 0; got < size+size/2; {
+		n, err := b.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", got, err)
+		}
+		got += n
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	wakes := h.wwakes
+	h.mu.Unlock()
+	if wakes > 2 {
+		t.Fatalf("the writer of half a ring woke %d times for %d reads of 16 KiB; want at most 2", wakes, (size+size/2)/len(buf))
+	}
+}
