@@ -1052,11 +1052,7 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 			ents[0], ents[1] = dump.DirEntry{Ino: dir.ino, Type: dump.DTDir, Name: "."}, dotdot
 		}
 		for i := range c.names {
-			name := c.names[i].name
-			crel := name
-			if rel != "" {
-				crel = rel + "/" + name
-			}
+			name, crel := c.names[i].name(), c.names[i].path
 			if err := c.stats[i].err; err != nil {
 				if errors.Is(err, unix.ENOENT) {
 					continue

@@ -48,10 +48,14 @@ type entryStat struct {
 
 // dirent is one entry of a directory as getdents returns it.
 type dirent struct {
-	name string
+	path string // relative to the dump root
 	ino  uint64
-	typ  uint8 // DT_* type, DT_UNKNOWN when the file system does not tell
+	off  uint32 // the name is path[off:]
+	typ  uint8  // DT_* type, DT_UNKNOWN when the file system does not tell
 }
+
+// name returns the name of the entry in its directory.
+func (e *dirent) name() string { return e.path[e.off:] }
 
 // statEntries statx'es the entries ents of the open directory dirfd into
 // out, half of them in a second goroutine when there are many. With quick,
@@ -59,7 +63,7 @@ type dirent struct {
 // get their type and inode number from the entry and dev as device.
 func statEntries(dirfd int, ents []dirent, out []entryStat, quick bool, dev uint64) {
 	one := func(i int) {
-		out[i].err = unix.Statx(dirfd, ents[i].name, unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
+		out[i].err = unix.Statx(dirfd, ents[i].name(), unix.AT_SYMLINK_NOFOLLOW, statxMask, &out[i].sx)
 	}
 	todo := make([]int, 0, len(ents))
 	for i := range ents {
@@ -117,8 +121,8 @@ func dtMode(t uint8) (uint32, bool) {
 }
 
 // readDirents reads all entries of the open directory fd but "." and "..",
-// using buf for getdents.
-func readDirents(fd int, buf []byte) ([]dirent, error) {
+// using buf for getdents; the path of each is prefix and its name.
+func readDirents(fd int, buf []byte, prefix string) ([]dirent, error) {
 	var ents []dirent
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -150,7 +154,8 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 			if ino == 0 || string(name) == "." || string(name) == ".." {
 				continue
 			}
-			ents = append(ents, dirent{name: string(name), ino: ino, typ: rec[18]})
+			p := prefix + string(name)
+			ents = append(ents, dirent{path: p, off: uint32(len(prefix)), ino: ino, typ: rec[18]})
 		}
 	}
 }
@@ -231,23 +236,24 @@ func (l *lister) entries(fd int, rel string) ([]dirent, error) {
 	if l.buf == nil {
 		l.buf = make([]byte, 32<<10)
 	}
-	ents, err := readDirents(fd, l.buf)
+	prefix := ""
+	if rel != "" {
+		prefix = rel + "/"
+	}
+	ents, err := readDirents(fd, l.buf, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("dump backup: read directory %s: %w", rel, err)
 	}
-	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
+	// One directory: the same prefix on every path.
+	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.path, b.path) })
 	kept := ents[:0]
 	for _, e := range ents {
-		name := e.name
+		name := e.name()
 		if rel == "" && name == snapshot.Dir && w.src.rel == "" {
 			continue // never back up the snapshots
 		}
 		if l.include != nil {
-			crel := name
-			if rel != "" {
-				crel = rel + "/" + name
-			}
-			if !l.include[crel] && !underAny(crel, l.subtrees) {
+			if !l.include[e.path] && !underAny(e.path, l.subtrees) {
 				continue
 			}
 		}
@@ -309,11 +315,7 @@ func (l *lister) list(rel string) error {
 				return err
 			}
 			from = i + 1
-			crel := batch[i].name
-			if rel != "" {
-				crel = rel + "/" + batch[i].name
-			}
-			if err := l.list(crel); err != nil {
+			if err := l.list(batch[i].path); err != nil {
 				return err
 			}
 		}

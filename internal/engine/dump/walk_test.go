@@ -95,18 +95,21 @@ func TestReadDirents(t *testing.T) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	must(t, err)
 	defer unix.Close(fd)
-	ents, err := readDirents(fd, make([]byte, 512))
+	ents, err := readDirents(fd, make([]byte, 512), "sub/")
 	must(t, err)
 	var got []string
 	for _, e := range ents {
-		got = append(got, e.name)
+		got = append(got, e.name())
+		if e.path != "sub/"+e.name() {
+			t.Errorf("path %q of %q", e.path, e.name())
+		}
 		var st unix.Stat_t
-		must(t, unix.Lstat(filepath.Join(dir, e.name), &st))
+		must(t, unix.Lstat(filepath.Join(dir, e.name()), &st))
 		if e.ino != st.Ino {
-			t.Errorf("%s: inode %d, want %d", e.name, e.ino, st.Ino)
+			t.Errorf("%s: inode %d, want %d", e.name(), e.ino, st.Ino)
 		}
 		if m, ok := dtMode(e.typ); ok && m != st.Mode&unix.S_IFMT {
-			t.Errorf("%s: type %o, want %o", e.name, m, st.Mode&unix.S_IFMT)
+			t.Errorf("%s: type %o, want %o", e.name(), m, st.Mode&unix.S_IFMT)
 		}
 	}
 	slices.Sort(got)
@@ -123,7 +126,7 @@ func TestReadDirentsError(t *testing.T) {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	must(t, err)
 	defer unix.Close(fd)
-	if _, err := readDirents(fd, make([]byte, 4096)); err == nil {
+	if _, err := readDirents(fd, make([]byte, 4096), ""); err == nil {
 		t.Fatal("readDirents of a regular file: no error")
 	}
 }
