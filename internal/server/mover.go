@@ -313,6 +313,10 @@ func (m *mover) backupLoop(c net.Conn) {
 	buf := make([]byte, rs)
 	lc, local := c.(*localConn)
 	local = local && rs <= lc.rx.size
+	var rr *recordReader
+	if !local {
+		rr = newRecordReader(c, rs)
+	}
 	for {
 		var (
 			rec  []byte
@@ -330,9 +334,7 @@ func (m *mover) backupLoop(c net.Conn) {
 				rec = buf
 			}
 		} else {
-			n, rerr = io.ReadFull(c, buf)
-			clear(buf[n:])
-			rec = buf
+			rec, n, rerr = rr.next()
 		}
 		if n == 0 {
 			m.mu.Lock()
