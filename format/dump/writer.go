@@ -78,6 +78,10 @@ type Writer struct {
 	block []byte
 	meta  []recMeta
 	nrec  int // records in block
+	// own is the Writer's own block memory; lend, when the output lends
+	// the memory of the next block (single volume only), block is that.
+	own  []byte
+	lend BlockLender
 
 	tapea        int64 // index of the next record
 	vol          int
@@ -139,6 +143,10 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 		wr.order = binary.BigEndian
 	}
 	wr.block = make([]byte, opt.NTREC*RecordSize)
+	wr.own = wr.block
+	if bl, ok := w.(BlockLender); ok && !wr.multi {
+		wr.lend = bl
+	}
 	wr.meta = make([]recMeta, opt.NTREC)
 	if opt.VolumeSize > 0 {
 		wr.volMaxBlocks = opt.VolumeSize / int64(len(wr.block))
@@ -171,6 +179,17 @@ func (w *Writer) Index() []Position { return append([]Position(nil), w.index...)
 // Records returns the number of records written or buffered so far.
 func (w *Writer) Records() int64 { return w.tapea }
 
+// BlockLender is an output that lends the Writer the memory of the next
+// tape block: the Writer builds the block's records in it and then writes
+// that memory (or a prefix of it) with Write, which takes it without a
+// copy. LendBlock returns n bytes that stay valid until that Write, or nil
+// to have the Writer use its own memory. Only a single-volume Writer
+// (Options.NextVolume nil) borrows blocks.
+type BlockLender interface {
+	io.Writer
+	LendBlock(n int) []byte
+}
+
 // isEOM reports whether err means the medium is full.
 func isEOM(err error) bool {
 	return errors.Is(err, ErrEndOfMedium) || errors.Is(err, syscall.ENOSPC)
@@ -190,6 +209,12 @@ func (w *Writer) slot(header bool, index int) ([]byte, error) {
 		}
 		if w.multi {
 			w.blockLast, w.blockDataLeft = w.last, w.dataLeft
+		}
+		if w.lend != nil {
+			// Build the block where the output keeps it: no copy.
+			if w.block = w.lend.LendBlock(len(w.own)); len(w.block) != len(w.own) {
+				w.block = w.own
+			}
 		}
 	}
 	b := w.block[w.nrec*RecordSize : (w.nrec+1)*RecordSize]

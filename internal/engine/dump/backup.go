@@ -224,6 +224,14 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// LendBlock implements dump.BlockLender when the writer counted does.
+func (c *countWriter) LendBlock(n int) []byte {
+	if l, ok := c.w.(dump.BlockLender); ok {
+		return l.LendBlock(n)
+	}
+	return nil
+}
+
 // nextVolume wraps the writers of further volumes so that their bytes are
 // counted too.
 func nextVolume(f func(int) (io.Writer, error), cw *countWriter) func(int) (io.Writer, error) {

@@ -79,14 +79,37 @@ func (a *asyncWriter) failed() error {
 	return a.err
 }
 
-// Write implements io.Writer. It copies p and returns before the data is
-// written.
+// LendBlock implements dump.BlockLender: it returns the next n bytes of
+// the chunk being filled (sending the chunk first when they do not fit), or
+// nil when n is more than a chunk or the writer is closed or failed.
+func (a *asyncWriter) LendBlock(n int) []byte {
+	if a.closed || n <= 0 || n > asyncChunk || a.failed() != nil {
+		return nil
+	}
+	if cap(a.cur)-len(a.cur) < n {
+		a.full <- a.cur
+		a.cur = <-a.free
+	}
+	return a.cur[len(a.cur) : len(a.cur)+n : len(a.cur)+n]
+}
+
+// Write implements io.Writer. It copies p, unless p is memory LendBlock
+// lent, and returns before the data is written.
 func (a *asyncWriter) Write(p []byte) (int, error) {
 	if a.closed {
 		return 0, errAsyncClosed
 	}
 	if err := a.failed(); err != nil {
 		return 0, err
+	}
+	if l := len(a.cur); len(p) > 0 && len(p) <= cap(a.cur)-l && &p[0] == &a.cur[l:cap(a.cur)][0] {
+		// Built in place: the chunk only grows over it.
+		a.cur = a.cur[:l+len(p)]
+		if len(a.cur) == cap(a.cur) {
+			a.full <- a.cur
+			a.cur = <-a.free
+		}
+		return len(p), nil
 	}
 	n := 0
 	for len(p) > 0 {
