@@ -816,6 +816,7 @@ type walker struct {
 	level  int
 	dirs   []*node
 	files  []fileRef
+	found  [][]fileRef       // files found so far by the walk, see addFile
 	byLive map[uint64]uint32 // hard-linked files already found
 	maxIno uint32
 	dev    uint64
@@ -871,6 +872,16 @@ func (w *walker) walk() error {
 	if err != nil {
 		return err
 	}
+	// One slice of the exact size for the files found.
+	n := 0
+	for _, c := range w.found {
+		n += len(c)
+	}
+	w.files = make([]fileRef, 0, n)
+	for _, c := range w.found {
+		w.files = append(w.files, c...)
+	}
+	w.found = nil
 	w.maxIno = dump.RootIno
 	for _, n := range w.dirs {
 		w.maxIno = max(w.maxIno, n.ino)
@@ -1002,18 +1013,45 @@ func (w *walker) fillNode(n *node, sx *unix.Statx_t, rel string, ino uint32) err
 // can differ from the file's own, as on overlayfs). Only files with more
 // than one link, of the same inode on the same device, are one.
 func (w *walker) sameFile(rel string, d uint32) bool {
-	// The quick walk hands out numbers in the order of w.files.
-	i, ok := slices.BinarySearchFunc(w.files, d, func(f fileRef, d uint32) int { return cmp.Compare(f.ino, d) })
+	first, ok := w.foundFile(d)
 	if !ok {
 		return false
 	}
 	var a, b unix.Statx_t
 	const mask = unix.STATX_INO | unix.STATX_NLINK
-	if unix.Statx(unix.AT_FDCWD, w.full(path.Join(w.src.rel, w.files[i].path)), unix.AT_SYMLINK_NOFOLLOW, mask, &a) != nil ||
+	if unix.Statx(unix.AT_FDCWD, w.full(path.Join(w.src.rel, first.path)), unix.AT_SYMLINK_NOFOLLOW, mask, &a) != nil ||
 		unix.Statx(unix.AT_FDCWD, w.full(path.Join(w.src.rel, rel)), unix.AT_SYMLINK_NOFOLLOW, mask, &b) != nil {
 		return false
 	}
 	return a.Nlink > 1 && a.Ino == b.Ino && a.Dev_major == b.Dev_major && a.Dev_minor == b.Dev_minor
+}
+
+// foundChunk is the number of files in each chunk of walker.found.
+const foundChunk = 8192
+
+// addFile adds a file found by the walk. The walk keeps them in chunks,
+// which it joins at the end: growing one slice would copy it over and over
+// (and fault in new pages each time).
+func (w *walker) addFile(f fileRef) {
+	if k := len(w.found); k == 0 || len(w.found[k-1]) == cap(w.found[k-1]) {
+		w.found = append(w.found, make([]fileRef, 0, foundChunk))
+	}
+	k := len(w.found) - 1
+	w.found[k] = append(w.found[k], f)
+}
+
+// foundFile returns the file with dump inode d found so far by a walk
+// that hands out numbers in the order it finds files (the quick walk).
+func (w *walker) foundFile(d uint32) (fileRef, bool) {
+	c, _ := slices.BinarySearchFunc(w.found, d, func(c []fileRef, d uint32) int { return cmp.Compare(c[len(c)-1].ino, d) })
+	if c == len(w.found) {
+		return fileRef{}, false
+	}
+	i, ok := slices.BinarySearchFunc(w.found[c], d, func(f fileRef, d uint32) int { return cmp.Compare(f.ino, d) })
+	if !ok {
+		return fileRef{}, false
+	}
+	return w.found[c][i], true
 }
 
 // baseSlack is how much earlier than its base date an incremental looks.
@@ -1088,7 +1126,7 @@ func (w *walker) walkDir(l *lister, dir *node, rel string) error {
 				continue
 			}
 			if !c2.dup {
-				w.files = append(w.files, fileRef{path: crel, ino: c2.ino, dump: w.changed(c2), typ: c2.mode & unix.S_IFMT})
+				w.addFile(fileRef{path: crel, ino: c2.ino, dump: w.changed(c2), typ: c2.mode & unix.S_IFMT})
 			}
 		}
 	}

@@ -152,7 +152,7 @@ func TestQuickWalkInodeCollision(t *testing.T) {
 		var n node
 		must(t, w.fillNode(&n, sx, name, 0))
 		if !n.dup {
-			w.files = append(w.files, fileRef{path: name, ino: n.ino, typ: unix.S_IFREG, dump: true})
+			w.addFile(fileRef{path: name, ino: n.ino, typ: unix.S_IFREG, dump: true})
 		}
 		return n
 	}
@@ -168,5 +168,26 @@ func TestQuickWalkInodeCollision(t *testing.T) {
 	// d is a link of c's file, found under the number c holds now.
 	if !d.dup || d.ino != c.ino {
 		t.Errorf("d (a link of c): dup %v, inode %d (c %d)", d.dup, d.ino, c.ino)
+	}
+}
+
+// TestFoundFiles: the files a walk finds, kept in chunks, are found by
+// dump inode across chunk boundaries and joined in order at the end.
+func TestFoundFiles(t *testing.T) {
+	w := &walker{}
+	const n = 3*foundChunk + 5
+	for i := 0; i < n; i++ {
+		w.addFile(fileRef{path: fmt.Sprint(i), ino: uint32(10 + 2*i)})
+	}
+	for _, i := range []int{0, 1, foundChunk - 1, foundChunk, 2*foundChunk + 1, n - 1} {
+		f, ok := w.foundFile(uint32(10 + 2*i))
+		if !ok || f.path != fmt.Sprint(i) {
+			t.Errorf("file %d: %+v %v", i, f, ok)
+		}
+	}
+	for _, d := range []uint32{0, 9, 11, uint32(10 + 2*foundChunk - 1), uint32(10 + 2*n)} {
+		if f, ok := w.foundFile(d); ok {
+			t.Errorf("dump inode %d found: %+v", d, f)
+		}
 	}
 }
