@@ -28,10 +28,15 @@ import (
 // files are written by the reading goroutine as their records are read.
 const smallFileMax = 64 << 10
 
-// jobsPerWorker is how many jobs wait in each worker's queue; with the job
-// a worker holds, at most workers*(jobsPerWorker+1)+1 jobs exist, each at
-// most smallFileMax bytes of data.
-const jobsPerWorker = 16
+// Jobs go to a worker in batches of jobBatch (one wake-up of the worker
+// per batch, not per file); queueBatches batches wait in each worker's
+// queue. With the batch a worker holds and the one being filled, at most
+// workers*(queueBatches+2)*jobBatch+1 jobs exist, each at most
+// smallFileMax bytes of data.
+const (
+	jobBatch     = 8
+	queueBatches = 2
+)
 
 // maxFileWorkers bounds the workers whatever GOMAXPROCS says.
 const maxFileWorkers = 4
@@ -111,12 +116,13 @@ type ownerMode struct {
 
 // fileWorkers are the goroutines that create small files during stage 3.
 type fileWorkers struct {
-	rs     *restorer
-	queues []chan *pending
-	free   chan *fileJob
-	wg     sync.WaitGroup // running workers
-	busy   sync.WaitGroup // jobs submitted and not finished
-	queued int64          // jobs submitted (for progress)
+	rs      *restorer
+	queues  []chan []*pending
+	batches [][]*pending // the batch being filled for each worker
+	free    chan *fileJob
+	wg      sync.WaitGroup // running workers
+	busy    sync.WaitGroup // jobs submitted and not finished
+	queued  int64          // jobs submitted (for progress)
 }
 
 // fileWorkerCount returns how many file workers a restore starts.
@@ -127,30 +133,43 @@ func fileWorkerCount() int {
 // startWorkers starts n file workers, each with its own view of the
 // destination (its own cached parent directory).
 func (rs *restorer) startWorkers(n int) *fileWorkers {
-	w := &fileWorkers{rs: rs, free: make(chan *fileJob, n*(jobsPerWorker+1)+1)}
+	w := &fileWorkers{rs: rs, free: make(chan *fileJob, n*(queueBatches+2)*jobBatch+1)}
 	for i := 0; i < cap(w.free); i++ {
 		w.free <- &fileJob{}
 	}
 	for i := 0; i < n; i++ {
-		q := make(chan *pending, jobsPerWorker)
+		q := make(chan []*pending, queueBatches)
 		w.queues = append(w.queues, q)
+		w.batches = append(w.batches, make([]*pending, 0, jobBatch))
 		fs := rs.fs.clone()
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			defer fs.Close()
-			for p := range q {
-				// A cancelled restore only empties the queue.
-				if rs.ctx.Err() == nil {
-					rs.createSmall(fs, p)
+			for batch := range q {
+				for _, p := range batch {
+					// A cancelled restore only empties the queue.
+					if rs.ctx.Err() == nil {
+						rs.createSmall(fs, p)
+					}
+					w.put(p.job)
+					p.job = nil
+					w.busy.Done()
 				}
-				w.put(p.job)
-				p.job = nil
-				w.busy.Done()
 			}
 		}()
 	}
 	return w
+}
+
+// flush sends the batches being filled to their workers.
+func (w *fileWorkers) flush() {
+	for i, b := range w.batches {
+		if len(b) > 0 {
+			w.queues[i] <- b
+			w.batches[i] = make([]*pending, 0, jobBatch)
+		}
+	}
 }
 
 // job returns a free job, waiting for one when all are in use.
@@ -166,7 +185,12 @@ func (w *fileWorkers) put(j *fileJob) {
 func (w *fileWorkers) submit(p *pending) {
 	w.busy.Add(1)
 	w.queued++
-	w.queues[p.m.in.Ino%uint32(len(w.queues))] <- p
+	i := p.m.in.Ino % uint32(len(w.queues))
+	w.batches[i] = append(w.batches[i], p)
+	if len(w.batches[i]) == jobBatch {
+		w.queues[i] <- w.batches[i]
+		w.batches[i] = make([]*pending, 0, jobBatch)
+	}
 	if rs := w.rs; rs.req.Progress != nil && w.queued%1000 == 0 {
 		rs.mu.Lock()
 		n := rs.res.Files
@@ -176,11 +200,15 @@ func (w *fileWorkers) submit(p *pending) {
 }
 
 // wait returns once every submitted job is finished.
-func (w *fileWorkers) wait() { w.busy.Wait() }
+func (w *fileWorkers) wait() {
+	w.flush()
+	w.busy.Wait()
+}
 
 // stop finishes the queued jobs (skipping them when the restore is
 // cancelled) and ends the workers.
 func (w *fileWorkers) stop() {
+	w.flush()
 	for _, q := range w.queues {
 		close(q)
 	}
