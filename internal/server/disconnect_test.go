@@ -53,6 +53,20 @@ func leaked(before map[string]string) []string {
 	return out
 }
 
+// moduleStacks returns the stacks of the goroutines that run code of this
+// module, for the message of a test that failed by timing out: they show
+// where a hung job waits.
+func moduleStacks() string {
+	var out []string
+	for _, st := range goroutines() {
+		if strings.Contains(st, "github.com/tapestry-ndmp/tapestry/") {
+			out = append(out, st)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n\n")
+}
+
 // assertCleanAfterDisconnect checks what must hold once a DMA's connection
 // dropped: the session is gone from Sessions, the drive can be opened by
 // another session, no snapshot_for_backup.N is left on vol1, and no

@@ -212,7 +212,7 @@ func TestThreeWayTwoNodes(t *testing.T) {
 			}
 			res, err := dma.Backup(ctx, job)
 			if err != nil {
-				t.Fatalf("three-way backup: %v\nA:\n%s\nB:\n%s", err, a.logs.String(), b.logs.String())
+				t.Fatalf("three-way backup: %v\nA:\n%s\nB:\n%s\ngoroutines:\n%s", err, a.logs.String(), b.logs.String(), moduleStacks())
 			}
 			if res.Bytes == 0 || res.DumpDate == "" || res.FileHistory == 0 {
 				t.Fatalf("backup result %+v", res)
@@ -232,7 +232,7 @@ func TestThreeWayTwoNodes(t *testing.T) {
 			job.FileSystem, job.Dest = "", "/vs1/vol2"
 			rres, err := dma.Restore(ctx, job)
 			if err != nil {
-				t.Fatalf("three-way restore: %v\nA:\n%s\nB:\n%s", err, a.logs.String(), b.logs.String())
+				t.Fatalf("three-way restore: %v\nA:\n%s\nB:\n%s\ngoroutines:\n%s", err, a.logs.String(), b.logs.String(), moduleStacks())
 			}
 			if rres.Reads == 0 {
 				t.Fatalf("restore result %+v: no NOTIFY_DATA_READ relayed", rres)
@@ -334,7 +334,7 @@ func TestThreeWayAcrossCartridges(t *testing.T) {
 	}
 	res, err := dma.Backup(ctx, job)
 	if err != nil {
-		t.Fatalf("three-way backup across cartridges: %v\nB:\n%s", err, b.logs.String())
+		t.Fatalf("three-way backup across cartridges: %v\nB:\n%s\ngoroutines:\n%s", err, b.logs.String(), moduleStacks())
 	}
 	if res.MediaChanges < 1 || current != 1+res.MediaChanges {
 		t.Fatalf("backup %+v, cartridge %d in the drive", res, current)
@@ -345,7 +345,7 @@ func TestThreeWayAcrossCartridges(t *testing.T) {
 	job.FileSystem, job.Dest = "", "/vs1/vol2"
 	rres, err := dma.Restore(ctx, job)
 	if err != nil {
-		t.Fatalf("three-way restore across cartridges: %v\nB:\n%s", err, b.logs.String())
+		t.Fatalf("three-way restore across cartridges: %v\nB:\n%s\ngoroutines:\n%s", err, b.logs.String(), moduleStacks())
 	}
 	if rres.MediaChanges != res.MediaChanges {
 		t.Fatalf("restore changed cartridges %d times, the backup %d", rres.MediaChanges, res.MediaChanges)
