@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -199,7 +200,34 @@ func (m *mover) acceptLoop(ln net.Listener) {
 		return
 	}
 	m.startLocked(c)
+	m.cond.Broadcast() // a MOVER_READ may wait for the connection (read)
 	m.mu.Unlock()
+}
+
+// listenGrace is how long a MOVER_READ waits for a listening mover to take
+// a connection the kernel has already established (read).
+const listenGrace = 2 * time.Second
+
+// waitAcceptLocked waits, up to listenGrace, while the mover listens on
+// TCP: a DMA learns that the data connection is up from the other server's
+// DATA_CONNECT reply, which can reach it before this mover's accept
+// goroutine has run, and it may then send MOVER_READ at once. Call with
+// m.mu held.
+func (m *mover) waitAcceptLocked() {
+	if m.st != ndmp.MoverStateListen || m.ln == nil {
+		return
+	}
+	expired := false
+	t := time.AfterFunc(listenGrace, func() {
+		m.mu.Lock()
+		expired = true
+		m.cond.Broadcast()
+		m.mu.Unlock()
+	})
+	defer t.Stop()
+	for m.st == ndmp.MoverStateListen && !expired {
+		m.cond.Wait()
+	}
 }
 
 // acceptLocal connects the data service to a mover listening LOCAL; it
@@ -544,6 +572,7 @@ func (m *mover) restoreLoop(c net.Conn) {
 func (m *mover) read(off, length uint64) ndmp.Error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.waitAcceptLocked()
 	if m.st != ndmp.MoverStateActive || m.mode != ndmp.MoverModeWrite {
 		return ndmp.ErrIllegalState
 	}

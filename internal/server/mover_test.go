@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -440,4 +441,46 @@ func dialMover(t *testing.T, ctx context.Context, c *ndmp.Client, mode ndmp.Move
 	}
 	t.Cleanup(func() { _ = dc.Close() })
 	return dc
+}
+
+// N14, draft MOVER_READ: a DMA learns that a three-way restore's data
+// connection is up from the data server's DATA_CONNECT reply and may send
+// MOVER_READ at once, before the listening mover's accept has run: the
+// mover takes the established connection and the read is accepted, never
+// refused with ILLEGAL_STATE (a three-way restore once waited forever for
+// data after such a refusal). Repeated, because the order of the accept and
+// the request is up to the scheduler.
+func TestMoverReadRightAfterConnect(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c := f.login(&ndmp.ClientConfig{})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeReadMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	for i := 0; i < 50; i++ {
+		wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+		addr, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc, err := net.Dial("tcp", addr.AddrPorts()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, fmt.Sprintf("read right after connect #%d", i), c.MoverRead(ctx, 0, recSize), ndmp.NoErr)
+		_ = dc.Close()
+		_ = c.MoverAbort(ctx)
+		if !waitUntil(10*time.Second, func() bool {
+			ms, err := c.MoverGetState(ctx)
+			return err == nil && ms.State == ndmp.MoverStateHalted
+		}) {
+			t.Fatal("mover did not halt after the abort")
+		}
+		wantErr(t, "stop", c.MoverStop(ctx), ndmp.NoErr)
+	}
+	// A listening mover that gets no connection still refuses the read,
+	// after the grace.
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrTCP); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "read without a connection", c.MoverRead(ctx, 0, recSize), ndmp.ErrIllegalState)
 }
