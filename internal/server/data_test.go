@@ -87,13 +87,7 @@ func TestLocalBackupRestore(t *testing.T) {
 	src := filepath.Join(f.dir, "vols", "vol1")
 	populate(t, src)
 	ps := newPosts()
-	var c *ndmp.Client
-	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
-		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
-			_ = c.MoverRead(ctx, p.Offset, p.Length)
-		}
-		ps.handler(ctx, m)
-	}})
+	c := loginReader(f, ps.handler)
 	ctx := f.ctx
 	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
@@ -424,13 +418,7 @@ func TestEventLogLines(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: withVolumes, events: ev})
 	populate(t, filepath.Join(f.dir, "vols", "vol1"))
 	ps := newPosts()
-	var c *ndmp.Client
-	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
-		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
-			_ = c.MoverRead(ctx, p.Offset, p.Length)
-		}
-		ps.handler(ctx, m)
-	}})
+	c := loginReader(f, ps.handler)
 	ctx := f.ctx
 	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)

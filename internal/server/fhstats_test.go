@@ -111,6 +111,13 @@ func (d *slowDMA) unblock() { d.once.Do(func() { close(d.release) }) }
 // startHistBackup starts a local dump of /vs1/vol1 with HIST=Y on nrst0l.
 func startHistBackup(t *testing.T, f *fixture, c *ndmp.Client) {
 	t.Helper()
+	startLocalBackup(t, f, c, []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "HIST", Value: "Y"}, {Name: "LEVEL", Value: "0"}})
+}
+
+// startLocalBackup opens nrst0l, connects the mover and the data service
+// LOCAL and starts a dump backup with env.
+func startLocalBackup(t *testing.T, f *fixture, c *ndmp.Client, env []ndmp.Pval) {
+	t.Helper()
 	ctx := f.ctx
 	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
@@ -119,8 +126,20 @@ func startHistBackup(t *testing.T, f *fixture, c *ndmp.Client) {
 		t.Fatal(err)
 	}
 	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
-	env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}, {Name: "HIST", Value: "Y"}, {Name: "LEVEL", Value: "0"}}
 	wantErr(t, "start backup", c.DataStartBackup(ctx, "dump", env), ndmp.NoErr)
+}
+
+// loginReader logs a DMA in that answers every NOTIFY_DATA_READ with a
+// MOVER_READ of the same range and hands every post to handle.
+func loginReader(f *fixture, handle func(context.Context, *ndmp.Message)) *ndmp.Client {
+	var c *ndmp.Client
+	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
+		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
+			_ = c.MoverRead(ctx, p.Offset, p.Length)
+		}
+		handle(ctx, m)
+	}})
+	return c
 }
 
 // waitUntil polls cond until it holds or d passes.

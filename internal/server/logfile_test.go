@@ -41,24 +41,10 @@ func TestRestoreLogFilePerName(t *testing.T) {
 	src := filepath.Join(f.dir, "vols", "vol1")
 	dst := filepath.Join(f.dir, "vols", "vol2")
 	populate(t, src)
-	var ps *posts
-	var c *ndmp.Client
-	c = f.login(&ndmp.ClientConfig{PostHandler: func(ctx context.Context, m *ndmp.Message) {
-		if p, ok := m.Body.(*ndmp.NotifyDataReadPost); ok {
-			_ = c.MoverRead(ctx, p.Offset, p.Length)
-		}
-		ps.handler(ctx, m)
-	}})
+	ps := newPosts()
+	c := loginReader(f, func(ctx context.Context, m *ndmp.Message) { ps.handler(ctx, m) })
 	ctx := f.ctx
-	ps = newPosts()
-	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
-	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
-	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
-	if _, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrLocal); err != nil {
-		t.Fatal(err)
-	}
-	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
-	wantErr(t, "start backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
+	startLocalBackup(t, f, c, []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}})
 	if dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost); dh.Reason != ndmp.DataHaltSuccessful {
 		t.Fatalf("backup halted %v\n%s", dh.Reason, f.logs.String())
 	}
