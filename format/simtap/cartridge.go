@@ -94,6 +94,11 @@ type Cartridge struct {
 	old []*os.File
 	// bg waits for the release of replaced images.
 	bg sync.WaitGroup
+	// checked is the end of the data when the image was last found to be
+	// the file at path (see checkMedium); gone is the ErrMediumGone error
+	// once it was not.
+	checked int64
+	gone    error
 }
 
 // IndexPath returns the path of the sidecar index of the image at path.
@@ -179,6 +184,7 @@ func (c *Cartridge) load() error {
 		c.repaired = c.fsize - torn
 		c.fsize = torn
 	}
+	c.checked = c.end
 	if !c.ro {
 		c.wb = newFlusher(int(c.f.Fd()), c.end)
 	}
@@ -566,6 +572,9 @@ func (c *Cartridge) prepareWrite() (int64, error) {
 		return 0, err
 	}
 	off := c.offsetOf(c.head)
+	if err := c.checkMediumAt(off); err != nil {
+		return 0, err
+	}
 	if c.head < int64(len(c.ents)) {
 		if c.pc > c.head {
 			if err := c.writeHeader(c.head, off); err != nil {
@@ -624,7 +633,7 @@ func (c *Cartridge) replaceImage() error {
 		return fmt.Errorf("simtap: replace image: %w", err)
 	}
 	c.old = append(c.old, c.f)
-	c.f, c.dirDirty = nf, true
+	c.f, c.dirDirty, c.checked = nf, true, 0
 	return nil
 }
 
@@ -756,6 +765,9 @@ func (c *Cartridge) Sync() error {
 	if err := c.wb.takeErr(); err != nil {
 		return err
 	}
+	if err := c.checkMedium(); err != nil {
+		return err
+	}
 	if err := c.f.Sync(); err != nil {
 		return fmt.Errorf("simtap: sync: %w", err)
 	}
@@ -775,7 +787,9 @@ func (c *Cartridge) Sync() error {
 	return nil
 }
 
-// Close writes the index and closes the cartridge.
+// Close writes the index and closes the cartridge. It returns
+// ErrMediumGone (and leaves the index alone) when the image is no longer
+// the file at the cartridge's path.
 func (c *Cartridge) Close() error {
 	if c.closed {
 		return ErrClosed
@@ -783,7 +797,10 @@ func (c *Cartridge) Close() error {
 	var err error
 	if !c.ro {
 		c.wb.stop()
-		err = errors.Join(c.wb.takeErr(), c.flushIndex())
+		if err = c.checkMedium(); err == nil {
+			err = c.flushIndex()
+		}
+		err = errors.Join(c.wb.takeErr(), err)
 	}
 	c.closed = true
 	c.releaseOld()

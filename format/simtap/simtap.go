@@ -102,6 +102,11 @@ var (
 	ErrRecordSize = errors.New("simtap: record size out of range")
 	// ErrClosed is returned by operations on a closed cartridge.
 	ErrClosed = errors.New("simtap: cartridge closed")
+	// ErrMediumGone is returned by the writes, Sync and Close of a
+	// cartridge whose image file was removed or replaced by another file
+	// while it was open: what is written can no longer be found at the
+	// image's path (a medium error). Once seen it stays.
+	ErrMediumGone = errors.New("simtap: image file removed or replaced")
 )
 
 // Kind is the kind of an object on the tape.

@@ -358,7 +358,7 @@ func (d *Drive) closeIO() error {
 		d.updateEW()
 	}
 	if err := d.cart.Sync(); err != nil {
-		return newErr("close", ErrIO, "", err)
+		return newErr("close", ErrIO, mediumMsg(err, ""), err)
 	}
 	if d.opts.Unload {
 		return d.unloadLocked()
@@ -454,7 +454,7 @@ func (d *Drive) MTIO(op MTOp, count uint32) (uint32, error) {
 	case MTOFF:
 		_ = d.cart.Rewind()
 		if err := d.cart.Sync(); err != nil {
-			return count, newErr(name, ErrIO, "", err)
+			return count, newErr(name, ErrIO, mediumMsg(err, ""), err)
 		}
 		if err := d.unloadLocked(); err != nil {
 			return count, newErr(name, ErrIO, "", err)
@@ -516,6 +516,16 @@ func (d *Drive) room(op string, n int64) error {
 	return newErr(op, ErrIO, MsgWriteFailed, errors.New("physical end of medium"))
 }
 
+// mediumMsg returns the ONTAP message of a failed write or flush of the
+// cartridge image: a media error when the image file was removed or
+// replaced under the drive (the data written is lost), msg otherwise.
+func mediumMsg(err error, msg string) string {
+	if errors.Is(err, simtap.ErrMediumGone) {
+		return MsgMediaErrorOnWrite
+	}
+	return msg
+}
+
 // afterWrite notes a successful write and early warning.
 func (d *Drive) afterWrite() {
 	d.fresh = false
@@ -533,7 +543,7 @@ func (d *Drive) writeMarks(n int) error {
 		if err := d.cart.WriteMark(); err != nil {
 			d.stats.WriteErrors++
 			d.errFlag = true
-			return newErr("write file mark", ErrIO, MsgWriteFailed, err)
+			return newErr("write file mark", ErrIO, mediumMsg(err, MsgWriteFailed), err)
 		}
 		d.stats.MarksWritten++
 		d.dirty = false
@@ -594,7 +604,7 @@ func (d *Drive) Write(p []byte) (int, error) {
 	if err := d.cart.WriteRecordCompressed(p, d.opts.Compression); err != nil {
 		d.stats.WriteErrors++
 		d.errFlag = true
-		return 0, newErr(op, ErrIO, MsgWriteFailed, err)
+		return 0, newErr(op, ErrIO, mediumMsg(err, MsgWriteFailed), err)
 	}
 	d.dirty = true
 	d.stats.BytesWritten += int64(len(p))

@@ -155,6 +155,9 @@ func (d *Drive) ssc(c []byte, req CDB) CDBResult {
 			_ = d.cart.Rewind()
 		}
 		if err := d.unloadLocked(); err != nil {
+			if errors.Is(err, simtap.ErrMediumGone) {
+				return check(senseWriteErr)
+			}
 			return check(senseInternal)
 		}
 		return CDBResult{}
