@@ -111,6 +111,9 @@ func (s *Server) routes() {
 	s.handle("PATCH /api/svm/svms/{name}", route{}, withBody(s.modifySVM))
 	s.handle("DELETE /api/svm/svms/{name}", route{cmd: "vserver delete", write: true}, s.deleteSVM)
 
+	s.handle("GET /api/protocols/nfs/services", route{cmd: "vserver nfs show"}, s.listNFS)
+	s.handle("PATCH /api/protocols/nfs/services/{svm}", route{cmd: "vserver nfs modify", write: true}, withBody(s.modifyNFS))
+
 	s.handle("GET /api/network/ip/interfaces", route{cmd: "network interface show"}, s.listLIFs)
 	s.handle("POST /api/network/ip/interfaces", route{cmd: "network interface create", write: true}, withBody(s.createLIF))
 	s.handle("DELETE /api/network/ip/interfaces/{uuid}", route{cmd: "network interface delete", write: true}, s.deleteLIF)

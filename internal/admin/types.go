@@ -39,6 +39,13 @@ type SVMModify struct {
 	DisallowedProtocols *[]string `json:"disallowed-protocols,omitempty"`
 }
 
+// NFSModify is the body of PATCH /api/protocols/nfs/services/{svm}
+// (vserver nfs modify).
+type NFSModify struct {
+	// V42SecLabel is -v4.2-seclabel: "enabled" or "disabled".
+	V42SecLabel *string `json:"v4.2-seclabel,omitempty"`
+}
+
 // LIFCreate is the body of POST /api/network/ip/interfaces.
 type LIFCreate struct {
 	SVM      string `json:"vserver"`

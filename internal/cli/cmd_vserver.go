@@ -18,6 +18,7 @@ func (a *app) vserverCmd() *cobra.Command {
 		a.vserverState("start", "running", "Start an SVM"), a.vserverState("stop", "stopped", "Stop an SVM (it serves no NDMP sessions)"),
 		group("services", "Manage SVM services",
 			group("ndmp", "Manage NDMP of an SVM", a.ndmpGeneratePassword())),
+		group("nfs", "Manage the NFS configuration of SVMs", a.nfsShow(), a.nfsModify()),
 	)
 }
 
@@ -278,5 +279,53 @@ func (a *app) lifDelete() *cobra.Command {
 	}
 	c.Flags().StringVar(&svm, "vserver", "", "SVM of the LIF")
 	c.Flags().StringVar(&name, "lif", "", "LIF name")
+	return c
+}
+
+func (a *app) nfsShow() *cobra.Command {
+	return showCmd(a, showSpec[admin.NFSService]{
+		use: "show [-vserver NAME]", short: "Display the NFS configuration of SVMs", path: "/api/protocols/nfs/services",
+		filters:    []filter{{"vserver", "svm.name", "show only this SVM"}},
+		positional: 1,
+		table: func(ns []admin.NFSService) Table {
+			t := Table{
+				Columns: []Column{
+					{"vserver", "Vserver", "Vserver"},
+					{"v4.2-seclabel", "v4.2 Seclabel", "NFSv4.2 Security Label Support"},
+				},
+				Keys:    []string{"vserver"},
+				Default: []string{"vserver", "v4.2-seclabel"},
+			}
+			for _, n := range ns {
+				t.Rows = append(t.Rows, map[string]string{"vserver": n.SVM, "v4.2-seclabel": n.V42SecLabel})
+			}
+			return t
+		},
+	})
+}
+
+func (a *app) nfsModify() *cobra.Command {
+	var name, seclabel string
+	c := &cobra.Command{
+		Use:   "modify -vserver NAME -v4.2-seclabel enabled|disabled",
+		Short: "Modify the NFS configuration of an SVM",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := named(cmd, args, pos("vserver", &name)); err != nil {
+				return err
+			}
+			var in admin.NFSModify
+			if cmd.Flags().Changed("v4.2-seclabel") {
+				in.V42SecLabel = &seclabel
+			}
+			if in.V42SecLabel == nil {
+				return fmt.Errorf("nothing to modify: give -v4.2-seclabel")
+			}
+			return a.call(cmd, http.MethodPatch, "/api/protocols/nfs/services/"+url.PathEscape(name), nil, in, nil)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "vserver", "", "SVM name")
+	f.StringVar(&seclabel, "v4.2-seclabel", "", "NFSv4.2 security labels: enabled or disabled (default disabled); when enabled, a dump refuses files with a security label, as ONTAP's does")
 	return c
 }

@@ -126,6 +126,7 @@ const (
 	prefixVolume = "volume"
 	prefixQtree  = "qtree"
 	prefixSnap   = "snapshot"
+	prefixNFS    = "nfs"
 )
 
 // Cluster is the cluster record.

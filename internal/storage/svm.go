@@ -293,6 +293,9 @@ func (s *Service) DeleteSVM(ctx context.Context, name string) error {
 		if len(snaps) > 0 {
 			return errf(ErrInUse, "Vserver %q still has %d Snapshot copies; delete them first", name, len(snaps))
 		}
+		if err := tx.Delete(nfsKey(name)); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			return err
+		}
 		for _, p := range []string{prefixVolume, prefixQtree} {
 			kvs, err := tx.List(catalog.Prefix(ns, p, name))
 			if err != nil {

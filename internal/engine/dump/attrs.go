@@ -26,6 +26,14 @@ const (
 	xattrSELinux      = "security.selinux"
 )
 
+// linkXattr reports whether an attribute of that name can be set on a
+// symbolic link: Linux refuses user.* there (EPERM), while security.*
+// (an SELinux label, which every link of an SELinux host has) and
+// trusted.* are kept.
+func linkXattr(name string) bool {
+	return strings.HasPrefix(name, "security.") || strings.HasPrefix(name, "trusted.")
+}
+
 // listXattrs returns the extended attributes of p (not following links),
 // sorted by name.
 func listXattrs(p string) ([]dump.Xattr, error) {
@@ -119,11 +127,14 @@ func (w *walker) attrs(n *node) (xs []dump.Xattr, streams []dump.Xattr, err erro
 }
 
 // splitAttrs sorts the extended attributes of n into those dumped as
-// attributes and Samba's NT streams; it refuses security labels.
+// attributes and Samba's NT streams. A security label (security.selinux,
+// on every file of an SELinux host) is an attribute like the others,
+// unless the SVM serves NFSv4.2 security labels: then, as ONTAP's dump
+// does, it stops the backup with MsgSecurityLabels.
 func (w *walker) splitAttrs(n *node, all []dump.Xattr) (xs []dump.Xattr, streams []dump.Xattr, err error) {
 	for _, x := range all {
 		switch {
-		case x.Name == xattrSELinux:
+		case x.Name == xattrSELinux && w.src.refuseLabels:
 			return nil, nil, &Error{Msg: MsgSecurityLabels, Err: fmt.Errorf("%s has %s", n.path, x.Name)}
 		case strings.HasPrefix(x.Name, xattrStreamPrefix):
 			streams = append(streams, x)

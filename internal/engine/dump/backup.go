@@ -264,6 +264,11 @@ type source struct {
 	// files (btrfs), so they can tell reused inode numbers apart.
 	stableBirth bool
 	backupKey   string // path used for dump dates
+	// refuseLabels: the volume's SVM serves NFSv4.2 security labels
+	// (vserver nfs -v4.2-seclabel enabled), so a file with one stops the
+	// dump with MsgSecurityLabels, as on ONTAP; otherwise a label is
+	// dumped and restored like any extended attribute.
+	refuseLabels bool
 }
 
 // Backup makes one dump backup. It refuses bad requests before writing
@@ -706,6 +711,11 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 	default:
 		return &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s is %s", vol.Name, vol.State)}
 	}
+	nfs, err := s.GetNFS(ctx, vol.SVM)
+	if err != nil {
+		return fmt.Errorf("dump backup: %w", err)
+	}
+	src.refuseLabels = nfs.V42SecLabel
 	src.volKey = vol.SVM + "/" + vol.Name + "@" + vol.UUID
 	src.rel = loc.RelPath
 	src.wholeVol = loc.RelPath == ""

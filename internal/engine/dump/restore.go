@@ -1274,11 +1274,12 @@ func (rs *restorer) setAttrs(fs *destFS, p *pending, skip *ownerMode) {
 		return
 	}
 	if !wasOpen {
-		if typ != dump.ModeLnk {
-			for _, x := range xs {
-				if err := unix.Lsetxattr(procPath(pfd, base), x.Name, x.Value, 0); err != nil {
-					errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
-				}
+		for _, x := range xs {
+			if typ == dump.ModeLnk && !linkXattr(x.Name) {
+				continue
+			}
+			if err := unix.Lsetxattr(procPath(pfd, base), x.Name, x.Value, 0); err != nil {
+				errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
 			}
 		}
 		if err := unix.Fchownat(pfd, base, int(m.in.UID), int(m.in.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
