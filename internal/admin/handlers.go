@@ -351,7 +351,9 @@ func (s *Server) lockSnapshot(lock bool) handlerFunc {
 		var p storage.Snapshot
 		var err error
 		if lock {
-			p, err = s.cfg.Storage.LockSnapshot(ctx, in.SVM, in.Volume, in.Snapshot, in.Owner)
+			// An administrator's lock stays until it is unlocked, across
+			// restarts of the daemon.
+			p, err = s.cfg.Storage.LockSnapshotWith(ctx, in.SVM, in.Volume, in.Snapshot, in.Owner, storage.LockOptions{Persistent: true})
 		} else {
 			p, err = s.cfg.Storage.UnlockSnapshot(ctx, in.SVM, in.Volume, in.Snapshot, in.Owner)
 		}

@@ -143,6 +143,9 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	if err := d.initCluster(ctx); err != nil {
 		return d, err
 	}
+	if err := d.recoverSnapshots(ctx); err != nil {
+		return d, err
+	}
 	if err := d.openEventLog(ctx); err != nil {
 		return d, err
 	}

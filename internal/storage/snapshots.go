@@ -26,8 +26,20 @@ type Snapshot struct {
 	// backup context, a running backup, ...). A snapshot with owners
 	// cannot be deleted.
 	Owners []string `json:"owners,omitempty"`
-	Files  int64    `json:"files,omitempty"`
-	Bytes  int64    `json:"bytes,omitempty"`
+	// LockIncarnations maps each owner whose lock belongs to a running
+	// daemon (a backup in progress) to that daemon's incarnation (see
+	// StartIncarnation): the lock dies with the process, and the next
+	// start releases it (ReleaseStaleLocks). Owners not in it (an
+	// administrator's lock, a restartable backup context) keep their lock
+	// across restarts.
+	LockIncarnations map[string]string `json:"lock-incarnations,omitempty"`
+	// CreatedFor is the owner the snapshot was made for and locked to in
+	// one step (a backup's own snapshot_for_backup.N): when that owner's
+	// lock is released as stale and no other owner is left, the snapshot
+	// is deleted.
+	CreatedFor string `json:"created-for,omitempty"`
+	Files      int64  `json:"files,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
 }
 
 // Locked reports whether the snapshot has lock owners.
@@ -120,7 +132,8 @@ func (s *Service) CreateSnapshotWith(ctx context.Context, svm, vol, name string,
 		p.Provider = prov.Name()
 	}
 	if o.Owner != "" {
-		p.Owners = []string{o.Owner}
+		p.Owners, p.CreatedFor = []string{o.Owner}, o.Owner
+		s.noteIncarnation(&p, o.Owner)
 	}
 	err = s.store.Update(context.WithoutCancel(ctx), func(tx catalog.Tx) error {
 		if _, err := getVolume(tx, svm, vol); err != nil {
@@ -231,15 +244,34 @@ func lockedErr(p Snapshot) error {
 	return errf(ErrLocked, "Snapshot copy %q of volume %q in Vserver %q is locked by %q and cannot be deleted", p.Name, p.Volume, p.SVM, p.Owners)
 }
 
-// LockSnapshot adds owner to the snapshot's lock owners; locking again
-// with the same owner changes nothing.
+// LockOptions are the choices of LockSnapshotWith.
+type LockOptions struct {
+	// Persistent makes a lock that outlives the daemon that took it: an
+	// administrator's lock, or (when they exist) a restartable backup
+	// context's. Other locks carry the daemon's incarnation and are
+	// released by the next start (ReleaseStaleLocks).
+	Persistent bool
+}
+
+// LockSnapshot adds owner to the snapshot's lock owners, for the running
+// daemon (see LockOptions); locking again with the same owner changes
+// nothing.
 func (s *Service) LockSnapshot(ctx context.Context, svm, vol, name, owner string) (Snapshot, error) {
+	return s.LockSnapshotWith(ctx, svm, vol, name, owner, LockOptions{})
+}
+
+// LockSnapshotWith is LockSnapshot with options.
+func (s *Service) LockSnapshotWith(ctx context.Context, svm, vol, name, owner string, o LockOptions) (Snapshot, error) {
 	if owner == "" {
 		return Snapshot{}, errf(ErrInvalidArgument, "a lock owner is required")
 	}
 	return s.updateSnapshot(ctx, svm, vol, name, func(p *Snapshot) error {
-		if !slices.Contains(p.Owners, owner) {
-			p.Owners = append(p.Owners, owner)
+		if slices.Contains(p.Owners, owner) {
+			return nil
+		}
+		p.Owners = append(p.Owners, owner)
+		if !o.Persistent {
+			s.noteIncarnation(p, owner)
 		}
 		return nil
 	})
@@ -254,6 +286,10 @@ func (s *Service) UnlockSnapshot(ctx context.Context, svm, vol, name, owner stri
 			return errf(ErrNotFound, "Snapshot copy %q of volume %q in Vserver %q is not locked by %q", name, vol, svm, owner)
 		}
 		p.Owners = slices.Delete(p.Owners, i, i+1)
+		delete(p.LockIncarnations, owner)
+		if len(p.LockIncarnations) == 0 {
+			p.LockIncarnations = nil
+		}
 		return nil
 	})
 }

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -82,6 +83,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	volLock map[string]*sync.Mutex
+	// inc is the daemon incarnation the locks taken now belong to (set by
+	// StartIncarnation; empty: locks are not tied to a process).
+	inc atomic.Pointer[string]
 }
 
 // New returns a Service over store.
