@@ -52,7 +52,7 @@ mask() {
 	perl -pe '
 		s{\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b}{$u{$&} //= sprintf("00000000-0000-4000-8000-%012d", ++$nu)}ge;
 		s{TPVTL([0-9a-fA-F]{8})}{"TPVTL" . ($s{lc $1} //= sprintf("%08d", ++$ns))}ge;
-		s{\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]( UTC)? [0-9]{4}\b}{Mon Jan 02 15:04:05$2 2006}g;
+		s{\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} {1,2}[0-3]?[0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]( UTC)? [0-9]{4}\b}{Mon Jan 02 15:04:05$2 2006}g;
 		s{\b[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z}{2006-01-02T15:04:05Z}g;
 		s{^Password: [!-~]{16}$}{Password: XXXXXXXXXXXXXXXX};
 		s{DUMP_DATE [0-9]+}{DUMP_DATE 1136214245}g;
@@ -171,6 +171,16 @@ ex vserver show -vserver vs2 -fields state
 ex vserver start vs2
 ex vserver delete -vserver vs2
 ex vserver delete -vserver nosuch
+
+p "### NFS settings (vserver nfs)" "" \
+	"\`-v4.2-seclabel\` says whether the SVM serves NFSv4.2 security labels (off by default). Only when it is" \
+	"enabled does a dump refuse a file with a security label (\`security.selinux\`) with ONTAP's message;" \
+	"otherwise the label is backed up and restored like any extended attribute." ""
+ex vserver nfs show
+ex vserver nfs modify -vserver vs1 -v4.2-seclabel enabled
+ex vserver nfs show -vserver vs1 -fields v4.2-seclabel
+ex vserver nfs modify -vserver vs1 -v4.2-seclabel on
+ex vserver nfs modify -vserver vs1 -v4.2-seclabel disabled
 
 p "## Network interfaces (LIFs)" "" \
 	"A LIF is an address NDMP listens on. \`-port\` is the NDMP TCP port (default 10000). \`-netmask\` is checked" \
