@@ -73,11 +73,11 @@ stand-ins of the same width, so that the page changes only where behaviour does.
 
 ## Starting the daemon
 
-    tapestryd --data-dir DIR [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+    tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
 
 The first start creates `DIR` (mode 0700) with the catalog `DIR/catalog.db`, the event log
-directory `DIR/mroot/etc/log/`, the cluster `cluster1`, its node `node1`, the node-management
-LIF `node1_mgmt1` on `--ndmp-listen` (default `127.0.0.1:10000`) and the cluster user `admin`.
+directory `DIR/mroot/etc/log/`, the cluster `cluster1`, its node `--node-name` (default `node1`;
+kept in `DIR/node-name`), the node-management LIF `NODE_mgmt1` (`node1_mgmt1`) on `--ndmp-listen` (default `127.0.0.1:10000`) and the cluster user `admin`.
 It also creates the default virtual tape library in `DIR/vtl`, and serves NDMP on every LIF of
 the node (at first only `node1_mgmt1`; add data LIFs with `network interface create`).
 The password of `admin` is taken from `TAPESTRY_ADMIN_PASSWORD`; without it a random one is
@@ -87,7 +87,10 @@ generated and printed once on standard output:
 
 Port 0 (`--ndmp-listen 127.0.0.1:0`) picks a free port, logs it and keeps it on later starts,
 so that tests and scripts can run several daemons side by side.
-Later starts keep everything (changing `--ndmp-listen` moves `node1_mgmt1`). The daemon logs
+Later starts keep everything (changing `--ndmp-listen` moves `node1_mgmt1`). They take the
+node's name from `DIR/node-name`; a node is not renamed: a start with a different `--node-name`
+is refused with an error that names the kept one (the name is in the catalog's keys: the node
+record, the LIFs' home node, the volumes' node, tape aliases and virtual libraries). The daemon logs
 with `log/slog` as text on standard error. SIGTERM or SIGINT stop it cleanly: it stops
 accepting requests, waits up to ten seconds for running ones and closes the catalog. Every
 change is committed to the catalog (and synced to disk) before the API answers, so a change a

@@ -4,7 +4,12 @@
 //
 // Usage:
 //
-//	tapestryd --data-dir DIR [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+//	tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+//
+// The first start names the node (--node-name, default node1) and keeps the
+// name in the data directory (DIR/node-name); a later start takes it from
+// there, and one with a different --node-name is refused: a node is not
+// renamed.
 //
 // On first start the cluster user admin gets the password in
 // TAPESTRY_ADMIN_PASSWORD, or a generated one that is printed once.
@@ -23,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tapestryd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "./tapestry-data", "data directory (created on first start)")
+	nodeName := fs.String("node-name", "", "name of the node on first start (default "+storage.DefaultNodeName+"); later starts keep it")
 	configFile := fs.String("config", "", "configuration file (JSON, see docs/cli.md)")
 	listen := fs.String("ndmp-listen", "", "address of the node-management LIF (default "+daemon.DefaultNDMPListen+")")
 	level := fs.String("log-level", "", "log level: debug, info, warn, error (default info)")
@@ -79,14 +86,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	d, err := daemon.Open(ctx, daemon.Options{
-		DataDir: *dataDir, Config: cfg, AdminPassword: os.Getenv("TAPESTRY_ADMIN_PASSWORD"),
+		DataDir: *dataDir, NodeName: *nodeName, Config: cfg, AdminPassword: os.Getenv("TAPESTRY_ADMIN_PASSWORD"),
 		Version: version, Logger: log, Out: stdout,
 	})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	log.Info("tapestryd started", "version", version, "data-dir", d.DataDir(), "first-start", d.FirstStart)
+	log.Info("tapestryd started", "version", version, "data-dir", d.DataDir(), "node", d.NodeName(), "first-start", d.FirstStart)
 	if err := d.Serve(ctx); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1

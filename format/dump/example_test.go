@@ -14,7 +14,7 @@ import (
 // Write an image with one directory and one file, then list it.
 func Example() {
 	var img bytes.Buffer
-	w, err := dump.NewWriter(&img, dump.Options{Date: time.Unix(1795300000, 0), Host: "node1", Filesys: "/vol/vol1"})
+	w, err := dump.NewWriter(&img, dump.Options{Date: time.Unix(1795300000, 0), Host: "host1", Filesys: "/vol/vol1"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func Example() {
 	}
 	// Output:
 	// hello.txt header at byte 7168
-	// level 0 of /vol/vol1 on node1
+	// level 0 of /vol/vol1 on host1
 	// directory 2 with 3 entries
 	// file 3: "hello\n"
 	// xattr user.comment hi

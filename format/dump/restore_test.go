@@ -238,7 +238,7 @@ func TestWriterLinuxRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewWriter(f, Options{Date: time.Unix(1795300000, 0), Level: 0, Label: "tapestry", Filesys: "/vol/vol1", Device: "vol1", Host: "node1", OffsetMap: true})
+	w, err := NewWriter(f, Options{Date: time.Unix(1795300000, 0), Level: 0, Label: "tapestry", Filesys: "/vol/vol1", Device: "vol1", Host: "host1", OffsetMap: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ func TestWriterMultiVolume(t *testing.T) {
 				return f, nil
 			}
 			first, _ := open(1)
-			opt := Options{Date: time.Unix(1795300000, 0), Host: "node1", NextVolume: open, OffsetMap: true}
+			opt := Options{Date: time.Unix(1795300000, 0), Host: "host1", NextVolume: open, OffsetMap: true}
 			if mode == "size" {
 				opt.VolumeSize = 8 * 10 * RecordSize
 			}

@@ -18,7 +18,7 @@ func (s *Server) getCluster(ctx context.Context, _ *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, ClusterInfo{Cluster: c, Version: s.cfg.Version, Nodes: nodes}, nil
+	return http.StatusOK, ClusterInfo{Cluster: c, Version: s.cfg.Version, Node: s.node(), Nodes: nodes}, nil
 }
 
 // ---- SVMs

@@ -113,6 +113,7 @@ func (s *Server) ndmpRoutes() {
 
 	s.handle("GET "+n, route{cmd: nodeNDMPCmd + " show"}, s.listNDMPNode)
 	s.handle("PATCH "+n+"/settings/{node}", route{cmd: nodeNDMPCmd + " modify", write: true}, s.modifyNDMPNode)
+	s.handle("PATCH "+n+"/settings", route{cmd: nodeNDMPCmd + " modify", write: true}, s.modifyNDMPNode)
 	s.handle("GET "+n+"/version", route{cmd: nodeNDMPCmd + " version"}, s.ndmpNodeVersion)
 	s.handle("GET "+n+"/sessions", route{cmd: nodeNDMPCmd + " status"}, s.listNDMPSessions(true))
 	s.handle("POST "+n+"/kill", route{cmd: nodeNDMPCmd + " kill", write: true}, s.killNDMP(true))
@@ -123,12 +124,7 @@ func (s *Server) ndmpRoutes() {
 }
 
 // node returns the name of the node this API serves.
-func (s *Server) node() string {
-	if s.cfg.Node != "" {
-		return s.cfg.Node
-	}
-	return storage.DefaultNodeName
-}
+func (s *Server) node() string { return s.cfg.Node }
 
 // ndmpServer returns the node's NDMP server or an error saying it is not
 // running.

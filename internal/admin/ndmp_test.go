@@ -36,7 +36,7 @@ func newNDMPEnv(t testing.TB) *ndmpEnv {
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	sto := storage.New(st, storage.Options{})
-	if _, err := sto.Init(ctx, storage.InitOptions{}); err != nil {
+	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sto.CreateSVM(ctx, storage.SVMSpec{Name: "vs1"}); err != nil {
@@ -54,12 +54,12 @@ func newNDMPEnv(t testing.TB) *ndmpEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { el.Close() })
-	ns, err := server.New(server.Options{Storage: sto, Auth: au, Catalog: st, Node: "node1", EventLog: el})
+	ns, err := server.New(server.Options{Storage: sto, Auth: au, Catalog: st, Node: testNodeName, EventLog: el})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mc := metrics.New(metrics.Sources{Sessions: ns.Sessions, MaxSessions: ns.MaxSessions, Storage: sto})
-	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test",
+	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test", Node: testNodeName,
 		NDMP: ns, EventLog: el, Metrics: mc.Handler()})
 	sock := filepath.Join(dir, "a.sock")
 	ln, err := net.Listen("unix", sock)
@@ -121,12 +121,12 @@ func TestNDMPAPIScope(t *testing.T) {
 	// Node scope: plaintext can be switched off, challenge always stays (N3).
 	noText := false
 	var ns admin.NDMPNodeSettings
-	if err := adm.Do(ctx, "PATCH", sAPI+"/settings/node1", nil, admin.NDMPNodeModify{Plaintext: &noText}, &ns); err != nil || ns.Plaintext || ns.User != auth.DefaultNodeNDMPUser {
+	if err := adm.Do(ctx, "PATCH", sAPI+"/settings/"+testNodeName, nil, admin.NDMPNodeModify{Plaintext: &noText}, &ns); err != nil || ns.Plaintext || ns.User != auth.DefaultNodeNDMPUser {
 		t.Fatalf("node modify: %+v %v", ns, err)
 	}
 	// A refused data port range leaves the user as it was too.
 	bob, badRange := "bob", "80-90"
-	apiErr(t, adm.Do(ctx, "PATCH", sAPI+"/settings/node1", nil, admin.NDMPNodeModify{User: &bob, DataPortRange: &badRange}, nil), http.StatusBadRequest, "")
+	apiErr(t, adm.Do(ctx, "PATCH", sAPI+"/settings/"+testNodeName, nil, admin.NDMPNodeModify{User: &bob, DataPortRange: &badRange}, nil), http.StatusBadRequest, "")
 	if l, err := admin.List[admin.NDMPNodeSettings](ctx, adm, sAPI, nil); err != nil || len(l) != 1 || l[0].User != auth.DefaultNodeNDMPUser {
 		t.Fatalf("after a refused modify: %+v %v", l, err)
 	}

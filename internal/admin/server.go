@@ -42,8 +42,9 @@ type ServerConfig struct {
 	// OptionHook, when not nil, applies an option set through the API
 	// to the running node, after the API's own options (backup.log.enable).
 	OptionHook OptionHook
-	// Node is the name of the node this API serves; empty means
-	// storage.DefaultNodeName.
+	// Node is the name of the node this API serves (the daemon's
+	// --node-name, kept in its data directory); GET /api/cluster reports
+	// it and the node-scoped commands act on it.
 	Node string
 	// NDMP is the node's NDMP server (vserver/system services ndmp
 	// session commands, ndmp.go); nil when it does not run.

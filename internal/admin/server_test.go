@@ -22,6 +22,10 @@ import (
 
 const adminPW = "Admin1234"
 
+// testNodeName is the node the test APIs serve (issue 12 item 6: the API
+// takes its node from the daemon, not a built-in name).
+const testNodeName = "adm-n1"
+
 type env struct {
 	store  catalog.Store
 	srv    *admin.Server
@@ -40,14 +44,14 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	sto := storage.New(st, storage.Options{})
-	if _, err := sto.Init(ctx, storage.InitOptions{}); err != nil {
+	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {
 		t.Fatal(err)
 	}
 	au := auth.New(st, auth.Options{AdminSVM: "cluster1", Hash: auth.HashParams{Time: 1, Memory: 1024, Threads: 1}})
 	if _, err := au.Bootstrap(ctx, adminPW); err != nil {
 		t.Fatal(err)
 	}
-	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test"})
+	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test", Node: testNodeName})
 	sock := filepath.Join(dir, "a.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -103,7 +107,8 @@ func TestAuthentication(t *testing.T) {
 	}
 	var info admin.ClusterInfo
 	ctx := context.Background()
-	if err := e.client("admin", adminPW).Do(ctx, "GET", "/api/cluster", nil, nil, &info); err != nil || info.Name != "cluster1" || info.Version != "test" {
+	if err := e.client("admin", adminPW).Do(ctx, "GET", "/api/cluster", nil, nil, &info); err != nil || info.Name != "cluster1" || info.Version != "test" ||
+		info.Node != testNodeName || len(info.Nodes) != 1 || info.Nodes[0].Name != testNodeName {
 		t.Fatalf("cluster: %+v %v", info, err)
 	}
 	// A cached login stops working when the password changes, and a

@@ -44,14 +44,14 @@ func newTapeEnv(t testing.TB) *tapeEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	sto := storage.New(st, storage.Options{})
-	if _, err := sto.Init(ctx, storage.InitOptions{}); err != nil {
+	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {
 		t.Fatal(err)
 	}
 	au := auth.New(st, auth.Options{AdminSVM: "cluster1", Hash: auth.HashParams{Time: 1, Memory: 1024, Threads: 1}})
 	if _, err := au.Bootstrap(ctx, adminPW); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := tape.NewRegistry(st, storage.DefaultNodeName, tape.Options{})
+	reg, err := tape.NewRegistry(st, testNodeName, tape.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func newTapeEnv(t testing.TB) *tapeEnv {
 	add(tape.Attachment{Kind: tape.KindDrive, Path: "0e.1", Serial: odd.Drives()[0].Serial(), Vendor: "ACME",
 		Product: "Tapeomatic 9", Drive: tape.NewVTLDrive(odd.Drives()[0])})
 
-	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test", Tapes: reg, VTL: lib})
+	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test", Node: testNodeName, Tapes: reg, VTL: lib})
 	sock := filepath.Join(dir, "a.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -135,7 +135,7 @@ func TestTapeLibraryConfigMultipath(t *testing.T) {
 	}{{"0a", 5, "TAPESTRY VTL_1"}, {"0c,0d", 3, "TAPESTRY VTL_2"}, {"0e", 1, "standalone_1"}}
 	for i, w := range want {
 		g := gs[i]
-		if strings.Join(g.Initiators, ",") != w.inits || g.LUNCount != w.count || g.LibraryName != w.name || g.LUNGroup != i || g.Node != "node1" {
+		if strings.Join(g.Initiators, ",") != w.inits || g.LUNCount != w.count || g.LibraryName != w.name || g.LUNGroup != i || g.Node != testNodeName {
 			t.Errorf("group %d: %+v, want %+v", i, g, w)
 		}
 	}
@@ -219,7 +219,7 @@ func TestTapeAPIBadInput(t *testing.T) {
 		msg    string
 	}{
 		{tapeAPI + "/online", admin.TapeAction{}, 400, "missing required parameter -device-id"},
-		{tapeAPI + "/online", admin.TapeAction{DeviceID: "st99"}, 404, `tape device "st99" does not exist on node "node1"`},
+		{tapeAPI + "/online", admin.TapeAction{DeviceID: "st99"}, 404, `tape device "st99" does not exist on node "` + testNodeName + `"`},
 		{tapeAPI + "/online", map[string]string{"device": "st0"}, 400, "invalid request body"},
 		{tapeAPI + "/trace", admin.TapeAction{DeviceID: "st0"}, 400, "missing required parameter -is-trace-enabled"},
 		{tapeAPI + "/position", admin.TapeAction{DeviceID: "st0", Operation: "rewind", Count: &big}, 400, "-count 8589934592 is out of range"},

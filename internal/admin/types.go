@@ -18,8 +18,10 @@ const (
 // ClusterInfo is the answer of GET /api/cluster.
 type ClusterInfo struct {
 	storage.Cluster
-	Version string         `json:"version"`
-	Nodes   []storage.Node `json:"nodes"`
+	Version string `json:"version"`
+	// Node is the node that serves the API.
+	Node  string         `json:"node"`
+	Nodes []storage.Node `json:"nodes"`
 }
 
 // SVMCreate is the body of POST /api/svm/svms.

@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// testNodeName is the node whose NDMP account the tests set up.
+const testNodeName = "auth-n1"
+
 // N4: the NDMP password is derived from the login password: stable until
 // the login password changes, then the old one fails.
 func TestNDMPPassword(t *testing.T) {
@@ -153,44 +156,44 @@ func TestCanUseNDMP(t *testing.T) {
 // N3: the node-scope NDMP user root must get a password before use.
 func TestNodeNDMP(t *testing.T) {
 	e := newEnv(t)
-	acc, err := e.svc.NodeNDMPAccount(e.ctx, "node1")
+	acc, err := e.svc.NodeNDMPAccount(e.ctx, testNodeName)
 	if err != nil || acc.User != "root" || acc.PasswordSet {
 		t.Fatalf("default account %+v %v", acc, err)
 	}
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "root", ""); !errors.Is(err, ErrNoPassword) || !strings.Contains(err.Error(), "system services ndmp password") {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "root", ""); !errors.Is(err, ErrNoPassword) || !strings.Contains(err.Error(), "system services ndmp password") {
 		t.Errorf("unset password: %v", err)
 	}
 	for _, bad := range []string{"short", strings.Repeat("x", 33), "tab\there1", "nonascii€1"} {
-		e.unchanged("password "+bad, ErrInvalidArgument, "", func() error { return e.svc.SetNodeNDMPPassword(e.ctx, "node1", bad) })
+		e.unchanged("password "+bad, ErrInvalidArgument, "", func() error { return e.svc.SetNodeNDMPPassword(e.ctx, testNodeName, bad) })
 	}
 	e.unchanged("no node", ErrInvalidArgument, "", func() error { return e.svc.SetNodeNDMPPassword(e.ctx, "", "goodpass1") })
-	if err := e.svc.SetNodeNDMPPassword(e.ctx, "node1", "tape-pass-1"); err != nil {
+	if err := e.svc.SetNodeNDMPPassword(e.ctx, testNodeName, "tape-pass-1"); err != nil {
 		t.Fatal(err)
 	}
 	e.reopen()
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "root", "tape-pass-1"); err != nil {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "root", "tape-pass-1"); err != nil {
 		t.Error(err)
 	}
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "root", "tape-pass-2"); !errors.Is(err, ErrAuthFailed) {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "root", "tape-pass-2"); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("wrong password: %v", err)
 	}
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "admin", "tape-pass-1"); !errors.Is(err, ErrAuthFailed) {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "admin", "tape-pass-1"); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("wrong user: %v", err)
 	}
 	if err := e.svc.CheckNodeNDMP(e.ctx, "node2", "root", "tape-pass-1"); !errors.Is(err, ErrNoPassword) {
 		t.Errorf("other node: %v", err)
 	}
-	if p, err := e.svc.NodeNDMPPassword(e.ctx, "node1", "root"); err != nil || p != "tape-pass-1" {
+	if p, err := e.svc.NodeNDMPPassword(e.ctx, testNodeName, "root"); err != nil || p != "tape-pass-1" {
 		t.Errorf("NodeNDMPPassword %q %v", p, err)
 	}
-	e.unchanged("bad user id", ErrInvalidArgument, "", func() error { return e.svc.SetNodeNDMPUser(e.ctx, "node1", "a b") })
-	if err := e.svc.SetNodeNDMPUser(e.ctx, "node1", "ndmpuser"); err != nil {
+	e.unchanged("bad user id", ErrInvalidArgument, "", func() error { return e.svc.SetNodeNDMPUser(e.ctx, testNodeName, "a b") })
+	if err := e.svc.SetNodeNDMPUser(e.ctx, testNodeName, "ndmpuser"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "ndmpuser", "tape-pass-1"); err != nil {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "ndmpuser", "tape-pass-1"); err != nil {
 		t.Errorf("renamed user: %v", err)
 	}
-	if err := e.svc.CheckNodeNDMP(e.ctx, "node1", "root", "tape-pass-1"); !errors.Is(err, ErrAuthFailed) {
+	if err := e.svc.CheckNodeNDMP(e.ctx, testNodeName, "root", "tape-pass-1"); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("old user name: %v", err)
 	}
 	for k, v := range e.dump() {

@@ -507,10 +507,11 @@ func (a *app) modifyNodeNDMP(ctx context.Context, node string, in admin.NDMPNode
 	if err != nil {
 		return out, err
 	}
-	if node == "" {
-		node = storage.DefaultNodeName
+	path := nodeNDMPAPI + "/settings" // the node serving the API
+	if node != "" {
+		path += "/" + url.PathEscape(node)
 	}
-	err = c.Do(ctx, http.MethodPatch, nodeNDMPAPI+"/settings/"+url.PathEscape(node), nil, in, &out)
+	err = c.Do(ctx, http.MethodPatch, path, nil, in, &out)
 	return out, err
 }
 

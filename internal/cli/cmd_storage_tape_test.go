@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func startTapeNode(t *testing.T) *tapeNode {
 func (n *tapeNode) startTape() {
 	n.t.Helper()
 	d, err := daemon.Open(context.Background(), daemon.Options{
-		DataDir: n.dir, AdminPassword: testAdminPassword,
+		DataDir: n.dir, AdminPassword: testAdminPassword, NodeName: testNodeName,
 		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, Out: &bytes.Buffer{}, // a free port
 	})
 	if err != nil {
@@ -45,6 +46,7 @@ func (n *tapeNode) startTape() {
 	}
 	n.d = d
 	n.socket = d.SocketPath()
+	n.node = d.NodeName()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.stopped = make(chan error, 1)
@@ -70,14 +72,14 @@ func TestStorageTapeShowCommands(t *testing.T) {
 	n := startTapeNode(t)
 
 	out := n.ok("storage", "tape", "show")
-	if !strings.HasPrefix(out, "Node  Device ID Device Type   Description       Status\n") || !strings.HasSuffix(out, "5 entries were displayed.\n") {
+	if !strings.HasPrefix(out, fmt.Sprintf("%-*s Device ID Device Type   Description       Status\n", len(n.node), "Node")) || !strings.HasSuffix(out, "5 entries were displayed.\n") {
 		t.Fatalf("storage tape show:\n%s", out)
 	}
-	if r, err := column(out, "node1", "0a.0"); err != nil || !equal(r, []string{"node1", "0a.0", "media", "changer", "TAPESTRY", "VTL", "normal"}) {
+	if r, err := column(out, n.node, "0a.0"); err != nil || !equal(r, []string{n.node, "0a.0", "media", "changer", "TAPESTRY", "VTL", "normal"}) {
 		t.Fatalf("changer row %q (%v)\n%s", r, err, out)
 	}
 	for i, id := range []string{"0a.1", "0a.2", "0a.3", "0a.4"} {
-		r, err := column(n.ok("storage", "tape", "show-tape-drive"), "node1", id)
+		r, err := column(n.ok("storage", "tape", "show-tape-drive"), n.node, id)
 		if err != nil || r[2] != "st"+string(rune('0'+i)) || r[len(r)-1] != "normal" {
 			t.Fatalf("show-tape-drive row of %s: %q (%v)", id, r, err)
 		}
@@ -90,7 +92,7 @@ func TestStorageTapeShowCommands(t *testing.T) {
 	// T1: the device listing of a drive, twelve names in the spec's order.
 	out = n.ok("storage", "tape", "show", "-device-names", "-device-id", "st2")
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 14 || lines[0] != "Node: node1" || !strings.Contains(lines[1], "Tape drive (0a.3)") {
+	if len(lines) != 14 || lines[0] != "Node: "+n.node || !strings.Contains(lines[1], "Tape drive (0a.3)") {
 		t.Fatalf("-device-names:\n%s", out)
 	}
 	for i, dn := range tape.DeviceNames("st2") {
@@ -113,22 +115,22 @@ func TestStorageTapeShowCommands(t *testing.T) {
 			t.Fatalf("-instance lacks %q:\n%s", want, inst)
 		}
 	}
-	if out := n.ok("storage", "tape", "show", "-fields", "alias,serial-number"); !strings.HasPrefix(out, "node  device-id alias serial-number\n") {
+	if out := n.ok("storage", "tape", "show", "-fields", "alias,serial-number"); !strings.HasPrefix(out, fmt.Sprintf("%-*s device-id alias serial-number\n", len(n.node), "node")) {
 		t.Fatalf("-fields:\n%s", out)
 	}
 	n.fail(`invalid field "bogus"`, "storage", "tape", "show", "-fields", "bogus")
-	n.fail(`tape device "st9" does not exist on node "node1"`, "storage", "tape", "show", "st9")
+	n.fail(`tape device "st9" does not exist on node "`+n.node+`"`, "storage", "tape", "show", "st9")
 	n.fail(`node "node2" does not exist`, "storage", "tape", "show", "-node", "node2")
 
 	out = n.ok("storage", "tape", "show-errors")
-	if r := rows(out); len(r) != 4 || !equal(r[0], []string{"node1", "0a.1", "st0", "0", "0", "0"}) {
+	if r := rows(out); len(r) != 4 || !equal(r[0], []string{n.node, "0a.1", "st0", "0", "0", "0"}) {
 		t.Fatalf("show-errors:\n%s", out)
 	}
 
 	// The spec's layout: a Node line, then Tape Drive / Is Supported /
 	// Support Status.
-	out = n.ok("storage", "tape", "show-supported-status", "-node", "node1")
-	want := "Node: node1\nTape Drive        Is Supported Support Status\n----------------- ------------ --------------\nTapestry VTL-TAPE true         Qualified\n"
+	out = n.ok("storage", "tape", "show-supported-status", "-node", n.node)
+	want := "Node: " + n.node + "\nTape Drive        Is Supported Support Status\n----------------- ------------ --------------\nTapestry VTL-TAPE true         Qualified\n"
 	if out != want {
 		t.Fatalf("show-supported-status:\n%s\nwant:\n%s", out, want)
 	}
@@ -141,7 +143,7 @@ func TestStorageTapeShowCommands(t *testing.T) {
 
 	// T7: one path per device through initiator 0a, all LUN 0, primary.
 	out = n.ok("storage", "tape", "library", "path", "show")
-	if r := rows(out); len(r) != 5 || !equal(r[0][:6], []string{"node1", "0a.0", "mc0", "0a", "0", "true"}) {
+	if r := rows(out); len(r) != 5 || !equal(r[0][:6], []string{n.node, "0a.0", "mc0", "0a", "0", "true"}) {
 		t.Fatalf("library path show:\n%s", out)
 	}
 	out = n.ok("storage", "tape", "library", "path", "show-by-initiator", "-initiator", "0a")
@@ -152,10 +154,10 @@ func TestStorageTapeShowCommands(t *testing.T) {
 		t.Fatalf("show-by-initiator of an unused port:\n%s", out)
 	}
 	out = n.ok("storage", "tape", "library", "config", "show")
-	if !strings.HasPrefix(out, "Node  LUN Group LUN Count Library Name   Library Target Port Initiator\n") {
+	if !strings.HasPrefix(out, fmt.Sprintf("%-*s LUN Group LUN Count Library Name   Library Target Port Initiator\n", len(n.node), "Node")) {
 		t.Fatalf("library config show:\n%s", out)
 	}
-	if r := rows(out); len(r) != 1 || !equal(r[0][:5], []string{"node1", "0", "5", "TAPESTRY", "VTL_1"}) || r[0][6] != "0a" {
+	if r := rows(out); len(r) != 1 || !equal(r[0][:5], []string{n.node, "0", "5", "TAPESTRY", "VTL_1"}) || r[0][6] != "0a" {
 		t.Fatalf("library config rows %q\n%s", r, out)
 	}
 
@@ -175,8 +177,8 @@ func TestStorageTapeActions(t *testing.T) {
 	reg := n.d.Tapes()
 
 	// offline and online, by alias and by physical path name.
-	n.ok("storage", "tape", "offline", "-node", "node1", "-device-id", "st1")
-	if r, _ := column(n.ok("storage", "tape", "show"), "node1", "0a.2"); r[len(r)-1] != "offline" {
+	n.ok("storage", "tape", "offline", "-node", n.node, "-device-id", "st1")
+	if r, _ := column(n.ok("storage", "tape", "show"), n.node, "0a.2"); r[len(r)-1] != "offline" {
 		t.Fatalf("st1 after offline: %q", r)
 	}
 	if _, err := reg.OpenDrive(ctx, "s1", "nrst1l", tape.ReadMode); err == nil {
@@ -206,7 +208,7 @@ func TestStorageTapeActions(t *testing.T) {
 	if d, _ := reg.Device(ctx, "st1"); d.Trace {
 		t.Fatal("trace of st1 enabled too")
 	}
-	n.ok("storage", "tape", "trace", "-node", "node1", "-is-trace-enabled", "true")
+	n.ok("storage", "tape", "trace", "-node", n.node, "-is-trace-enabled", "true")
 	devs := decodeJSON[[]admin.TapeDevice](t, n.ok("--json", "storage", "tape", "show"))
 	for _, d := range devs {
 		if !d.Trace {
@@ -222,7 +224,7 @@ func TestStorageTapeActions(t *testing.T) {
 
 	// position: two file marks, rewind, then five forward spaces of which
 	// three cannot be done.
-	n.ok("storage", "tape", "position", "-node", "node1", "-device-id", "st0", "-operation", "weof", "-count", "2")
+	n.ok("storage", "tape", "position", "-node", n.node, "-device-id", "st0", "-operation", "weof", "-count", "2")
 	n.ok("storage", "tape", "position", "st0", "-operation", "rewind")
 	out := n.ok("storage", "tape", "position", "st0", "-operation", "fsf", "-count", "5")
 	if !strings.Contains(out, "Warning: 3 of 5 operations were not done") {
@@ -263,7 +265,7 @@ func TestStorageTapeAliases(t *testing.T) {
 	serial1 := devs[1].Serial // drive 0a.2, st1
 
 	out := n.ok("storage", "tape", "alias", "show")
-	if !strings.HasPrefix(out, "Node: node1\nAlias Mapping") || !strings.HasSuffix(out, "5 entries were displayed.\n") {
+	if !strings.HasPrefix(out, "Node: "+n.node+"\nAlias Mapping") || !strings.HasSuffix(out, "5 entries were displayed.\n") {
 		t.Fatalf("alias show:\n%s", out)
 	}
 	if r, err := column(out, "st1"); err != nil || !equal(r, []string{"st1", "SN[" + strings.ToUpper(serial1) + "]", "0a.2", "tape", "drive"}) {
@@ -271,7 +273,7 @@ func TestStorageTapeAliases(t *testing.T) {
 	}
 
 	// T3: the spec's form; the serial number is not case-sensitive.
-	n.ok("storage", "tape", "alias", "set", "-node", "node1", "-name", "st7", "-mapping", "SN["+strings.ToLower(serial1)+"]")
+	n.ok("storage", "tape", "alias", "set", "-node", n.node, "-name", "st7", "-mapping", "SN["+strings.ToLower(serial1)+"]")
 	out = n.ok("storage", "tape", "alias", "show")
 	if _, err := column(out, "st1"); err == nil {
 		t.Fatalf("st1 still listed after the drive got st7:\n%s", out)
@@ -294,7 +296,7 @@ func TestStorageTapeAliases(t *testing.T) {
 	n.fail(`names a tape drive; alias mc3 is for a media changer`, "storage", "tape", "alias", "set", "-name", "mc3", "-mapping", "0a.2")
 	n.fail("missing required parameter -mapping", "storage", "tape", "alias", "set", "-name", "st5")
 	n.fail(`node "node9" does not exist`, "storage", "tape", "alias", "set", "-node", "node9", "-name", "st5", "-mapping", "0b.4")
-	n.fail(`alias "st9" does not exist on node "node1"`, "storage", "tape", "alias", "clear", "-name", "st9")
+	n.fail(`alias "st9" does not exist on node "`+n.node+`"`, "storage", "tape", "alias", "clear", "-name", "st9")
 	n.fail(`invalid -clear-scope "tapes"`, "storage", "tape", "alias", "clear", "-clear-scope", "tapes")
 	n.fail("specify either -name or -clear-scope, not both", "storage", "tape", "alias", "clear", "-name", "st0", "-clear-scope", "all")
 	n.fail("missing required parameter -name or -clear-scope", "storage", "tape", "alias", "clear")
@@ -317,8 +319,8 @@ func TestStorageTapeAliases(t *testing.T) {
 	}
 
 	// Clearing: one name, then the tape scope leaves the media changer.
-	n.ok("storage", "tape", "alias", "clear", "-node", "node1", "-name", "st12")
-	n.ok("storage", "tape", "alias", "clear", "-node", "node1", "-clear-scope", "tape")
+	n.ok("storage", "tape", "alias", "clear", "-node", n.node, "-name", "st12")
+	n.ok("storage", "tape", "alias", "clear", "-node", n.node, "-clear-scope", "tape")
 	out = n.ok("storage", "tape", "alias", "show")
 	if r := rows(out); len(r) != 1 || r[0][0] != "mc0" {
 		t.Fatalf("after clear -clear-scope tape:\n%s", out)
@@ -336,7 +338,7 @@ func TestStorageTapeAliases(t *testing.T) {
 func TestStorageTapeVTL(t *testing.T) {
 	n := startTapeNode(t)
 	out := n.ok("storage", "tape", "vtl", "show")
-	if r := rows(out); len(r) != 1 || !equal(r[0][:2], []string{"node1", "mc0"}) || !equal(r[0][3:], []string{"4", "20", "4", "10"}) {
+	if r := rows(out); len(r) != 1 || !equal(r[0][:2], []string{n.node, "mc0"}) || !equal(r[0][3:], []string{"4", "20", "4", "10"}) {
 		t.Fatalf("vtl show:\n%s", out)
 	}
 	if inst := n.ok("storage", "tape", "vtl", "show", "-instance"); !strings.Contains(inst, "Capacity of New Cartridges: 2.5TB\n") ||
@@ -508,7 +510,7 @@ func TestStorageTapeVTLCreateDelete(t *testing.T) {
 		t.Fatalf("show-libraries: %+v", libs)
 	}
 	out = n.ok("storage", "tape", "vtl", "show-libraries")
-	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"node1", "lib2", "mc1", "st4,st5", "6", "1", "3"}) {
+	if r := rows(out); len(r) != 1 || !equal(r[0], []string{n.node, "lib2", "mc1", "st4,st5", "6", "1", "3"}) {
 		t.Fatalf("show-libraries table:\n%s", out)
 	}
 

@@ -19,21 +19,21 @@ import (
 func TestClusterShow(t *testing.T) {
 	n := startNode(t)
 	out := n.ok("cluster", "show")
-	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"node1", "true", "true"}) {
+	if r := rows(out); len(r) != 1 || !equal(r[0], []string{n.node, "true", "true"}) {
 		t.Fatalf("cluster show rows %q\n%s", r, out)
 	}
 	if !strings.HasPrefix(out, "Node ") || strings.Contains(out, "entries were displayed") {
 		t.Fatalf("cluster show output:\n%s", out)
 	}
 	inst := n.ok("cluster", "show", "-instance")
-	if !strings.Contains(inst, "Node: node1\n") || !strings.Contains(inst, "Cluster Name: cluster1\n") {
+	if !strings.Contains(inst, "Node: "+n.node+"\n") || !strings.Contains(inst, "Cluster Name: cluster1\n") {
 		t.Fatalf("cluster show -instance:\n%s", inst)
 	}
 	var info admin.ClusterInfo
 	if err := json.Unmarshal([]byte(n.ok("cluster", "show", "--json")), &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "cluster1" || len(info.Nodes) != 1 || info.Nodes[0].Name != "node1" {
+	if info.Name != "cluster1" || len(info.Nodes) != 1 || info.Nodes[0].Name != n.node {
 		t.Fatalf("cluster show --json: %+v", info)
 	}
 }
@@ -107,13 +107,13 @@ func TestNetworkInterfaceCommands(t *testing.T) {
 	n := startNode(t)
 	n.ok("vserver", "create", "vs1")
 	out := n.ok("network", "interface", "show")
-	if r, err := column(out, "cluster1", "node1_mgmt1"); err != nil || !equal(r, []string{"cluster1", "node1_mgmt1", "node-mgmt", "127.0.0.1", strings.TrimPrefix(n.ndmpListen, "127.0.0.1:"), "node1"}) {
+	if r, err := column(out, "cluster1", n.node+"_mgmt1"); err != nil || !equal(r, []string{"cluster1", n.node + "_mgmt1", "node-mgmt", "127.0.0.1", strings.TrimPrefix(n.ndmpListen, "127.0.0.1:"), n.node}) {
 		t.Fatalf("mgmt LIF row %q (%v)\n%s", r, err, out)
 	}
 	// A free port, so that parallel test runs never collide on the LIF.
 	port := freePort(t, "127.0.0.2")
 	n.ok("network", "interface", "create", "-vserver", "vs1", "-lif", "lif1", "-role", "data", "-address", "127.0.0.2",
-		"-netmask", "255.0.0.0", "-home-node", "node1", "-port", port)
+		"-netmask", "255.0.0.0", "-home-node", n.node, "-port", port)
 	out = n.ok("network", "interface", "show", "-vserver", "vs1", "-fields", "address,port,role")
 	if r := rows(out); len(r) != 1 || !equal(r[0], []string{"vs1", "lif1", "127.0.0.2", port, "data"}) {
 		t.Fatalf("lif1 rows %q\n%s", r, out)

@@ -14,12 +14,19 @@ import (
 
 const testAdminPassword = "Admin1234"
 
+// testNodeName names the test daemons' node; the tests take the name from
+// the daemon (testNode.node), which keeps it in its data directory (issue 12
+// item 6).
+const testNodeName = "cli-n1"
+
 // testNode is a real daemon serving on a real unix socket in a temporary
 // directory.
 type testNode struct {
 	t      *testing.T
 	dir    string
 	socket string
+	// node is the daemon's node name.
+	node string
 	// ndmpListen is the node-management LIF's address (a free port).
 	ndmpListen string
 	user       string
@@ -40,13 +47,15 @@ func startNode(t *testing.T) *testNode {
 func (n *testNode) start() {
 	n.t.Helper()
 	d, err := daemon.Open(context.Background(), daemon.Options{
-		DataDir: n.dir, AdminPassword: testAdminPassword, Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, // a free port
-		Out: &bytes.Buffer{},
+		DataDir: n.dir, AdminPassword: testAdminPassword, NodeName: testNodeName,
+		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, // a free port
+		Out:    &bytes.Buffer{},
 	})
 	if err != nil {
 		n.t.Fatalf("open daemon: %v", err)
 	}
 	n.socket = d.SocketPath()
+	n.node = d.NodeName()
 	n.ndmpListen = d.NDMPListen()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel

@@ -20,7 +20,7 @@ func FuzzNDMPCommandArgs(f *testing.F) {
 	f.Add("99999999999999999999", "", "/etc/log/backup.6", "sysconfig -a", "yes")
 	f.Add("", "session-id=3", "", "", "")
 	d, err := daemon.Open(context.Background(), daemon.Options{
-		DataDir: filepath.Join(f.TempDir(), "d"), AdminPassword: testAdminPassword,
+		DataDir: filepath.Join(f.TempDir(), "d"), AdminPassword: testAdminPassword, NodeName: testNodeName,
 		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, Out: &bytes.Buffer{},
 	})
 	if err != nil {
@@ -46,7 +46,7 @@ func FuzzNDMPCommandArgs(f *testing.F) {
 		run(t, "system", "services", "ndmp", "kill", "-session-id", id)
 		run(t, "vserver", "services", "ndmp", "log", "stop", "-session-filter", filter)
 		run(t, "rdfile", "--", path)
-		run(t, "system", "node", "run", "-node", "node1", "-command", command)
+		run(t, "system", "node", "run", "-node", d.NodeName(), "-command", command)
 		run(t, "vserver", "services", "ndmp", "modify", "-vserver", "cluster1", "-debug-enable", boolean)
 	})
 }

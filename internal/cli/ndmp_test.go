@@ -107,7 +107,7 @@ func TestNDMPSessionsStatusProbeKill(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
 	vstatus := []string{"vserver", "services", "ndmp", "status"}
-	sstatus := []string{"system", "services", "ndmp", "status", "-node", "node1"}
+	sstatus := []string{"system", "services", "ndmp", "status", "-node", n.node}
 	if out := n.ok(vstatus...); !strings.Contains(out, "There are no entries") {
 		t.Fatalf("status without sessions:\n%s", out)
 	}
@@ -121,7 +121,7 @@ func TestNDMPSessionsStatusProbeKill(t *testing.T) {
 	}
 
 	probe := n.ok("vserver", "services", "ndmp", "probe", "-session-id", ids[0])
-	for _, want := range []string{"Session Identifier: " + ids[0], "Node: node1", "Vserver: cluster1",
+	for _, want := range []string{"Session Identifier: " + ids[0], "Node: " + n.node, "Vserver: cluster1",
 		"User ID: admin", "Authentication Type: challenge", "LIF Role: node-mgmt", "Data State:", "Mover State:"} {
 		if !strings.Contains(probe, want) {
 			t.Errorf("probe lacks %q:\n%s", want, probe)
@@ -135,7 +135,7 @@ func TestNDMPSessionsStatusProbeKill(t *testing.T) {
 
 	// Unknown session: the spec's message (N13).
 	n.fail("ndmpd session 999999 not active", "vserver", "services", "ndmp", "kill", "999999")
-	n.fail("ndmpd session 999999 not active", "system", "services", "ndmp", "kill", "-session-id", "999999", "-node", "node1")
+	n.fail("ndmpd session 999999 not active", "system", "services", "ndmp", "kill", "-session-id", "999999", "-node", n.node)
 	n.fail("ndmpd session 999999 not active", "vserver", "services", "ndmp", "probe", "-session-id", "999999")
 	n.fail("invalid session id", "vserver", "services", "ndmp", "kill", "abc")
 	n.fail("missing required parameter -session-id", "vserver", "services", "ndmp", "kill")
@@ -160,7 +160,7 @@ func TestNDMPSessionsStatusProbeKill(t *testing.T) {
 	n.ndmpSession(ctx)
 	n.ndmpSession(ctx)
 	n.waitSessions(2, sstatus...)
-	if out := n.ok("system", "services", "ndmp", "kill-all", "-node", "node1"); !strings.Contains(out, "2 NDMP sessions terminated.") {
+	if out := n.ok("system", "services", "ndmp", "kill-all", "-node", n.node); !strings.Contains(out, "2 NDMP sessions terminated.") {
 		t.Fatalf("kill-all: %q", out)
 	}
 	n.waitSessions(0, sstatus...)
@@ -253,12 +253,12 @@ func TestVserverNDMPSettings(t *testing.T) {
 func TestSystemNDMPSettings(t *testing.T) {
 	n := startNode(t)
 	out := n.ok("system", "services", "ndmp", "show")
-	if r, err := column(out, "node1"); err != nil || !equal(r, []string{"node1", "true", "true", "root"}) {
+	if r, err := column(out, n.node); err != nil || !equal(r, []string{n.node, "true", "true", "root"}) {
 		t.Fatalf("show:\n%s", out)
 	}
-	n.ok("system", "services", "ndmp", "modify", "-node", "node1", "-clear-text", "false", "-user-id", "ndmpuser",
+	n.ok("system", "services", "ndmp", "modify", "-node", n.node, "-clear-text", "false", "-user-id", "ndmpuser",
 		"-data-port-range", "30001-30010", "-debug-enable", "true")
-	out = n.ok("system", "services", "ndmp", "show", "-node", "node1", "-instance")
+	out = n.ok("system", "services", "ndmp", "show", "-node", n.node, "-instance")
 	for _, want := range []string{"Allow Clear Text Password: false", "NDMP User ID: ndmpuser", "Data Port Range: 30001-30010", "Enable Debug: true", "NDMP Password Set: false"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show -instance lacks %q:\n%s", want, out)
@@ -267,26 +267,26 @@ func TestSystemNDMPSettings(t *testing.T) {
 	n.fail("data-port-range", "system", "services", "ndmp", "modify", "-data-port-range", "1-2")
 	n.fail(`node "node7" does not exist`, "system", "services", "ndmp", "modify", "-node", "node7", "-enable", "false")
 
-	n.ok("system", "services", "ndmp", "off", "-node", "node1")
+	n.ok("system", "services", "ndmp", "off", "-node", n.node)
 	out = n.ok("system", "services", "ndmp", "service", "show")
-	if r, err := column(out, "node1"); err != nil || r[1] != "stopped" {
+	if r, err := column(out, n.node); err != nil || r[1] != "stopped" {
 		t.Fatalf("service show after off:\n%s", out)
 	}
 	n.fail("advanced privilege", "system", "services", "ndmp", "service", "start")
-	n.ok("--privilege", "advanced", "system", "services", "ndmp", "service", "start", "-node", "node1")
-	if r, err := column(n.ok("system", "services", "ndmp", "service", "show"), "node1"); err != nil || r[1] != "running" {
+	n.ok("--privilege", "advanced", "system", "services", "ndmp", "service", "start", "-node", n.node)
+	if r, err := column(n.ok("system", "services", "ndmp", "service", "show"), n.node); err != nil || r[1] != "running" {
 		t.Fatalf("service show after start: %v %v", r, err)
 	}
-	n.ok("system", "services", "ndmp", "service", "modify", "-node", "node1", "-enable", "false")
-	if r, _ := column(n.ok("system", "services", "ndmp", "show"), "node1"); r[1] != "false" {
+	n.ok("system", "services", "ndmp", "service", "modify", "-node", n.node, "-enable", "false")
+	if r, _ := column(n.ok("system", "services", "ndmp", "show"), n.node); r[1] != "false" {
 		t.Fatalf("enable after service modify -enable false: %v", r)
 	}
 	n.ok("system", "services", "ndmp", "on")
 
-	if out := n.ok("system", "services", "ndmp", "node-scope-mode", "status"); out != "NDMP node-scope-mode is disabled on node node1.\n" {
+	if out := n.ok("system", "services", "ndmp", "node-scope-mode", "status"); out != "NDMP node-scope-mode is disabled on node "+n.node+".\n" {
 		t.Fatalf("node-scope-mode status %q", out)
 	}
-	n.ok("system", "services", "ndmp", "node-scope-mode", "on", "-node", "node1")
+	n.ok("system", "services", "ndmp", "node-scope-mode", "on", "-node", n.node)
 	if out := n.ok("system", "services", "ndmp", "node-scope-mode", "status"); !strings.Contains(out, "is enabled") {
 		t.Fatalf("node-scope-mode status after on %q", out)
 	}
@@ -294,12 +294,12 @@ func TestSystemNDMPSettings(t *testing.T) {
 
 	// password: too short is refused by auth's rules, a good one sets it.
 	n.fail("no terminal", "system", "services", "ndmp", "password")
-	n.ok("system", "services", "ndmp", "password", "-node", "node1", "-new-password", "Ndmp12345")
+	n.ok("system", "services", "ndmp", "password", "-node", n.node, "-new-password", "Ndmp12345")
 	if !strings.Contains(n.ok("system", "services", "ndmp", "show", "-instance"), "NDMP Password Set: true") {
 		t.Fatal("password not recorded as set")
 	}
 	out = n.ok("system", "services", "ndmp", "version")
-	if r, err := column(out, "node1"); err != nil || r[1] != "4" {
+	if r, err := column(out, n.node); err != nil || r[1] != "4" {
 		t.Fatalf("version:\n%s", out)
 	}
 	// An SVM user cannot use node-scope commands.
@@ -329,10 +329,10 @@ func TestBackupLogEnableAndRdfile(t *testing.T) {
 		t.Fatalf("events %v, want %v; file:\n%s", events, want, out)
 	}
 	// The same through the nodeshell, both spellings.
-	if got := n.ok("system", "node", "run", "-node", "node1", "-command", "rdfile /etc/log/backup"); got != out {
+	if got := n.ok("system", "node", "run", "-node", n.node, "-command", "rdfile /etc/log/backup"); got != out {
 		t.Fatalf("node run -command: %q, want %q", got, out)
 	}
-	if got := n.ok("system", "node", "run", "-node", "node1", "rdfile", "/etc/log/backup"); got != out {
+	if got := n.ok("system", "node", "run", "-node", n.node, "rdfile", "/etc/log/backup"); got != out {
 		t.Fatalf("node run words: %q", got)
 	}
 	if got := n.ok("rdfile", "-tail", "1", "/etc/log/backup"); got != eventlog.Lines([]byte(out))[2]+"\n" {
@@ -346,7 +346,7 @@ func TestBackupLogEnableAndRdfile(t *testing.T) {
 	n.fail("no such file", "rdfile", "/etc/log/backup.3")
 	n.fail("rdfile: /etc/passwd", "rdfile", "/etc/passwd")
 	n.fail("rdfile: ../../catalog.db", "rdfile", "../../catalog.db")
-	n.fail("not supported", "system", "node", "run", "-node", "node1", "-command", "sysconfig -a")
+	n.fail("not supported", "system", "node", "run", "-node", n.node, "-command", "sysconfig -a")
 	n.fail("missing required parameter -node", "system", "node", "run", "rdfile", "/etc/log/backup")
 
 	// Off survives a restart: the reopened log writes no Start_Logging.

@@ -6,6 +6,7 @@
 // The layout of a data directory:
 //
 //	DIR/catalog.db     the catalog (package catalog, bbolt)
+//	DIR/node-name      the node's name (NodeFile), kept from the first start
 //	DIR/admin.sock     the admin API socket, mode 0600
 //	DIR/mroot/etc/log/ the backup event log directory
 //	DIR/vtl/           the default virtual tape library
@@ -44,9 +45,6 @@ const (
 	LogDir      = "mroot/etc/log"
 )
 
-// MgmtLIFName is the node-management LIF created on first start.
-const MgmtLIFName = "node1_mgmt1"
-
 // ShutdownTimeout is how long Serve waits for running requests on stop.
 const ShutdownTimeout = 10 * time.Second
 
@@ -55,6 +53,10 @@ type Options struct {
 	// DataDir is created on first start.
 	DataDir string
 	Config  Config
+	// NodeName names the node on first start (empty: storage.DefaultNodeName).
+	// On a later start it must be empty or the name the data directory
+	// keeps (NodeFile); a different name is refused with ErrNodeRenamed.
+	NodeName string
 	// AdminPassword is the initial password of the cluster user admin on
 	// first start; empty means a generated one, written to Out.
 	AdminPassword string
@@ -68,8 +70,10 @@ type Options struct {
 
 // Daemon is one running node.
 type Daemon struct {
-	opts    Options
-	log     *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// node is this node's name (NodeFile).
+	node    string
 	store   *catalog.BoltStore
 	storage *storage.Service
 	auth    *auth.Service
@@ -121,6 +125,9 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 			return nil, fmt.Errorf("initial admin password: %s", auth.Message(err))
 		}
 	}
+	if err := checkNodeName(dir, o.NodeName); err != nil {
+		return nil, err
+	}
 	o.DataDir = dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -165,8 +172,17 @@ func (d *Daemon) initCluster(ctx context.Context) error {
 	if err != nil && !d.FirstStart {
 		return fmt.Errorf("read cluster: %w", err)
 	}
-	c, err := d.storage.Init(ctx, storage.InitOptions{})
+	if d.node, err = d.nodeName(ctx, d.FirstStart); err != nil {
+		return err
+	}
+	c, err := d.storage.Init(ctx, storage.InitOptions{NodeName: d.node})
 	if err != nil {
+		return err
+	}
+	if _, err := d.storage.GetNode(ctx, d.node); err != nil {
+		return fmt.Errorf("node %s: %w", d.node, err)
+	}
+	if err := writeNodeFile(d.opts.DataDir, d.node); err != nil {
 		return err
 	}
 	adminSVM, err := d.storage.AdminSVM(ctx)
@@ -184,7 +200,7 @@ func (d *Daemon) initCluster(ctx context.Context) error {
 		return err
 	}
 	if d.FirstStart {
-		d.log.Info("initialised new cluster", "cluster", c.Name, "node", storage.DefaultNodeName, "data-dir", d.opts.DataDir)
+		d.log.Info("initialised new cluster", "cluster", c.Name, "node", d.node, "data-dir", d.opts.DataDir)
 	}
 	users, err := d.auth.ListUsers(ctx, "")
 	if err != nil {
@@ -219,7 +235,8 @@ func (d *Daemon) ensureLIF(ctx context.Context, adminSVM string) error {
 	if err != nil {
 		return err
 	}
-	l, err := d.storage.GetLIF(ctx, adminSVM, MgmtLIFName)
+	name := d.MgmtLIFName()
+	l, err := d.storage.GetLIF(ctx, adminSVM, name)
 	switch {
 	case err == nil && l.AddrPort() == ap:
 		return nil
@@ -228,19 +245,19 @@ func (d *Daemon) ensureLIF(ctx context.Context, adminSVM string) error {
 		d.opts.Config.NDMPListen = l.AddrPort().String()
 		return nil
 	case err == nil:
-		d.log.Info("moving node-management LIF", "lif", MgmtLIFName, "from", l.AddrPort(), "to", ap)
-		if err := d.storage.DeleteLIF(ctx, adminSVM, MgmtLIFName); err != nil {
-			return fmt.Errorf("move LIF %s: %w", MgmtLIFName, err)
+		d.log.Info("moving node-management LIF", "lif", name, "from", l.AddrPort(), "to", ap)
+		if err := d.storage.DeleteLIF(ctx, adminSVM, name); err != nil {
+			return fmt.Errorf("move LIF %s: %w", name, err)
 		}
 	case !errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("read LIF %s: %w", MgmtLIFName, err)
+		return fmt.Errorf("read LIF %s: %w", name, err)
 	}
 	_, err = d.storage.CreateLIF(ctx, storage.LIFSpec{
-		Name: MgmtLIFName, SVM: adminSVM, Role: storage.RoleNodeMgmt,
-		Address: ap.Addr().String(), Port: int(ap.Port()), HomeNode: storage.DefaultNodeName,
+		Name: name, SVM: adminSVM, Role: storage.RoleNodeMgmt,
+		Address: ap.Addr().String(), Port: int(ap.Port()), HomeNode: d.node,
 	})
 	if err != nil {
-		return fmt.Errorf("create LIF %s: %w", MgmtLIFName, err)
+		return fmt.Errorf("create LIF %s: %w", name, err)
 	}
 	return nil
 }
@@ -270,7 +287,7 @@ func (d *Daemon) listen() error {
 	cfg := admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
 		Tapes: d.tapes, VTL: d.vtl,
-		Node: storage.DefaultNodeName, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
+		Node: d.node, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
 		OptionHook: d.applyOption,
 	}
 	if d.vtls != nil {
@@ -345,6 +362,12 @@ func (d *Daemon) SocketPath() string { return filepath.Join(d.opts.DataDir, Sock
 
 // DataDir is the absolute data directory.
 func (d *Daemon) DataDir() string { return d.opts.DataDir }
+
+// NodeName is the node's name (kept in NodeFile).
+func (d *Daemon) NodeName() string { return d.node }
+
+// MgmtLIFName is the name of the node-management LIF, NODE_mgmt1.
+func (d *Daemon) MgmtLIFName() string { return mgmtLIFName(d.node) }
 
 // Store is the node's catalog.
 func (d *Daemon) Store() catalog.Store { return d.store }

@@ -54,12 +54,15 @@ func TestFirstStart(t *testing.T) {
 	if err != nil || c.Name != "cluster1" {
 		t.Fatalf("cluster %+v %v", c, err)
 	}
-	if _, err := d.Storage().GetNode(ctx, "node1"); err != nil {
-		t.Fatalf("node1: %v", err)
+	if _, err := d.Storage().GetNode(ctx, storage.DefaultNodeName); err != nil || d.NodeName() != storage.DefaultNodeName {
+		t.Fatalf("node %q: %v", d.NodeName(), err)
 	}
-	l, err := d.Storage().GetLIF(ctx, "cluster1", MgmtLIFName)
+	if d.MgmtLIFName() != storage.DefaultNodeName+"_mgmt1" {
+		t.Fatalf("node-management LIF name %q", d.MgmtLIFName())
+	}
+	l, err := d.Storage().GetLIF(ctx, "cluster1", d.MgmtLIFName())
 	// Port 0 asked for a free port: the LIF records the chosen one.
-	if err != nil || l.AddrPort().String() != d.NDMPListen() || l.AddrPort().Port() == 0 || l.Role != storage.RoleNodeMgmt || l.HomeNode != "node1" {
+	if err != nil || l.AddrPort().String() != d.NDMPListen() || l.AddrPort().Port() == 0 || l.Role != storage.RoleNodeMgmt || l.HomeNode != storage.DefaultNodeName {
 		t.Fatalf("LIF %+v %v", l, err)
 	}
 	if _, err := d.Auth().CheckPassword(ctx, "cluster1", "admin", pw); err != nil {
@@ -80,7 +83,7 @@ func TestFirstStart(t *testing.T) {
 	if c2.UUID != c.UUID {
 		t.Fatalf("cluster recreated: %s -> %s", c.UUID, c2.UUID)
 	}
-	l2, _ := d.Storage().GetLIF(ctx, "cluster1", MgmtLIFName)
+	l2, _ := d.Storage().GetLIF(ctx, "cluster1", d.MgmtLIFName())
 	if l2.UUID != l.UUID {
 		t.Fatal("LIF recreated on restart")
 	}
@@ -118,7 +121,7 @@ func TestAdminPasswordAndListenChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	l, err := d.Storage().GetLIF(ctx, "cluster1", MgmtLIFName)
+	l, err := d.Storage().GetLIF(ctx, "cluster1", d.MgmtLIFName())
 	if err != nil || l.AddrPort().String() != "127.0.0.5:10010" {
 		t.Fatalf("LIF after listen change: %+v %v", l, err)
 	}

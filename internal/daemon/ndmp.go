@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/tapestry-ndmp/tapestry/internal/server"
-	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
@@ -30,7 +29,7 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 		return fmt.Errorf("open virtual tape library %s: %w", dir, err)
 	}
 	d.vtl = lib
-	reg, err := tape.NewRegistry(d.store, storage.DefaultNodeName, tape.Options{Logger: d.log})
+	reg, err := tape.NewRegistry(d.store, d.node, tape.Options{Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("tape registry: %w", err)
 	}
@@ -47,7 +46,7 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 	}
 	d.ndmp, err = server.New(server.Options{
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
-		Node: storage.DefaultNodeName, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,
+		Node: d.node, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,
 		EventLog: d.events,
 	})
 	return err

@@ -35,11 +35,11 @@ type vtlRecord struct {
 	Adapter string `json:"adapter"`
 }
 
-func vtlKey(name string) string {
-	return catalog.Key("tape", "vtl", storage.DefaultNodeName, name)
+func vtlKey(node, name string) string {
+	return catalog.Key("tape", "vtl", node, name)
 }
 
-func vtlPrefix() string { return catalog.Prefix("tape", "vtl", storage.DefaultNodeName) }
+func vtlPrefix(node string) string { return catalog.Prefix("tape", "vtl", node) }
 
 // extraVTL is an open extra library.
 type extraVTL struct {
@@ -139,7 +139,7 @@ func (s *vtlSet) records(ctx context.Context) ([]vtlRecord, error) {
 	var recs []vtlRecord
 	err := s.d.store.View(ctx, func(tx catalog.Tx) error {
 		var err error
-		recs, err = catalog.ListJSON[vtlRecord](tx, vtlPrefix())
+		recs, err = catalog.ListJSON[vtlRecord](tx, vtlPrefix(s.d.node))
 		return err
 	})
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *vtlSet) CreateVTL(ctx context.Context, c admin.VTLCreate) (out admin.VT
 		return out, err
 	}
 	e := &extraVTL{rec: rec, lib: lib}
-	err = s.d.store.Update(ctx, func(tx catalog.Tx) error { return catalog.PutJSON(tx, vtlKey(c.Name), rec) })
+	err = s.d.store.Update(ctx, func(tx catalog.Tx) error { return catalog.PutJSON(tx, vtlKey(s.d.node, c.Name), rec) })
 	if err != nil {
 		if derr := s.detach(ctx, e); derr != nil {
 			s.d.log.Warn("undo attach of virtual library", "name", c.Name, "err", derr)
@@ -231,7 +231,7 @@ func (s *vtlSet) CreateVTL(ctx context.Context, c admin.VTLCreate) (out admin.VT
 	if err != nil {
 		return out, err
 	}
-	return view(e, all), nil
+	return view(s.d.node, e, all), nil
 }
 
 // checkLimits refuses a library that would take the node past its drive
@@ -306,7 +306,7 @@ func (s *vtlSet) DeleteVTL(ctx context.Context, name string) error {
 		s.d.log.Warn("close virtual tape library", "name", name, "err", err)
 	}
 	delete(s.libs, name)
-	err = s.d.store.Update(ctx, func(tx catalog.Tx) error { return tx.Delete(vtlKey(name)) })
+	err = s.d.store.Update(ctx, func(tx catalog.Tx) error { return tx.Delete(vtlKey(s.d.node, name)) })
 	if err != nil {
 		return fmt.Errorf("delete virtual tape library %s: %w", name, err)
 	}
@@ -329,7 +329,7 @@ func (s *vtlSet) deleteBroken(ctx context.Context, name string) error {
 	if !slices.ContainsFunc(recs, func(r vtlRecord) bool { return r.Name == name }) {
 		return &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("virtual tape library %q does not exist", name)}
 	}
-	if err := s.d.store.Update(ctx, func(tx catalog.Tx) error { return tx.Delete(vtlKey(name)) }); err != nil {
+	if err := s.d.store.Update(ctx, func(tx catalog.Tx) error { return tx.Delete(vtlKey(s.d.node, name)) }); err != nil {
 		return fmt.Errorf("delete virtual tape library %s: %w", name, err)
 	}
 	if err := os.RemoveAll(s.dir(name)); err != nil {
@@ -361,10 +361,10 @@ func libDevices(all []tape.Device, e *extraVTL) []tape.Device {
 	return out
 }
 
-// view describes a library; all is the registry's device list.
-func view(e *extraVTL, all []tape.Device) admin.VTLLibrary {
+// view describes a library of node; all is the registry's device list.
+func view(node string, e *extraVTL, all []tape.Device) admin.VTLLibrary {
 	cfg := e.lib.Config()
-	v := admin.VTLLibrary{Node: storage.DefaultNodeName, Name: e.rec.Name, Adapter: e.rec.Adapter, Directory: e.lib.Dir(),
+	v := admin.VTLLibrary{Node: node, Name: e.rec.Name, Adapter: e.rec.Adapter, Directory: e.lib.Dir(),
 		Serial: e.lib.Serial(), Drives: cfg.Drives, Slots: cfg.Slots, IESlots: cfg.IESlots,
 		Cartridges: len(e.lib.Cartridges()), Capacity: cfg.Capacity, TapeDrives: []string{}}
 	for _, d := range libDevices(all, e) {
@@ -393,7 +393,7 @@ func (s *vtlSet) VTLs(ctx context.Context) ([]admin.VTLLibrary, error) {
 	}
 	out := make([]admin.VTLLibrary, 0, len(names))
 	for _, n := range names {
-		out = append(out, view(s.libs[n], all))
+		out = append(out, view(s.d.node, s.libs[n], all))
 	}
 	return out, nil
 }

@@ -6,7 +6,7 @@
 // A Server is built with New from the node's storage, authentication,
 // catalog and tape services and runs until its context ends:
 //
-//	srv, err := server.New(server.Options{Storage: st, Auth: au, Catalog: cat, Tapes: reg, Node: "node1"})
+//	srv, err := server.New(server.Options{Storage: st, Auth: au, Catalog: cat, Tapes: reg, Node: nodeName})
 //	...
 //	err = srv.Serve(ctx) // returns when ctx is canceled, all sessions closed
 //

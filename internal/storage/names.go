@@ -38,6 +38,10 @@ func validSVMName(name string) error { return validIdent("Vserver", name, 47, "-
 
 func validNodeName(name string) error { return validIdent("node", name, 47, "-.") }
 
+// CheckNodeName says whether name is a valid node name (letters, digits,
+// "_", "-" and ".", at most 47 characters), with ErrInvalidArgument if not.
+func CheckNodeName(name string) error { return validNodeName(name) }
+
 func validLIFName(name string) error { return validIdent("LIF", name, 63, "-.") }
 
 // validVolumeName: letters, digits and "_", at most 203 characters, as

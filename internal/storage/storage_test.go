@@ -34,7 +34,7 @@ func TestInitOnce(t *testing.T) {
 		t.Errorf("after reopen: %+v, %v", c3, err)
 	}
 	nodes, err := e.svc.Nodes(e.ctx)
-	if err != nil || len(nodes) != 1 || nodes[0].Name != "node1" {
+	if err != nil || len(nodes) != 1 || nodes[0].Name != DefaultNodeName {
 		t.Errorf("nodes = %+v, %v", nodes, err)
 	}
 	admin, err := e.svc.GetSVM(e.ctx, "cluster1")
@@ -45,8 +45,8 @@ func TestInitOnce(t *testing.T) {
 	if err != nil || name != "cluster1" {
 		t.Errorf("AdminSVM = %q, %v", name, err)
 	}
-	e.unchanged("duplicate node", ErrExists, `node "node1" already exists`, func() error {
-		_, err := e.svc.AddNode(e.ctx, "node1")
+	e.unchanged("duplicate node", ErrExists, `node "`+DefaultNodeName+`" already exists`, func() error {
+		_, err := e.svc.AddNode(e.ctx, DefaultNodeName)
 		return err
 	})
 }
@@ -176,7 +176,7 @@ func TestLIF(t *testing.T) {
 		{Name: "n1", SVM: "cluster1", Role: "node-management", Address: "127.0.0.10"},
 		{Name: "c1", SVM: "cluster1", Role: RoleClusterMgmt, Address: "127.0.0.11"},
 		{Name: "i1", SVM: "cluster1", Role: RoleIntercluster, Address: "::1", Port: 10001},
-		{Name: "d1", SVM: "vs1", Role: RoleData, Address: "127.0.0.12", HomeNode: "node1"},
+		{Name: "d1", SVM: "vs1", Role: RoleData, Address: "127.0.0.12", HomeNode: DefaultNodeName},
 		{Name: "d2", SVM: "vs1", Role: RoleData, Address: "127.0.0.12", Port: 10002},
 	}
 	for _, s := range ok {
@@ -184,7 +184,7 @@ func TestLIF(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", s, err)
 		}
-		if l.HomeNode != "node1" || l.Port == 0 {
+		if l.HomeNode != DefaultNodeName || l.Port == 0 {
 			t.Errorf("LIF %+v", l)
 		}
 	}

@@ -70,7 +70,7 @@ func TestVolumeCreateRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sibling path in another SVM: %v", err)
 	}
-	if !v.ReadOnly() || v.Type != TypeDP || v.State != StateOnline || v.SecurityStyle != StyleUNIX || v.SnapshotProvider != "testcopy" || v.Node != "node1" {
+	if !v.ReadOnly() || v.Type != TypeDP || v.State != StateOnline || v.SecurityStyle != StyleUNIX || v.SnapshotProvider != "testcopy" || v.Node != DefaultNodeName {
 		t.Errorf("volume = %+v", v)
 	}
 	free2 := filepath.Join(base, "free2")

@@ -17,6 +17,9 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
+// testNodeName is the node the test registries serve.
+const testNodeName = "tape-n1"
+
 func openStore(t testing.TB, path string) *catalog.BoltStore {
 	t.Helper()
 	s, err := catalog.OpenBolt(path)
@@ -55,7 +58,7 @@ func newBenchFixture(t testing.TB) *fixture {
 	f.store = openStore(t, f.path)
 	t.Cleanup(func() { f.store.Close() })
 	var err error
-	f.reg, err = NewRegistry(f.store, "node1", Options{Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+	f.reg, err = NewRegistry(f.store, testNodeName, Options{Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func TestAliasesAssignedAndKeptAcrossRestart(t *testing.T) {
 		if d.Alias != want[i] {
 			t.Errorf("device %d alias %q, want %q", i, d.Alias, want[i])
 		}
-		if !d.Online || d.Node != "node1" {
+		if !d.Online || d.Node != testNodeName {
 			t.Errorf("device %s: online %v node %q", d.Alias, d.Online, d.Node)
 		}
 	}
@@ -118,7 +121,7 @@ func TestAliasesAssignedAndKeptAcrossRestart(t *testing.T) {
 	}
 	store := openStore(t, f.path)
 	defer store.Close()
-	reg, err := NewRegistry(store, "node1", Options{})
+	reg, err := NewRegistry(store, testNodeName, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 )
 
+// testNodeName is the node the test registries serve.
+const testNodeName = "st-n1"
+
 // fakeSysfs builds the parts of /sys that Discover reads.
 type fakeSysfs struct {
 	t    *testing.T
@@ -159,7 +162,7 @@ func TestDiscoverIntoRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	reg, err := tape.NewRegistry(store, "node1", tape.Options{})
+	reg, err := tape.NewRegistry(store, testNodeName, tape.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +304,7 @@ func TestScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	reg, err := tape.NewRegistry(store, "node1", tape.Options{})
+	reg, err := tape.NewRegistry(store, testNodeName, tape.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
