@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 )
 
 // ClientConfig holds the options of a Client. The zero value is usable.
@@ -15,22 +16,49 @@ type ClientConfig struct {
 	Conn Config
 	// PostHandler, if not nil, is called for every post the server sends
 	// (notifications, log messages, file history) except the first
-	// NOTIFY_CONNECTION_STATUS, in arrival order, one at a time. It may call
-	// the Client's methods.
+	// NOTIFY_CONNECTION_STATUS, in arrival order, one at a time, on a
+	// goroutine of the Client. It may call the Client's methods, but not
+	// WaitPosts. It may run after the reply to a later request has been
+	// returned, and after a later notification has been delivered on
+	// DataHalted, MoverHalted or MoverPaused; WaitPosts waits for it to
+	// catch up.
 	PostHandler func(ctx context.Context, m *Message)
 	// TLS, if not nil, makes Dial use a TLS connection (NDMP's secure
 	// control connection, by convention on port 30000).
 	TLS *tls.Config
 }
 
+// NotifyBuffer is how many notifications of each kind a Client keeps for
+// DataHalted, MoverHalted and MoverPaused. When a channel is full, the
+// oldest notification in it is dropped for the new one, so a DMA that does
+// not read a channel never stops the connection and finds the latest
+// notifications there.
+const NotifyBuffer = 16
+
 // A Client is the DMA side of an NDMP control connection. Its methods send
 // one request each and wait for the reply. A reply whose body reports an
 // error makes the method return that Error (wrapped with the message name)
 // together with the reply.
+//
+// The Client delivers the notifications a DMA waits for as typed values:
+// NOTIFY_DATA_HALTED on DataHalted, NOTIFY_MOVER_HALTED on MoverHalted,
+// NOTIFY_MOVER_PAUSED on MoverPaused, and the last LOG_MESSAGE of each
+// type through LastLogMessage. They are delivered as the connection reads
+// them, so a post the server sent before a reply has been delivered when
+// the method waiting for that reply returns: the LOG_MESSAGE that explains
+// a refused request is there when the request fails, and the
+// NOTIFY_DATA_HALTED that preceded a DATA_GET_STATE reply saying HALTED is
+// on DataHalted.
 type Client struct {
-	conn     *Conn
-	cfg      ClientConfig
-	greeting chan *NotifyConnectionStatusPost
+	conn        *Conn
+	cfg         ClientConfig
+	greeting    chan *NotifyConnectionStatusPost
+	dataHalted  chan *NotifyDataHaltedPost
+	moverHalted chan *NotifyMoverHaltedPost
+	moverPaused chan *NotifyMoverPausedPost
+
+	logMu   sync.Mutex
+	lastLog [LogWarning + 1]*LogMessagePost // indexed by LogType
 }
 
 // Dial connects to the NDMP server at address (host:port) over TCP, or
@@ -54,7 +82,12 @@ func Dial(ctx context.Context, address string, cfg *ClientConfig) (*Client, erro
 // NewClient returns a Client on an established connection, which it owns.
 // Call Connect next.
 func NewClient(nc net.Conn, cfg *ClientConfig) *Client {
-	c := &Client{greeting: make(chan *NotifyConnectionStatusPost, 1)}
+	c := &Client{
+		greeting:    make(chan *NotifyConnectionStatusPost, 1),
+		dataHalted:  make(chan *NotifyDataHaltedPost, NotifyBuffer),
+		moverHalted: make(chan *NotifyMoverHaltedPost, NotifyBuffer),
+		moverPaused: make(chan *NotifyMoverPausedPost, NotifyBuffer),
+	}
 	if cfg != nil {
 		c.cfg = *cfg
 	}
@@ -72,9 +105,79 @@ func NewClient(nc net.Conn, cfg *ClientConfig) *Client {
 		}
 		return nil, ErrNotSupported // a server does not send requests to a DMA
 	})
+	cc.observe = c.observe
 	c.conn = NewConn(nc, &cc)
 	return c
 }
+
+// observe delivers the typed notifications; it runs on the goroutine that
+// reads the connection.
+func (c *Client) observe(m *Message) {
+	switch p := m.Body.(type) {
+	case *NotifyDataHaltedPost:
+		offer(c.dataHalted, p)
+	case *NotifyMoverHaltedPost:
+		offer(c.moverHalted, p)
+	case *NotifyMoverPausedPost:
+		offer(c.moverPaused, p)
+	case *LogMessagePost:
+		if int(p.LogType) < len(c.lastLog) {
+			c.logMu.Lock()
+			c.lastLog[p.LogType] = p
+			c.logMu.Unlock()
+		}
+	}
+}
+
+// offer sends v on ch, dropping the oldest value in ch when it is full. The
+// caller must be the only sender.
+func offer[T any](ch chan T, v T) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// DataHalted returns the channel on which the Client delivers the server's
+// NOTIFY_DATA_HALTED posts, in arrival order (at most NotifyBuffer are
+// kept). A DMA that starts a new data operation on the same connection
+// should first drain what an earlier one left.
+func (c *Client) DataHalted() <-chan *NotifyDataHaltedPost { return c.dataHalted }
+
+// MoverHalted returns the channel on which the Client delivers the server's
+// NOTIFY_MOVER_HALTED posts, like DataHalted.
+func (c *Client) MoverHalted() <-chan *NotifyMoverHaltedPost { return c.moverHalted }
+
+// MoverPaused returns the channel on which the Client delivers the server's
+// NOTIFY_MOVER_PAUSED posts, like DataHalted.
+func (c *Client) MoverPaused() <-chan *NotifyMoverPausedPost { return c.moverPaused }
+
+// LastLogMessage returns the last LOG_MESSAGE post of type t (LogNormal,
+// LogDebug, LogError or LogWarning) the server sent, or nil if none came.
+// Each post is a new value, so a caller can tell whether another came since
+// an earlier call by comparing the pointers.
+func (c *Client) LastLogMessage(t LogType) *LogMessagePost {
+	if int(t) >= len(c.lastLog) {
+		return nil
+	}
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.lastLog[t]
+}
+
+// WaitPosts waits until PostHandler has returned for every post the Client
+// has read so far, in particular for every post the server sent before the
+// reply to a method that has returned. It returns the reason the
+// connection closed if it closes first, or ctx.Err(). It must not be
+// called from PostHandler.
+func (c *Client) WaitPosts(ctx context.Context) error { return c.conn.waitHandled(ctx) }
 
 // Conn returns the Client's message connection.
 func (c *Client) Conn() *Conn { return c.conn }
@@ -120,7 +223,7 @@ func doCall[R Body](ctx context.Context, c *Client, req Body) (R, error) {
 	if !ok {
 		return zero, fmt.Errorf("ndmp: %v: unexpected reply body %T", req.MessageCode(), rep)
 	}
-	if re, ok := rep.(interface{ ReplyError() Error }); ok {
+	if re, ok := rep.(ErrorReply); ok {
 		if e := re.ReplyError(); e != NoErr {
 			return r, fmt.Errorf("ndmp: %v: %w", req.MessageCode(), e)
 		}

@@ -77,6 +77,12 @@ type Config struct {
 	// whatever the peer does: a server's NOTIFY_CONNECTION_STATUS. If it
 	// cannot be sent, the Conn is closed with that error.
 	Greeting Body
+
+	// observe, if not nil, sees every incoming post on the goroutine that
+	// reads the connection, before the post is queued for the Handler and
+	// before any later reply is delivered. It must not block. The Client
+	// uses it for its typed notifications.
+	observe func(m *Message)
 }
 
 // A Conn is an NDMP message connection. It numbers outgoing messages, sends
@@ -101,6 +107,20 @@ type Conn struct {
 	pending map[uint32]*call
 	err     error // why the Conn closed; set once before done is closed
 	serving atomic.Bool
+
+	// queued counts the messages read for the Handler; handled those it
+	// has served. waiters wait for handled to reach a mark (waitHandled).
+	queued  atomic.Uint64
+	hmu     sync.Mutex
+	handled uint64
+	waiters []handledWaiter
+}
+
+// handledWaiter is a waitHandled call: ch is closed once the Handler has
+// served mark messages.
+type handledWaiter struct {
+	mark uint64
+	ch   chan struct{}
 }
 
 type call struct {
@@ -378,6 +398,10 @@ func (c *Conn) readLoop() {
 			c.deliver(m.Header.ReplySequence, callResult{m: m})
 			continue
 		}
+		if c.cfg.observe != nil && m.Header.MessageCode.IsPost() {
+			c.cfg.observe(m)
+		}
+		c.queued.Add(1)
 		select {
 		case c.queue <- m:
 		case <-c.done:
@@ -437,6 +461,56 @@ func (c *Conn) dispatch() {
 		default:
 		}
 		c.serve(m)
+		c.served()
+	}
+}
+
+// served counts one message as handled and releases the waitHandled calls
+// it satisfies.
+func (c *Conn) served() {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.handled++
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if c.handled >= w.mark {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+// waitHandled waits until the Handler has served every request and post
+// read so far: it returns nil then, the reason the Conn closed if it closes
+// first, or ctx.Err(). It must not be called from the Handler, which would
+// wait for itself.
+func (c *Conn) waitHandled(ctx context.Context) error {
+	mark := c.queued.Load()
+	c.hmu.Lock()
+	if c.handled >= mark {
+		c.hmu.Unlock()
+		return nil
+	}
+	w := handledWaiter{mark: mark, ch: make(chan struct{})}
+	c.waiters = append(c.waiters, w)
+	c.hmu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		c.hmu.Lock()
+		for i := range c.waiters {
+			if c.waiters[i].ch == w.ch {
+				c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+				break
+			}
+		}
+		c.hmu.Unlock()
+		return ctx.Err()
 	}
 }
 

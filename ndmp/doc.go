@@ -18,7 +18,15 @@
 //     messages, matches replies to requests (several requests may be in
 //     flight), and passes incoming requests and posts to a Handler.
 //   - Client, the DMA side: it connects, negotiates the version, logs in with
-//     TEXT or MD5 authentication and offers one method per request.
+//     TEXT or MD5 authentication and offers one method per request. It
+//     delivers the notifications a DMA waits for as typed values
+//     (DataHalted, MoverHalted, MoverPaused, LastLogMessage) as soon as the
+//     connection reads them, so that a post the server sent before a reply
+//     is there when the call that waited for the reply returns.
+//
+// A server refuses a request with a reply whose error field is set:
+// NewErrorReply builds one for any message, and every reply body
+// implements ErrorReply.
 //
 // NDMP error codes are values of type Error, which implements the error
 // interface, so callers can test them with errors.Is:

@@ -90,6 +90,77 @@ func ExampleNewConn() {
 	// <nil>
 }
 
+// A DMA learns why a request failed from the LOG_MESSAGE the server posted
+// before its reply, and waits for the end of a backup on DataHalted.
+func ExampleClient_DataHalted() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go serveBackups(ln)
+
+	ctx := context.Background()
+	client, err := ndmp.Dial(ctx, ln.Addr().String(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close(ctx)
+	if err := client.Connect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	err = client.DataStartBackup(ctx, "dump", nil)
+	fmt.Println(err)
+	if p := client.LastLogMessage(ndmp.LogError); p != nil {
+		fmt.Println("because:", p.Entry)
+	}
+	env := []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}
+	if err := client.DataStartBackup(ctx, "dump", env); err != nil {
+		log.Fatal(err)
+	}
+	select {
+	case p := <-client.DataHalted():
+		fmt.Println("backup ended:", p.Reason)
+	case <-client.Conn().Done():
+		log.Fatal(client.Conn().Err())
+	}
+	// Output:
+	// ndmp: NDMP_DATA_START_BACKUP: NDMP_ILLEGAL_ARGS_ERR
+	// because: FILESYSTEM is not set
+	// backup ended: NDMP_DATA_HALT_SUCCESSFUL
+}
+
+// serveBackups is the server of ExampleClient_DataHalted: it refuses a
+// backup without FILESYSTEM with a LOG_MESSAGE and an error reply, and
+// "runs" any other backup by posting NOTIFY_DATA_HALTED.
+func serveBackups(ln net.Listener) {
+	nc, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	greeting := &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion}
+	ndmp.NewConn(nc, &ndmp.Config{Greeting: greeting, Handler: ndmp.HandlerFunc(
+		func(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
+			switch req := m.Body.(type) {
+			case *ndmp.ConnectOpenRequest:
+				return &ndmp.ConnectOpenReply{}, nil
+			case *ndmp.ConnectCloseRequest:
+				return nil, c.Close()
+			case *ndmp.DataStartBackupRequest:
+				if ndmp.Env(req.Env)["FILESYSTEM"] == "" {
+					err := c.Post(ctx, &ndmp.LogMessagePost{LogType: ndmp.LogError, Entry: "FILESYSTEM is not set"})
+					if err != nil {
+						return nil, err
+					}
+					return ndmp.NewErrorReply(m.Header.MessageCode, ndmp.ErrIllegalArgs)
+				}
+				go c.Post(context.Background(), &ndmp.NotifyDataHaltedPost{Reason: ndmp.DataHaltSuccessful})
+				return &ndmp.DataStartBackupReply{}, nil
+			}
+			return nil, ndmp.ErrNotSupported
+		})})
+}
+
 // The NDMP error codes are Go errors.
 func ExampleError() {
 	err := fmt.Errorf("open tape: %w", ndmp.ErrDeviceBusy)

@@ -98,6 +98,33 @@ func NewReply(c MessageCode) (Body, error) {
 	return m.newReply(), nil
 }
 
+// An ErrorReply is a reply body with an error field, the NDMP error code of
+// the request's outcome. Every reply body of this package implements it.
+type ErrorReply interface {
+	Body
+	// ReplyError returns the error field.
+	ReplyError() Error
+	// SetReplyError sets the error field to e.
+	SetReplyError(e Error)
+}
+
+// NewErrorReply returns a new reply body for message c whose error field
+// is e: what a server sends to refuse a request while keeping the reply's
+// body, as the draft asks of NDMP v4 replies. It fails for an unknown
+// message, a message without reply and a reply without error field.
+func NewErrorReply(c MessageCode, e Error) (ErrorReply, error) {
+	b, err := NewReply(c)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := b.(ErrorReply)
+	if !ok {
+		return nil, fmt.Errorf("ndmp: the reply of %v has no error field", c)
+	}
+	r.SetReplyError(e)
+	return r, nil
+}
+
 // IsReply reports whether the header is that of a reply.
 func (h *Header) IsReply() bool { return h.MessageType == MessageReply }
 

@@ -999,6 +999,9 @@ func (*ConnectOpenReply) MessageCode() MessageCode { return ConnectOpen }
 // ReplyError returns the error field of the body.
 func (m *ConnectOpenReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConnectOpenReply) SetReplyError(e Error) { m.Error = e }
+
 // TextAuth is the XDR struct ndmp_auth_text.
 type TextAuth struct {
 	AuthID       string
@@ -1167,6 +1170,9 @@ func (*ConnectClientAuthReply) MessageCode() MessageCode { return ConnectClientA
 // ReplyError returns the error field of the body.
 func (m *ConnectClientAuthReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConnectClientAuthReply) SetReplyError(e Error) { m.Error = e }
+
 // ConnectServerAuthRequest is the request of NDMP_CONNECT_SERVER_AUTH (XDR struct ndmp_connect_server_auth_request).
 type ConnectServerAuthRequest struct {
 	ClientAttr AuthAttr
@@ -1211,6 +1217,9 @@ func (*ConnectServerAuthReply) MessageCode() MessageCode { return ConnectServerA
 // ReplyError returns the error field of the body.
 func (m *ConnectServerAuthReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConnectServerAuthReply) SetReplyError(e Error) { m.Error = e }
+
 // ConfigGetHostInfoReply is the reply of NDMP_CONFIG_GET_HOST_INFO (XDR struct ndmp_config_get_host_info_reply).
 type ConfigGetHostInfoReply struct {
 	Error    Error
@@ -1244,6 +1253,9 @@ func (*ConfigGetHostInfoReply) MessageCode() MessageCode { return ConfigGetHostI
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetHostInfoReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetHostInfoReply) SetReplyError(e Error) { m.Error = e }
 
 // ConfigGetServerInfoReply is the reply of NDMP_CONFIG_GET_SERVER_INFO (XDR struct ndmp_config_get_server_info_reply).
 type ConfigGetServerInfoReply struct {
@@ -1287,6 +1299,9 @@ func (*ConfigGetServerInfoReply) MessageCode() MessageCode { return ConfigGetSer
 // ReplyError returns the error field of the body.
 func (m *ConfigGetServerInfoReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetServerInfoReply) SetReplyError(e Error) { m.Error = e }
+
 // ConfigGetConnectionTypeReply is the reply of NDMP_CONFIG_GET_CONNECTION_TYPE (XDR struct ndmp_config_get_connection_type_reply).
 type ConfigGetConnectionTypeReply struct {
 	Error     Error
@@ -1319,6 +1334,9 @@ func (*ConfigGetConnectionTypeReply) MessageCode() MessageCode { return ConfigGe
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetConnectionTypeReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetConnectionTypeReply) SetReplyError(e Error) { m.Error = e }
 
 // ConfigGetAuthAttrRequest is the request of NDMP_CONFIG_GET_AUTH_ATTR (XDR struct ndmp_config_get_auth_attr_request).
 type ConfigGetAuthAttrRequest struct {
@@ -1363,6 +1381,9 @@ func (*ConfigGetAuthAttrReply) MessageCode() MessageCode { return ConfigGetAuthA
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetAuthAttrReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetAuthAttrReply) SetReplyError(e Error) { m.Error = e }
 
 // ButypeInfo is the XDR struct ndmp_butype_info.
 type ButypeInfo struct {
@@ -1423,6 +1444,9 @@ func (m *ConfigGetButypeAttrReply) UnmarshalXDR(d *xdr.Decoder) error {
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetButypeAttrReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetButypeAttrReply) SetReplyError(e Error) { m.Error = e }
 
 // FSInfo is the XDR struct ndmp_fs_info.
 type FSInfo struct {
@@ -1510,6 +1534,9 @@ func (*ConfigGetFSInfoReply) MessageCode() MessageCode { return ConfigGetFSInfo 
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetFSInfoReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetFSInfoReply) SetReplyError(e Error) { m.Error = e }
 
 // DeviceCapability is the XDR struct ndmp_device_capability.
 type DeviceCapability struct {
@@ -1601,6 +1628,9 @@ func (*ConfigGetTapeInfoReply) MessageCode() MessageCode { return ConfigGetTapeI
 // ReplyError returns the error field of the body.
 func (m *ConfigGetTapeInfoReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetTapeInfoReply) SetReplyError(e Error) { m.Error = e }
+
 // ConfigGetSCSIInfoReply is the reply of NDMP_CONFIG_GET_SCSI_INFO (XDR struct ndmp_config_get_scsi_info_reply).
 type ConfigGetSCSIInfoReply struct {
 	Error    Error
@@ -1633,6 +1663,9 @@ func (*ConfigGetSCSIInfoReply) MessageCode() MessageCode { return ConfigGetSCSII
 
 // ReplyError returns the error field of the body.
 func (m *ConfigGetSCSIInfoReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetSCSIInfoReply) SetReplyError(e Error) { m.Error = e }
 
 // ClassList is the XDR struct ndmp_class_list.
 type ClassList struct {
@@ -1713,6 +1746,9 @@ func (*ConfigGetExtListReply) MessageCode() MessageCode { return ConfigGetExtLis
 // ReplyError returns the error field of the body.
 func (m *ConfigGetExtListReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetExtListReply) SetReplyError(e Error) { m.Error = e }
+
 // ConfigSetExtListRequest is the request of NDMP_CONFIG_SET_EXT_LIST (XDR struct ndmp_config_set_ext_list_request).
 type ConfigSetExtListRequest struct {
 	NDMPSelectedExt []ClassVersion
@@ -1762,6 +1798,9 @@ func (*ConfigSetExtListReply) MessageCode() MessageCode { return ConfigSetExtLis
 // ReplyError returns the error field of the body.
 func (m *ConfigSetExtListReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigSetExtListReply) SetReplyError(e Error) { m.Error = e }
+
 // SCSIOpenRequest is the request of NDMP_SCSI_OPEN (XDR struct ndmp_scsi_open_request).
 type SCSIOpenRequest struct {
 	Device string
@@ -1803,6 +1842,9 @@ func (*SCSIOpenReply) MessageCode() MessageCode { return SCSIOpen }
 // ReplyError returns the error field of the body.
 func (m *SCSIOpenReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *SCSIOpenReply) SetReplyError(e Error) { m.Error = e }
+
 // SCSICloseReply is the reply of NDMP_SCSI_CLOSE (XDR struct ndmp_scsi_close_reply).
 type SCSICloseReply struct {
 	Error Error
@@ -1824,6 +1866,9 @@ func (*SCSICloseReply) MessageCode() MessageCode { return SCSIClose }
 
 // ReplyError returns the error field of the body.
 func (m *SCSICloseReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SCSICloseReply) SetReplyError(e Error) { m.Error = e }
 
 // SCSIGetStateReply is the reply of NDMP_SCSI_GET_STATE (XDR struct ndmp_scsi_get_state_reply).
 type SCSIGetStateReply struct {
@@ -1856,6 +1901,9 @@ func (*SCSIGetStateReply) MessageCode() MessageCode { return SCSIGetState }
 // ReplyError returns the error field of the body.
 func (m *SCSIGetStateReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *SCSIGetStateReply) SetReplyError(e Error) { m.Error = e }
+
 // SCSIResetDeviceReply is the reply of NDMP_SCSI_RESET_DEVICE (XDR struct ndmp_scsi_reset_device_reply).
 type SCSIResetDeviceReply struct {
 	Error Error
@@ -1877,6 +1925,9 @@ func (*SCSIResetDeviceReply) MessageCode() MessageCode { return SCSIResetDevice 
 
 // ReplyError returns the error field of the body.
 func (m *SCSIResetDeviceReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SCSIResetDeviceReply) SetReplyError(e Error) { m.Error = e }
 
 // ExecuteCDBRequest is the XDR struct ndmp_execute_cdb_request.
 type ExecuteCDBRequest struct {
@@ -1937,6 +1988,9 @@ func (m *ExecuteCDBReply) UnmarshalXDR(d *xdr.Decoder) error {
 // ReplyError returns the error field of the body.
 func (m *ExecuteCDBReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ExecuteCDBReply) SetReplyError(e Error) { m.Error = e }
+
 // TapeOpenRequest is the request of NDMP_TAPE_OPEN (XDR struct ndmp_tape_open_request).
 type TapeOpenRequest struct {
 	Device string
@@ -1981,6 +2035,9 @@ func (*TapeOpenReply) MessageCode() MessageCode { return TapeOpen }
 // ReplyError returns the error field of the body.
 func (m *TapeOpenReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *TapeOpenReply) SetReplyError(e Error) { m.Error = e }
+
 // TapeCloseReply is the reply of NDMP_TAPE_CLOSE (XDR struct ndmp_tape_close_reply).
 type TapeCloseReply struct {
 	Error Error
@@ -2002,6 +2059,9 @@ func (*TapeCloseReply) MessageCode() MessageCode { return TapeClose }
 
 // ReplyError returns the error field of the body.
 func (m *TapeCloseReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *TapeCloseReply) SetReplyError(e Error) { m.Error = e }
 
 // TapeGetStateReply is the reply of NDMP_TAPE_GET_STATE (XDR struct ndmp_tape_get_state_reply).
 type TapeGetStateReply struct {
@@ -2048,6 +2108,9 @@ func (*TapeGetStateReply) MessageCode() MessageCode { return TapeGetState }
 
 // ReplyError returns the error field of the body.
 func (m *TapeGetStateReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *TapeGetStateReply) SetReplyError(e Error) { m.Error = e }
 
 // TapeMTIORequest is the request of NDMP_TAPE_MTIO (XDR struct ndmp_tape_mtio_request).
 type TapeMTIORequest struct {
@@ -2096,6 +2159,9 @@ func (*TapeMTIOReply) MessageCode() MessageCode { return TapeMTIO }
 // ReplyError returns the error field of the body.
 func (m *TapeMTIOReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *TapeMTIOReply) SetReplyError(e Error) { m.Error = e }
+
 // TapeWriteRequest is the request of NDMP_TAPE_WRITE (XDR struct ndmp_tape_write_request).
 type TapeWriteRequest struct {
 	DataOut []byte
@@ -2139,6 +2205,9 @@ func (*TapeWriteReply) MessageCode() MessageCode { return TapeWrite }
 
 // ReplyError returns the error field of the body.
 func (m *TapeWriteReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *TapeWriteReply) SetReplyError(e Error) { m.Error = e }
 
 // TapeReadRequest is the request of NDMP_TAPE_READ (XDR struct ndmp_tape_read_request).
 type TapeReadRequest struct {
@@ -2184,6 +2253,9 @@ func (*TapeReadReply) MessageCode() MessageCode { return TapeRead }
 // ReplyError returns the error field of the body.
 func (m *TapeReadReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *TapeReadReply) SetReplyError(e Error) { m.Error = e }
+
 // TapeExecuteCDBRequest is the request of NDMP_TAPE_EXECUTE_CDB (XDR typedef ndmp_tape_execute_cdb_request of ndmp_execute_cdb_request).
 type TapeExecuteCDBRequest ExecuteCDBRequest
 
@@ -2214,6 +2286,9 @@ func (*TapeExecuteCDBReply) MessageCode() MessageCode { return TapeExecuteCDB }
 
 // ReplyError returns the error field of the body.
 func (m *TapeExecuteCDBReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *TapeExecuteCDBReply) SetReplyError(e Error) { m.Error = e }
 
 // TCPAddr is the XDR struct ndmp_tcp_addr.
 type TCPAddr struct {
@@ -2381,6 +2456,9 @@ func (*DataGetStateReply) MessageCode() MessageCode { return DataGetState }
 // ReplyError returns the error field of the body.
 func (m *DataGetStateReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *DataGetStateReply) SetReplyError(e Error) { m.Error = e }
+
 // DataListenRequest is the request of NDMP_DATA_LISTEN (XDR struct ndmp_data_listen_request).
 type DataListenRequest struct {
 	AddrType AddrType
@@ -2425,6 +2503,9 @@ func (*DataListenReply) MessageCode() MessageCode { return DataListen }
 // ReplyError returns the error field of the body.
 func (m *DataListenReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *DataListenReply) SetReplyError(e Error) { m.Error = e }
+
 // DataConnectRequest is the request of NDMP_DATA_CONNECT (XDR struct ndmp_data_connect_request).
 type DataConnectRequest struct {
 	Addr Addr
@@ -2465,6 +2546,9 @@ func (*DataConnectReply) MessageCode() MessageCode { return DataConnect }
 
 // ReplyError returns the error field of the body.
 func (m *DataConnectReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *DataConnectReply) SetReplyError(e Error) { m.Error = e }
 
 // DataStartBackupRequest is the request of NDMP_DATA_START_BACKUP (XDR struct ndmp_data_start_backup_request).
 type DataStartBackupRequest struct {
@@ -2517,6 +2601,9 @@ func (*DataStartBackupReply) MessageCode() MessageCode { return DataStartBackup 
 
 // ReplyError returns the error field of the body.
 func (m *DataStartBackupReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *DataStartBackupReply) SetReplyError(e Error) { m.Error = e }
 
 // Name is the XDR struct ndmp_name.
 type Name struct {
@@ -2612,6 +2699,9 @@ func (*DataStartRecoverReply) MessageCode() MessageCode { return DataStartRecove
 // ReplyError returns the error field of the body.
 func (m *DataStartRecoverReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *DataStartRecoverReply) SetReplyError(e Error) { m.Error = e }
+
 // DataAbortReply is the reply of NDMP_DATA_ABORT (XDR struct ndmp_data_abort_reply).
 type DataAbortReply struct {
 	Error Error
@@ -2634,6 +2724,9 @@ func (*DataAbortReply) MessageCode() MessageCode { return DataAbort }
 // ReplyError returns the error field of the body.
 func (m *DataAbortReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *DataAbortReply) SetReplyError(e Error) { m.Error = e }
+
 // DataStopReply is the reply of NDMP_DATA_STOP (XDR struct ndmp_data_stop_reply).
 type DataStopReply struct {
 	Error Error
@@ -2655,6 +2748,9 @@ func (*DataStopReply) MessageCode() MessageCode { return DataStop }
 
 // ReplyError returns the error field of the body.
 func (m *DataStopReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *DataStopReply) SetReplyError(e Error) { m.Error = e }
 
 // DataGetEnvReply is the reply of NDMP_DATA_GET_ENV (XDR struct ndmp_data_get_env_reply).
 type DataGetEnvReply struct {
@@ -2688,6 +2784,9 @@ func (*DataGetEnvReply) MessageCode() MessageCode { return DataGetEnv }
 
 // ReplyError returns the error field of the body.
 func (m *DataGetEnvReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *DataGetEnvReply) SetReplyError(e Error) { m.Error = e }
 
 // MoverSetRecordSizeRequest is the request of NDMP_MOVER_SET_RECORD_SIZE (XDR struct ndmp_mover_set_record_size_request).
 type MoverSetRecordSizeRequest struct {
@@ -2729,6 +2828,9 @@ func (*MoverSetRecordSizeReply) MessageCode() MessageCode { return MoverSetRecor
 
 // ReplyError returns the error field of the body.
 func (m *MoverSetRecordSizeReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *MoverSetRecordSizeReply) SetReplyError(e Error) { m.Error = e }
 
 // MoverSetWindowRequest is the request of NDMP_MOVER_SET_WINDOW (XDR struct ndmp_mover_set_window_request).
 type MoverSetWindowRequest struct {
@@ -2774,6 +2876,9 @@ func (*MoverSetWindowReply) MessageCode() MessageCode { return MoverSetWindow }
 // ReplyError returns the error field of the body.
 func (m *MoverSetWindowReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *MoverSetWindowReply) SetReplyError(e Error) { m.Error = e }
+
 // MoverConnectRequest is the request of NDMP_MOVER_CONNECT (XDR struct ndmp_mover_connect_request).
 type MoverConnectRequest struct {
 	Mode MoverMode
@@ -2817,6 +2922,9 @@ func (*MoverConnectReply) MessageCode() MessageCode { return MoverConnect }
 
 // ReplyError returns the error field of the body.
 func (m *MoverConnectReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *MoverConnectReply) SetReplyError(e Error) { m.Error = e }
 
 // MoverListenRequest is the request of NDMP_MOVER_LISTEN (XDR struct ndmp_mover_listen_request).
 type MoverListenRequest struct {
@@ -2865,6 +2973,9 @@ func (*MoverListenReply) MessageCode() MessageCode { return MoverListen }
 // ReplyError returns the error field of the body.
 func (m *MoverListenReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *MoverListenReply) SetReplyError(e Error) { m.Error = e }
+
 // MoverReadRequest is the request of NDMP_MOVER_READ (XDR struct ndmp_mover_read_request).
 type MoverReadRequest struct {
 	Offset uint64
@@ -2908,6 +3019,9 @@ func (*MoverReadReply) MessageCode() MessageCode { return MoverRead }
 
 // ReplyError returns the error field of the body.
 func (m *MoverReadReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *MoverReadReply) SetReplyError(e Error) { m.Error = e }
 
 // MoverGetStateReply is the reply of NDMP_MOVER_GET_STATE (XDR struct ndmp_mover_get_state_reply).
 type MoverGetStateReply struct {
@@ -2967,6 +3081,9 @@ func (*MoverGetStateReply) MessageCode() MessageCode { return MoverGetState }
 // ReplyError returns the error field of the body.
 func (m *MoverGetStateReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *MoverGetStateReply) SetReplyError(e Error) { m.Error = e }
+
 // MoverContinueReply is the reply of NDMP_MOVER_CONTINUE (XDR struct ndmp_mover_continue_reply).
 type MoverContinueReply struct {
 	Error Error
@@ -2988,6 +3105,9 @@ func (*MoverContinueReply) MessageCode() MessageCode { return MoverContinue }
 
 // ReplyError returns the error field of the body.
 func (m *MoverContinueReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *MoverContinueReply) SetReplyError(e Error) { m.Error = e }
 
 // MoverCloseReply is the reply of NDMP_MOVER_CLOSE (XDR struct ndmp_mover_close_reply).
 type MoverCloseReply struct {
@@ -3011,6 +3131,9 @@ func (*MoverCloseReply) MessageCode() MessageCode { return MoverClose }
 // ReplyError returns the error field of the body.
 func (m *MoverCloseReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *MoverCloseReply) SetReplyError(e Error) { m.Error = e }
+
 // MoverAbortReply is the reply of NDMP_MOVER_ABORT (XDR struct ndmp_mover_abort_reply).
 type MoverAbortReply struct {
 	Error Error
@@ -3033,6 +3156,9 @@ func (*MoverAbortReply) MessageCode() MessageCode { return MoverAbort }
 // ReplyError returns the error field of the body.
 func (m *MoverAbortReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *MoverAbortReply) SetReplyError(e Error) { m.Error = e }
+
 // MoverStopReply is the reply of NDMP_MOVER_STOP (XDR struct ndmp_mover_stop_reply).
 type MoverStopReply struct {
 	Error Error
@@ -3054,6 +3180,9 @@ func (*MoverStopReply) MessageCode() MessageCode { return MoverStop }
 
 // ReplyError returns the error field of the body.
 func (m *MoverStopReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *MoverStopReply) SetReplyError(e Error) { m.Error = e }
 
 // NotifyDataHaltedPost is the post of NDMP_NOTIFY_DATA_HALTED (XDR struct ndmp_notify_data_halted_post).
 type NotifyDataHaltedPost struct {
@@ -3531,6 +3660,9 @@ func (*ConfigGetButypeInfoReply) MessageCode() MessageCode { return ConfigGetBut
 // ReplyError returns the error field of the body.
 func (m *ConfigGetButypeInfoReply) ReplyError() Error { return m.Error }
 
+// SetReplyError sets the error field of the body to e.
+func (m *ConfigGetButypeInfoReply) SetReplyError(e Error) { m.Error = e }
+
 // SCSIExecuteCDBRequest is the request of NDMP_SCSI_EXECUTE_CDB (XDR typedef ndmp_scsi_execute_cdb_request of ndmp_execute_cdb_request).
 type SCSIExecuteCDBRequest ExecuteCDBRequest
 
@@ -3561,6 +3693,9 @@ func (*SCSIExecuteCDBReply) MessageCode() MessageCode { return SCSIExecuteCDB }
 
 // ReplyError returns the error field of the body.
 func (m *SCSIExecuteCDBReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SCSIExecuteCDBReply) SetReplyError(e Error) { m.Error = e }
 
 // DataStartRecoverFilehistRequest is the request of NDMP_DATA_START_RECOVER_FILEHIST (XDR typedef ndmp_data_start_recover_filehist_request of ndmp_data_start_recover_request).
 type DataStartRecoverFilehistRequest DataStartRecoverRequest
@@ -3596,6 +3731,9 @@ func (*DataStartRecoverFilehistReply) MessageCode() MessageCode { return DataSta
 
 // ReplyError returns the error field of the body.
 func (m *DataStartRecoverFilehistReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *DataStartRecoverFilehistReply) SetReplyError(e Error) { m.Error = e }
 
 // TestEchoRequest is the request of NDMP_TEST_ECHO (XDR struct ndmp_test_echo_request).
 //
@@ -3644,6 +3782,9 @@ func (*TestEchoReply) MessageCode() MessageCode { return TestEcho }
 
 // ReplyError returns the error field of the body.
 func (m *TestEchoReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *TestEchoReply) SetReplyError(e Error) { m.Error = e }
 
 // CABDataConnPrepareRequest is the request of NDMP_CAB_DATA_CONN_PREPARE (XDR struct ndmp_cab_data_conn_prepare_request).
 //
@@ -3703,6 +3844,9 @@ func (*CABDataConnPrepareReply) MessageCode() MessageCode { return CABDataConnPr
 
 // ReplyError returns the error field of the body.
 func (m *CABDataConnPrepareReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *CABDataConnPrepareReply) SetReplyError(e Error) { m.Error = e }
 
 // TCPIPv6Addr is the XDR struct ndmp_tcp_ipv6_addr.
 //

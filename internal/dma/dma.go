@@ -191,15 +191,12 @@ type Result struct {
 
 // session is the control connection to the tape server (c) and to the
 // data server (d, the same as c for a local job) and what their posts
-// told.
+// told. The clients deliver the halts and pauses (ndmp.Client.DataHalted
+// and friends); post counts what the other posts tell.
 type session struct {
 	job *Job
 	c   *ndmp.Client
 	d   *ndmp.Client
-
-	dataHalted  chan ndmp.DataHaltReason
-	moverHalted chan ndmp.MoverHaltReason
-	moverPaused chan ndmp.NotifyMoverPausedPost
 
 	mu        sync.Mutex
 	reads     int
@@ -230,24 +227,10 @@ func (s *session) report(p Progress) {
 	s.job.Progress(p)
 }
 
-// post handles the server's posts.
+// post handles the server's posts other than the halts and pauses, which
+// the clients deliver on their channels.
 func (s *session) post(ctx context.Context, m *ndmp.Message) {
 	switch p := m.Body.(type) {
-	case *ndmp.NotifyDataHaltedPost:
-		select {
-		case s.dataHalted <- p.Reason:
-		default:
-		}
-	case *ndmp.NotifyMoverHaltedPost:
-		select {
-		case s.moverHalted <- p.Reason:
-		default:
-		}
-	case *ndmp.NotifyMoverPausedPost:
-		select {
-		case s.moverPaused <- *p:
-		default:
-		}
 	case *ndmp.NotifyDataReadPost:
 		// The restore asks for image bytes: the mover reads them from tape.
 		s.mu.Lock()
@@ -310,12 +293,9 @@ func dial(ctx context.Context, job *Job) (*session, error) {
 		return nil, errors.New("dma: no data server address for the three-way job")
 	}
 	s := &session{
-		job:         job,
-		dataHalted:  make(chan ndmp.DataHaltReason, 4),
-		moverHalted: make(chan ndmp.MoverHaltReason, 4),
-		moverPaused: make(chan ndmp.NotifyMoverPausedPost, 16),
-		lastData:    ndmp.DataStateIdle,
-		lastMove:    ndmp.MoverStateIdle,
+		job:      job,
+		lastData: ndmp.DataStateIdle,
+		lastMove: ndmp.MoverStateIdle,
 	}
 	c, err := login(ctx, Agent{Addr: job.Addr, User: job.User, Password: job.Password, AuthType: job.AuthType}, s.post)
 	if err != nil {
@@ -594,6 +574,7 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 		}
 	}
 	s.cleanup(ctx)
+	s.waitPosts(ctx)
 	s.mu.Lock()
 	res.FileHistory, res.Files, res.Failed = s.fh, s.files, s.failed
 	res.MediaChanges, res.Reads, res.ReadBytes = s.changes, s.reads, s.readBytes
@@ -613,11 +594,6 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 // refused builds the error of a refused DATA_START_BACKUP or
 // DATA_START_RECOVER, with the server's explanation when it sent one.
 func (s *session) refused(backup bool, err error) error {
-	// The LOG_MESSAGE that explains the refusal is posted before the
-	// reply, but posts are handled on another goroutine: give it a moment.
-	for i := 0; i < 20 && s.lastError() == ""; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
 	what := "the backup of " + s.job.FileSystem
 	server := s.job.Addr
 	if s.job.Data != nil {
@@ -627,8 +603,9 @@ func (s *session) refused(backup bool, err error) error {
 		what = "the restore into " + s.job.Dest
 	}
 	msg := fmt.Sprintf("dma: %s refused %s", server, what)
-	if e := s.lastError(); e != "" {
-		msg += ": " + e
+	// The LOG_MESSAGE that explains the refusal came before the reply.
+	if p := s.d.LastLogMessage(ndmp.LogError); p != nil {
+		msg += ": " + strings.TrimRight(p.Entry, "\n")
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
@@ -641,10 +618,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 	if interval <= 0 {
 		interval = DefaultProgressInterval
 	}
-	haltTimeout := s.job.HaltTimeout
-	if haltTimeout <= 0 {
-		haltTimeout = DefaultHaltTimeout
-	}
+	haltTimeout := s.job.haltTimeout()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	// A first report at once, so that even a short job shows progress.
@@ -657,7 +631,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 		failure             error
 		abortBy             <-chan time.Time
 		eofGrace            <-chan time.Time
-		pause               ndmp.NotifyMoverPausedPost
+		pause               *ndmp.NotifyMoverPausedPost
 	)
 	abort := func(cause error) {
 		if failure == nil {
@@ -686,23 +660,26 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 	// afterwards. A backup ends when both have halted.
 	for !dataDone || (backup && !moverDone) {
 		select {
-		case r := <-s.dataHalted:
+		case p := <-s.d.DataHalted():
+			r := p.Reason
 			dataDone, dataReason = true, r
 			s.setState(ndmp.DataStateHalted, 0)
 			if r != ndmp.DataHaltSuccessful && backup && !moverDone {
 				abort(nil)
 			}
-		case r := <-s.moverHalted:
+		case p := <-s.c.MoverHalted():
+			r := p.Reason
 			moverDone, moverReason = true, r
 			s.setState(0, ndmp.MoverStateHalted)
 			if r != ndmp.MoverHaltConnectClosed && !dataDone {
+				s.waitPosts(ctx)
 				msg := fmt.Sprintf("dma: the mover halted: %v", r)
 				if e := s.lastError(); e != "" {
 					msg += ": " + e
 				}
 				abort(errors.New(msg))
 			}
-		case p := <-s.moverPaused:
+		case p := <-s.c.MoverPaused():
 			r := p.Reason
 			s.setState(0, ndmp.MoverStatePaused)
 			switch {
@@ -735,7 +712,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 				break
 			}
 			if s.job.ChangeMedia != nil {
-				err := s.changeMedia(ctx, ndmp.TapeReadMode, &pause)
+				err := s.changeMedia(ctx, ndmp.TapeReadMode, pause)
 				if err == nil {
 					break
 				}
@@ -774,6 +751,7 @@ func (s *session) wait(ctx context.Context, backup bool) error {
 		what = "restore"
 	}
 	if dataReason != ndmp.DataHaltSuccessful {
+		s.waitPosts(ctx)
 		msg := fmt.Sprintf("dma: the %s failed: data service halted with %v", what, dataReason)
 		if backup {
 			msg += fmt.Sprintf(", mover with %v", moverReason)
@@ -812,7 +790,7 @@ func (s *session) cleanup(ctx context.Context) {
 	if st, err := s.d.DataGetState(bg); err == nil && st.State != ndmp.DataStateIdle {
 		if st.State != ndmp.DataStateHalted {
 			_ = s.d.DataAbort(bg)
-			s.waitData(bg, ndmp.DataStateHalted)
+			awaitHalt(s, s.d, s.d.DataHalted())
 		}
 		_ = s.d.DataStop(bg)
 	}
@@ -827,25 +805,45 @@ func (s *session) stopMover(ctx context.Context) {
 	}
 	if ms.State != ndmp.MoverStateHalted {
 		_ = s.c.MoverAbort(ctx)
-		for i := 0; i < 200; i++ {
-			if ms, err = s.c.MoverGetState(ctx); err != nil || ms.State == ndmp.MoverStateHalted {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		awaitHalt(s, s.c, s.c.MoverHalted())
 	}
 	_ = s.c.MoverStop(ctx)
 }
 
-// waitData polls until the data service reaches want (at most 10 s).
-func (s *session) waitData(ctx context.Context, want ndmp.DataState) {
-	for i := 0; i < 1000; i++ {
-		st, err := s.d.DataGetState(ctx)
-		if err != nil || st.State == want {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+// awaitHalt waits for the halt notification of an aborted service on
+// halted (ndmp.Client.DataHalted or MoverHalted of c): a service leaves
+// HALTED only when the DMA stops it, so any notification there tells it
+// has halted. It gives up after the job's halt timeout or when c's
+// connection closes.
+func awaitHalt[T any](s *session, c *ndmp.Client, halted <-chan T) {
+	t := time.NewTimer(s.job.haltTimeout())
+	defer t.Stop()
+	select {
+	case <-halted:
+	case <-c.Conn().Done():
+	case <-t.C:
 	}
+}
+
+// waitPosts waits until post has handled every post the servers sent so
+// far, so that the counts and the last error are complete: the clients
+// deliver halts as soon as they read them, possibly before post has seen
+// the posts that came first. The job's halt timeout bounds the wait.
+func (s *session) waitPosts(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.job.haltTimeout())
+	defer cancel()
+	_ = s.c.WaitPosts(wctx)
+	if s.d != s.c {
+		_ = s.d.WaitPosts(wctx)
+	}
+}
+
+// haltTimeout returns the job's halt timeout.
+func (j *Job) haltTimeout() time.Duration {
+	if j.HaltTimeout <= 0 {
+		return DefaultHaltTimeout
+	}
+	return j.HaltTimeout
 }
 
 // changeDelay is how long a restore whose mover paused at the end of a

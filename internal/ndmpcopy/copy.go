@@ -172,21 +172,22 @@ func (c *console) endProgress() {
 	}
 }
 
-// session is one NDMP control connection.
+// session is one NDMP control connection. Its client delivers the
+// server's NOTIFY_DATA_HALTED and keeps its last error LOG_MESSAGE; post
+// prints and logs the posts.
 type session struct {
-	side   string // "source" or "destination"
-	ep     Endpoint
-	c      *ndmp.Client
-	ctl    netip.Addr // the server's address on the control connection
-	cae    bool       // connection address extension (IPv6 data) selected
-	halted chan ndmp.DataHaltReason
-	con    *console
-	log    *DebugLog
+	side string // "source" or "destination"
+	ep   Endpoint
+	c    *ndmp.Client
+	ctl  netip.Addr // the server's address on the control connection
+	cae  bool       // connection address extension (IPv6 data) selected
+	con  *console
+	log  *DebugLog
 
 	mu      sync.Mutex
-	lastErr string   // the last error log message
-	holding bool     // log messages are held back, not printed
-	held    []string // the messages held back
+	oldErr  *ndmp.LogMessagePost // the last error log message when release was called
+	holding bool                 // log messages are held back, not printed
+	held    []string             // the messages held back
 }
 
 func (s *session) name() string { return s.side + " " + s.ep.Address() }
@@ -196,10 +197,6 @@ func (s *session) post(_ context.Context, m *ndmp.Message) {
 	switch p := m.Body.(type) {
 	case *ndmp.NotifyDataHaltedPost:
 		s.log.Printf("%s: NOTIFY_DATA_HALTED %v", s.side, p.Reason)
-		select {
-		case s.halted <- p.Reason:
-		default:
-		}
 	case *ndmp.LogMessagePost:
 		s.log.Printf("%s: LOG_MESSAGE %v %q", s.side, p.LogType, p.Entry)
 		entry := strings.TrimRight(p.Entry, "\n")
@@ -218,8 +215,6 @@ func (s *session) post(_ context.Context, m *ndmp.Message) {
 		holding := s.holding
 		if holding {
 			s.held = append(s.held, line)
-		} else if p.LogType == ndmp.LogError {
-			s.lastErr = entry
 		}
 		s.mu.Unlock()
 		if !holding {
@@ -248,11 +243,13 @@ func (s *session) hold() {
 }
 
 // release prints the messages held back when show is set, drops them
-// otherwise, and prints later messages again.
+// otherwise, and prints later messages again. The error messages that came
+// before are no longer the last error (lastError).
 func (s *session) release(show bool) {
 	s.mu.Lock()
 	held := s.held
 	s.holding, s.held = false, nil
+	s.oldErr = s.c.LastLogMessage(ndmp.LogError)
 	s.mu.Unlock()
 	if show {
 		for _, line := range held {
@@ -261,10 +258,17 @@ func (s *session) release(show bool) {
 	}
 }
 
+// lastError returns the last error LOG_MESSAGE of the server since
+// release, or "". A LOG_MESSAGE the server sent before a reply is there
+// when the call returns (ndmp.Client.LastLogMessage).
 func (s *session) lastError() string {
+	p := s.c.LastLogMessage(ndmp.LogError)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastErr
+	if p == nil || p == s.oldErr || s.holding {
+		return ""
+	}
+	return strings.TrimRight(p.Entry, "\n")
 }
 
 // connect opens and authenticates one session.
@@ -275,7 +279,7 @@ func connect(ctx context.Context, side string, ep Endpoint, auth ndmp.AuthType, 
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	s := &session{side: side, ep: ep, halted: make(chan ndmp.DataHaltReason, 4), con: con, log: log}
+	s := &session{side: side, ep: ep, con: con, log: log}
 	log.Printf("%s: connecting to %s (%s)", side, ep.Address(), fam.network())
 	var d net.Dialer
 	nc, err := d.DialContext(dctx, fam.network(), ep.Address())
@@ -438,19 +442,34 @@ func (s *session) reset(ctx context.Context, haltTimeout time.Duration) {
 		if err := s.c.DataAbort(ctx); err != nil {
 			s.log.Printf("%s: DATA_ABORT: %v", s.side, err)
 		}
+		t := time.NewTimer(haltTimeout)
 		select {
-		case <-s.halted:
-		case <-time.After(haltTimeout):
+		case <-s.c.DataHalted():
+		case <-t.C:
 		case <-ctx.Done():
 		}
+		t.Stop()
 	}
-	// Drain a halt notification already queued.
-	select {
-	case <-s.halted:
-	default:
+	// Drain the halt notifications already delivered.
+	for len(s.c.DataHalted()) > 0 {
+		<-s.c.DataHalted()
 	}
 	if err := s.c.DataStop(ctx); err != nil {
 		s.log.Printf("%s: DATA_STOP: %v", s.side, err)
+	}
+}
+
+// waitPosts waits (at most limit) until post has handled every post the
+// sessions' servers sent so far: the clients deliver halts and the last
+// error as soon as they read them, and the messages printed for the posts
+// before them must not come after ndmpcopy has moved on.
+func waitPosts(ctx context.Context, limit time.Duration, ss ...*session) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	defer cancel()
+	for _, s := range ss {
+		if err := s.c.WaitPosts(wctx); err != nil {
+			s.log.Printf("%s: waiting for the posts to be handled: %v", s.side, err)
+		}
 	}
 }
 
@@ -511,6 +530,7 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	defer dst.c.Close(context.WithoutCancel(ctx))
+	defer waitPosts(ctx, haltTimeout, src, dst)
 
 	fams := DataFamilies(o.MD, src.ctl, dst.ctl)
 	for _, f := range fams {
@@ -540,6 +560,7 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 			log.Printf("trying the data connection over %s", fams[i+1])
 		}
 	}
+	waitPosts(ctx, haltTimeout, src, dst)
 	src.release(lastErr != nil)
 	dst.release(lastErr != nil)
 	if lastErr != nil {
@@ -637,12 +658,14 @@ func waitHalts(ctx context.Context, src, dst *session, con *console, interval, h
 	ctxDone := ctx.Done()
 	for !srcDone || !dstDone {
 		select {
-		case r := <-src.halted:
+		case p := <-src.c.DataHalted():
+			r := p.Reason
 			srcReason, srcDone = r, true
 			if r != ndmp.DataHaltSuccessful && !dstDone && grace == nil {
 				grace = time.After(abortGrace)
 			}
-		case r := <-dst.halted:
+		case p := <-dst.c.DataHalted():
+			r := p.Reason
 			dstReason, dstDone = r, true
 			if r != ndmp.DataHaltSuccessful && !srcDone && grace == nil {
 				grace = time.After(abortGrace)

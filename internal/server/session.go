@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,8 @@ type session struct {
 	local   netip.AddrPort
 	remote  netip.AddrPort
 	log     *slog.Logger
-	conn    *ndmp.Conn
+	conn    *ndmp.Conn    // set once by setConn, before ready is closed
+	ready   chan struct{} // closed when conn is set
 	ctx     context.Context
 	cancel  context.CancelFunc
 
@@ -69,6 +69,7 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 		secure:  secure,
 		started: time.Now(),
 		authed:  s.assumeAuthed,
+		ready:   make(chan struct{}),
 	}
 	ss.sid = "ndmp-" + strconv.FormatUint(ss.id, 10)
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
@@ -84,45 +85,61 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 	ss.data = newDataService(ss)
 
 	refuse := ss.admit(ctx)
-	ss.conn = ndmp.NewConn(nc, &ndmp.Config{
-		Handler:  ss,
+	if refuse == "" && !s.register(ss) {
+		refuse = fmt.Sprintf("Maximum number of NDMP sessions (%d) reached", s.o.MaxSessions)
+	} else if refuse == "" {
+		defer s.unregister(ss)
+	}
+	// The greeting (NOTIFY_CONNECTION_STATUS) is the first message on the
+	// connection; a refused connection gets no handler.
+	cfg := &ndmp.Config{
+		Greeting: &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion},
 		ErrorLog: func(err error) { ss.log.Debug("ndmp connection", "err", err) },
-	})
-	defer ss.conn.Close()
+	}
+	if refuse != "" {
+		cfg.Greeting = &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Refused, ProtocolVersion: ndmp.ProtocolVersion, TextReason: refuse}
+	} else {
+		cfg.Handler = ss
+	}
+	conn := ndmp.NewConn(nc, cfg)
+	ss.setConn(conn)
+	defer conn.Close()
 	if refuse != "" {
 		ss.log.Warn("NDMP session refused", "reason", refuse)
-		_ = ss.conn.Post(ctx, &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Refused, ProtocolVersion: ndmp.ProtocolVersion, TextReason: refuse})
 		// Give the peer a moment to read the refusal before closing.
 		select {
-		case <-ss.conn.Done():
+		case <-conn.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
 		return
 	}
-	if !s.register(ss) {
-		msg := fmt.Sprintf("Maximum number of NDMP sessions (%d) reached", s.o.MaxSessions)
-		ss.log.Warn("NDMP session refused", "reason", msg)
-		_ = ss.conn.Post(ctx, &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Refused, ProtocolVersion: ndmp.ProtocolVersion, TextReason: msg})
-		select {
-		case <-ss.conn.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-		return
-	}
-	defer s.unregister(ss)
 	ss.log.Info("NDMP session started", "svm", lif.SVM, "role", lif.Role, "node-scope", ss.nodeScope, "secure", secure)
-	if err := ss.conn.Post(ctx, &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion}); err != nil {
+	if err := conn.Err(); err != nil {
 		ss.log.Debug("post NOTIFY_CONNECTION_STATUS", "err", err)
 		ss.cleanup()
 		return
 	}
 	select {
-	case <-ss.conn.Done():
+	case <-conn.Done():
 	case <-ctx.Done():
 		ss.kill("NDMP service shutting down")
 	}
 	ss.cleanup()
 	ss.log.Info("NDMP session ended")
+}
+
+// setConn publishes the session's connection: the handler waits for it
+// (ready) and kill reads it under mu. A session killed before it had a
+// connection gets its connection closed at once.
+func (ss *session) setConn(c *ndmp.Conn) {
+	ss.mu.Lock()
+	ss.conn = c
+	killed := ss.killed
+	ss.mu.Unlock()
+	close(ss.ready)
+	if killed {
+		_ = c.Close()
+	}
 }
 
 // admit loads the settings and returns why the session is refused, or "".
@@ -168,15 +185,16 @@ func (ss *session) kill(reason string) {
 		return
 	}
 	ss.killed = true
+	conn := ss.conn
 	ss.mu.Unlock()
-	if ss.conn != nil {
+	if conn != nil {
 		// A DMA that stopped reading (file history back pressure) keeps
 		// the connection's writer blocked: the SHUTDOWN notice gets a
 		// short time, then closing the connection frees the writer.
 		sent := make(chan struct{})
 		go func() {
 			defer close(sent)
-			_ = ss.conn.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Shutdown, ProtocolVersion: ndmp.ProtocolVersion, TextReason: reason})
+			_ = conn.Post(context.Background(), &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Shutdown, ProtocolVersion: ndmp.ProtocolVersion, TextReason: reason})
 		}()
 		t := time.NewTimer(killNoticeWait)
 		select {
@@ -185,7 +203,7 @@ func (ss *session) kill(reason string) {
 		}
 		t.Stop()
 		ss.cancel()
-		_ = ss.conn.Close()
+		_ = conn.Close()
 		<-sent
 	}
 	ss.cancel()
@@ -250,23 +268,18 @@ var preAuth = map[ndmp.MessageCode]bool{
 }
 
 // errReply returns the reply body of code with its error field set to e.
-// Every NDMP v4 reply body has one, named Error.
+// Every NDMP v4 reply body has one (ndmp.ErrorReply).
 func errReply(code ndmp.MessageCode, e ndmp.Error) (ndmp.Body, error) {
-	b, err := ndmp.NewReply(code)
+	b, err := ndmp.NewErrorReply(code, e)
 	if err != nil {
 		return nil, e
 	}
-	v := reflect.ValueOf(b).Elem()
-	f := v.FieldByName("Error")
-	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeOf(ndmp.NoErr) {
-		return nil, e
-	}
-	f.Set(reflect.ValueOf(e))
 	return b, nil
 }
 
 // ServeNDMP serves one request of the session (ndmp.Handler).
 func (ss *session) ServeNDMP(ctx context.Context, c *ndmp.Conn, m *ndmp.Message) (ndmp.Body, error) {
+	<-ss.ready // ss.conn is set
 	code := m.Header.MessageCode
 	if code.IsPost() {
 		return nil, nil // a DMA sends no posts; ignore them

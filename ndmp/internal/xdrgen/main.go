@@ -574,8 +574,15 @@ func (g *gen) genStruct(st *structDef) {
 		g.p("// MessageCode returns %s.\nfunc (*%s) MessageCode() MessageCode { return %s }\n\n", code, t, g.constName("ndmp_message", code))
 	}
 	if g.hasErrorField(st.name) {
-		g.p("// ReplyError returns the error field of the body.\nfunc (m *%s) ReplyError() Error { return m.Error }\n\n", t)
+		g.errorMethods(t)
 	}
+}
+
+// errorMethods writes the methods of the ErrorReply interface for the
+// type t, which has a field Error of type Error.
+func (g *gen) errorMethods(t string) {
+	g.p("// ReplyError returns the error field of the body.\nfunc (m *%s) ReplyError() Error { return m.Error }\n\n", t)
+	g.p("// SetReplyError sets the error field of the body to e.\nfunc (m *%s) SetReplyError(e Error) { m.Error = e }\n\n", t)
 }
 
 // hasErrorField reports whether the struct x (or the struct a typedef x
@@ -710,7 +717,7 @@ func (g *gen) genTypedef(td *typedefDef) {
 		g.p("// MessageCode returns %s.\nfunc (*%s) MessageCode() MessageCode { return %s }\n\n", code, t, g.constName("ndmp_message", code))
 	}
 	if g.hasErrorField(td.d.name) {
-		g.p("// ReplyError returns the error field of the body.\nfunc (m *%s) ReplyError() Error { return m.Error }\n\n", t)
+		g.errorMethods(t)
 	}
 	if _, isUnion := g.s.unions[td.d.typ]; isUnion {
 		g.p("func (m *%s) xdrArms() []unionArm { return (*%s)(m).xdrArms() }\n\n", t, base)
