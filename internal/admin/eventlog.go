@@ -9,12 +9,13 @@ import (
 	"strconv"
 
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
 // BackupLogOption is the option that turns the backup event log on and off
 // (M2).
-const BackupLogOption = "backup.log.enable"
+const BackupLogOption = options.BackupLog
 
 // RDFile is the answer of GET /api/private/cli/rdfile: the contents of one
 // backup event log file (M3).
@@ -106,17 +107,12 @@ func (s *Server) eventLogFiles(_ context.Context, r *request) (int, any, error) 
 	return http.StatusOK, records(names), nil
 }
 
-// applyOption puts a changed option into effect in the running node:
-// backup.log.enable turns the event log off (Stop_Logging) or on
-// (Start_Logging); then ServerConfig.OptionHook, if any, sees it.
-func (s *Server) applyOption(ctx context.Context, o Option) error {
+// applyOption puts backup.log.enable into effect at once: it turns the
+// event log off (Stop_Logging) or on (Start_Logging). The other options'
+// readers read them when they use them (package options).
+func (s *Server) applyOption(o options.Option) error {
 	if o.Name == BackupLogOption && s.cfg.EventLog != nil {
 		if err := s.cfg.EventLog.SetEnabled(o.Value == "on"); err != nil {
-			return fmt.Errorf("apply option %s: %w", o.Name, err)
-		}
-	}
-	if s.cfg.OptionHook != nil {
-		if err := s.cfg.OptionHook(ctx, o); err != nil {
 			return fmt.Errorf("apply option %s: %w", o.Name, err)
 		}
 	}

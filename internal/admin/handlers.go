@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -645,18 +646,19 @@ func (s *Server) listOptions(ctx context.Context, r *request) (int, any, error) 
 	if err := s.scope(r, s.cfg.Auth.AdminSVM()); err != nil {
 		return 0, nil, err
 	}
-	all, err := ListOptions(ctx, s.cfg.Store)
+	all, err := options.List(ctx, s.cfg.Store)
 	if err != nil {
 		return 0, nil, err
 	}
 	name := r.URL.Query().Get("option-name")
-	if name == "" {
-		return http.StatusOK, records(all), nil
-	}
+	out := make([]Option, 0, len(all))
 	for _, o := range all {
-		if o.Name == name {
-			return http.StatusOK, records([]Option{o}), nil
+		if name == "" || o.Name == name {
+			out = append(out, wireOption(o))
 		}
+	}
+	if name == "" || len(out) > 0 {
+		return http.StatusOK, records(out), nil
 	}
 	return 0, nil, badf("command failed: %q is not a valid option name", name)
 }
@@ -669,12 +671,12 @@ func (s *Server) setOption(ctx context.Context, r *request) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	o, err := SetOption(ctx, s.cfg.Store, in.Name, in.Value)
+	o, err := options.Set(ctx, s.cfg.Store, in.Name, in.Value)
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := s.applyOption(ctx, o); err != nil {
+	if err := s.applyOption(o); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, o, nil
+	return http.StatusOK, wireOption(o), nil
 }

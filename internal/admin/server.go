@@ -14,6 +14,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -39,9 +40,6 @@ type ServerConfig struct {
 	// VTLs creates and deletes the node's extra virtual libraries
 	// (storage tape vtl create|delete); nil refuses them.
 	VTLs VTLManager
-	// OptionHook, when not nil, applies an option set through the API
-	// to the running node, after the API's own options (backup.log.enable).
-	OptionHook OptionHook
 	// Node is the name of the node this API serves (the daemon's
 	// --node-name, kept in its data directory); GET /api/cluster reports
 	// it and the node-scoped commands act on it.
@@ -287,7 +285,7 @@ func classify(err error) (int, string, string) {
 	if errors.As(err, &br) {
 		return http.StatusBadRequest, "invalid-argument", br.msg
 	}
-	if errors.Is(err, ErrUnknownOption) || errors.Is(err, ErrBadOptionValue) {
+	if errors.Is(err, options.ErrUnknown) || errors.Is(err, options.ErrBadValue) {
 		return http.StatusBadRequest, "invalid-argument", "command failed: " + err.Error()
 	}
 	var se *storage.Error

@@ -288,7 +288,6 @@ func (d *Daemon) listen() error {
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
 		Tapes: d.tapes, VTL: d.vtl,
 		Node: d.node, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
-		OptionHook: d.applyOption,
 	}
 	if d.vtls != nil {
 		cfg.VTLs = d.vtls

@@ -37,9 +37,6 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 		return fmt.Errorf("attach virtual tape library: %w", err)
 	}
 	d.tapes = reg
-	if err := d.applyReservations(ctx); err != nil {
-		return err
-	}
 	d.vtls = &vtlSet{d: d, libs: map[string]*extraVTL{}}
 	if err := d.vtls.open(ctx); err != nil {
 		return err

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 )
 
 // MetricsPollInterval is how often the NDMP sessions' byte counters are
@@ -22,7 +22,7 @@ const MetricsPollInterval = time.Second
 // openEventLog opens the backup event log in DIR/mroot/etc/log, turned off
 // when the option backup.log.enable is off (M1, M2).
 func (d *Daemon) openEventLog(ctx context.Context) error {
-	v, err := admin.OptionValue(ctx, d.store, admin.BackupLogOption)
+	v, err := options.Value(ctx, d.store, options.BackupLog)
 	if err != nil {
 		return err
 	}

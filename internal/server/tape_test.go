@@ -253,7 +253,7 @@ func TestSCSIChanger(t *testing.T) {
 // DEVICE_BUSY with the ONTAP message in LOG_MESSAGE.
 func TestTapeReservations(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
-		if err := f.reg.SetReservations(tape.ReservationsPersistent); err != nil {
+		if err := f.reg.SetReservations(context.Background(), tape.ReservationsPersistent); err != nil {
 			f.t.Fatal(err)
 		}
 	}})

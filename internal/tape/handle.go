@@ -114,6 +114,9 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 	if mode != ReadMode && mode != ReadWriteMode && mode != RawMode {
 		return nil, &Error{Op: "open", Device: name, Err: ErrIllegalArgs, Cause: fmt.Errorf("unknown open mode %d", mode)}
 	}
+	if _, err := r.Reservations(ctx); err != nil {
+		return nil, err
+	}
 	as, err := r.aliases(ctx)
 	if err != nil {
 		return nil, err
@@ -324,6 +327,9 @@ func (r *Registry) OpenChanger(ctx context.Context, session, alias string) (*Cha
 	if k != KindChanger {
 		return nil, &Error{Op: "open", Device: alias, Err: ErrNoDevice, Cause: errors.New("not a media changer alias")}
 	}
+	if _, err := r.Reservations(ctx); err != nil {
+		return nil, err
+	}
 	as, err := r.aliases(ctx)
 	if err != nil {
 		return nil, err
@@ -418,7 +424,7 @@ func (r *Registry) Position(ctx context.Context, alias string, op PositionOp, co
 			err = cerr
 		}
 	}
-	if r.Reservations() == ReservationsPersistent {
+	if r.method() == ReservationsPersistent {
 		_ = r.ReleaseSession(session)
 	}
 	return resid, err

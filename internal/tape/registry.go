@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 )
 
 // Per-node limits (T5) and the most paths a device may have (T7).
@@ -118,8 +119,6 @@ func deviceMappings(serial string, paths []string) []string {
 type Options struct {
 	// Qual is the qualification table; nil means NewQualTable().
 	Qual *QualTable
-	// Reservations is the initial tape.reservations option; "" is off.
-	Reservations Reservations
 	// Logger receives trace lines of devices with tracing on; nil
 	// discards them.
 	Logger *slog.Logger
@@ -184,13 +183,6 @@ func NewRegistry(store catalog.Store, node string, o Options) (*Registry, error)
 	if r.qual == nil {
 		r.qual = NewQualTable()
 	}
-	if o.Reservations != "" {
-		res, err := ParseReservations(string(o.Reservations))
-		if err != nil {
-			return nil, err
-		}
-		r.reservations = res
-	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,12 +192,32 @@ func NewRegistry(store catalog.Store, node string, o Options) (*Registry, error)
 // Node returns the node name.
 func (r *Registry) Node() string { return r.node }
 
-// SetReservations sets the tape.reservations option. Reservations held
-// under the previous method are dropped.
-func (r *Registry) SetReservations(m Reservations) error {
-	m, err := ParseReservations(string(m))
-	if err != nil {
+// SetReservations stores the tape.reservations option in the registry's
+// catalog (as the options command does) and applies it.
+func (r *Registry) SetReservations(ctx context.Context, m Reservations) error {
+	if _, err := ParseReservations(string(m)); err != nil {
 		return err
+	}
+	if _, err := options.Set(ctx, r.store, options.TapeReservations, string(m)); err != nil {
+		return err
+	}
+	_, err := r.Reservations(ctx)
+	return err
+}
+
+// Reservations reads the tape.reservations option from the registry's
+// catalog and returns it. The registry reads it so whenever a device is
+// opened or reset, so that a value set with the options command applies
+// from the next open on; reservations held under a previous method are
+// then dropped, or, for an open device, kept by its user.
+func (r *Registry) Reservations(ctx context.Context) (Reservations, error) {
+	v, err := options.Value(ctx, r.store, options.TapeReservations)
+	if err != nil {
+		return "", fmt.Errorf("tape: %w", err)
+	}
+	m, err := ParseReservations(v)
+	if err != nil {
+		return "", fmt.Errorf("option %s: %w", options.TapeReservations, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -217,13 +229,14 @@ func (r *Registry) SetReservations(m Reservations) error {
 				d.reservedBy = d.openBy
 			}
 		}
+		r.log.Info("tape reservations", "node", r.node, "method", string(m))
 	}
 	r.reservations = m
-	return nil
+	return m, nil
 }
 
-// Reservations returns the tape.reservations option.
-func (r *Registry) Reservations() Reservations {
+// method returns the reservation method read last (Reservations).
+func (r *Registry) method() Reservations {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reservations
@@ -644,6 +657,9 @@ func (r *Registry) ZeroStats(ctx context.Context, alias string) error {
 // MsgReservationPreempted on its next operation; persistent reservations
 // survive. Paths whose device implements Resetter are reset.
 func (r *Registry) Reset(ctx context.Context, alias string) error {
+	if _, err := r.Reservations(ctx); err != nil {
+		return err
+	}
 	var resetters []Resetter
 	err := r.withDevice(ctx, alias, func(d *device) error {
 		if r.reservations == ReservationsSCSI {

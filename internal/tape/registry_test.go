@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/options"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
@@ -409,8 +410,8 @@ func TestMultipath(t *testing.T) {
 // T6: reservations off, scsi and persistent, between sessions.
 func TestReservations(t *testing.T) {
 	f := newFixture(t)
-	if f.reg.Reservations() != ReservationsOff {
-		t.Fatal("reservations not off by default")
+	if m, err := f.reg.Reservations(f.ctx); m != ReservationsOff || err != nil {
+		t.Fatalf("reservations not off by default: %q %v", m, err)
 	}
 	open := func(s string) (*DriveHandle, error) { return f.reg.OpenDrive(f.ctx, s, "nrst0a", ReadMode) }
 
@@ -435,8 +436,10 @@ func TestReservations(t *testing.T) {
 	}
 	b.Close()
 
-	// scsi: reserved while open; a reset loses the reservation.
-	if err := f.reg.SetReservations(ReservationsSCSI); err != nil {
+	// scsi: reserved while open; a reset loses the reservation. The
+	// option is set in the catalog as the options command does; the
+	// registry reads it at the next open (issue 12 item 7).
+	if _, err := options.Set(f.ctx, f.store, options.TapeReservations, "scsi"); err != nil {
 		t.Fatal(err)
 	}
 	a, err = open("A")
@@ -464,7 +467,7 @@ func TestReservations(t *testing.T) {
 	b.Close()
 
 	// persistent: kept across close and reset until the session ends.
-	if err := f.reg.SetReservations(ReservationsPersistent); err != nil {
+	if err := f.reg.SetReservations(f.ctx, ReservationsPersistent); err != nil {
 		t.Fatal(err)
 	}
 	a, err = open("A")
@@ -502,7 +505,7 @@ func TestReservations(t *testing.T) {
 	if _, err := f.reg.OpenChanger(f.ctx, "B", "mc0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.reg.SetReservations("sometimes"); err == nil {
+	if err := f.reg.SetReservations(f.ctx, "sometimes"); err == nil {
 		t.Fatal("bad reservation method accepted")
 	}
 	if _, err := ParseReservations("scsi"); err != nil {

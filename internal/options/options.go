@@ -1,0 +1,147 @@
+// Package options is the node options store (the options command): the
+// options the specification names, their defaults and allowed values, kept
+// in the catalog. The packages that act on an option read it here
+// themselves when they need it (the tape registry tape.reservations, the NDMP
+// server ndmpd.offset_map.enable), so that setting one needs no hook into
+// the running daemon.
+//
+// Catalog key layout: admin/option/<name> holds the value as text; an option
+// without a key has its default.
+package options
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+)
+
+// The options Tapestry knows.
+const (
+	// TapeReservations selects how tape devices are reserved (T6): off,
+	// scsi or persistent. Read by package tape.
+	TapeReservations = "tape.reservations"
+	// BackupLog turns the backup event log on and off. Applied by the
+	// admin API to the event log.
+	BackupLog = "backup.log.enable"
+	// OffsetMap makes dump backups write the offset map that enhanced DAR
+	// needs. Read by the NDMP server when it starts a backup.
+	OffsetMap = "ndmpd.offset_map.enable"
+)
+
+// Option is one option with its current value.
+type Option struct {
+	Name  string
+	Value string
+	// Default is the value the option has until it is set.
+	Default string
+}
+
+// def describes a known option: its default and allowed values.
+type def struct {
+	Default string
+	Allowed []string
+}
+
+// known are the options the specification names.
+var known = map[string]def{
+	TapeReservations: {Default: "off", Allowed: []string{"scsi", "persistent", "off"}},
+	BackupLog:        {Default: "on", Allowed: []string{"on", "off"}},
+	OffsetMap:        {Default: "on", Allowed: []string{"on", "off"}},
+}
+
+// ErrUnknown is returned for an option name Tapestry does not know.
+var ErrUnknown = errors.New("unknown option")
+
+// ErrBadValue is returned for a value the option does not accept.
+var ErrBadValue = errors.New("invalid option value")
+
+func key(name string) string { return catalog.Key("admin", "option", name) }
+
+// Names lists the known option names in order.
+func Names() []string {
+	names := make([]string, 0, len(known))
+	for n := range known {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Value returns the current value of a known option: the value stored in
+// the catalog, or the option's default.
+func Value(ctx context.Context, store catalog.Store, name string) (string, error) {
+	d, ok := known[name]
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	val := d.Default
+	err := store.View(ctx, func(tx catalog.Tx) error {
+		b, err := tx.Get(key(name))
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		val = string(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read option %s: %w", name, err)
+	}
+	return val, nil
+}
+
+// On reports whether an on/off option is on.
+func On(ctx context.Context, store catalog.Store, name string) (bool, error) {
+	v, err := Value(ctx, store, name)
+	return v == "on", err
+}
+
+// Set validates and stores an option value. Readers see it the next time
+// they read the option.
+func Set(ctx context.Context, store catalog.Store, name, value string) (Option, error) {
+	d, ok := known[name]
+	if !ok {
+		return Option{}, fmt.Errorf("%w %q; known options are %s", ErrUnknown, name, strings.Join(Names(), ", "))
+	}
+	if value == "" || !slices.Contains(d.Allowed, value) {
+		return Option{}, fmt.Errorf("%w %q for option %s; use %s", ErrBadValue, value, name, strings.Join(d.Allowed, ", "))
+	}
+	err := store.Update(ctx, func(tx catalog.Tx) error {
+		return tx.Put(key(name), []byte(value))
+	})
+	if err != nil {
+		return Option{}, fmt.Errorf("set option %s: %w", name, err)
+	}
+	return Option{Name: name, Value: value, Default: d.Default}, nil
+}
+
+// List returns every known option with its current value, in name order.
+func List(ctx context.Context, store catalog.Store) ([]Option, error) {
+	out := make([]Option, 0, len(known))
+	err := store.View(ctx, func(tx catalog.Tx) error {
+		out = out[:0]
+		for _, n := range Names() {
+			o := Option{Name: n, Value: known[n].Default, Default: known[n].Default}
+			b, err := tx.Get(key(n))
+			switch {
+			case err == nil:
+				o.Value = string(b)
+			case !errors.Is(err, catalog.ErrNotFound):
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list options: %w", err)
+	}
+	return out, nil
+}

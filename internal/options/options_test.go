@@ -1,0 +1,57 @@
+package options
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+)
+
+// T6, M2: Set stores a valid value and refuses a bad one or an unknown
+// option without changing anything; Value and List read the stored value or
+// the default (issue 12 item 7: the options store its readers share).
+func TestSetValueList(t *testing.T) {
+	st, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if v, err := Value(ctx, st, TapeReservations); err != nil || v != "off" {
+		t.Fatalf("default %q %v", v, err)
+	}
+	if on, err := On(ctx, st, OffsetMap); err != nil || !on {
+		t.Fatalf("offset map default %v %v", on, err)
+	}
+	o, err := Set(ctx, st, TapeReservations, "scsi")
+	if err != nil || o != (Option{Name: TapeReservations, Value: "scsi", Default: "off"}) {
+		t.Fatalf("Set: %+v %v", o, err)
+	}
+	if _, err := Set(ctx, st, TapeReservations, "sometimes"); !errors.Is(err, ErrBadValue) {
+		t.Fatalf("bad value: %v", err)
+	}
+	if _, err := Set(ctx, st, "no.such.option", "on"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("unknown option: %v", err)
+	}
+	if _, err := Value(ctx, st, "no.such.option"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("unknown option value: %v", err)
+	}
+	if _, err := Set(ctx, st, OffsetMap, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := On(ctx, st, OffsetMap); err != nil || on {
+		t.Fatalf("offset map after off: %v %v", on, err)
+	}
+	all, err := List(ctx, st)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("List: %+v %v", all, err)
+	}
+	want := []Option{{BackupLog, "on", "on"}, {OffsetMap, "off", "on"}, {TapeReservations, "scsi", "off"}}
+	for i, w := range want {
+		if all[i] != w {
+			t.Errorf("List[%d] = %+v, want %+v", i, all[i], w)
+		}
+	}
+}
