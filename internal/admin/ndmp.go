@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -18,11 +18,33 @@ import (
 const NDMPVersion = 4
 
 // NDMPSVMSettings is one record of vserver services ndmp show: the SVM's
-// name and its NDMP settings.
+// name and its NDMP settings (those of internal/server.SVMSettings).
 type NDMPSVMSettings struct {
 	SVM string `json:"vserver"`
-	server.SVMSettings
+	// Enabled is the NDMP service state of the SVM.
+	Enabled bool `json:"enable"`
+	// AuthTypes lists the accepted authentication methods (AuthPlaintext,
+	// AuthChallenge).
+	AuthTypes []string `json:"authtype"`
+	// SecureControlConnection accepts NDMP over TLS (N8).
+	SecureControlConnection bool `json:"is-secure-control-connection-enabled"`
+	// DataPortRange is "all" or "LOW-HIGH".
+	DataPortRange string `json:"data-port-range"`
+	// PreferredInterfaceRole lists the LIF roles a data connection may
+	// use, in order (N7); the SVM type's default when not set.
+	PreferredInterfaceRole []storage.LIFRole `json:"preferred-interface-role"`
+	DebugEnable            bool              `json:"debug-enable"`
+	DebugFilter            string            `json:"debug-filter"`
+	// ExtensionsEnabled offers the NetApp extensions (N9).
+	ExtensionsEnabled bool `json:"is-extension-enabled"`
+	BackupLogEnable   bool `json:"backup-log-enable"`
 }
+
+// The NDMP authentication methods of NDMPSVMSettings.AuthTypes.
+const (
+	AuthPlaintext = "plaintext"
+	AuthChallenge = "challenge"
+)
 
 // NDMPSVMModify is the body of PATCH
 // /api/private/cli/vserver/services/ndmp/{vserver}; nil fields stay.
@@ -42,7 +64,7 @@ type NDMPSVMModify struct {
 // settings and its node-scope NDMP account.
 type NDMPNodeSettings struct {
 	Node string `json:"node"`
-	server.NodeSettings
+	NDMPNodeOptions
 	// User is the node-scope NDMP user (default root).
 	User string `json:"user-id"`
 	// PasswordSet is false until system services ndmp password has run.
@@ -50,6 +72,93 @@ type NDMPNodeSettings struct {
 	// ServiceRunning tells whether this node's NDMP server is serving.
 	ServiceRunning bool `json:"service-running"`
 }
+
+// NDMPNodeOptions are the node-scope NDMP settings of a node (those of
+// internal/server.NodeSettings).
+type NDMPNodeOptions struct {
+	// Enabled is the node's NDMP service state.
+	Enabled bool `json:"enable"`
+	// NodeScopeMode makes every session of the node use node-scope rules.
+	NodeScopeMode bool `json:"node-scope-mode"`
+	// Plaintext allows plaintext authentication in node scope (N3).
+	Plaintext     bool   `json:"clear-text"`
+	DataPortRange string `json:"data-port-range"`
+	DebugEnable   bool   `json:"debug-enable"`
+	// LogSessions names the sessions whose protocol log is on.
+	LogSessions []string `json:"log-sessions,omitempty"`
+}
+
+// NDMPSession is one record of the ndmp status and probe commands: a
+// session of the node's NDMP server (internal/server.SessionInfo).
+type NDMPSession struct {
+	ID         uint64    `json:"session-id"`
+	Node       string    `json:"node"`
+	SVM        string    `json:"vserver"`
+	LIF        string    `json:"lif"`
+	LIFRole    string    `json:"lif-role"`
+	ClientAddr string    `json:"client-addr"`
+	ServerAddr string    `json:"server-addr"`
+	Secure     bool      `json:"is-secure-control-connection"`
+	NodeScope  bool      `json:"node-scope"`
+	User       string    `json:"user-id,omitempty"`
+	AuthType   string    `json:"auth-type,omitempty"`
+	Started    time.Time `json:"session-start-time"`
+	Tape       string    `json:"tape-device,omitempty"`
+	SCSI       string    `json:"scsi-device,omitempty"`
+	DataState  string    `json:"data-state"`
+	DataOp     string    `json:"data-operation"`
+	DataBytes  uint64    `json:"data-bytes-processed"`
+	MoverState string    `json:"mover-state"`
+	MoverMode  string    `json:"mover-mode"`
+	MoverBytes uint64    `json:"mover-bytes-moved"`
+	// FHQueueDepth and FHStalls describe the file history queue.
+	FHQueueDepth int    `json:"fh-queue-depth"`
+	FHStalls     uint64 `json:"fh-stalls"`
+	// Extensions lists the negotiated extension classes as "0x2052 v1".
+	Extensions []string `json:"extensions,omitempty"`
+}
+
+// NDMPService is the node's NDMP server as the admin API uses it: its
+// sessions and its settings. Package ndmpadmin implements it over
+// internal/server, so that this package, and the CLI that links it, do not
+// link the NDMP server.
+type NDMPService interface {
+	// Serving reports whether the server listens.
+	Serving() bool
+	// Sessions lists the running sessions, oldest first; Session returns
+	// one, Kill ends one and SetSessionLog switches its protocol log. They
+	// return an error wrapping ErrSessionNotActive for an unknown id.
+	Sessions() []NDMPSession
+	Session(id uint64) (NDMPSession, error)
+	Kill(id uint64) error
+	SetSessionLog(id uint64, on bool) error
+	// SVMSettings returns an SVM's settings, with the default preferred
+	// interface roles of its type (adminSVM: the cluster's admin SVM)
+	// when none are set. ModifySVMSettings applies the non-nil fields
+	// of in; a value the server refuses is an *InvalidSettingsError.
+	SVMSettings(ctx context.Context, svm string, adminSVM bool) (NDMPSVMSettings, error)
+	ModifySVMSettings(ctx context.Context, svm string, adminSVM bool, in NDMPSVMModify) (NDMPSVMSettings, error)
+	// NodeSettings and ModifyNodeSettings are the same for a node's
+	// settings (in.User is not a setting and is left alone).
+	NodeSettings(ctx context.Context, node string) (NDMPNodeOptions, error)
+	ModifyNodeSettings(ctx context.Context, node string, in NDMPNodeModify) error
+	// CheckPortRange checks a -data-port-range value, with an
+	// *InvalidSettingsError if the server refuses it.
+	CheckPortRange(r string) error
+}
+
+// ErrSessionNotActive is wrapped by NDMPService's errors for a session
+// that is not running.
+var ErrSessionNotActive = errors.New("session not active")
+
+// InvalidSettingsError is an NDMP setting value the server refuses; its
+// message follows "command failed: ".
+type InvalidSettingsError struct{ Err error }
+
+func (e *InvalidSettingsError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the server's error.
+func (e *InvalidSettingsError) Unwrap() error { return e.Err }
 
 // NDMPNodeModify is the body of PATCH
 // /api/private/cli/system/services/ndmp/{node}; nil fields stay.
@@ -128,7 +237,7 @@ func (s *Server) node() string { return s.cfg.Node }
 
 // ndmpServer returns the node's NDMP server or an error saying it is not
 // running.
-func (s *Server) ndmpServer() (*server.Server, error) {
+func (s *Server) ndmpServer() (NDMPService, error) {
 	if s.cfg.NDMP == nil {
 		return nil, &storage.Error{Kind: storage.ErrInvalidArgument, Msg: fmt.Sprintf("the NDMP server of node %s is not running", s.node())}
 	}
@@ -146,7 +255,8 @@ func (s *Server) checkNode(node string) error {
 
 // settingsErr turns a settings validation failure into a bad request.
 func settingsErr(err error) error {
-	if errors.Is(err, server.ErrInvalidSettings) {
+	var ie *InvalidSettingsError
+	if errors.As(err, &ie) {
 		return badf("command failed: %s", err)
 	}
 	return err
@@ -161,6 +271,10 @@ func (s *Server) listNDMPSVM(ctx context.Context, r *request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
+	srv, err := s.ndmpServer()
+	if err != nil {
+		return 0, nil, err
+	}
 	out := []NDMPSVMSettings{}
 	found := false
 	for _, v := range svms {
@@ -168,14 +282,11 @@ func (s *Server) listNDMPSVM(ctx context.Context, r *request) (int, any, error) 
 			continue
 		}
 		found = true
-		set, err := server.LoadSVMSettings(ctx, s.cfg.Store, v.Name)
+		set, err := srv.SVMSettings(ctx, v.Name, v.Name == s.cfg.Auth.AdminSVM())
 		if err != nil {
 			return 0, nil, err
 		}
-		if len(set.PreferredInterfaceRole) == 0 {
-			set.PreferredInterfaceRole = server.DefaultPreferredRoles(v.Name == s.cfg.Auth.AdminSVM())
-		}
-		out = append(out, NDMPSVMSettings{SVM: v.Name, SVMSettings: set})
+		out = append(out, set)
 	}
 	if svm != "" && !found {
 		return 0, nil, &storage.Error{Kind: storage.ErrNotFound, Msg: fmt.Sprintf("Vserver %q does not exist", svm)}
@@ -195,6 +306,10 @@ func (s *Server) modifyNDMPSVM(ctx context.Context, r *request) (int, any, error
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	srv, err := s.ndmpServer()
+	if err != nil {
+		return 0, nil, err
+	}
 	var roles []storage.LIFRole
 	if in.PreferredInterfaceRole != nil {
 		for _, name := range *in.PreferredInterfaceRole {
@@ -210,7 +325,7 @@ func (s *Server) modifyNDMPSVM(ctx context.Context, r *request) (int, any, error
 	}
 	if in.AuthTypes != nil {
 		for _, a := range *in.AuthTypes {
-			if a != server.AuthPlaintext && a != server.AuthChallenge {
+			if a != AuthPlaintext && a != AuthChallenge {
 				return 0, nil, badf("command failed: invalid value %q for -authtype: use plaintext or challenge", a)
 			}
 		}
@@ -218,34 +333,12 @@ func (s *Server) modifyNDMPSVM(ctx context.Context, r *request) (int, any, error
 			return 0, nil, badf("command failed: -authtype needs at least one of plaintext, challenge")
 		}
 	}
-	set, err := server.ModifySVMSettings(ctx, s.cfg.Store, svm, func(st *server.SVMSettings) error {
-		setIf(&st.Enabled, in.Enabled)
-		setIf(&st.AuthTypes, in.AuthTypes)
-		setIf(&st.SecureControlConnection, in.SecureControlConnection)
-		setIf(&st.DataPortRange, in.DataPortRange)
-		if in.PreferredInterfaceRole != nil {
-			st.PreferredInterfaceRole = roles
-		}
-		setIf(&st.DebugEnable, in.DebugEnable)
-		setIf(&st.DebugFilter, in.DebugFilter)
-		setIf(&st.ExtensionsEnabled, in.ExtensionsEnabled)
-		setIf(&st.BackupLogEnable, in.BackupLogEnable)
-		return nil
-	})
+	set, err := srv.ModifySVMSettings(ctx, svm, svm == s.cfg.Auth.AdminSVM(), in)
 	if err != nil {
 		return 0, nil, settingsErr(err)
 	}
-	if len(set.PreferredInterfaceRole) == 0 {
-		set.PreferredInterfaceRole = server.DefaultPreferredRoles(svm == s.cfg.Auth.AdminSVM())
-	}
 	s.log.Info("NDMP settings modified", "vserver", svm, "user", r.who.Name)
-	return http.StatusOK, NDMPSVMSettings{SVM: svm, SVMSettings: set}, nil
-}
-
-func setIf[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
+	return http.StatusOK, set, nil
 }
 
 func (s *Server) ndmpSVMVersion(ctx context.Context, r *request) (int, any, error) {
@@ -289,7 +382,7 @@ func parseSessionID(v string) (uint64, error) {
 // the requester in the given scope: node scope shows every session of the
 // node (cluster users only), SVM scope the sessions of svm (or of every SVM
 // in the requester's scope when svm is empty).
-func (s *Server) sessionVisible(r *request, nodeScope bool, svm string, si server.SessionInfo) bool {
+func (s *Server) sessionVisible(r *request, nodeScope bool, svm string, si NDMPSession) bool {
 	if !nodeScope && svm != "" && si.SVM != svm {
 		return false
 	}
@@ -328,9 +421,9 @@ func (s *Server) listNDMPSessions(nodeScope bool) handlerFunc {
 			if err != nil || !s.sessionVisible(r, nodeScope, svm, si) {
 				return 0, nil, notActive(id)
 			}
-			return http.StatusOK, records([]server.SessionInfo{si}), nil
+			return http.StatusOK, records([]NDMPSession{si}), nil
 		}
-		out := []server.SessionInfo{}
+		out := []NDMPSession{}
 		for _, si := range srv.Sessions() {
 			if s.sessionVisible(r, nodeScope, svm, si) {
 				out = append(out, si)
@@ -342,7 +435,7 @@ func (s *Server) listNDMPSessions(nodeScope bool) handlerFunc {
 
 // notActive is ONTAP's error for an unknown session (N13).
 func notActive(id uint64) error {
-	return &badRequest{msg: server.SessionNotActiveMessage(id)}
+	return &badRequest{msg: fmt.Sprintf("ndmpd session %d not active", id)}
 }
 
 func (s *Server) killNDMP(nodeScope bool) handlerFunc {
@@ -371,7 +464,7 @@ func (s *Server) killNDMP(nodeScope bool) handlerFunc {
 			return 0, nil, notActive(id)
 		}
 		if err := srv.Kill(id); err != nil {
-			if errors.Is(err, server.ErrSessionNotActive) {
+			if errors.Is(err, ErrSessionNotActive) {
 				return 0, nil, notActive(id)
 			}
 			return 0, nil, err
@@ -403,7 +496,7 @@ func (s *Server) killAllNDMP(nodeScope bool) handlerFunc {
 			// A session that ended meanwhile needs no killing.
 			if err := srv.Kill(si.ID); err == nil {
 				res.Sessions = append(res.Sessions, si.ID)
-			} else if !errors.Is(err, server.ErrSessionNotActive) {
+			} else if !errors.Is(err, ErrSessionNotActive) {
 				return 0, nil, err
 			}
 		}
@@ -454,7 +547,7 @@ func (s *Server) ndmpLog(nodeScope, on bool) handlerFunc {
 			return 0, nil, notActive(id)
 		}
 		if err := srv.SetSessionLog(id, on); err != nil {
-			if errors.Is(err, server.ErrSessionNotActive) {
+			if errors.Is(err, ErrSessionNotActive) {
 				return 0, nil, notActive(id)
 			}
 			return 0, nil, err
@@ -465,7 +558,11 @@ func (s *Server) ndmpLog(nodeScope, on bool) handlerFunc {
 }
 
 func (s *Server) nodeRecord(ctx context.Context) (NDMPNodeSettings, error) {
-	set, err := server.LoadNodeSettings(ctx, s.cfg.Store, s.node())
+	srv, err := s.ndmpServer()
+	if err != nil {
+		return NDMPNodeSettings{}, err
+	}
+	set, err := srv.NodeSettings(ctx, s.node())
 	if err != nil {
 		return NDMPNodeSettings{}, err
 	}
@@ -473,8 +570,8 @@ func (s *Server) nodeRecord(ctx context.Context) (NDMPNodeSettings, error) {
 	if err != nil {
 		return NDMPNodeSettings{}, err
 	}
-	return NDMPNodeSettings{Node: s.node(), NodeSettings: set, User: acct.User, PasswordSet: acct.PasswordSet,
-		ServiceRunning: s.cfg.NDMP != nil && len(s.cfg.NDMP.Addrs()) > 0}, nil
+	return NDMPNodeSettings{Node: s.node(), NDMPNodeOptions: set, User: acct.User, PasswordSet: acct.PasswordSet,
+		ServiceRunning: srv.Serving()}, nil
 }
 
 func (s *Server) listNDMPNode(ctx context.Context, r *request) (int, any, error) {
@@ -502,10 +599,14 @@ func (s *Server) modifyNDMPNode(ctx context.Context, r *request) (int, any, erro
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	srv, err := s.ndmpServer()
+	if err != nil {
+		return 0, nil, err
+	}
 	// The user is stored apart from the settings: check the one setting
 	// that can be refused first, so that a refused request changes nothing.
 	if in.DataPortRange != nil {
-		if _, _, err := server.ParsePortRange(*in.DataPortRange); err != nil {
+		if err := srv.CheckPortRange(*in.DataPortRange); err != nil {
 			return 0, nil, settingsErr(err)
 		}
 	}
@@ -514,15 +615,7 @@ func (s *Server) modifyNDMPNode(ctx context.Context, r *request) (int, any, erro
 			return 0, nil, err
 		}
 	}
-	_, err := server.ModifyNodeSettings(ctx, s.cfg.Store, s.node(), func(st *server.NodeSettings) error {
-		setIf(&st.Enabled, in.Enabled)
-		setIf(&st.NodeScopeMode, in.NodeScopeMode)
-		setIf(&st.Plaintext, in.Plaintext)
-		setIf(&st.DataPortRange, in.DataPortRange)
-		setIf(&st.DebugEnable, in.DebugEnable)
-		return nil
-	})
-	if err != nil {
+	if err := srv.ModifyNodeSettings(ctx, s.node(), in); err != nil {
 		return 0, nil, settingsErr(err)
 	}
 	rec, err := s.nodeRecord(ctx)

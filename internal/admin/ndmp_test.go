@@ -15,6 +15,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
+	"github.com/tapestry-ndmp/tapestry/internal/ndmpadmin"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
@@ -60,7 +61,7 @@ func newNDMPEnv(t testing.TB) *ndmpEnv {
 	}
 	mc := metrics.New(metrics.Sources{Sessions: ns.Sessions, MaxSessions: ns.MaxSessions, Storage: sto})
 	srv := admin.NewServer(admin.ServerConfig{Store: st, Storage: sto, Auth: au, Version: "test", Node: testNodeName,
-		NDMP: ns, EventLog: el, Metrics: mc.Handler()})
+		NDMP: ndmpadmin.New(ns, st), EventLog: el, Metrics: mc.Handler()})
 	sock := filepath.Join(dir, "a.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {

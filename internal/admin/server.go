@@ -15,7 +15,6 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/options"
-	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
@@ -46,7 +45,7 @@ type ServerConfig struct {
 	Node string
 	// NDMP is the node's NDMP server (vserver/system services ndmp
 	// session commands, ndmp.go); nil when it does not run.
-	NDMP *server.Server
+	NDMP NDMPService
 	// EventLog is the node's backup event log (rdfile,
 	// backup.log.enable, eventlog.go).
 	EventLog *eventlog.Log

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
-	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
 const (
@@ -269,7 +269,7 @@ func (a *app) svmNDMPExtShow() *cobra.Command {
 				},
 				Keys: []string{"vserver"}, Default: []string{"vserver", "is-extension-enabled"},
 			}
-			classes := fmt.Sprintf("0x%04x,0x%04x,0x%04x", server.ExtClassRBE, server.ExtClassCAE, server.ExtClassCAB)
+			classes := fmt.Sprintf("0x%04x,0x%04x,0x%04x", ndmp.ExtClassNetAppRBE, ndmp.ExtClassNetAppCAE, ndmp.ExtClassNetAppCAB)
 			for _, r := range recs {
 				t.Rows = append(t.Rows, map[string]string{"vserver": r.SVM, "is-extension-enabled": boolText(r.ExtensionsEnabled), "extensions": classes})
 			}
@@ -315,7 +315,7 @@ func sessionsAPI(nodeScope bool) string {
 
 // sessionTable renders sessions: status shows node and session id, probe
 // every field of each session.
-func sessionTable(ss []server.SessionInfo) Table {
+func sessionTable(ss []admin.NDMPSession) Table {
 	t := Table{
 		Columns: []Column{
 			{"node", "Node", "Node"},

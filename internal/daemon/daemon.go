@@ -32,6 +32,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
+	"github.com/tapestry-ndmp/tapestry/internal/ndmpadmin"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -287,10 +288,13 @@ func (d *Daemon) listen() error {
 	cfg := admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
 		Tapes: d.tapes, VTL: d.vtl,
-		Node: d.node, NDMP: d.ndmp, EventLog: d.events, Metrics: d.metrics.Handler(),
+		Node: d.node, EventLog: d.events, Metrics: d.metrics.Handler(),
 	}
 	if d.vtls != nil {
 		cfg.VTLs = d.vtls
+	}
+	if d.ndmp != nil {
+		cfg.NDMP = ndmpadmin.New(d.ndmp, d.store)
 	}
 	api := admin.NewServer(cfg)
 	d.srv = &http.Server{
