@@ -138,16 +138,18 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 // "auth/user/<svm>/<name>" (parts escaped by catalog.Key).
 const (
 	ns          = "auth"
-	keySecret   = "auth/secret"
 	prefixUser  = "user"
 	prefixRole  = "role"
 	prefixNodeN = "node-ndmp"
 )
 
+// secretKey is the key of the cluster secret.
+func secretKey() string { return catalog.Key(ns, "secret") }
+
 // secret returns the cluster secret used to derive NDMP passwords, making
 // it in a writable transaction when there is none yet.
 func secret(tx catalog.Tx) ([]byte, error) {
-	b, err := tx.Get(keySecret)
+	b, err := tx.Get(secretKey())
 	if err == nil {
 		if len(b) != 32 {
 			return nil, fmt.Errorf("auth: cluster secret has %d bytes, want 32", len(b))
@@ -162,7 +164,7 @@ func secret(tx catalog.Tx) ([]byte, error) {
 	}
 	b = make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	if err := tx.Put(keySecret, b); err != nil {
+	if err := tx.Put(secretKey(), b); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -16,84 +16,56 @@ var (
 	keySchema  = []byte("schema_version")
 )
 
-// Migration moves the key layout from version From to From+1. It runs inside
-// one read-write transaction together with the version bump.
-type Migration struct {
-	From  int
-	Apply func(Tx) error
-}
-
-// CurrentSchema is the schema version this build writes.
-const CurrentSchema = 1
-
-// migrations lists every step up to CurrentSchema, oldest first. Version 0
-// is an empty store.
-var migrations = []Migration{
-	{From: 0, Apply: func(Tx) error { return nil }},
-}
-
-// BoltStore is the one-node Store, a bbolt file synced on every commit.
+// BoltStore is the one-node Store, a bbolt file synced on every commit. It
+// runs every Update function once.
 type BoltStore struct {
-	db      *bolt.DB
-	version int
+	db *bolt.DB
 }
 
 // OpenBolt opens (creating if needed) the catalog file at path and brings
-// its schema up to CurrentSchema. A file written by a newer build is
-// refused.
+// its schema up to CurrentSchema with Migrate. A file written by a newer
+// build is refused.
 func OpenBolt(path string) (*BoltStore, error) {
-	return openBolt(path, migrations)
+	s, err := openBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Migrate(context.Background(), s, Migrations()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return s, nil
 }
 
-func openBolt(path string, steps []Migration) (*BoltStore, error) {
+// openBolt opens the file without migrating it. The schema version of files
+// written before it moved into the key space (bucket "meta") is moved to
+// SchemaKey.
+func openBolt(path string) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	s := &BoltStore{db: db}
 	err = db.Update(func(btx *bolt.Tx) error {
-		if _, err := btx.CreateBucketIfNotExists(bucketKV); err != nil {
-			return err
-		}
-		meta, err := btx.CreateBucketIfNotExists(bucketMeta)
+		kv, err := btx.CreateBucketIfNotExists(bucketKV)
 		if err != nil {
 			return err
 		}
-		v := 0
-		if b := meta.Get(keySchema); b != nil {
-			if _, err := fmt.Sscanf(string(b), "%d", &v); err != nil {
-				return fmt.Errorf("bad schema version %q", b)
+		meta := btx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keySchema) == nil {
+			return nil
+		}
+		if kv.Get([]byte(SchemaKey())) == nil {
+			if err := kv.Put([]byte(SchemaKey()), bytes.Clone(meta.Get(keySchema))); err != nil {
+				return err
 			}
 		}
-		target := 0
-		for _, m := range steps {
-			if m.From+1 > target {
-				target = m.From + 1
-			}
-		}
-		if v > target {
-			return fmt.Errorf("catalog schema version %d is newer than this build's %d", v, target)
-		}
-		for _, m := range steps {
-			if m.From != v {
-				continue
-			}
-			if err := m.Apply(&boltTx{btx: btx}); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
-			}
-			v++
-		}
-		if v != target {
-			return fmt.Errorf("no migration from schema version %d", v)
-		}
-		s.version = v
-		return meta.Put(keySchema, []byte(fmt.Sprint(v)))
+		return btx.DeleteBucket(bucketMeta)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	return s, nil
+	return &BoltStore{db: db}, nil
 }
 
 // View implements Store.
@@ -111,9 +83,6 @@ func (s *BoltStore) Update(ctx context.Context, fn func(Tx) error) error {
 	}
 	return s.db.Update(func(btx *bolt.Tx) error { return fn(&boltTx{btx: btx}) })
 }
-
-// SchemaVersion implements Store.
-func (s *BoltStore) SchemaVersion() int { return s.version }
 
 // Close implements Store.
 func (s *BoltStore) Close() error { return s.db.Close() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,11 +27,25 @@ func openTemp(t *testing.T) (*BoltStore, string) {
 	return s, path
 }
 
-func TestBoltCRUDAndList(t *testing.T) {
+// eachStore runs test against a bbolt store and against the same wrapped
+// in Rerun, which runs every Update function twice (issue 12, item 5).
+func eachStore(t *testing.T, test func(t *testing.T, s Store)) {
+	t.Run("bolt", func(t *testing.T) {
+		s, _ := openTemp(t)
+		test(t, s)
+	})
+	t.Run("rerun", func(t *testing.T) {
+		s, _ := openTemp(t)
+		test(t, Rerun(s))
+	})
+}
+
+func TestBoltCRUDAndList(t *testing.T) { eachStore(t, testCRUDAndList) }
+
+func testCRUDAndList(t *testing.T, s Store) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
-	if s.SchemaVersion() != CurrentSchema {
-		t.Fatalf("schema %d, want %d", s.SchemaVersion(), CurrentSchema)
+	if v, err := SchemaVersion(ctx, s); err != nil || v != CurrentSchema {
+		t.Fatalf("schema %d, %v, want %d", v, err, CurrentSchema)
 	}
 	err := s.Update(ctx, func(tx Tx) error {
 		for i, n := range []string{"b", "a", "c/d"} {
@@ -78,9 +93,10 @@ func TestBoltCRUDAndList(t *testing.T) {
 	})
 }
 
-func TestBoltFailedUpdateKeepsNothing(t *testing.T) {
+func TestBoltFailedUpdateKeepsNothing(t *testing.T) { eachStore(t, testFailedUpdateKeepsNothing) }
+
+func testFailedUpdateKeepsNothing(t *testing.T, s Store) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
 	boom := errors.New("boom")
 	err := s.Update(ctx, func(tx Tx) error {
 		if err := tx.Put("k", []byte("v")); err != nil {
@@ -124,40 +140,127 @@ func TestBoltReopenAndSchema(t *testing.T) {
 	})
 	s2.Close()
 
-	// A migration to version 2 runs once, in order, and the version sticks.
-	ran := 0
-	steps := append(append([]Migration{}, migrations...), Migration{From: 1, Apply: func(tx Tx) error {
-		ran++
-		return tx.Put("migrated", []byte("yes"))
-	}})
-	s3, err := openBolt(path, steps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s3.SchemaVersion() != 2 || ran != 1 {
-		t.Fatalf("version %d, migration ran %d times", s3.SchemaVersion(), ran)
-	}
-	s3.Close()
-	s4, err := openBolt(path, steps)
-	if err != nil || ran != 1 {
-		t.Fatalf("reopen at v2: %v, ran %d", err, ran)
-	}
-	s4.Close()
-
-	// This build (v1) refuses a file written by a newer one.
-	if _, err := OpenBolt(path); err == nil {
-		t.Fatal("opened a catalog with a newer schema")
-	}
-
 	// A file whose version cannot be parsed is refused.
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bucketMeta).Put(keySchema, []byte("x")) })
+	_ = db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bucketKV).Put([]byte(SchemaKey()), []byte("x")) })
 	db.Close()
 	if _, err := OpenBolt(path); err == nil {
 		t.Fatal("opened a catalog with a garbled schema version")
+	}
+}
+
+// Migrate runs for any Store (here one that reruns every Update): a step
+// takes effect once, in order, the version sticks, and a store written by
+// a newer build is refused (issue 12, item 5).
+func TestMigrateAnyStore(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		steps := append(Migrations(), Migration{From: CurrentSchema, Apply: func(tx Tx) error {
+			n := 0
+			if b, err := tx.Get("migrated"); err == nil {
+				n, _ = strconv.Atoi(string(b))
+			}
+			return tx.Put("migrated", []byte(strconv.Itoa(n+1)))
+		}})
+		for i := 0; i < 2; i++ {
+			v, err := Migrate(ctx, s, steps)
+			if err != nil || v != CurrentSchema+1 {
+				t.Fatalf("Migrate: %d, %v", v, err)
+			}
+		}
+		got, err := Read(ctx, s, func(tx Tx) ([]byte, error) { return tx.Get("migrated") })
+		if err != nil || string(got) != "1" {
+			t.Fatalf("the step took effect %q times (%v), want once", got, err)
+		}
+		if _, err := Migrate(ctx, s, Migrations()); err == nil {
+			t.Fatal("migrated a store with a newer schema")
+		}
+		if _, err := Migrate(ctx, s, append(Migrations(), Migration{From: CurrentSchema + 3})); err == nil {
+			t.Fatal("no error for a missing migration step")
+		}
+	})
+}
+
+// A file of schema 1 keeps its version in the bucket "meta" and its dump
+// dates keys escaped with url.PathEscape: OpenBolt moves the version into
+// the key space and migrates those keys to Key's escaping (the inode maps
+// keep theirs).
+func TestBoltSchema1Upgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{
+		"dump/dates/%2Fvs1%2Fvol%201/-":       "dates a",
+		"dump/dates/%2Fvs1%2Fvol1/nightly%3F": "dates b",
+		"dump/inomap/vs1%2Fvol1@u-1":          "map",
+		"storage/volume/vs1/vol1":             "volume",
+	}
+	err = db.Update(func(btx *bolt.Tx) error {
+		kv, _ := btx.CreateBucket(bucketKV)
+		meta, _ := btx.CreateBucket(bucketMeta)
+		for k, v := range old {
+			if err := kv.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, []byte("1"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]string{
+		Key("dump", "dates", "/vs1/vol 1", "-"):       "dates a",
+		Key("dump", "dates", "/vs1/vol1", "nightly?"): "dates b",
+		"dump/inomap/vs1%2Fvol1@u-1":                  "map",
+		"storage/volume/vs1/vol1":                     "volume",
+		SchemaKey():                                   strconv.Itoa(CurrentSchema),
+	}
+	got := map[string]string{}
+	_ = s.View(context.Background(), func(tx Tx) error {
+		kvs, err := tx.List("")
+		for _, kv := range kvs {
+			got[kv.Key] = string(kv.Value)
+		}
+		return err
+	})
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the upgrade:\n got %v\nwant %v", got, want)
+	}
+}
+
+// Rerun runs a function twice, keeps only the second run's writes, and
+// does not rerun a function that fails.
+func TestRerun(t *testing.T) {
+	ctx := context.Background()
+	b, _ := openTemp(t)
+	s := Rerun(b)
+	runs := 0
+	err := s.Update(ctx, func(tx Tx) error {
+		runs++
+		return tx.Put(Key("run", strconv.Itoa(runs)), nil)
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("Update: %v after %d runs", err, runs)
+	}
+	kvs, err := Read(ctx, s, func(tx Tx) ([]KV, error) { return tx.List(Prefix("run")) })
+	if err != nil || len(kvs) != 1 || kvs[0].Key != Key("run", "2") {
+		t.Fatalf("kept %v, %v; want only the second run's write", kvs, err)
+	}
+	boom := errors.New("boom")
+	runs = 0
+	if err := s.Update(ctx, func(Tx) error { runs++; return boom }); !errors.Is(err, boom) || runs != 1 {
+		t.Fatalf("failing function: %v after %d runs", err, runs)
 	}
 }
 
@@ -171,8 +274,9 @@ func TestKeyEscaping(t *testing.T) {
 }
 
 // Read returns what its function read, and its function's error.
-func TestRead(t *testing.T) {
-	s, _ := openTemp(t)
+func TestRead(t *testing.T) { eachStore(t, testRead) }
+
+func testRead(t *testing.T, s Store) {
 	ctx := context.Background()
 	if err := s.Update(ctx, func(tx Tx) error { return PutJSON(tx, Key("r", "a"), rec{Name: "a", N: 7}) }); err != nil {
 		t.Fatal(err)

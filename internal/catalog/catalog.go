@@ -12,8 +12,12 @@
 // follow without touching any caller.
 //
 // Keys are slash-separated paths built with Key, for example
-// "volume/vs1/vol1". Values are bytes; GetJSON, PutJSON and ListJSON store Go
-// values as JSON.
+// "storage/volume/vs1/vol1"; docs/catalog.md lists every key. Values are
+// bytes; GetJSON, PutJSON and ListJSON store Go values as JSON.
+//
+// An Update function may run more than once and must only touch its
+// transaction (see Store); Rerun makes a store that runs each twice, for
+// tests. Migrate brings any Store to the key layout of this build.
 package catalog
 
 import (
@@ -32,15 +36,34 @@ var ErrNotFound = errors.New("catalog: not found")
 var ErrReadOnly = errors.New("catalog: write in a read-only transaction")
 
 // Store is the persistent state of a cluster.
+//
+// # Contract
+//
+// A store may run an Update function more than once: a store over a
+// replicated engine (etcd's STM) runs it again when another writer changed
+// what it read, and only the last run's writes are committed. So a function
+// given to Update must only read and write its Tx: no file system changes,
+// no messages, no counters or slices outside it that a second run would
+// count or fill twice. Whatever it returns to its caller it assigns afresh
+// on every run. Work outside the catalog is done before or after Update,
+// with the caller undoing it when the transaction fails (see
+// storage.Service.CreateQtree). Rerun wraps a Store so that tests run every
+// Update function twice.
+//
+// Values stay small (a few KiB): a store over etcd holds each value in one
+// Raft entry. Keys are built with Key and Prefix; docs/catalog.md lists
+// them.
+//
+// The key layout has a schema version, kept in the store itself under
+// SchemaKey; Migrate brings any Store to the layout of this build.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
 	// Update runs fn in a read-write transaction. The changes are durable
 	// (synced to stable storage) when Update returns nil; if fn returns an
-	// error nothing it wrote is kept.
+	// error nothing it wrote is kept. fn may run more than once (see the
+	// contract above) and must only touch its Tx.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// SchemaVersion is the version of the key layout the store holds.
-	SchemaVersion() int
 	// Close releases the store.
 	Close() error
 }

@@ -75,7 +75,7 @@ type Daemon struct {
 	log  *slog.Logger
 	// node is this node's name (NodeFile).
 	node    string
-	store   *catalog.BoltStore
+	store   catalog.Store
 	storage *storage.Service
 	auth    *auth.Service
 	ln      net.Listener

@@ -119,11 +119,13 @@ func (s *Service) lockVolume(svm, vol string) func() {
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
+// clusterKey is the key of the cluster record.
+func clusterKey() string { return catalog.Key(ns, "cluster") }
+
 // Catalog key layout: everything lives below "storage/", for example
 // "storage/volume/<svm>/<volume>" (parts escaped by catalog.Key).
 const (
 	ns           = "storage"
-	keyCluster   = "storage/cluster"
 	prefixNode   = "node"
 	prefixSVM    = "svm"
 	prefixLIF    = "lif"
@@ -173,7 +175,7 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 	}
 	var c Cluster
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		old, err := catalog.GetJSON[Cluster](tx, keyCluster)
+		old, err := catalog.GetJSON[Cluster](tx, clusterKey())
 		if err == nil {
 			c = old
 			return nil
@@ -183,7 +185,7 @@ func (s *Service) Init(ctx context.Context, o InitOptions) (Cluster, error) {
 		}
 		now := s.now()
 		c = Cluster{Name: o.ClusterName, UUID: newUUID(), CreatedAt: now}
-		if err := catalog.PutJSON(tx, keyCluster, c); err != nil {
+		if err := catalog.PutJSON(tx, clusterKey(), c); err != nil {
 			return err
 		}
 		n := Node{Name: o.NodeName, UUID: newUUID(), CreatedAt: now}
@@ -217,7 +219,7 @@ func (s *Service) AdminSVM(ctx context.Context) (string, error) {
 }
 
 func getCluster(tx catalog.Tx) (Cluster, error) {
-	c, err := catalog.GetJSON[Cluster](tx, keyCluster)
+	c, err := catalog.GetJSON[Cluster](tx, clusterKey())
 	if errors.Is(err, catalog.ErrNotFound) {
 		return c, errf(ErrNotInitialized, "the cluster has not been initialized")
 	}

@@ -54,3 +54,17 @@ func RefusedUnchanged(t testing.TB, st catalog.Store, name string, kind error, m
 		}
 	}
 }
+
+// OpenCatalog opens (creating it) the bbolt catalog at path for a test and
+// returns it wrapped in catalog.Rerun, so that every Update function runs
+// twice as a store that retries would run it: the code under test must keep
+// the contract of catalog.Store. The test's cleanup closes it.
+func OpenCatalog(t testing.TB, path string) catalog.Store {
+	t.Helper()
+	st, err := catalog.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return catalog.Rerun(st)
+}

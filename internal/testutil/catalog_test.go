@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -37,7 +38,7 @@ func TestRefusedUnchanged(t *testing.T) {
 	if err := put("a", "1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := DumpCatalog(t, st); len(got) != 1 || got["a"] != "1" {
+	if got := DumpCatalog(t, st); len(got) != 2 || got["a"] != "1" || got[catalog.SchemaKey()] != strconv.Itoa(catalog.CurrentSchema) {
 		t.Fatalf("DumpCatalog = %v", got)
 	}
 	refused := fmt.Errorf("wrapped: %w", errKind)

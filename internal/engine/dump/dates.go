@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +13,8 @@ import (
 )
 
 // DatesPrefix is the catalog key prefix under which the engine keeps dump
-// dates (the increment chains); inode maps are under InodeMapPrefix.
+// dates (the increment chains), catalog.Prefix("dump", "dates"); inode maps
+// are under InodeMapPrefix.
 const DatesPrefix = "dump/dates/"
 
 // DumpRecord is one recorded backup of a path at a level.
@@ -26,15 +26,12 @@ type DumpRecord struct {
 }
 
 // DatesKey returns the catalog key of the dump dates of a backup path and
-// DMP_NAME.
+// DMP_NAME ("-" when there is none): Key("dump", "dates", path, dmpName).
 func DatesKey(path, dmpName string) string {
-	k := DatesPrefix + url.PathEscape(path)
-	if dmpName != "" {
-		k += "/" + url.PathEscape(dmpName)
-	} else {
-		k += "/-"
+	if dmpName == "" {
+		dmpName = "-"
 	}
-	return k
+	return catalog.Key("dump", "dates", path, dmpName)
 }
 
 // loadDates returns the records of key, at most one per level.
