@@ -12,12 +12,12 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
-	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
 	"github.com/tapestry-ndmp/tapestry/internal/ndmpadmin"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // ndmpEnv is newEnv with a real NDMP server (built, not serving), a real
@@ -30,11 +30,7 @@ type ndmpEnv struct {
 func newNDMPEnv(t testing.TB) *ndmpEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenCatalog(t, filepath.Join(dir, "catalog.db")) // reruns every Update (issue 12, item 5)
 	ctx := context.Background()
 	sto := storage.New(st, storage.Options{})
 	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {

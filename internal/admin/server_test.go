@@ -18,6 +18,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 const adminPW = "Admin1234"
@@ -37,11 +38,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenCatalog(t, filepath.Join(dir, "catalog.db")) // reruns every Update (issue 12, item 5)
 	ctx := context.Background()
 	sto := storage.New(st, storage.Options{})
 	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {

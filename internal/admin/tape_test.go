@@ -16,10 +16,10 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
-	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // tapeEnv is the admin API over a real catalog and a tape registry with
@@ -38,11 +38,7 @@ func newTapeEnv(t testing.TB) *tapeEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenCatalog(t, filepath.Join(dir, "catalog.db")) // reruns every Update (issue 12, item 5)
 	sto := storage.New(st, storage.Options{})
 	if _, err := sto.Init(ctx, storage.InitOptions{NodeName: testNodeName}); err != nil {
 		t.Fatal(err)

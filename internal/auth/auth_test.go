@@ -16,7 +16,7 @@ type env struct {
 	t     testing.TB
 	ctx   context.Context
 	path  string
-	store *catalog.BoltStore
+	store catalog.Store
 	svc   *Service
 	opts  Options
 }
@@ -38,13 +38,8 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := catalog.OpenBolt(e.path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.store = st
-	e.svc = New(st, e.opts)
-	e.t.Cleanup(func() { st.Close() })
+	e.store = testutil.OpenCatalog(e.t, e.path)
+	e.svc = New(e.store, e.opts)
 }
 
 func (e *env) reopen() {

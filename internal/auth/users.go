@@ -69,6 +69,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (bool, er
 	var created bool
 	hash := HashPassword(adminPassword, s.opts.Hash)
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		created = false // a rerun finds what another process made meanwhile
 		kvs, err := tx.List(catalog.Prefix(ns, prefixUser))
 		if err != nil || len(kvs) > 0 {
 			return err

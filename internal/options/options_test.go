@@ -6,18 +6,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // T6, M2: Set stores a valid value and refuses a bad one or an unknown
 // option without changing anything; Value and List read the stored value or
 // the default (issue 12 item 7: the options store its readers share).
 func TestSetValueList(t *testing.T) {
-	st, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.OpenCatalog(t, filepath.Join(t.TempDir(), "c.db")) // reruns every Update (issue 12, item 5)
 	ctx := context.Background()
 	if v, err := Value(ctx, st, TapeReservations); err != nil || v != "off" {
 		t.Fatalf("default %q %v", v, err)

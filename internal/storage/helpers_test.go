@@ -114,7 +114,7 @@ type env struct {
 	t     testing.TB
 	ctx   context.Context
 	path  string
-	store *catalog.BoltStore
+	store catalog.Store
 	svc   *Service
 	prov  *copyProvider
 	opts  Options
@@ -144,13 +144,8 @@ func newEnv(t testing.TB, opts Options) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	st, err := catalog.OpenBolt(e.path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.store = st
-	e.svc = New(st, e.opts)
-	e.t.Cleanup(func() { st.Close() })
+	e.store = testutil.OpenCatalog(e.t, e.path)
+	e.svc = New(e.store, e.opts)
 }
 
 // reopen closes the catalog and opens it again with a new Service.

@@ -12,8 +12,9 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 )
 
-// keyIncarnation holds the record of the running daemon's incarnation.
-const keyIncarnation = "storage/incarnation"
+// incarnationKey is the key of the record of the running daemon's
+// incarnation.
+func incarnationKey() string { return catalog.Key(ns, "incarnation") }
 
 // Incarnation identifies one run of the daemon over the catalog.
 type Incarnation struct {
@@ -36,13 +37,13 @@ func (s *Service) StartIncarnation(ctx context.Context) (Incarnation, error) {
 	}
 	var inc Incarnation
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		prev, err := catalog.GetJSON[Incarnation](tx, keyIncarnation)
+		prev, err := catalog.GetJSON[Incarnation](tx, incarnationKey())
 		if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 			return err
 		}
 		inc = Incarnation{ID: hex.EncodeToString(b[:]), StartedAt: s.now(), Boot: prev.Boot + 1}
 		inc.ID = fmt.Sprintf("%d-%s", inc.Boot, inc.ID)
-		return catalog.PutJSON(tx, keyIncarnation, inc)
+		return catalog.PutJSON(tx, incarnationKey(), inc)
 	})
 	if err != nil {
 		return Incarnation{}, fmt.Errorf("record the daemon incarnation: %w", err)
@@ -105,6 +106,7 @@ func (s *Service) ReleaseStaleLocks(ctx context.Context, keep KeepLock) (Release
 	}
 	var orphans []Snapshot
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {
+		r.Unlocked, orphans = nil, nil // the function may run more than once
 		all, err := catalog.ListJSON[Snapshot](tx, catalog.Prefix(ns, prefixSnap))
 		if err != nil {
 			return err

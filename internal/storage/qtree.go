@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -58,6 +59,11 @@ func writableVolume(tx catalog.Tx, svm, vol string) (Volume, error) {
 // CreateQtree creates the directory of a new qtree at the volume's top
 // level (mode 0755) and registers it; with Existing it registers a
 // directory that is already there. The volume must be online and RW.
+//
+// The directory is made outside the catalog transaction (catalog.Store's
+// contract): the request is checked first, then the directory is made,
+// then the qtree is registered after the same checks; a directory it made
+// is removed again when the registration fails.
 func (s *Service) CreateQtree(ctx context.Context, spec QtreeSpec) (Qtree, error) {
 	if err := validQtreeName(spec.Name); err != nil {
 		return Qtree{}, err
@@ -65,63 +71,88 @@ func (s *Service) CreateQtree(ctx context.Context, spec QtreeSpec) (Qtree, error
 	if spec.Name == snapshot.Dir {
 		return Qtree{}, errf(ErrInvalidArgument, "qtree name %q is reserved", spec.Name)
 	}
-	q := Qtree{Name: spec.Name, SVM: spec.SVM, Volume: spec.Volume, CreatedAt: s.now()}
-	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		v, err := writableVolume(tx, spec.SVM, spec.Volume)
-		if err != nil {
-			return err
-		}
-		if q.SecurityStyle, err = parseStyle(spec.SecurityStyle, v.SecurityStyle); err != nil {
-			return err
-		}
-		all, err := catalog.ListJSON[Qtree](tx, catalog.Prefix(ns, prefixQtree, spec.SVM, spec.Volume))
-		if err != nil {
-			return err
-		}
-		used := make(map[int]bool, len(all))
-		for _, o := range all {
-			if o.Name == spec.Name {
-				return errf(ErrExists, "qtree %q in volume %q of Vserver %q already exists", spec.Name, spec.Volume, spec.SVM)
-			}
-			used[o.ID] = true
-		}
-		for id := 1; id <= MaxQtreeID && q.ID == 0; id++ {
-			if !used[id] {
-				q.ID = id
-			}
-		}
-		if q.ID == 0 {
-			return errf(ErrLimit, "volume %q in Vserver %q already has %d qtrees", spec.Volume, spec.SVM, MaxQtreeID)
-		}
-		dir := filepath.Join(v.HostPath, spec.Name)
-		if spec.Existing {
-			st, err := os.Lstat(dir)
-			if err != nil {
-				return errf(ErrNotFound, "directory %q does not exist in volume %q", spec.Name, spec.Volume)
-			}
-			if !st.IsDir() {
-				return errf(ErrInvalidArgument, "%q in volume %q is not a directory", spec.Name, spec.Volume)
-			}
-		} else {
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				if errors.Is(err, os.ErrExist) {
-					return errf(ErrExists, "a file or directory named %q already exists in volume %q of Vserver %q", spec.Name, spec.Volume, spec.SVM)
-				}
-				return fmt.Errorf("create qtree directory: %w", err)
-			}
-		}
-		if err := catalog.PutJSON(tx, qtreeKey(spec.SVM, spec.Volume, spec.Name), q); err != nil {
-			if !spec.Existing {
-				os.Remove(dir)
-			}
-			return err
-		}
-		return nil
+	v, err := catalog.Read(ctx, s.store, func(tx catalog.Tx) (Volume, error) {
+		_, v, err := newQtree(tx, spec, time.Time{})
+		return v, err
 	})
 	if err != nil {
 		return Qtree{}, fmt.Errorf("create qtree: %w", err)
 	}
+	dir := filepath.Join(v.HostPath, spec.Name)
+	if err := qtreeDir(dir, spec); err != nil {
+		return Qtree{}, fmt.Errorf("create qtree: %w", err)
+	}
+	var q Qtree
+	now := s.now()
+	err = s.store.Update(ctx, func(tx catalog.Tx) error {
+		var err error
+		if q, _, err = newQtree(tx, spec, now); err != nil {
+			return err
+		}
+		return catalog.PutJSON(tx, qtreeKey(spec.SVM, spec.Volume, spec.Name), q)
+	})
+	if err != nil {
+		if !spec.Existing {
+			_ = os.Remove(dir)
+		}
+		return Qtree{}, fmt.Errorf("create qtree: %w", err)
+	}
 	return q, nil
+}
+
+// newQtree checks that spec can be registered and returns its record,
+// with the first free id, and the volume.
+func newQtree(tx catalog.Tx, spec QtreeSpec, now time.Time) (Qtree, Volume, error) {
+	q := Qtree{Name: spec.Name, SVM: spec.SVM, Volume: spec.Volume, CreatedAt: now}
+	v, err := writableVolume(tx, spec.SVM, spec.Volume)
+	if err != nil {
+		return q, v, err
+	}
+	if q.SecurityStyle, err = parseStyle(spec.SecurityStyle, v.SecurityStyle); err != nil {
+		return q, v, err
+	}
+	all, err := catalog.ListJSON[Qtree](tx, catalog.Prefix(ns, prefixQtree, spec.SVM, spec.Volume))
+	if err != nil {
+		return q, v, err
+	}
+	used := make(map[int]bool, len(all))
+	for _, o := range all {
+		if o.Name == spec.Name {
+			return q, v, errf(ErrExists, "qtree %q in volume %q of Vserver %q already exists", spec.Name, spec.Volume, spec.SVM)
+		}
+		used[o.ID] = true
+	}
+	for id := 1; id <= MaxQtreeID && q.ID == 0; id++ {
+		if !used[id] {
+			q.ID = id
+		}
+	}
+	if q.ID == 0 {
+		return q, v, errf(ErrLimit, "volume %q in Vserver %q already has %d qtrees", spec.Volume, spec.SVM, MaxQtreeID)
+	}
+	return q, v, nil
+}
+
+// qtreeDir makes the directory of a new qtree, or checks that the one to
+// register (spec.Existing) is there.
+func qtreeDir(dir string, spec QtreeSpec) error {
+	if spec.Existing {
+		st, err := os.Lstat(dir)
+		if err != nil {
+			return errf(ErrNotFound, "directory %q does not exist in volume %q", spec.Name, spec.Volume)
+		}
+		if !st.IsDir() {
+			return errf(ErrInvalidArgument, "%q in volume %q is not a directory", spec.Name, spec.Volume)
+		}
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return errf(ErrExists, "a file or directory named %q already exists in volume %q of Vserver %q", spec.Name, spec.Volume, spec.SVM)
+		}
+		return fmt.Errorf("create qtree directory: %w", err)
+	}
+	return nil
 }
 
 // GetQtree returns one qtree.
@@ -182,32 +213,62 @@ func (s *Service) ModifyQtree(ctx context.Context, svm, vol, name string, style 
 // is not empty is refused unless force is set, in which case its contents
 // are deleted too. A directory that is already gone only loses its
 // registration.
+//
+// The directory is removed outside the catalog transaction (catalog.Store's
+// contract), before the registration: a removal that fails half way leaves
+// the qtree registered, and deleting it again finishes the job.
 func (s *Service) DeleteQtree(ctx context.Context, svm, vol, name string, force bool) error {
-	err := s.store.Update(ctx, func(tx catalog.Tx) error {
-		if _, err := getQtree(tx, svm, vol, name); err != nil {
+	v, err := catalog.Read(ctx, s.store, func(tx catalog.Tx) (Volume, error) {
+		return deletableQtree(tx, svm, vol, name)
+	})
+	if err != nil {
+		return fmt.Errorf("delete qtree: %w", err)
+	}
+	if err := removeQtreeDir(filepath.Join(v.HostPath, name), svm, vol, name, force); err != nil {
+		return fmt.Errorf("delete qtree: %w", err)
+	}
+	err = s.store.Update(ctx, func(tx catalog.Tx) error {
+		if _, err := deletableQtree(tx, svm, vol, name); err != nil {
 			return err
-		}
-		v, err := writableVolume(tx, svm, vol)
-		if err != nil {
-			return err
-		}
-		dir := filepath.Join(v.HostPath, name)
-		empty, err := emptyDir(dir)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return fmt.Errorf("qtree directory: %w", err)
-		case !empty && !force:
-			return errf(ErrInUse, "qtree %q in volume %q of Vserver %q is not empty; use -force true to delete it with its contents", name, vol, svm)
-		default:
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("delete qtree directory: %w", err)
-			}
 		}
 		return tx.Delete(qtreeKey(svm, vol, name))
 	})
 	if err != nil {
 		return fmt.Errorf("delete qtree: %w", err)
+	}
+	return nil
+}
+
+// deletableQtree checks that the qtree exists in a writable volume and
+// returns the volume.
+func deletableQtree(tx catalog.Tx, svm, vol, name string) (Volume, error) {
+	if _, err := getQtree(tx, svm, vol, name); err != nil {
+		return Volume{}, err
+	}
+	return writableVolume(tx, svm, vol)
+}
+
+// removeQtreeDir removes the directory of a qtree: an empty one, or with
+// force one with contents. A directory that is not there is no error.
+func removeQtreeDir(dir, svm, vol, name string, force bool) error {
+	empty, err := emptyDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("qtree directory: %w", err)
+	case !empty && !force:
+		return errf(ErrInUse, "qtree %q in volume %q of Vserver %q is not empty; use -force true to delete it with its contents", name, vol, svm)
+	case force:
+		err = os.RemoveAll(dir)
+	default:
+		err = os.Remove(dir) // fails if a file appeared meanwhile
+	}
+	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		return errf(ErrInUse, "qtree %q in volume %q of Vserver %q is not empty; use -force true to delete it with its contents", name, vol, svm)
+	}
+	if err != nil {
+		return fmt.Errorf("delete qtree directory: %w", err)
 	}
 	return nil
 }

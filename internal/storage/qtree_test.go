@@ -1,9 +1,13 @@
 package storage
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 )
 
 // V1: qtrees are top-level directories; create makes the directory, delete
@@ -112,5 +116,62 @@ func TestQtree(t *testing.T) {
 	qs, err := e.svc.ListQtrees(e.ctx, "vs1", "vol1")
 	if err != nil || len(qs) != 1 || qs[0].Name != "q3" {
 		t.Errorf("after reopen: %+v %v", qs, err)
+	}
+}
+
+// failingUpdate is a catalog whose Update calls fail (a commit that does
+// not make it) without writing anything.
+type failingUpdate struct{ catalog.Store }
+
+var errCommit = errors.New("commit failed")
+
+func (f failingUpdate) Update(context.Context, func(catalog.Tx) error) error { return errCommit }
+
+// Qtree create and delete make and remove the directory outside the
+// catalog transaction (issue 12, item 5): under a store that runs every
+// Update twice (the fixture's) they work; a registration that fails
+// removes the directory create made; a delete whose registration fails
+// leaves the qtree registered, and deleting again finishes.
+func TestQtreeDirOutsideTransaction(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	v := e.volume("vs1", "vol1")
+	dir := filepath.Join(v.HostPath, "q1")
+	if _, err := e.svc.CreateQtree(e.ctx, QtreeSpec{Name: "q1", SVM: "vs1", Volume: "vol1"}); err != nil {
+		t.Fatalf("create under a rerunning store: %v", err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("qtree directory: %v", err)
+	}
+	if err := e.svc.DeleteQtree(e.ctx, "vs1", "vol1", "q1", false); err != nil {
+		t.Fatalf("delete under a rerunning store: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("deleted qtree's directory: %v", err)
+	}
+
+	failing := New(failingUpdate{e.store}, e.opts)
+	if _, err := failing.CreateQtree(e.ctx, QtreeSpec{Name: "q2", SVM: "vs1", Volume: "vol1"}); !errors.Is(err, errCommit) {
+		t.Fatalf("create with a failing commit: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(v.HostPath, "q2")); !os.IsNotExist(err) {
+		t.Fatalf("a failed create left its directory: %v", err)
+	}
+
+	if _, err := e.svc.CreateQtree(e.ctx, QtreeSpec{Name: "q3", SVM: "vs1", Volume: "vol1"}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(v.HostPath, "q3", "f"), "data")
+	if err := failing.DeleteQtree(e.ctx, "vs1", "vol1", "q3", true); !errors.Is(err, errCommit) {
+		t.Fatalf("delete with a failing commit: %v", err)
+	}
+	if _, err := e.svc.GetQtree(e.ctx, "vs1", "vol1", "q3"); err != nil {
+		t.Fatalf("the qtree whose delete failed is no longer registered: %v", err)
+	}
+	if err := e.svc.DeleteQtree(e.ctx, "vs1", "vol1", "q3", false); err != nil {
+		t.Fatalf("deleting again: %v", err)
+	}
+	if _, err := e.svc.GetQtree(e.ctx, "vs1", "vol1", "q3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after the second delete: %v", err)
 	}
 }

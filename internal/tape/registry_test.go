@@ -21,13 +21,15 @@ import (
 // testNodeName is the node the test registries serve.
 const testNodeName = "tape-n1"
 
-func openStore(t testing.TB, path string) *catalog.BoltStore {
+// openStore opens the catalog at path wrapped in catalog.Rerun: every
+// Update function runs twice, as in a store that retries (issue 12, item 5).
+func openStore(t testing.TB, path string) catalog.Store {
 	t.Helper()
 	s, err := catalog.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return catalog.Rerun(s)
 }
 
 func newLib(t testing.TB) *vtl.Library {
@@ -45,7 +47,7 @@ func newLib(t testing.TB) *vtl.Library {
 type fixture struct {
 	ctx   context.Context
 	path  string
-	store *catalog.BoltStore
+	store catalog.Store
 	reg   *Registry
 	lib   *vtl.Library
 	logs  *bytes.Buffer

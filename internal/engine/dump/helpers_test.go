@@ -19,7 +19,9 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 )
 
-// tempCatalog opens a bbolt catalog in a temporary directory.
+// tempCatalog opens a bbolt catalog in a temporary directory, wrapped in
+// catalog.Rerun: every Update function runs twice, as in a store that
+// retries (issue 12, item 5).
 func tempCatalog(t testing.TB) catalog.Store {
 	t.Helper()
 	st, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "cat.db"))
@@ -27,7 +29,7 @@ func tempCatalog(t testing.TB) catalog.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st
+	return catalog.Rerun(st)
 }
 
 func must(t testing.TB, err error) {
