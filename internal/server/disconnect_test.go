@@ -228,7 +228,7 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 			}
 			if c.window > 0 || c.short > 0 || c.restore {
 				// The operation waits for the DMA: it is surely running.
-				if !waitUntil(30*time.Second, d.blocked.Load) {
+				if !d.waitStopped(t) {
 					t.Fatalf("the DMA never got %v\n%s", stopAt, f.logs.String())
 				}
 				ds := f.srv.Sessions()
@@ -257,13 +257,11 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 // stall a kill: Kill returns, the session ends and releases everything.
 func TestKillWithStuckDMA(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: withVolumes})
-	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), 20000)
+	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), 6000)
 	before := goroutines()
 	d := f.dialSlowDMA(t, nil)
 	startHistBackup(t, f, d.c)
-	if !waitUntil(30*time.Second, func() bool { return f.srv.Stats().FHQueueDepth >= FHQueueLength }) {
-		t.Fatalf("queue never filled: %+v", f.srv.Stats())
-	}
+	f.waitFHFull(t, "Stats", func() (int, bool) { d := f.srv.Stats().FHQueueDepth; return d, d == fhFull })
 	list := f.srv.Sessions()
 	if len(list) != 1 {
 		t.Fatalf("sessions %+v", list)

@@ -21,6 +21,10 @@ type SlowBackup struct {
 	Wait func() ndmp.DataHaltReason
 	// Entries returns the FH_ADD_DIR and FH_ADD_NODE entries received.
 	Entries func() (dirs, nodes int64)
+	// WaitFull waits until cond holds, cond being called again and again
+	// with the DMA stopped; it fails if the depth cond reports exceeds
+	// FHQueueLength+1.
+	WaitFull func(what string, cond func() (depth int, ok bool))
 }
 
 // StartSlowBackup starts a SlowBackup of files empty files.
@@ -35,10 +39,11 @@ func StartSlowBackup(t *testing.T, files int) *SlowBackup {
 		Client:  d.c,
 		Release: d.unblock,
 		Wait: func() ndmp.DataHaltReason {
-			r := d.posts.wait(t, ndmp.NotifyDataHalted, 2*time.Minute).Body.(*ndmp.NotifyDataHaltedPost).Reason
+			r := d.posts.wait(t, ndmp.NotifyDataHalted, hangGuard).Body.(*ndmp.NotifyDataHaltedPost).Reason
 			d.posts.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
 			return r
 		},
-		Entries: func() (int64, int64) { return d.fhDirs.Load(), d.fhNodes.Load() },
+		Entries:  func() (int64, int64) { return d.fhDirs.Load(), d.fhNodes.Load() },
+		WaitFull: func(what string, cond func() (int, bool)) { t.Helper(); f.waitFHFull(t, what, cond) },
 	}
 }

@@ -42,7 +42,9 @@ func manyFiles(t testing.TB, dir string, n int) {
 
 // slowDMA is a DMA whose post handler stops at the first file history post
 // until it is released, like a DMA that cannot keep up with its catalog.
-// Its socket receive buffer is small so that the server feels it soon.
+// Its socket receive buffer and the server's send buffer of its
+// connection are small so that the server feels it after a few posts
+// (loopback TCP otherwise buffers megabytes: tens of thousands of files).
 type slowDMA struct {
 	c       *ndmp.Client
 	release chan struct{}
@@ -50,7 +52,10 @@ type slowDMA struct {
 	fhNodes atomic.Int64
 	fhDirs  atomic.Int64
 	blocked atomic.Bool
-	posts   *posts
+	// stopped is closed when the handler first stops.
+	stopped     chan struct{}
+	stoppedOnce sync.Once
+	posts       *posts
 	// blockOn, if not nil, chooses the posts the handler stops at
 	// (default: every file history post).
 	blockOn func(m *ndmp.Message) bool
@@ -58,16 +63,9 @@ type slowDMA struct {
 
 func (f *fixture) dialSlowDMA(t *testing.T, blockOn func(*ndmp.Message) bool) *slowDMA {
 	t.Helper()
-	d := &slowDMA{release: make(chan struct{}), posts: newPosts(), blockOn: blockOn}
+	d := &slowDMA{release: make(chan struct{}), stopped: make(chan struct{}), posts: newPosts(), blockOn: blockOn}
 	dialer := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
+		return setSockBuf(rc, syscall.SO_RCVBUF, 4096)
 	}}
 	nc, err := dialer.DialContext(f.ctx, "tcp", f.addr)
 	if err != nil {
@@ -98,12 +96,63 @@ func (f *fixture) dialSlowDMA(t *testing.T, blockOn func(*ndmp.Message) bool) *s
 	if err := d.c.AuthMD5(f.ctx, testUser, f.ndmpPW); err != nil {
 		t.Fatal(err)
 	}
+	f.shrinkServerSendBuffer(t, nc.LocalAddr())
 	return d
+}
+
+// setSockBuf sets the socket buffer opt (SO_RCVBUF, SO_SNDBUF) of rc to n
+// bytes, which also stops the kernel from growing it.
+func setSockBuf(rc syscall.RawConn, opt, n int) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, n)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// shrinkServerSendBuffer gives the server's end of the connection from
+// client a 4 KiB send buffer.
+func (f *fixture) shrinkServerSendBuffer(t *testing.T, client net.Addr) {
+	t.Helper()
+	f.srv.mu.Lock()
+	var nc net.Conn
+	for _, ss := range f.srv.sessions {
+		if ss.remote.String() == client.String() {
+			nc = ss.conn.NetConn()
+		}
+	}
+	f.srv.mu.Unlock()
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		t.Fatalf("no TCP session for %v", client)
+	}
+	rc, err := sc.SyscallConn()
+	if err == nil {
+		err = setSockBuf(rc, syscall.SO_SNDBUF, 4096)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (d *slowDMA) wait() {
 	d.blocked.Store(true)
+	d.stoppedOnce.Do(func() { close(d.stopped) })
 	<-d.release
+}
+
+// waitStopped waits until the handler has stopped at a post.
+func (d *slowDMA) waitStopped(t *testing.T) bool {
+	t.Helper()
+	select {
+	case <-d.stopped:
+		return true
+	case <-time.After(hangGuard):
+		return false
+	}
 }
 
 func (d *slowDMA) unblock() { d.once.Do(func() { close(d.release) }) }
@@ -140,6 +189,34 @@ func loginReader(f *fixture, handle func(context.Context, *ndmp.Message)) *ndmp.
 		handle(ctx, m)
 	}})
 	return c
+}
+
+// fhFull is the file history queue depth of a backup whose producer waits
+// on a full queue: FHQueueLength posts queued and one more counted by the
+// waiting sender. A DMA that stops reading brings every backup with
+// enough history to it, and it lasts until the DMA reads again.
+const fhFull = FHQueueLength + 1
+
+// waitFHFull waits until cond, which reads the queue state and is called
+// again and again, holds, failing if the depth it reports exceeds fhFull
+// or if hangGuard passes (a backup with too little history for the
+// buffers between it and the DMA waits with a shorter queue).
+func (f *fixture) waitFHFull(t testing.TB, what string, cond func() (depth int, ok bool)) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		depth, ok := cond()
+		if depth > fhFull {
+			t.Fatalf("%s: file history queue depth %d, more than %d", what, depth, fhFull)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no full file history queue after %v: %+v", what, hangGuard, f.srv.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitUntil polls cond until it holds or d passes.

@@ -79,6 +79,11 @@ type fixtureOpts struct {
 	before      func(f *fixture) // runs before Serve
 }
 
+// hangGuard is how long a test waits for something that must happen
+// before it calls it a hang. It is no deadline for the work itself: a
+// loaded machine may be slow, never that slow.
+const hangGuard = 2 * time.Minute
+
 func freePort(t testing.TB, host string) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
