@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
@@ -53,7 +52,7 @@ func (f *fixture) dataLIFLogin() *ndmp.Client {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, hangGuard)
 	defer cancel()
 	c, err := ndmp.Dial(ctx, net.JoinHostPort(lif.Address.String(), strconv.Itoa(lif.Port)), nil)
 	if err != nil {

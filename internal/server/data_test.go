@@ -396,7 +396,7 @@ func TestKillDuringBackup(t *testing.T) {
 	}
 	select {
 	case <-c.Conn().Done():
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("killed session still open")
 	}
 	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })

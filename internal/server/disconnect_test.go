@@ -274,7 +274,7 @@ func TestKillWithStuckDMA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Kill blocked by a DMA that does not read")
 	}
 	t.Logf("Kill returned after %v", time.Since(start))

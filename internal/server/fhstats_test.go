@@ -219,9 +219,10 @@ func (f *fixture) waitFHFull(t testing.TB, what string, cond func() (depth int, 
 	}
 }
 
-// waitUntil polls cond until it holds or d passes.
+// waitUntil polls cond until it holds or d (at least hangGuard: it only
+// guards against a hang) passes.
 func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(max(d, hangGuard))
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false

@@ -165,7 +165,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	go func() { f.done <- f.srv.Serve(ctx) }()
 	t.Cleanup(f.stop)
 	// Wait until the listener is up.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for len(f.srv.Addrs()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("server did not start listening")
@@ -191,7 +191,7 @@ func (f *fixture) stop() {
 		if err != nil {
 			f.t.Errorf("Serve: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		f.t.Error("Serve did not return after cancel")
 	}
 }
@@ -199,7 +199,7 @@ func (f *fixture) stop() {
 // dial connects a DMA client (not authenticated).
 func (f *fixture) dial(cfg *ndmp.ClientConfig) *ndmp.Client {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, hangGuard)
 	defer cancel()
 	c, err := ndmp.Dial(ctx, f.addr, cfg)
 	if err != nil {
@@ -242,23 +242,31 @@ type posts struct {
 	mu    sync.Mutex
 	ms    []*ndmp.Message
 	taken map[ndmp.MessageCode]int
+	more  chan struct{} // closed and replaced when a post arrives
 }
 
-func newPosts() *posts { return &posts{taken: map[ndmp.MessageCode]int{}} }
+func newPosts() *posts {
+	return &posts{taken: map[ndmp.MessageCode]int{}, more: make(chan struct{})}
+}
 
 func (p *posts) handler(_ context.Context, m *ndmp.Message) {
 	p.mu.Lock()
 	p.ms = append(p.ms, m)
+	close(p.more)
+	p.more = make(chan struct{})
 	p.mu.Unlock()
 }
 
 // wait returns the next post with the given code that wait has not
-// returned before (in arrival order), failing after timeout.
+// returned before (in arrival order), failing after timeout (at least
+// hangGuard: it only guards against a hang).
 func (p *posts) wait(t testing.TB, code ndmp.MessageCode, timeout time.Duration) *ndmp.Message {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	timer := time.NewTimer(max(timeout, hangGuard))
+	defer timer.Stop()
 	for {
 		p.mu.Lock()
+		more := p.more
 		n := 0
 		for _, m := range p.ms {
 			if m.Header.MessageCode != code {
@@ -272,11 +280,12 @@ func (p *posts) wait(t testing.TB, code ndmp.MessageCode, timeout time.Duration)
 			n++
 		}
 		p.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("no %v post within %v", code, timeout)
+		select {
+		case <-more:
+		case <-timer.C:
+			t.Fatalf("no %v post within %v", code, max(timeout, hangGuard))
 			return nil
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestLocalPipeDeliversInOrder(t *testing.T) {
 // The buffer is bounded: a writer that filled it blocks until the reader
 // takes something out, so a paused mover still holds back the engine.
 func TestLocalPipeBounded(t *testing.T) {
-	a, b := newLocalPipe()
+	a, b := newLocalPipeSize(localPipeSize)
 	defer a.Close()
 	defer b.Close()
 	if n, err := a.Write(make([]byte, localPipeSize)); n != localPipeSize || err != nil {
@@ -70,11 +70,7 @@ func TestLocalPipeBounded(t *testing.T) {
 		_, err := a.Write([]byte("x"))
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("write into a full pipe returned (%v) before any read", err)
-	case <-time.After(100 * time.Millisecond):
-	}
+	waitPipeWaits(t, a.tx, done)
 	if n, err := b.Read(make([]byte, 10)); n != 10 || err != nil {
 		t.Fatalf("read: %d %v", n, err)
 	}
@@ -83,7 +79,7 @@ func TestLocalPipeBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("write still blocked after the reader made room")
 	}
 }
@@ -115,19 +111,19 @@ func TestLocalPipeCloseUnblocks(t *testing.T) {
 	}
 	for _, o := range ops {
 		t.Run(o.name, func(t *testing.T) {
-			a, b := newLocalPipe()
+			a, b := newLocalPipeSize(localPipeSize)
 			defer a.Close()
 			defer b.Close()
 			done := make(chan error, 1)
 			go func() { done <- o.run(a, b) }()
-			time.Sleep(20 * time.Millisecond)
+			waitPipeWaits(t, a.tx, done) // the writer of a or the reader of b
 			o.close(a, b)
 			select {
 			case err := <-done:
 				if !errors.Is(err, o.want) {
 					t.Fatalf("got %v, want %v", err, o.want)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(hangGuard):
 				t.Fatal("still blocked after Close")
 			}
 		})
@@ -262,11 +258,7 @@ func TestLocalPipePeekHoldsBytes(t *testing.T) {
 		_, err := a.Write(bytes.Repeat([]byte{2}, 1024))
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("write into the held bytes returned (%v) before the release", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	waitPipeWaits(t, a.tx, done)
 	if !bytes.Equal(rec, bytes.Repeat([]byte{1}, 1024)) {
 		t.Fatal("held record overwritten")
 	}
@@ -276,7 +268,7 @@ func TestLocalPipePeekHoldsBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("write still blocked after the release")
 	}
 	if _, err := b.rx.peek(1024, make([]byte, 1024)); err != nil {
@@ -362,5 +354,29 @@ func TestLocalPipeWakesWriterByQuarters(t *testing.T) {
 	h.mu.Unlock()
 	if wakes > 2 {
 		t.Fatalf("the writer of half a ring woke %d times for %d reads of 16 KiB; want at most 2", wakes, (size+size/2)/len(buf))
+	}
+}
+
+// waitPipeWaits waits until a reader or a writer waits in h, failing if
+// the operation whose result done carries ends first.
+func waitPipeWaits(t *testing.T, h *halfPipe, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		h.mu.Lock()
+		waits := h.rwant > 0 || h.wwant > 0
+		h.mu.Unlock()
+		if waits {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("returned (%v) instead of waiting", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nobody waits in the pipe")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

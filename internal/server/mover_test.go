@@ -203,7 +203,7 @@ func TestMoverBackupWithTapeChange(t *testing.T) {
 		if err != nil || !bytes.Equal(restored, data) {
 			t.Fatalf("restored stream differs: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("restore across the tape change stalled")
 	}
 }

@@ -313,7 +313,7 @@ func TestSessionRegistry(t *testing.T) {
 	}
 	select {
 	case <-c.Conn().Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("killed session still connected")
 	}
 	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
@@ -328,10 +328,10 @@ func TestSessionRegistry(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
+			t.Fatalf("condition not met in %v", hangGuard)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -348,7 +348,7 @@ func TestServeStopsCleanly(t *testing.T) {
 	f.stop()
 	select {
 	case <-c.Conn().Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("session survived Serve's end")
 	}
 	c.Conn().Close()
@@ -378,7 +378,7 @@ func TestTLSControlConnection(t *testing.T) {
 	if tlsAddr == "" {
 		t.Fatalf("no TLS listener among %v", f.srv.Addrs())
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, hangGuard)
 	defer cancel()
 	c, err := ndmp.Dial(ctx, tlsAddr, &ndmp.ClientConfig{TLS: &tls.Config{InsecureSkipVerify: true}})
 	if err != nil {

@@ -40,7 +40,7 @@ type moverCase struct {
 func (mc *moverCase) openDrive(i int) {
 	mc.t.Helper()
 	dev := fmt.Sprintf("nrst%dl", i)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for {
 		err := mc.c.TapeOpen(mc.f.ctx, dev, ndmp.TapeRDWRMode)
 		if err == nil {
@@ -55,7 +55,7 @@ func (mc *moverCase) openDrive(i int) {
 
 func (mc *moverCase) waitMover(want ndmp.MoverState) {
 	mc.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for {
 		ms, err := mc.c.MoverGetState(mc.f.ctx)
 		if err == nil && ms.State == want {

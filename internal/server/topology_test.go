@@ -100,7 +100,7 @@ func ipv6LIF(f *fixture) string {
 
 func (f *fixture) loginAt(addr, user, pw string) *ndmp.Client {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, hangGuard)
 	defer cancel()
 	c, err := ndmp.Dial(ctx, addr, nil)
 	if err != nil {
@@ -256,10 +256,13 @@ func TestDataConnectionErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln2.Close()
+	reset := make(chan struct{})
 	go func() {
+		defer close(reset)
+		// Accept returns once the handshake is complete: the dial has
+		// succeeded; the close sends the reset at once.
 		nc, err := ln2.Accept()
 		if err == nil {
-			time.Sleep(20 * time.Millisecond) // after the dial has completed
 			_ = nc.(*net.TCPConn).SetLinger(0)
 			nc.Close()
 		}
@@ -268,7 +271,7 @@ func TestDataConnectionErrors(t *testing.T) {
 	if err := c.DataConnect(ctx, a2); err != nil {
 		t.Fatalf("connect: %v\n%s", err, f.logs.String())
 	}
-	time.Sleep(100 * time.Millisecond) // the peer has reset the connection
+	<-reset // the peer has reset the connection
 	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
 	if r := ps.wait(t, ndmp.NotifyDataHalted, 30*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r == ndmp.DataHaltSuccessful {
 		t.Fatal("backup to a closed connection succeeded")
