@@ -255,7 +255,7 @@ func TestClientSession(t *testing.T) {
 		if l != "backup of /vs1/vol1" {
 			t.Fatalf("log post %q", l)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("no LOG_MESSAGE post")
 	}
 	if s, err := c.TestEcho(ctx, "ping"); err != nil || s != "ping" {

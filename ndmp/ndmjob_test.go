@@ -61,7 +61,7 @@ func startNdmjobDaemon(t *testing.T) string {
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for {
 		nc, err := net.Dial("tcp", addr)
 		if err == nil {

@@ -41,7 +41,15 @@ func TestTsharkDecodesSession(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	capture := exec.CommandContext(ctx, tshark, "-i", "lo", "-f", "tcp port "+portStr, "-F", "pcap", "-w", pcap)
+	// Knocks (connections that tell when the capture has reached the file)
+	// go to a listener of their own, so they add no NDMP message.
+	knock, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer knock.Close()
+	_, knockPort, _ := net.SplitHostPort(knock.Addr().String())
+	capture := exec.CommandContext(ctx, tshark, "-i", "lo", "-f", "tcp port "+portStr+" or tcp port "+knockPort, "-F", "pcap", "-w", pcap)
 	stderr, err := capture.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,8 @@ func TestTsharkDecodesSession(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("tshark did not start capturing")
 	}
-	time.Sleep(200 * time.Millisecond)
+	// "Capturing on" can come before packets are really captured.
+	testutil.KnockUntilCaptured(t, knock.Addr().String(), pcap)
 
 	c, err := Dial(ctx, "127.0.0.1:"+strconv.Itoa(port), nil)
 	if err != nil {
@@ -93,7 +102,7 @@ func TestTsharkDecodesSession(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let tshark write the last packets
+	testutil.KnockUntilCaptured(t, knock.Addr().String(), pcap) // the jobs' packets are in the file
 	_ = capture.Process.Signal(syscall.SIGINT)
 	_ = capture.Wait()
 

@@ -3,12 +3,9 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,7 +51,7 @@ func TestTsharkDecodesServerSession(t *testing.T) {
 	}
 	// "Capturing on" can come before packets are really captured: knock
 	// until the capture file holds a knock.
-	knockUntilCaptured(t, f.addr, pcap)
+	testutil.KnockUntilCaptured(t, f.addr, pcap)
 	a := f.agent("m")
 	out, err := runNdmjob(t, "-v", "-c", "-D", a, "-B", "dump", "-C", "/vs1/vol1", "-f", "nrst0l", "-I", filepath.Join(t.TempDir(), "idx"))
 	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
@@ -66,7 +63,7 @@ func TestTsharkDecodesServerSession(t *testing.T) {
 	}
 	// Packets are written in order: once a knock after the jobs is in the
 	// file, so is every packet of the jobs.
-	knockUntilCaptured(t, f.addr, pcap)
+	testutil.KnockUntilCaptured(t, f.addr, pcap)
 	_ = capture.Process.Signal(syscall.SIGINT)
 	_ = capture.Wait()
 	if fi, err := os.Stat(pcap); err != nil || fi.Size() == 0 {
@@ -89,48 +86,4 @@ func TestTsharkDecodesServerSession(t *testing.T) {
 		}
 	}
 	t.Logf("tshark decoded %d NDMP messages", strings.Count(text, "NDMP Header"))
-}
-
-// knockUntilCaptured connects to addr again and again until the pcap file
-// (Ethernet link type, IPv4) holds a packet from one of those connections.
-func knockUntilCaptured(t *testing.T, addr, pcap string) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	var ports []uint16
-	for {
-		if nc, err := net.Dial("tcp", addr); err == nil {
-			ports = append(ports, uint16(nc.LocalAddr().(*net.TCPAddr).Port))
-			nc.Close()
-		}
-		time.Sleep(100 * time.Millisecond)
-		if raw, err := os.ReadFile(pcap); err == nil && pcapHasSourcePort(raw, ports) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("tshark captured none of the knocks")
-		}
-	}
-}
-
-// pcapHasSourcePort reports whether a TCP packet of the pcap file raw
-// comes from one of ports.
-func pcapHasSourcePort(raw []byte, ports []uint16) bool {
-	const global, record, ether = 24, 16, 14
-	for off := global; off+record <= len(raw); {
-		n := int(binary.LittleEndian.Uint32(raw[off+8:]))
-		pkt := raw[off+record : min(off+record+n, len(raw))]
-		off += record + n
-		if len(pkt) < ether+20 || pkt[12] != 0x08 || pkt[13] != 0x00 || pkt[ether+9] != 6 {
-			continue // not IPv4 TCP
-		}
-		ip := pkt[ether:]
-		ihl := int(ip[0]&0x0f) * 4
-		if len(ip) < ihl+2 {
-			continue
-		}
-		if slices.Contains(ports, binary.BigEndian.Uint16(ip[ihl:])) {
-			return true
-		}
-	}
-	return false
 }
