@@ -10,12 +10,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // hangGuard is how long a test waits for something that must happen
-// before it calls it a hang (issue 11: no deadline a loaded machine can
-// miss).
-const hangGuard = 2 * time.Minute
+// before it calls it a hang.
+const hangGuard = testutil.HangGuard
 
 // waitGoroutines fails the test unless the number of goroutines drops back
 // to at most base (within hangGuard).

@@ -47,7 +47,7 @@ func TestBinaries(t *testing.T) {
 
 	sock := filepath.Join(data, "admin.sock")
 	var pw string
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		b, _ := os.ReadFile(outFile.Name())
 		if s := string(b); strings.Contains(s, "\n") {

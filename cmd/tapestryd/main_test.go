@@ -96,7 +96,7 @@ func startDaemon(t *testing.T, bin, dir string, extra ...string) *proc {
 	})
 	c := admin.NewClient(filepath.Join(dir, "admin.sock"), "admin", pw)
 	defer c.Close()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		err := c.Do(context.Background(), http.MethodGet, "/api/cluster", nil, nil, nil)
 		if err == nil {
@@ -120,7 +120,7 @@ func (p *proc) wait(t *testing.T) error {
 	select {
 	case err := <-p.done:
 		return err
-	case <-time.After(20 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		t.Fatal("daemon did not exit")
 		return nil
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 const (
@@ -97,7 +99,7 @@ func TestKilledWriter(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(testutil.HangGuard)
 		for {
 			// An append grows the image; a rewrite puts a new image in
 			// its place and grows that.

@@ -153,7 +153,7 @@ func TestDMAProgressOnTerminal(t *testing.T) {
 	tty.Close()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		t.Fatal("terminal output did not end")
 	}
 	if code != 0 || !strings.HasPrefix(stdout.String(), "Backup of /vs1/vol1 level 0 to nrst0l") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -65,7 +66,7 @@ func backup(t *testing.T, ctx context.Context, c *ndmp.Client, h halts, path str
 				}
 				moverDone = true
 			}
-		case <-time.After(60 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Fatal("backup did not halt")
 		}
 	}

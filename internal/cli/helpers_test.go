@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 const testAdminPassword = "Admin1234"
@@ -74,7 +75,7 @@ func (n *testNode) shutdown() {
 		if err != nil {
 			n.t.Errorf("daemon stopped with error: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		n.t.Error("daemon did not stop")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -55,7 +56,7 @@ func (n *testNode) ndmpSessionWith(ctx context.Context, cfg *ndmp.ClientConfig) 
 	addr := n.ndmpAddr()
 	var c *ndmp.Client
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(testutil.HangGuard); ; time.Sleep(20 * time.Millisecond) {
 		if c, err = ndmp.Dial(ctx, addr, cfg); err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -88,7 +89,7 @@ func (n *testNode) sessionIDs(args ...string) []string {
 // waitSessions waits until status lists want sessions.
 func (n *testNode) waitSessions(want int, args ...string) []string {
 	n.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		ids := n.sessionIDs(args...)
 		if len(ids) == want || time.Now().After(deadline) {
@@ -481,7 +482,7 @@ func TestNDMPSessionsBySVM(t *testing.T) {
 	_, pw, _ := strings.Cut(out, "Password: ")
 	// The server picks up the new LIF within its rescan interval.
 	var vc *ndmp.Client
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(testutil.HangGuard); ; time.Sleep(100 * time.Millisecond) {
 		if vc, err = ndmp.Dial(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil); err == nil || time.Now().After(deadline) {
 			break
 		}

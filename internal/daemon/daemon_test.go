@@ -15,6 +15,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 func open(t *testing.T, dir, password string, out *bytes.Buffer) *Daemon {
@@ -170,7 +171,7 @@ func TestServeShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		t.Fatal("Serve did not return")
 	}
 	if _, err := os.Stat(d.SocketPath()); !errors.Is(err, os.ErrNotExist) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -45,7 +46,7 @@ func serve(t *testing.T, dir string) *running {
 				if err != nil {
 					t.Errorf("Serve: %v", err)
 				}
-			case <-time.After(15 * time.Second):
+			case <-time.After(testutil.HangGuard):
 				t.Error("Serve did not return")
 			}
 		})
@@ -82,7 +83,7 @@ func (p *posts) logMessages() []string {
 // waitLog waits for the n-th (from 1) LOG_MESSAGE entry.
 func (p *posts) waitLog(t *testing.T, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		if ls := p.logMessages(); len(ls) >= n {
 			return ls[n-1]
@@ -107,7 +108,7 @@ func (r *running) login(t *testing.T, ps *posts) *ndmp.Client {
 		cfg = &ndmp.ClientConfig{PostHandler: ps.handler}
 	}
 	var c *ndmp.Client
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		c, err = ndmp.Dial(ctx, r.NDMPListen(), cfg)
 		if err == nil || time.Now().After(deadline) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -37,7 +38,7 @@ func TestDaemonServesNDMP(t *testing.T) {
 			t.Fatal(err)
 		}
 		var c *ndmp.Client
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(testutil.HangGuard)
 		for {
 			c, err = ndmp.Dial(ctx, listen, nil)
 			if err == nil || time.Now().After(deadline) {
@@ -70,12 +71,12 @@ func TestDaemonServesNDMP(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Serve: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Fatal("Serve did not return")
 		}
 		select {
 		case <-c.Conn().Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Fatal("NDMP session survived shutdown")
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -84,7 +85,7 @@ func TestTapeReservationsOption(t *testing.T) {
 			if err := a.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(testutil.HangGuard)
 			for {
 				err = b.TapeOpen(ctx, tc.drive, ndmp.TapeReadMode)
 				if err == nil || time.Now().After(deadline) {

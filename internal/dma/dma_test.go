@@ -71,7 +71,7 @@ func startNode(t testing.TB, prep ...func(dir string) (*vtl.Library, error)) *no
 			if err != nil {
 				t.Errorf("daemon: %v", err)
 			}
-		case <-time.After(15 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Error("daemon did not stop")
 		}
 	})
@@ -286,7 +286,7 @@ func TestErrors(t *testing.T) {
 	n.ok("vserver", "create", "-vserver", "vs1")
 	src := n.volume("vol1")
 	write(t, filepath.Join(src, "a.txt"), "a\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 	defer cancel()
 
 	cases := []struct {
@@ -356,7 +356,7 @@ func TestEndOfMedium(t *testing.T) {
 	n.ok("vserver", "create", "-vserver", "vs1")
 	src := n.volume("vol1")
 	write(t, filepath.Join(src, "big.bin"), strings.Repeat("tapestry", 128<<10)) // 1 MiB
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 	defer cancel()
 	j := n.job()
 	j.FileSystem, j.TapeFile = "/vs1/vol1", 0

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // cutProxy relays loopback TCP connections to target until cut closes
@@ -73,7 +74,8 @@ func TestLostControlConnection(t *testing.T) {
 	}
 	// Each round has a one in two chance to show the old panic; the
 	// server frees the drive of a lost session a moment after the loss.
-	for i, busy := 0, 0; i < 4; i++ {
+	busyUntil := time.Now().Add(testutil.HangGuard) // the drive is freed after the loss
+	for i := 0; i < 4; i++ {
 		p := newCutProxy(t, n.addr)
 		j := n.job()
 		j.Addr, j.FileSystem, j.TapeFile = p.ln.Addr().String(), "/vs1/vol1", 0
@@ -86,11 +88,10 @@ func TestLostControlConnection(t *testing.T) {
 				once.Do(p.cut)
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 		_, err := dma.Backup(ctx, j)
 		cancel()
-		if err != nil && strings.Contains(err.Error(), "in use by another session") && busy < 100 {
-			busy++
+		if err != nil && strings.Contains(err.Error(), "in use by another session") && time.Now().Before(busyUntil) {
 			i--
 			time.Sleep(50 * time.Millisecond)
 			continue

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -113,7 +113,7 @@ func TestBackupRestoreAcrossCartridges(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		write(t, filepath.Join(src, fmt.Sprintf("d%d/f%d.txt", i%3, i)), strings.Repeat(fmt.Sprintf("line %d\n", i), 50*i+1))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 	defer cancel()
 	ch := &changer{current: 1}
 	j := n.job()

@@ -5,9 +5,9 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // N17: a three-way job checks its data agent: IPv6 needs one, an empty
@@ -16,7 +16,7 @@ import (
 // data connection.
 func TestThreeWayJobErrors(t *testing.T) {
 	n := startNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 	defer cancel()
 	j := n.job()
 	j.FileSystem, j.TapeFile = "/vs1/vol1", 0

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -26,7 +27,7 @@ func testContent(n int) []byte {
 func runMain(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
 	defer cancel()
 	code := Main(ctx, args, Stdio{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
 	return code, out.String(), errb.String()

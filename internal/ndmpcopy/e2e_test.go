@@ -100,11 +100,11 @@ func newNode(t testing.TB, host string) *node {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.HangGuard):
 			t.Error("server did not stop")
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for len(srv.Addrs()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("server did not start listening")

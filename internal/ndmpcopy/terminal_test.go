@@ -33,7 +33,7 @@ func (p *ptyOutput) String() string {
 // waitFor waits until the output holds s.
 func (p *ptyOutput) waitFor(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for !strings.Contains(p.String(), s) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q on the terminal; got %q", s, p.String())
@@ -96,7 +96,7 @@ func TestPromptPasswordsPTYC2(t *testing.T) {
 		if code != ExitOK {
 			t.Fatalf("exit %d; terminal %q; stdout %q", code, term.String(), stdout.String())
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		t.Fatal("ndmpcopy -p did not finish")
 	}
 	if got, _ := dst.file("/vs2/vol2"); !bytes.Equal(got, src.files["/vs1/vol1"]) {
@@ -131,8 +131,12 @@ func TestProgressOnTerminal(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %q", code, term.String())
 	}
-	time.Sleep(50 * time.Millisecond)
 	re := regexp.MustCompile(`\r\x1b\[K[0-9.]+ (B|KiB|MiB) copied, [0-9.]+ (B|KiB|MiB)/s, ETA 0:00:[0-9]{2}`)
+	// The terminal's reader may still be copying the last output.
+	deadline := time.Now().Add(testutil.HangGuard)
+	for !re.MatchString(term.String()) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if !re.MatchString(term.String()) {
 		t.Errorf("no progress line with an ETA on the terminal: %q", term.String())
 	}

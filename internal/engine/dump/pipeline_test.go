@@ -223,7 +223,7 @@ func TestLiveChangesBeforePhaseIV(t *testing.T) {
 	select {
 	case err := <-done:
 		must(t, err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(testutil.HangGuard):
 		t.Fatal("backup hangs on a file that became a FIFO")
 	}
 	must(t, f.Close())

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 func TestCreateValidation(t *testing.T) {
@@ -234,7 +236,7 @@ func TestKilledDriveWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tap := filepath.Join(dir, "cartridges", "TAP001L8.tap")
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testutil.HangGuard)
 	for {
 		if st, err := os.Stat(tap); err == nil && st.Size() > 16<<20 {
 			break
