@@ -256,22 +256,25 @@ func TestDataConnectionErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln2.Close()
-	reset := make(chan struct{})
+	connected, reset := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(reset)
-		// Accept returns once the handshake is complete: the dial has
-		// succeeded; the close sends the reset at once.
 		nc, err := ln2.Accept()
 		if err == nil {
+			// Reset only once DATA_CONNECT has returned: a reset before the
+			// server's dial has seen its connection fails the dial.
+			<-connected
 			_ = nc.(*net.TCPConn).SetLinger(0)
 			nc.Close()
 		}
 	}()
 	a2, _ := ndmp.NewTCPAddrs(netip.MustParseAddrPort(ln2.Addr().String()))
-	if err := c.DataConnect(ctx, a2); err != nil {
+	err = c.DataConnect(ctx, a2)
+	close(connected)
+	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, f.logs.String())
 	}
-	<-reset // the peer has reset the connection
+	<-reset // the close has sent the reset
 	wantErr(t, "backup", c.DataStartBackup(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol1"}}), ndmp.NoErr)
 	if r := ps.wait(t, ndmp.NotifyDataHalted, 30*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason; r == ndmp.DataHaltSuccessful {
 		t.Fatal("backup to a closed connection succeeded")
