@@ -71,6 +71,7 @@ func (f *fixture) dataLIFLogin() *ndmp.Client {
 // CONFIG interface: butype info, connection types, fs, tape and SCSI info
 // on a node-management LIF (N6, N16).
 func TestConfigNodeMgmt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	ctx := f.ctx
 	c := f.login(nil)
@@ -116,6 +117,7 @@ func TestConfigNodeMgmt(t *testing.T) {
 // data connections only; the node-management role is refused to SVM users
 // and SVM users to node LIFs (N4).
 func TestConfigDataLIF(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	ctx := f.ctx
 	c := f.dataLIFLogin()
@@ -149,6 +151,7 @@ func TestConfigDataLIF(t *testing.T) {
 // error), accepts both wire layouts and can be done once; then the IPv6
 // address type is offered and CAB data connection prepare works.
 func TestExtensionNegotiation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	ctx := f.ctx
 	c := f.login(nil)
@@ -247,6 +250,7 @@ func (r *rawBody) MessageCode() ndmp.MessageCode   { return r.code }
 // Draft 2.5.4.3: once an extension was used with its default version,
 // negotiation is over: GET_EXT_LIST gets EXT_DANDN_ILLEGAL.
 func TestExtensionUsedBeforeNegotiation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	c := f.login(nil)
 	if s, err := c.TestEcho(f.ctx, "x"); err != nil || s != "x" {

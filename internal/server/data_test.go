@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -83,6 +82,7 @@ func tree(t testing.TB, dir string) []string {
 // with file history posts, then a restore to another volume driven by
 // NOTIFY_DATA_READ, gives back the same tree.
 func TestLocalBackupRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	populate(t, src)
@@ -165,6 +165,7 @@ func TestLocalBackupRestore(t *testing.T) {
 // DATA state table (draft 3.5): illegal requests per state, ABORT halts
 // with ABORTED and NOTIFY_DATA_HALTED, LISTEN over TCP.
 func TestDataStateTable(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ps := newPosts()
 	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
@@ -204,6 +205,7 @@ func TestDataStateTable(t *testing.T) {
 // the backup's file history, the restore reads only that file's records
 // through NOTIFY_DATA_READ / MOVER_READ.
 func TestDirectAccessRecovery(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	populate(t, src)
@@ -293,6 +295,7 @@ func TestDirectAccessRecovery(t *testing.T) {
 // D13/N12: a backup beyond the node's dump limit halts with the
 // documented message in LOG_MESSAGE.
 func TestBackupLimit(t *testing.T) {
+	t.Parallel()
 	lim := dump.NewLimiter(1)
 	release, err := lim.Acquire()
 	if err != nil {
@@ -323,6 +326,7 @@ func TestBackupLimit(t *testing.T) {
 // Progress of a running backup is posted as LOG_MESSAGE at least every
 // progress interval; CONNECT_CLOSE then ends the session.
 func TestProgressAndConnectClose(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes, progress: time.Millisecond})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	for i := 0; i < 16; i++ {
@@ -362,6 +366,7 @@ func TestProgressAndConnectClose(t *testing.T) {
 // the end of its window, the dump engine blocked on the data connection)
 // aborts everything, frees the drive and leaves no goroutine behind.
 func TestKillDuringBackup(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	for i := 0; i < 8; i++ {
@@ -369,7 +374,7 @@ func TestKillDuringBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	ps := newPosts()
 	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
 	ctx := f.ctx
@@ -403,12 +408,13 @@ func TestKillDuringBackup(t *testing.T) {
 	c2 := f.login(nil)
 	wantErr(t, "drive free again", c2.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
 	c2.Conn().Close()
-	waitFor(t, func() bool { return runtime.NumGoroutine() <= before+2 })
+	waitFor(t, func() bool { return len(leaked(t, before)) == 0 })
 }
 
 // M1: a backup and a restore through NDMP write Start and End lines to the
 // backup event log.
 func TestEventLogLines(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ev, err := eventlog.Open(dir, eventlog.Options{})
 	if err != nil {

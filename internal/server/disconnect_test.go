@@ -38,13 +38,19 @@ func goroutines() map[string]string {
 // leaked lists the goroutines that are not in before and run code of this
 // module (the server, the engines, the NDMP connection), except the
 // test's own.
-func leaked(before map[string]string) []string {
+func leaked(t testing.TB, before map[string]string) []string {
+	label := testLabel(t)
 	var out []string
 	for id, st := range goroutines() {
 		if _, ok := before[id]; ok || !strings.Contains(st, "github.com/tapestry-ndmp/tapestry/") {
 			continue
 		}
 		if strings.Contains(st, "testing.tRunner") || strings.Contains(st, "server.goroutines(") {
+			continue
+		}
+		// Only this test's: tests run in parallel.
+		head, _, _ := strings.Cut(st, "\n")
+		if !strings.Contains(head, label) {
 			continue
 		}
 		out = append(out, st)
@@ -95,8 +101,8 @@ func assertCleanAfterDisconnect(t *testing.T, f *fixture, before map[string]stri
 		snaps, err := f.st.ListSnapshots(f.ctx, "vs1", "vol1")
 		t.Fatalf("backup snapshot left behind: %+v %v", snaps, err)
 	}
-	if !waitUntil(15*time.Second, func() bool { return len(leaked(before)) == 0 }) {
-		t.Fatalf("goroutines left after the disconnect:\n%s", strings.Join(leaked(before), "\n\n"))
+	if !waitUntil(15*time.Second, func() bool { return len(leaked(t, before)) == 0 }) {
+		t.Fatalf("goroutines left after the disconnect:\n%s", strings.Join(leaked(t, before), "\n\n"))
 	}
 }
 
@@ -134,6 +140,7 @@ func lastPhase(t *testing.T, dir string) string {
 // slack, and phase IV (one header record a file) starts before the large
 // window and goes on past it plus the slack.
 func TestDisconnectAtEveryPhase(t *testing.T) {
+	t.Parallel()
 	const (
 		files      = 20000 // in the cases that pause in phase III or IV
 		fewFiles   = 6000  // in the others
@@ -165,6 +172,7 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			logDir := t.TempDir()
 			ev, err := eventlog.Open(logDir, eventlog.Options{})
 			if err != nil {
@@ -256,6 +264,7 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 // history (the queue full, the post writer blocked on the socket) cannot
 // stall a kill: Kill returns, the session ends and releases everything.
 func TestKillWithStuckDMA(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), 6000)
 	before := goroutines()

@@ -123,6 +123,7 @@ func readEvents(t *testing.T, dir string) []eventlog.Entry {
 // documented format (eventlog.Parse reads it back unchanged). A session
 // of an SVM whose backup-log-enable is off writes nothing.
 func TestEventLogThroughServer(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ev, err := eventlog.Open(dir, eventlog.Options{})
 	if err != nil {

@@ -85,6 +85,7 @@ func FuzzSessionDispatch(f *testing.F) {
 // (CONNECT_OPEN, CONNECT_CLIENT_AUTH, CONNECT_CLOSE, CONFIG_GET_AUTH_ATTR,
 // CONFIG_GET_SERVER_INFO) gets NDMP_NOT_AUTHORIZED_ERR.
 func TestPreAuthTable(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, fixtureOpts{})
 	c := fx.dial(nil)
 	if err := c.Connect(fx.ctx); err != nil {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -94,8 +97,43 @@ func freePort(t testing.TB, host string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// TestMain runs the tests testParallel at a time unless -parallel is
+// given: they spend most of their time waiting on sockets, disks and
+// external tools (ndmjob, tshark), not on the CPU. Goroutine stacks
+// (runtime.Stack) show pprof labels, so that leaked can pick the
+// goroutines of one test by the label labelTest gives them.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(testParallel))
+	}
+	godebug := "tracebacklabels=1"
+	if v := os.Getenv("GODEBUG"); v != "" {
+		godebug = v + "," + godebug
+	}
+	_ = os.Setenv("GODEBUG", godebug)
+	os.Exit(m.Run())
+}
+
+// testParallel is how many tests run at once by default.
+const testParallel = 4
+
+// labelTest labels the calling goroutine, and so every goroutine it starts
+// from now on (the server's, the DMA clients'), with the test's name.
+func labelTest(t testing.TB) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("tapestry-test", t.Name())))
+}
+
+// testLabel is how a goroutine's header shows labelTest's label.
+func testLabel(t testing.TB) string {
+	return strconv.Quote("tapestry-test") + ": " + strconv.Quote(t.Name())
+}
+
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
+	labelTest(t)
 	f := &fixture{t: t, ctx: context.Background(), dir: t.TempDir(), logs: &syncBuffer{}}
 	var err error
 	f.store, err = catalog.OpenBolt(filepath.Join(f.dir, "catalog.db"))

@@ -14,6 +14,7 @@ import (
 // in order whatever the sizes of the writes and reads, and the reader sees
 // io.EOF only after the writer closed and it read everything.
 func TestLocalPipeDeliversInOrder(t *testing.T) {
+	t.Parallel()
 	a, b := newLocalPipe()
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := make([]byte, 5*localPipeSize+12345)
@@ -59,6 +60,7 @@ func TestLocalPipeDeliversInOrder(t *testing.T) {
 // The buffer is bounded: a writer that filled it blocks until the reader
 // takes something out, so a paused mover still holds back the engine.
 func TestLocalPipeBounded(t *testing.T) {
+	t.Parallel()
 	a, b := newLocalPipeSize(localPipeSize)
 	defer a.Close()
 	defer b.Close()
@@ -89,6 +91,7 @@ func TestLocalPipeBounded(t *testing.T) {
 // closed end's own Read and Write fail with io.ErrClosedPipe, also when
 // they were blocked at the time of the Close.
 func TestLocalPipeCloseUnblocks(t *testing.T) {
+	t.Parallel()
 	type op struct {
 		name  string
 		run   func(a, b net.Conn) error // blocks, returns the error
@@ -185,6 +188,7 @@ func BenchmarkLocalPipe(b *testing.B) {
 // ring or wrap around its end (a record size that does not divide the
 // ring), the last one short; then peek says io.EOF.
 func TestLocalPipePeekRecords(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ ring, rs int }{
 		{localPipeSizeFor(64 << 10), 64 << 10},
 		{localPipeSize, 10240},
@@ -245,6 +249,7 @@ func TestLocalPipePeekRecords(t *testing.T) {
 // release; a Close of the reading end while a record is held makes the
 // release do nothing and the next peek fail.
 func TestLocalPipePeekHoldsBytes(t *testing.T) {
+	t.Parallel()
 	a, b := newLocalPipeSize(4096)
 	if _, err := a.Write(bytes.Repeat([]byte{1}, 4096)); err != nil {
 		t.Fatal(err)
@@ -313,6 +318,7 @@ func BenchmarkLocalPipePeek(b *testing.B) {
 // the ring (or what it has left to write) is free, not at every read: the
 // engine and the mover do not take turns at every record.
 func TestLocalPipeWakesWriterByQuarters(t *testing.T) {
+	t.Parallel()
 	a, b := newLocalPipeSize(1 << 20)
 	defer a.Close()
 	defer b.Close()

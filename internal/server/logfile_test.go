@@ -37,6 +37,7 @@ func logFilesOf(t *testing.T, ps *posts) []ndmp.LogFilePost {
 // the name of the list it belongs to, as failed; a name that is not on the
 // image fails; an empty name list asks for the whole image, reported as "/".
 func TestRestoreLogFilePerName(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	dst := filepath.Join(f.dir, "vols", "vol2")

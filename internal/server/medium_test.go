@@ -62,9 +62,11 @@ func loseCartridge(t *testing.T, f *fixture, replace bool) {
 // write", the backup's halt is not SUCCESSFUL and TAPE_CLOSE, which would
 // make the tape durable, fails with NDMP_IO_ERR.
 func TestCartridgeLostDuringBackup(t *testing.T) {
+	t.Parallel()
 	for _, replace := range []bool{false, true} {
 		name := map[bool]string{false: "removed", true: "replaced"}[replace]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, fixtureOpts{before: withVolumes})
 			randomFiles(t, filepath.Join(f.dir, "vols", "vol1"), 6, 4<<20)
 			ps := newPosts()

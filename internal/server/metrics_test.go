@@ -54,6 +54,7 @@ func scrape(t *testing.T, c *metrics.Collector) map[string]float64 {
 // it used to give up after 30 s on a loaded machine while the server was
 // still copying the 20,000 files it needed for its snapshot.
 func TestFileHistoryBackPressureMetrics(t *testing.T) {
+	t.Parallel()
 	const files = 6000
 	b := server.StartSlowBackup(t, files)
 	srv := b.Server

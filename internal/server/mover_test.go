@@ -81,6 +81,7 @@ func readTapeFile(t *testing.T, f *fixture, c *ndmp.Client) []byte {
 // open) and continues; when the data connection closes the mover halts
 // with CONNECT_CLOSED and the two tapes hold the stream.
 func TestMoverBackupWithTapeChange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	d0, _ := f.lib.Drive(0)
 	first := d0.Barcode()
@@ -213,6 +214,7 @@ func TestMoverBackupWithTapeChange(t *testing.T) {
 // SEEK; SET_WINDOW in PAUSED and CONTINUE resume; the peer closing the
 // connection halts the mover with CONNECT_CLOSED.
 func TestMoverRestoreWindowAndSeek(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ps := newPosts()
 	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
@@ -278,6 +280,7 @@ func TestMoverRestoreWindowAndSeek(t *testing.T) {
 // NDMP_ILLEGAL_STATE_ERR; ABORT halts with ABORTED and posts
 // NOTIFY_MOVER_HALTED; MOVER_CLOSE in PAUSED halts with CONNECT_CLOSED.
 func TestMoverStateTable(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ps := newPosts()
 	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
@@ -379,6 +382,7 @@ func TestMoverStateTable(t *testing.T) {
 // reached; the DMA spaces over the mark, sets the window from there and
 // continues, and the rest of the stream follows.
 func TestMoverRestoreEOFPause(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ps := newPosts()
 	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
@@ -451,6 +455,7 @@ func dialMover(t *testing.T, ctx context.Context, c *ndmp.Client, mode ndmp.Move
 // data after such a refusal). Repeated, because the order of the accept and
 // the request is up to the scheduler.
 func TestMoverReadRightAfterConnect(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	c := f.login(&ndmp.ClientConfig{})
 	ctx := f.ctx

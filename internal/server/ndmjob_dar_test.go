@@ -34,6 +34,7 @@ func bigFile(t *testing.T, path string, n int) {
 // files equal the source, nothing else is restored, and the drive read a
 // small part of the image.
 func TestNdmjobDirectAccessRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src, dst := filepath.Join(f.dir, "vols", "vol1"), filepath.Join(f.dir, "vols", "vol2")
 	populate(t, src)

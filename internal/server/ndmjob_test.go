@@ -170,6 +170,7 @@ func failures(out string) []string {
 // file mark (see ndmjobZeroWrite). Every step before each stop passes
 // without a warning.
 func TestNdmjobTestTape(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: enableText})
 	shim := buildGmallocShim(t)
 	for _, method := range []string{"m", "t"} {
@@ -219,6 +220,7 @@ func TestNdmjobTestTape(t *testing.T) {
 
 // ndmjob's MOVER conformance test (M-IDLE, M-LISTEN for LOCAL and TCP).
 func TestNdmjobTestMover(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: enableText})
 	for _, method := range []string{"m", "t"} {
 		out, err := runNdmjob(t, "-o", "test-mover", "-T", f.agent(method), "-f", "nrst2l")
@@ -243,6 +245,7 @@ func enableText(f *fixture) {
 // library's changer (mc0), with tape operations on nrst0l: element status,
 // unload, load, label writing and listing.
 func TestNdmjobRobot(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	a := f.agent("m")
 	out, err := runNdmjob(t, "-o", "init-elem-status", "-R", a, "-r", "mc0")
@@ -272,6 +275,7 @@ func TestNdmjobRobot(t *testing.T) {
 
 // ndmjob's DATA conformance test (D-IDLE, D-LISTEN for LOCAL and TCP).
 func TestNdmjobTestData(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	out, err := runNdmjob(t, "-o", "test-data", "-D", f.agent("m"))
 	n, pass, warn, fail, ok := counts(out)
@@ -286,6 +290,7 @@ func TestNdmjobTestData(t *testing.T) {
 // START_RECOVER_FILEHIST) and extracts it into /vs1/vol2 (-x), whole and
 // one subtree; the restored trees equal the source.
 func TestNdmjobBackupListRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src, dst := filepath.Join(f.dir, "vols", "vol1"), filepath.Join(f.dir, "vols", "vol2")
 	populate(t, src)

@@ -15,6 +15,7 @@ import (
 // SO_RCVLOWAT set to the record size) a tail shorter than a record still
 // arrives.
 func TestRecordReaderCutsStream(t *testing.T) {
+	t.Parallel()
 	const rs = 64 << 10
 	for _, tc := range []struct {
 		name string

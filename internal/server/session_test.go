@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 // ILLEGAL_ARGS and the log line "ndmpd invalid version number: <n>"; a
 // second CONNECT_OPEN after negotiation gets ILLEGAL_STATE.
 func TestConnectOpenVersion(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	c := f.dial(nil)
 	ctx := f.ctx
@@ -44,6 +44,7 @@ func TestConnectOpenVersion(t *testing.T) {
 // latest challenge counts; wrong passwords and users are refused with
 // NOT_AUTHORIZED; only pre-auth messages work before authentication.
 func TestAuthMD5AndPreAuth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ctx := f.ctx
 	c := f.dial(nil)
@@ -101,6 +102,7 @@ func TestAuthMD5AndPreAuth(t *testing.T) {
 // N3: plaintext can be switched on and challenge off per SVM; the setting
 // is persisted in the catalog.
 func TestAuthTextWhenEnabled(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
 			s.AuthTypes = []string{AuthPlaintext}
@@ -126,6 +128,7 @@ func TestAuthTextWhenEnabled(t *testing.T) {
 // N3: node scope accepts the node account with both methods; challenge
 // cannot be switched off there.
 func TestNodeScopeAuth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := ModifyNodeSettings(f.ctx, f.store, testNodeName, func(s *NodeSettings) error {
 			s.NodeScopeMode = true
@@ -160,6 +163,7 @@ func TestNodeScopeAuth(t *testing.T) {
 // N4: a user without the right role cannot open a session on a
 // node-management LIF.
 func TestRoleDenied(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := f.au.CreateUser(f.ctx, authSpec(f.adminSVM, "reader", "readonly")); err != nil {
 			t.Fatal(err)
@@ -179,6 +183,7 @@ func TestRoleDenied(t *testing.T) {
 // N5 and the on/off setting: a session on an SVM with NDMP disallowed or
 // switched off is refused in NOTIFY_CONNECTION_STATUS.
 func TestSessionRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
 		s.Enabled = false
@@ -196,6 +201,7 @@ func TestSessionRefused(t *testing.T) {
 
 // N12: sessions beyond the limit are refused; the limit follows memory.
 func TestSessionLimit(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		gb   uint64
 		want int
@@ -221,6 +227,7 @@ func TestSessionLimit(t *testing.T) {
 // Unknown messages get NOT_SUPPORTED, undecodable bodies XDR_DECODE_ERR,
 // and the session goes on.
 func TestUnknownAndMalformed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	nc, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -280,6 +287,7 @@ func TestUnknownAndMalformed(t *testing.T) {
 // N13: status, probe, kill and kill-all; unknown ids give "ndmpd session
 // <id> not active".
 func TestSessionRegistry(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	c := f.login(nil)
 	if err := c.TapeOpen(f.ctx, "nrst0l", ndmp.TapeRDWRMode); err != nil {
@@ -340,7 +348,8 @@ func waitFor(t *testing.T, cond func() bool) {
 // Serve stops with its context: sessions are closed and no goroutine is
 // left behind.
 func TestServeStopsCleanly(t *testing.T) {
-	before := runtime.NumGoroutine()
+	t.Parallel()
+	before := goroutines()
 	f := newFixture(t, fixtureOpts{})
 	c := f.login(nil)
 	_, err := c.MoverListen(f.ctx, ndmp.MoverModeRead, ndmp.AddrTCP)
@@ -352,7 +361,7 @@ func TestServeStopsCleanly(t *testing.T) {
 		t.Fatal("session survived Serve's end")
 	}
 	c.Conn().Close()
-	waitFor(t, func() bool { return runtime.NumGoroutine() <= before+2 })
+	waitFor(t, func() bool { return len(leaked(t, before)) == 0 })
 	if _, err := net.DialTimeout("tcp", f.addr, time.Second); err == nil {
 		t.Error("listener still open after Serve returned")
 	}
@@ -361,6 +370,7 @@ func TestServeStopsCleanly(t *testing.T) {
 // N8: with the secure control connection enabled the SVM's LIFs also serve
 // NDMP over TLS with a self-signed certificate kept in the data directory.
 func TestTLSControlConnection(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
 			s.SecureControlConnection = true
@@ -399,6 +409,7 @@ func TestTLSControlConnection(t *testing.T) {
 
 // Settings validation and persistence.
 func TestSettingsValidation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	bad := []func(*SVMSettings){
 		func(s *SVMSettings) { s.AuthTypes = nil },
@@ -435,6 +446,7 @@ func TestSettingsValidation(t *testing.T) {
 // LIFs created and deleted while the server runs are served and dropped,
 // and switching the secure control connection on opens the TLS listener.
 func TestLIFRescan(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	port := freePort(t, "127.0.0.3")
 	if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic1", SVM: f.adminSVM, Role: storage.RoleIntercluster,
@@ -480,6 +492,7 @@ func TestLIFRescan(t *testing.T) {
 // CONNECT_SERVER_AUTH: after an MD5 login the server answers the DMA's
 // challenge with the digest of the shared NDMP password.
 func TestServerAuth(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	c := f.dial(nil)
 	if err := c.Connect(f.ctx); err != nil {

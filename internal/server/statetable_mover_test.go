@@ -216,6 +216,7 @@ var moverRequests = []struct {
 // reply error is the one the draft gives. A refused request leaves the
 // mover in its state; MOVER_GET_STATE reports the state.
 func TestMoverStateTableDraft(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

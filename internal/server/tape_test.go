@@ -53,6 +53,7 @@ func position(t *testing.T, c *ndmp.Client, file, block uint32) {
 // T-BWR, T-WRITE, T-READ and T-MTIO check them (T8 positions, EOF/EOM,
 // resid counts, open modes).
 func TestTapeSemantics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ctx := f.ctx
 	c := f.login(nil)
@@ -195,6 +196,7 @@ func TestTapeSemantics(t *testing.T) {
 // T6 and draft 2.11.4: a drive open in one session is busy for another;
 // it is free again after close.
 func TestTapeBusyAcrossSessions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ctx := f.ctx
 	a, b := f.login(nil), f.login(nil)
@@ -209,6 +211,7 @@ func TestTapeBusyAcrossSessions(t *testing.T) {
 // SCSI service on the library's medium changer: open, state, INQUIRY and
 // TEST UNIT READY through EXECUTE_CDB, reset, close.
 func TestSCSIChanger(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ctx := f.ctx
 	c := f.login(nil)
@@ -252,6 +255,7 @@ func TestSCSIChanger(t *testing.T) {
 // that opened it until that session ends; another session gets
 // DEVICE_BUSY with the ONTAP message in LOG_MESSAGE.
 func TestTapeReservations(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if err := f.reg.SetReservations(context.Background(), tape.ReservationsPersistent); err != nil {
 			f.t.Fatal(err)
@@ -279,6 +283,7 @@ func TestTapeReservations(t *testing.T) {
 // (ONTAP: 16); the next TAPE_OPEN gets DEVICE_BUSY and the DMA reads
 // "Resource limitation: no available thread".
 func TestTapeThreadLimit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{vtl: &vtl.Config{Drives: 3, Slots: 3, MaxActive: 2}})
 	ctx := f.ctx
 	a, b := f.login(nil), f.login(nil)

@@ -172,6 +172,7 @@ func sameTree(t *testing.T, want, got []string) {
 // IPv4 (A on 127.0.0.1, B on 127.0.0.2) and over IPv6 loopback (::1,
 // NDMP_ADDR_TCP_IPV6 of the connection address extension).
 func TestThreeWayTwoNodes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		hostA  string
@@ -183,6 +184,7 @@ func TestThreeWayTwoNodes(t *testing.T) {
 		{name: "ipv6", ipv6: true, device: "nrst1l"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var a6, b6 string
 			a := newFixture(t, fixtureOpts{lifHost: tc.hostA, before: func(f *fixture) {
 				withVolumes(f)
@@ -266,6 +268,7 @@ func driveStats(t *testing.T, f *fixture, device string) vtl.Stats {
 // 127.0.0.2. The backup of A's /vs1/vol1 lands on B's drive and the
 // restore from it into A's /vs1/vol2 gives back the same tree.
 func TestNdmjobThreeWay(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, fixtureOpts{lifHost: "127.0.0.1", before: withVolumes})
 	b := newFixture(t, fixtureOpts{lifHost: "127.0.0.2"})
 	src, dst := filepath.Join(a.dir, "vols", "vol1"), filepath.Join(a.dir, "vols", "vol2")
@@ -294,6 +297,7 @@ func TestNdmjobThreeWay(t *testing.T) {
 // session and continues; the three-way restore changes cartridges at each
 // EOF pause. The tree restored on A is exact.
 func TestThreeWayAcrossCartridges(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, fixtureOpts{lifHost: "127.0.0.1", before: withVolumes})
 	b := newFixture(t, fixtureOpts{lifHost: "127.0.0.2",
 		vtl: &vtl.Config{Drives: 1, Slots: 8, Capacity: 1 << 20, EarlyWarning: 256 << 10},

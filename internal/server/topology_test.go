@@ -21,6 +21,7 @@ import (
 // MOVER_CONNECT to DATA_LISTEN for the restore, with the DMA relaying
 // NOTIFY_DATA_READ as MOVER_READ).
 func TestThreeWayBackupRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := filepath.Join(f.dir, "vols", "vol1")
 	populate(t, src)
@@ -119,6 +120,7 @@ func (f *fixture) loginAt(addr, user, pw string) *ndmp.Client {
 // N9 CAE: after negotiating 0x2051 a session on an IPv6 LIF listens with
 // NDMP_ADDR_TCP_IPV6 addresses.
 func TestIPv6DataConnection(t *testing.T) {
+	t.Parallel()
 	var addr6 string
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) { addr6 = ipv6LIF(f) }})
 	ctx := f.ctx
@@ -144,6 +146,7 @@ func TestIPv6DataConnection(t *testing.T) {
 // N11: in node scope a data connection must use the control connection's
 // address family, else ONTAP's message and ILLEGAL_ARGS.
 func TestNodeScopeAddressFamily(t *testing.T) {
+	t.Parallel()
 	var addr6 string
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		addr6 = ipv6LIF(f)
@@ -169,6 +172,7 @@ func TestNodeScopeAddressFamily(t *testing.T) {
 // and no other LIF of those roles refuses the data connection; listeners
 // use ports of the range.
 func TestPreferredRoleAndPortRange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
 			s.PreferredInterfaceRole = []storage.LIFRole{storage.RoleIntercluster}
@@ -214,6 +218,7 @@ func TestPreferredRoleAndPortRange(t *testing.T) {
 // with "Read Socket received EOF" in LOG_MESSAGE; a backup whose peer goes
 // away reports "Message from Write Dirnet: <error>".
 func TestDataConnectionErrors(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	populate(t, filepath.Join(f.dir, "vols", "vol1"))
 	ctx := f.ctx

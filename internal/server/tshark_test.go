@@ -18,6 +18,7 @@ import (
 // the server (control connection on port 10000 of 127.0.0.9) without a
 // malformed packet: the server's replies and posts are well-formed NDMP v4.
 func TestTsharkDecodesServerSession(t *testing.T) {
+	t.Parallel()
 	tshark := testutil.RequireTool(t, "tshark")
 	testutil.RequireTool(t, ndmjobPath)
 	testutil.RequireRoot(t)
