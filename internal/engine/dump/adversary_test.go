@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
 
 // canary is a directory outside a restore's destination whose every entry
@@ -324,8 +325,8 @@ func TestRestoreCancelLeaksNothing(t *testing.T) {
 	if stopped < len(img)/dump.RecordSize {
 		t.Errorf("only %d restores stopped early", stopped)
 	}
-	// Goroutines end asynchronously; give them a moment.
-	for i := 0; i < 100 && runtime.NumGoroutine() > gs; i++ {
+	// Goroutines end asynchronously: wait for them (a hang guard only).
+	for deadline := time.Now().Add(testutil.HangGuard); runtime.NumGoroutine() > gs && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if g := runtime.NumGoroutine(); g > gs {
@@ -616,7 +617,7 @@ func TestDARCancelLeaksNothing(t *testing.T) {
 	if cancelled == 0 {
 		t.Fatal("no DAR was cancelled")
 	}
-	for i := 0; i < 100 && runtime.NumGoroutine() > gs; i++ {
+	for deadline := time.Now().Add(testutil.HangGuard); runtime.NumGoroutine() > gs && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if g := runtime.NumGoroutine(); g > gs {
