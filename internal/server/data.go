@@ -345,6 +345,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			Host:       d.ss.srv.o.Hostname,
 			Limiter:    d.ss.srv.o.DumpLimiter,
 			Snapshots:  &d.ss.srv.snapNames,
+			InodeMaps:  &d.ss.srv.inodeMaps,
 		}
 		if fh != nil {
 			br.History = fh

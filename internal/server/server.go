@@ -122,6 +122,9 @@ type Server struct {
 	// snapNames numbers the snapshot_for_backup.<n> copies of this node's
 	// backups: from 0, one more per backup, back to 0 on restart (D1).
 	snapNames dump.SnapshotNamer
+	// inodeMaps shares a volume's dump inode map between the backups of
+	// the volume that run at the same time (issue 11).
+	inodeMaps dump.InodeMaps
 
 	// assumeAuthed makes new sessions start authenticated (tests and the
 	// fuzz target reach the post-authentication handlers with it).

@@ -144,6 +144,17 @@ type BackupRequest struct {
 	Host      string
 	// Now gives the dump date; time.Now when nil.
 	Now func() time.Time
+	// InodeMaps shares the volumes' inode maps between concurrent backups;
+	// share one per catalog. Nil gives the backup a map of its own, which
+	// is right only when no other backup of the volume can run meanwhile.
+	InodeMaps *InodeMaps
+
+	hooks *backupHooks
+}
+
+// backupHooks are test seams that order concurrent backups.
+type backupHooks struct {
+	mapLoaded func() // the inode map is loaded; the walk has not started
 }
 
 // BackupResult is what a finished backup reports.
@@ -366,9 +377,17 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		return res, errors.New("NON_QUOTA_TREE works only on a level 0 backup of a whole volume without MULTI_SUBTREE_NAMES")
 	}
 
-	im, err := loadInodeMap(ctx, req.Catalog, src.volKey)
+	maps := req.InodeMaps
+	if maps == nil {
+		maps = &InodeMaps{}
+	}
+	im, releaseMap, err := maps.acquire(ctx, req.Catalog, src.volKey)
 	if err != nil {
 		return res, err
+	}
+	defer releaseMap()
+	if req.hooks != nil && req.hooks.mapLoaded != nil {
+		req.hooks.mapLoaded()
 	}
 	progress := func(p Progress) {
 		if req.Progress != nil {
