@@ -84,7 +84,8 @@ func NewReader(r io.Reader) *Reader {
 }
 
 // SetNextVolume sets the function that opens volume n (n >= 2) when the
-// current volume ends before TS_END.
+// current volume ends before TS_END, on a record boundary. It returns a nil
+// reader when there is no volume n: the image is then truncated.
 func (r *Reader) SetNextVolume(f func(n int) (io.Reader, error)) { r.next = f }
 
 // NewReaderAt returns a Reader positioned at the header at byte offset off
@@ -108,7 +109,7 @@ func (r *Reader) Volumes() []Volume { return append([]Volume(nil), r.vols...) }
 // one.
 func (r *Reader) readRecord(b []byte) error {
 	for {
-		_, err := io.ReadFull(r.br, b[:RecordSize])
+		n, err := io.ReadFull(r.br, b[:RecordSize])
 		if err == nil {
 			r.rec++
 			return nil
@@ -116,8 +117,15 @@ func (r *Reader) readRecord(b []byte) error {
 		if err != io.EOF && err != io.ErrUnexpectedEOF {
 			return fmt.Errorf("dump: reading record %d: %w", r.rec, err)
 		}
-		if r.next == nil || r.done {
-			return fmt.Errorf("%w: at record %d of volume %d", ErrTruncated, r.rec, r.vol)
+		// A volume ends on a record boundary: an image that ends inside a
+		// record, or holds nothing, is cut short, whatever volumes follow.
+		switch {
+		case r.first && !r.midway && n == 0:
+			return fmt.Errorf("%w: the image is empty", ErrTruncated)
+		case n > 0:
+			return fmt.Errorf("%w: the image ends inside record %d of volume %d (%d of its %d bytes)", ErrTruncated, r.rec, r.vol, n, RecordSize)
+		case r.next == nil || r.done:
+			return fmt.Errorf("%w: the image ends at record %d of volume %d, before its end record (TS_END)", ErrTruncated, r.rec, r.vol)
 		}
 		if err := r.nextVolume(); err != nil {
 			return err
@@ -132,7 +140,8 @@ func (r *Reader) nextVolume() error {
 		return fmt.Errorf("dump: opening volume %d: %w", r.vol+1, err)
 	}
 	if nr == nil {
-		return fmt.Errorf("%w: no volume %d", ErrTruncated, r.vol+1)
+		return fmt.Errorf("%w: the image ends at record %d of volume %d, before its end record (TS_END), and there is no volume %d",
+			ErrTruncated, r.rec, r.vol, r.vol+1)
 	}
 	r.br = bufio.NewReaderSize(nr, 64<<10)
 	var b [RecordSize]byte
@@ -626,7 +635,25 @@ func (r *Reader) order() binary.ByteOrder {
 	return binary.LittleEndian
 }
 
-// DirEntries reads the current directory inode's entries.
+// DirDamageError is returned by DirEntries, together with the entries it
+// could read, when directory data holds entries with impossible record
+// lengths: the names in the rest of each such 512-byte chunk are lost.
+type DirDamageError struct {
+	Ino     uint32
+	Offsets []int // byte offsets in the directory's data of the mangled entries
+}
+
+// Error implements error.
+func (e *DirDamageError) Error() string {
+	return fmt.Sprintf("%v: directory inode %d is damaged: mangled entry at byte %d of its data (the names after it in that %d-byte block are lost)",
+		ErrFormat, e.Ino, e.Offsets[0], dirBlock)
+}
+
+// Unwrap makes a DirDamageError an ErrFormat.
+func (e *DirDamageError) Unwrap() error { return ErrFormat }
+
+// DirEntries reads the current directory inode's entries. Damaged entries
+// give the entries read and a *DirDamageError.
 func (r *Reader) DirEntries() ([]DirEntry, error) {
 	if err := r.expect(KindInode, "DirEntries"); err != nil {
 		return nil, err
@@ -639,7 +666,11 @@ func (r *Reader) DirEntries() ([]DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseDir(b, o), nil
+	ents, bad := parseDir(b, o)
+	if len(bad) > 0 {
+		return ents, &DirDamageError{Ino: r.hdr.Ino, Offsets: bad}
+	}
+	return ents, nil
 }
 
 // Bitmap reads the current TS_CLRI or TS_BITS map.

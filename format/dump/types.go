@@ -199,7 +199,14 @@ func encodeDir(entries []DirEntry, o binary.ByteOrder) ([]byte, error) {
 // short for their name (Linux dump writes these for 255-byte names) are
 // returned with the name cut to what the record holds.
 func ParseDir(b []byte, o binary.ByteOrder) []DirEntry {
-	var out []DirEntry
+	out, _ := parseDir(b, o)
+	return out
+}
+
+// parseDir is ParseDir that also returns the byte offsets of the entries
+// whose record length ended the parse of their chunk (the rest of that
+// chunk is lost).
+func parseDir(b []byte, o binary.ByteOrder) (out []DirEntry, bad []int) {
 	for base := 0; base < len(b); base += dirBlock {
 		end := min(base+dirBlock, len(b))
 		off := base
@@ -209,7 +216,8 @@ func ParseDir(b []byte, o binary.ByteOrder) []DirEntry {
 			typ := b[off+6]
 			nl := int(b[off+7])
 			if rl < 8 || rl%4 != 0 || off+rl > end {
-				break // mangled: go to the next chunk
+				bad = append(bad, off) // mangled: go to the next chunk
+				break
 			}
 			if ino != 0 {
 				n := min(nl, rl-8)
@@ -227,7 +235,7 @@ func ParseDir(b []byte, o binary.ByteOrder) []DirEntry {
 			off += rl
 		}
 	}
-	return out
+	return out, bad
 }
 
 // Bitmap is an inode map as TS_CLRI and TS_BITS carry it: the bit for inode

@@ -327,7 +327,9 @@ func runLocalRestore(ctx context.Context, env Env, la *localArgs) error {
 	req := enginedump.RestoreRequest{Input: f, Dest: cwd, Env: enginedump.Env{"FORCE": "N"}}
 	req.NextVolume = func(n int) (io.Reader, error) {
 		if n > len(la.images) {
-			return nil, fmt.Errorf("volume %d needed but only %d images given with -f", n, len(la.images))
+			// Truncated, or a volume of a multi-volume dump is missing:
+			// the reader says which record the image ends at.
+			return nil, nil
 		}
 		g, err := os.Open(la.images[n-1])
 		if err != nil {

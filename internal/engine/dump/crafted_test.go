@@ -26,10 +26,12 @@ func craftImage(t testing.TB, root []dump.DirEntry, sub []dump.DirEntry, repl ma
 	w, err := dump.NewWriter(&buf, dump.Options{Date: time.Unix(1700000000, 0), NTREC: 1})
 	must(t, err)
 	files := map[uint32]bool{}
+	subNamed := false // directory 3 is written only when a name reaches it
 	for _, e := range append(append([]dump.DirEntry{}, root...), sub...) {
 		if e.Type != dump.DTDir {
 			files[e.Ino] = true
 		}
+		subNamed = subNamed || e.Ino == 3
 	}
 	used := dump.NewBitmap(64)
 	for i := uint32(2); i < 64; i++ {
@@ -40,9 +42,11 @@ func craftImage(t testing.TB, root []dump.DirEntry, sub []dump.DirEntry, repl ma
 	now := time.Unix(1700000000, 0)
 	_, err = w.WriteDir(&dump.Inode{Ino: 2, Mode: dump.ModeDir | 0o755, Nlink: 3, Mtime: now, Atime: now, Ctime: now}, nil, ents)
 	must(t, err)
-	ents = append([]dump.DirEntry{{Ino: 3, Type: dump.DTDir, Name: "."}, {Ino: 2, Type: dump.DTDir, Name: ".."}}, sub...)
-	_, err = w.WriteDir(&dump.Inode{Ino: 3, Mode: dump.ModeDir | 0o755, Nlink: 2, Mtime: now, Atime: now, Ctime: now}, nil, ents)
-	must(t, err)
+	if subNamed {
+		ents = append([]dump.DirEntry{{Ino: 3, Type: dump.DTDir, Name: "."}, {Ino: 2, Type: dump.DTDir, Name: ".."}}, sub...)
+		_, err = w.WriteDir(&dump.Inode{Ino: 3, Mode: dump.ModeDir | 0o755, Nlink: 2, Mtime: now, Atime: now, Ctime: now}, nil, ents)
+		must(t, err)
+	}
 	for ino := uint32(4); ino < 64; ino++ {
 		if !files[ino] {
 			continue
@@ -120,8 +124,10 @@ func TestCraftedImagesStayInside(t *testing.T) {
 				errs = append(errs, n.Path+": "+n.Err.Error())
 			}
 		}})
-	if err != nil {
-		t.Fatalf("Restore: %v", err)
+	// The file named ".." is on the image and no name reaches it: the
+	// restore reports it and fails (issue 11).
+	if !errors.Is(err, dump.ErrFormat) {
+		t.Fatalf("Restore: %v\n%s", err, strings.Join(errs, "\n"))
 	}
 	if after := outsideState(t, outside); after != before {
 		t.Fatalf("outside changed:\n%s\nwas\n%s", after, before)
@@ -130,7 +136,7 @@ func TestCraftedImagesStayInside(t *testing.T) {
 		t.Fatal("../escape was created outside")
 	}
 	all := strings.Join(errs, "\n")
-	for _, want := range []string{"../escape", "/victim", "more than one name"} {
+	for _, want := range []string{"../escape", "/victim", "more than one name", "(inode 4): dump: malformed image: inode 4 is on the image but no directory names it"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no error about %q in:\n%s", want, all)
 		}
@@ -225,4 +231,73 @@ func patchInode(t testing.TB, img []byte, ino uint32, fix func(h []byte)) []byte
 	}
 	t.Fatalf("no header of inode %d", ino)
 	return nil
+}
+
+// damagedImages returns the crafted images of issue 11 item 5: three bytes
+// changed in the root directory's block, an inode header renumbered, a root
+// directory of size 0, and the image cut short or empty. Each maps to the
+// error text the restore must report (for a name or the whole restore).
+func damagedImages(t testing.TB) map[string]struct {
+	img  []byte
+	want []string
+} {
+	good := craftImage(t, []dump.DirEntry{{Ino: 4, Type: dump.DTReg, Name: "f"}, {Ino: 3, Type: dump.DTDir, Name: "d"}},
+		[]dump.DirEntry{{Ino: 5, Type: dump.DTReg, Name: "g"}}, nil)
+	// Records (NTREC 1): 0 TS_TAPE, 1-2 TS_CLRI, 3-4 TS_BITS, 5 the root's
+	// TS_INODE, 6 its entries.
+	block := append([]byte(nil), good...)
+	copy(block[6*dump.RecordSize+4:], []byte{0xff, 0xff, 0xff}) // record length and type of "."
+	le := binary.LittleEndian
+	return map[string]struct {
+		img  []byte
+		want []string
+	}{
+		"directory block": {block, []string{"/: dump: malformed image: directory inode 2 is damaged",
+			"(inode 3): dump: malformed image: directory inode 3 is on the image but no directory names it",
+			"(inode 4): dump: malformed image: inode 4 is on the image but no directory names it",
+			"(inode 5): dump: malformed image: inode 5 is on the image but no directory names it",
+			"the image is damaged: 4 names or inodes"}},
+		"renumbered inode": {patchInode(t, good, 4, func(h []byte) { le.PutUint32(h[20:], 7) }), []string{
+			"f: dump: malformed image: (inode 4) not found on the image",
+			"(inode 7): dump: malformed image: inode 7 is on the image but no directory names it",
+			"the image is damaged: 2 names or inodes"}},
+		"root of size 0": {patchInode(t, good, 2, func(h []byte) { le.PutUint64(h[40:], 0) }), []string{
+			`/: dump: malformed image: directory inode 2 holds no entries, not even "." and ".."`,
+			"(inode 4): dump: malformed image: inode 4 is on the image but no directory names it",
+			"the image is damaged: 4 names or inodes"}},
+		"truncated in a record": {good[:len(good)/2+100], []string{"dump: image truncated: the image ends inside record"}},
+		"truncated":             {good[:len(good)/2], []string{"dump: image truncated: the image ends at record"}},
+		"empty":                 {nil, []string{"dump: image truncated: the image is empty"}},
+	}
+}
+
+// TestDamagedImagesFail (issue 11 item 5): a damaged image no longer
+// restores nothing, or part of itself, and reports success: every name a
+// directory promises and the image does not hold, and every inode on it no
+// name reaches, is an error naming it, and the restore fails; a truncated
+// or empty image says so.
+func TestDamagedImagesFail(t *testing.T) {
+	for name, c := range damagedImages(t) {
+		t.Run(name, func(t *testing.T) {
+			var errs []string
+			_, err := Restore(context.Background(), RestoreRequest{Input: bytes.NewReader(c.img), Dest: t.TempDir(), Env: Env{"FORCE": "Y"},
+				OnName: func(n NameResult) {
+					if n.Err != nil {
+						errs = append(errs, n.Path+": "+n.Err.Error())
+					}
+				}})
+			if err == nil {
+				t.Fatalf("restore succeeded; names reported: %v", errs)
+			}
+			if !errors.Is(err, dump.ErrFormat) && !errors.Is(err, dump.ErrTruncated) {
+				t.Errorf("error %v is neither ErrFormat nor ErrTruncated", err)
+			}
+			all := strings.Join(append(errs, err.Error()), "\n")
+			for _, w := range c.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no %q in:\n%s", w, all)
+				}
+			}
+		})
+	}
 }

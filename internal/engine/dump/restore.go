@@ -60,7 +60,8 @@ type RestoreEvents interface {
 type RestoreRequest struct {
 	// Input is the image, read from its start.
 	Input io.Reader
-	// NextVolume opens volume n >= 2 of a multi-volume image.
+	// NextVolume opens volume n >= 2 of a multi-volume image; a nil reader
+	// says there is none (the image is then truncated).
 	NextVolume func(n int) (io.Reader, error)
 	// InputAt is the image for direct access recovery (DIRECT=Y).
 	InputAt io.ReaderAt
@@ -192,6 +193,9 @@ type restorer struct {
 	workers *fileWorkers
 	mu      sync.Mutex
 	creds   creds
+	// damaged counts the names and inodes the image promises and does not
+	// deliver (each reported through OnName); the restore then fails.
+	damaged int
 }
 
 // restoreWriteBuffer is how much contiguous file data restore gathers
@@ -302,7 +306,9 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	if err = rs.restoreStream(); err != nil {
 		return rs.res, err
 	}
-	err = rs.registerQtrees()
+	if err = rs.registerQtrees(); err == nil {
+		err = rs.damageError()
+	}
 	return rs.res, err
 }
 
@@ -379,8 +385,8 @@ func (rs *restorer) restoreStream() error {
 	if rs.req.NextVolume != nil {
 		r.SetNextVolume(func(n int) (io.Reader, error) {
 			v, err := rs.req.NextVolume(n)
-			if err != nil {
-				return nil, err
+			if err != nil || v == nil {
+				return nil, err // nil: no volume n, the image is truncated
 			}
 			cr.r = v
 			return cr, nil
@@ -419,6 +425,7 @@ func (rs *restorer) restoreStream() error {
 		_ = rs.req.Log.PhaseChange("I")
 	}
 	var used, dumped *dump.Bitmap
+	var damagedDirs []dirDamage // reported once paths are known
 	dirs := map[uint32]*meta{}
 	entries := map[uint32][]dump.DirEntry{}
 	var cur *meta
@@ -455,8 +462,13 @@ func (rs *restorer) restoreStream() error {
 				return fmt.Errorf("restore: %w: directory inode %d appears twice", dump.ErrFormat, h.Ino)
 			}
 			ents, err := r.DirEntries()
-			if err != nil {
+			var dd *dump.DirDamageError
+			if errors.As(err, &dd) {
+				damagedDirs = append(damagedDirs, dirDamage{h.Ino, dd})
+			} else if err != nil {
 				return fmt.Errorf("restore: directory inode %d: %w", h.Ino, err)
+			} else if len(ents) == 0 {
+				damagedDirs = append(damagedDirs, dirDamage{h.Ino, fmt.Errorf("%w: directory inode %d holds no entries, not even \".\" and \"..\" (its data is missing)", dump.ErrFormat, h.Ino)})
 			}
 			cur = &meta{in: h.Inode}
 			dirs[h.Ino] = cur
@@ -539,9 +551,11 @@ func (rs *restorer) restoreStream() error {
 			}
 		}
 	}
-	// The new namespace: path -> inode.
+	// The new namespace: path -> inode. named holds every inode some
+	// reachable entry names (even a name refused below).
 	paths := map[string]uint32{"": dump.RootIno}
 	visited := map[uint32]bool{dump.RootIno: true}
+	named := map[uint32]bool{dump.RootIno: true}
 	queue := []string{""}
 	for len(queue) > 0 {
 		p := queue[0]
@@ -549,6 +563,7 @@ func (rs *restorer) restoreStream() error {
 		ents := entries[paths[p]]
 		sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
 		for i, e := range ents {
+			named[e.Ino] = true
 			if i > 0 && ents[i-1].Name == e.Name {
 				continue
 			}
@@ -570,6 +585,8 @@ func (rs *restorer) restoreStream() error {
 			paths[cp] = e.Ino
 		}
 	}
+
+	rs.reportDirDamage(damagedDirs, paths)
 
 	// Lists.
 	if rs.opt.listQtrees {
@@ -832,7 +849,7 @@ func (rs *restorer) restoreStream() error {
 		case keptIno[ino] != "":
 			err = rs.fs.link(keptIno[ino], p)
 		default:
-			err = fmt.Errorf("inode %d is neither on this image nor restored before", ino)
+			rs.damage(p, ino, fmt.Errorf("%w: inode %d is neither on this image nor restored before", dump.ErrFormat, ino))
 		}
 		if err != nil {
 			rs.nameResult(p, ino, err)
@@ -855,6 +872,7 @@ func (rs *restorer) restoreStream() error {
 
 	// Stage 3: files.
 	var pend *pending
+	seen := map[uint32]bool{} // inodes whose header stage 3 read
 	rs.creds = currentCreds()
 	rs.workers = rs.startWorkers(fileWorkerCount())
 	// A cancelled or failed restore still closes the file it was writing,
@@ -871,6 +889,7 @@ func (rs *restorer) restoreStream() error {
 		case dump.KindInode:
 			rs.finish(pend)
 			pend = nil
+			seen[h.Ino] = true
 			if ps := writeList[h.Ino]; len(ps) > 0 {
 				pend = rs.writeInode(r, h, ps)
 			}
@@ -904,6 +923,7 @@ func (rs *restorer) restoreStream() error {
 	pend = nil
 	rs.stopWorkers()
 	rs.res.Bytes = cr.n
+	rs.checkDelivered(writeList, targets, seen, named, dirs, visited)
 
 	// Stage 4: directory attributes, deepest first.
 	progress(PhaseRestoreEnd)

@@ -3,12 +3,15 @@ package dump
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapestry-ndmp/tapestry/format/dump"
 
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
@@ -119,6 +122,31 @@ func TestIncrementalChainLinuxAndOurs(t *testing.T) {
 	compareTrees(t, want, snapshotTree(t, ours, SymtabName))
 }
 
+// restoreLinuxSample restores a Linux dump sample into dest. Linux dump
+// 0.4b47 wrote the directory entry of the file with a 255-byte name with a
+// record too short for any of the name: that file is on the image and no
+// name reaches it, which the restore reports (issue 11); nothing else may
+// fail.
+func restoreLinuxSample(t *testing.T, img, dest string) {
+	t.Helper()
+	f, err := os.Open(img)
+	must(t, err)
+	defer f.Close()
+	var bad []string
+	_, err = Restore(context.Background(), RestoreRequest{Input: f, Dest: dest, OnName: func(n NameResult) {
+		if n.Err != nil {
+			bad = append(bad, n.Path+": "+n.Err.Error())
+		}
+	}})
+	switch {
+	case len(bad) == 0 && err == nil:
+	case len(bad) == 1 && strings.Contains(bad[0], "no directory names it") && errors.Is(err, dump.ErrFormat):
+		t.Logf("%s: %s", filepath.Base(img), bad[0])
+	default:
+		t.Fatalf("Restore %s: %v %v", filepath.Base(img), err, bad)
+	}
+}
+
 // TestLinuxDumpImages: our restore of the shared Linux dump images equals
 // Linux restore's.
 func TestLinuxDumpImages(t *testing.T) {
@@ -139,7 +167,7 @@ func TestLinuxDumpImages(t *testing.T) {
 			ours := testutil.LoopFS(t, "ext4", 256)
 			for _, img := range chain {
 				linuxRestore(t, linux, "-r", "-f", filepath.Join(dir, img))
-				restoreImage(t, filepath.Join(dir, img), ours, nil)
+				restoreLinuxSample(t, filepath.Join(dir, img), ours)
 			}
 			lt := snapshotTree(t, linux, "restoresymtable", "lost+found")
 			ot := snapshotTree(t, ours, SymtabName, "lost+found")

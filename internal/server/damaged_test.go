@@ -1,0 +1,80 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	fdump "github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// Issue 11 item 5: the restore of an image whose root directory's block is
+// damaged (three bytes changed) restored nothing and halted SUCCESSFUL. Now
+// every inode no name reaches gets a failed LOG_FILE, the name of the list
+// fails, and the data service halts with INTERNAL_ERROR.
+func TestRestoreDamagedImageFails(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	populate(t, filepath.Join(f.dir, "vols", "vol1"))
+	var buf bytes.Buffer
+	if _, err := dump.Backup(f.ctx, dump.BackupRequest{Dir: filepath.Join(f.dir, "vols", "vol1"), Output: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	img := buf.Bytes()
+	r := fdump.NewReader(bytes.NewReader(img))
+	root := int64(-1)
+	for root < 0 {
+		h, err := r.Next()
+		if err == io.EOF || err != nil {
+			t.Fatalf("no root directory: %v", err)
+		}
+		if h.Kind == fdump.KindInode && h.Ino == fdump.RootIno {
+			root = h.Offset
+		}
+	}
+	copy(img[root+fdump.RecordSize+4:], []byte{0xff, 0xff, 0xff}) // record length and type of "."
+
+	ps := newPosts()
+	c := loginReader(f, func(ctx context.Context, m *ndmp.Message) { ps.handler(ctx, m) })
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	for off := 0; off < len(img); off += recSize {
+		if _, err := c.TapeWrite(ctx, img[off:off+recSize]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOEOF, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	if _, err := c.MoverListen(ctx, ndmp.MoverModeWrite, ndmp.AddrLocal); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
+	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/vol2", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
+	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, []ndmp.Name{whole}), ndmp.NoErr)
+	if dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost); dh.Reason != ndmp.DataHaltInternalError {
+		t.Errorf("restore of a damaged image halted %v, want INTERNAL_ERROR", dh.Reason)
+	}
+	lfs := logFilesOf(t, ps)
+	failed := map[string]bool{}
+	for _, lf := range lfs {
+		if lf.RecoveryStatus != ndmp.RecoverySuccessful {
+			failed[lf.Name] = true
+		}
+	}
+	// The root's damage, and d0..d3 (directories 3 and up) that no name
+	// reaches any more, and the list's name.
+	if !failed["/"] || len(failed) < 5 {
+		t.Errorf("LOG_FILE posts %+v: want the root, the unreachable inodes and the name failed", lfs)
+	}
+}
