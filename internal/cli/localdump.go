@@ -37,8 +37,8 @@ const localRestoreUsage = `restore -t|-x|-r -f IMAGE[,IMAGE...] [files...]
 
 -t lists the image, -x extracts the named files (all when none) and -r
 rebuilds the whole tree, applying an incremental image to an earlier
-restore (the state is kept in restore_symboltable). Restores into the
-current directory.`
+restore (the state is kept in restore_symboltable; an entry of the image
+with that name is not restored). Restores into the current directory.`
 
 type localArgs struct {
 	level    int

@@ -21,11 +21,7 @@ import (
 func TestRestoreDamagedImageFails(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	populate(t, filepath.Join(f.dir, "vols", "vol1"))
-	var buf bytes.Buffer
-	if _, err := dump.Backup(f.ctx, dump.BackupRequest{Dir: filepath.Join(f.dir, "vols", "vol1"), Output: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	img := buf.Bytes()
+	img := backupImage(t, filepath.Join(f.dir, "vols", "vol1"))
 	r := fdump.NewReader(bytes.NewReader(img))
 	root := int64(-1)
 	for root < 0 {
@@ -39,6 +35,30 @@ func TestRestoreDamagedImageFails(t *testing.T) {
 	}
 	copy(img[root+fdump.RecordSize+4:], []byte{0xff, 0xff, 0xff}) // record length and type of "."
 
+	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/vol2", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
+	reason, lfs := restoreFromTape(t, f, img, []ndmp.Name{whole})
+	if reason != ndmp.DataHaltInternalError {
+		t.Errorf("restore of a damaged image halted %v, want INTERNAL_ERROR", reason)
+	}
+	failed := map[string]bool{}
+	for _, lf := range lfs {
+		if lf.RecoveryStatus != ndmp.RecoverySuccessful {
+			failed[lf.Name] = true
+		}
+	}
+	// The root's damage, and d0..d3 (directories 3 and up) that no name
+	// reaches any more, and the list's name.
+	if !failed["/"] || len(failed) < 5 {
+		t.Errorf("LOG_FILE posts %+v: want the root, the unreachable inodes and the name failed", lfs)
+	}
+}
+
+// restoreFromTape writes img to the fixture's tape, restores it to
+// /vs1/vol2 with nlist and returns how the data service halted and the
+// LOG_FILE posts. start, when set, is the error DATA_START_RECOVER must
+// give; the restore then does not run.
+func restoreFromTape(t *testing.T, f *fixture, img []byte, nlist []ndmp.Name, start ...ndmp.Error) (ndmp.DataHaltReason, []ndmp.LogFilePost) {
+	t.Helper()
 	ps := newPosts()
 	c := loginReader(f, func(ctx context.Context, m *ndmp.Message) { ps.handler(ctx, m) })
 	ctx := f.ctx
@@ -60,21 +80,31 @@ func TestRestoreDamagedImageFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, "data connect", c.DataConnect(ctx, ndmp.Addr{AddrType: ndmp.AddrLocal}), ndmp.NoErr)
-	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/vol2", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
-	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, []ndmp.Name{whole}), ndmp.NoErr)
-	if dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost); dh.Reason != ndmp.DataHaltInternalError {
-		t.Errorf("restore of a damaged image halted %v, want INTERNAL_ERROR", dh.Reason)
+	want := ndmp.NoErr
+	if len(start) > 0 {
+		want = start[0]
 	}
+	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nlist), want)
+	// The session ends, and frees the tape, when the test is done with it.
+	defer c.Close(ctx)
+	if want != ndmp.NoErr {
+		return ndmp.DataHaltNA, nil
+	}
+	dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost)
 	lfs := logFilesOf(t, ps)
-	failed := map[string]bool{}
-	for _, lf := range lfs {
-		if lf.RecoveryStatus != ndmp.RecoverySuccessful {
-			failed[lf.Name] = true
-		}
+	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+	ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+	wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
+	wantErr(t, "tape close", c.TapeClose(ctx), ndmp.NoErr)
+	return dh.Reason, lfs
+}
+
+// backupImage returns a level 0 image of dir made by the engine.
+func backupImage(t *testing.T, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := dump.Backup(context.Background(), dump.BackupRequest{Dir: dir, Output: &buf}); err != nil {
+		t.Fatal(err)
 	}
-	// The root's damage, and d0..d3 (directories 3 and up) that no name
-	// reaches any more, and the list's name.
-	if !failed["/"] || len(failed) < 5 {
-		t.Errorf("LOG_FILE posts %+v: want the root, the unreachable inodes and the name failed", lfs)
-	}
+	return buf.Bytes()
 }

@@ -490,13 +490,21 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
 	}
 	lf := newLogFiles(d.ss, req.Nlist, names)
+	listOnly := op == ndmp.DataOpRecoverFilehist
+	if !listOnly && dest != "" {
+		if names = lf.refuseOutside(dest, req.Nlist, names); len(names) == 0 && len(req.Nlist) > 0 {
+			// Every name was refused: restoring none must not become
+			// restoring everything.
+			lf.finish(nil)
+			return ndmp.ErrIllegalArgs
+		}
+	}
 	if len(names) == 1 && names[0].Original == "" && names[0].Dest == "" {
 		// One name for the whole image, restored onto the restore root, is a
 		// full restore: incremental images then apply deletions and renames
 		// and restore the root's own attributes (as ndmpcopy asks).
 		names = nil
 	}
-	listOnly := op == ndmp.DataOpRecoverFilehist
 	if dest == "" && !listOnly {
 		d.ss.logMessage(ndmp.LogError, "no restore destination: set FILESYSTEM or the destination directory")
 		return ndmp.ErrIllegalArgs
@@ -549,6 +557,14 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile("/"+strings.TrimPrefix(e.Path, "/"), e.Ino) }
 		} else {
 			rr.Storage, rr.Path = d.ss.srv.o.Storage, dest
+			var err error
+			if rr.StateDir, err = d.ss.srv.restoreStateDir(rctx, dest); err != nil {
+				lf.finish(err)
+				stopProgress()
+				_ = dc.Close()
+				d.finish(nil, err, "restore")
+				return
+			}
 			if l := d.ss.sessionEvents(); l != nil {
 				dev, _ := d.ss.deviceNames()
 				rev = &restoreEvents{RestoreLog: l.Restore(dest), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}

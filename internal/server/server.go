@@ -67,7 +67,9 @@ type Options struct {
 	// Node is the name of this node.
 	Node string
 	// DataDir is where the TLS certificate is kept (tls/ndmp-cert.pem,
-	// tls/ndmp-key.pem); empty disables TLS.
+	// tls/ndmp-key.pem) and where restores keep their state, outside every
+	// volume (restore-state/); empty disables TLS and keeps the state in
+	// the destination.
 	DataDir string
 	// Version is the revision reported by CONFIG_GET_SERVER_INFO.
 	Version string

@@ -196,6 +196,9 @@ type restorer struct {
 	// damaged counts the names and inodes the image promises and does not
 	// deliver (each reported through OnName); the restore then fails.
 	damaged int
+	// lost holds the paths of files that could not be written; the state
+	// saved for the next incremental does not count them as restored.
+	lost map[string]bool
 }
 
 // restoreWriteBuffer is how much contiguous file data restore gathers
@@ -499,13 +502,13 @@ func (rs *restorer) restoreStream() error {
 	}
 	var old *symtab
 	full := len(rs.req.Names) == 0
-	if full && !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite {
+	if full && !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite && vol.Level > 0 {
+		// A level 0 starts afresh: whatever holds the state's name then
+		// does not stop it (issue 11).
 		if old, err = loadSymtab(stateDir); err != nil {
 			return err
 		}
-		if vol.Level == 0 {
-			old = nil
-		} else {
+		{
 			if old == nil {
 				return fmt.Errorf("restore: this is a level %d image; restore its level 0 image into %s first (no %s there)", vol.Level, stateDir, SymtabName)
 			}
@@ -561,13 +564,15 @@ func (rs *restorer) restoreStream() error {
 		p := queue[0]
 		queue = queue[1:]
 		ents := entries[paths[p]]
-		sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+		sort.SliceStable(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
 		for i, e := range ents {
 			named[e.Ino] = true
+			cp := joinRel(p, e.Name)
 			if i > 0 && ents[i-1].Name == e.Name {
+				rs.nameResult(cp, e.Ino, fmt.Errorf("%w: directory inode %d holds the name %q twice (inodes %d and %d); only the first is restored",
+					dump.ErrFormat, paths[p], e.Name, ents[i-1].Ino, e.Ino))
 				continue
 			}
-			cp := joinRel(p, e.Name)
 			if !validName(e.Name) {
 				rs.nameResult(cp, e.Ino, fmt.Errorf("%w: unsafe name %q in directory inode %d", dump.ErrFormat, e.Name, paths[p]))
 				continue
@@ -643,6 +648,9 @@ func (rs *restorer) restoreStream() error {
 				plainDirs = append(plainDirs, d)
 			}
 		}
+	}
+	if !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite {
+		rs.reserveStateNames(targets, stateDir)
 	}
 	if rs.opt.list {
 		for p, ino := range targets {
@@ -952,7 +960,14 @@ func (rs *restorer) restoreStream() error {
 				dirsNew[ino] = true
 			}
 		}
+		for p := range rs.lost {
+			delete(targets, p)
+		}
 		if err := saveSymtab(stateDir, &symtab{Level: vol.Level, Date: vol.Date, Paths: targets, Dirs: dirsNew}); err != nil {
+			if n := rs.res.Errors; n > 0 {
+				// Not only the state: the names that failed first.
+				return fmt.Errorf("restore: %d names could not be restored (each is reported), and %w", n, err)
+			}
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
@@ -1044,6 +1059,7 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 	if !rs.opt.force && (in.Size > 1<<20 || rs.space >= 256) {
 		rs.space = 0
 		if err = rs.checkSpace(in.Size); err != nil {
+			rs.lose(paths[0])
 			rs.nameResult(paths[0], in.Ino, err)
 			return nil
 		}
@@ -1097,7 +1113,9 @@ func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *
 	if err != nil {
 		if p.fd >= 0 {
 			unix.Close(p.fd)
+			err = rs.dropPartial(rs.fs, paths[0], err)
 		}
+		rs.lose(paths[0])
 		rs.nameResult(paths[0], in.Ino, err)
 		return nil
 	}

@@ -1,7 +1,9 @@
 package dump
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
@@ -101,3 +103,23 @@ func (rs *restorer) checkDelivered(writeList map[uint32][]string, targets map[st
 }
 
 func sortInos(s []uint32) { sort.Slice(s, func(i, j int) bool { return s[i] < s[j] }) }
+
+// dropPartial removes the file at p whose data could not all be written
+// (no space left, an I/O error): a file cut short, or empty, must not be
+// left looking restored (issue 11). The error says what became of it.
+func (rs *restorer) dropPartial(fs *destFS, p string, err error) error {
+	if rerr := fs.remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return fmt.Errorf("%w; the partly written file could not be removed: %v", err, rerr)
+	}
+	return fmt.Errorf("%w (the partly written file was removed)", err)
+}
+
+// lose records that the file at p was not restored.
+func (rs *restorer) lose(p string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.lost == nil {
+		rs.lost = map[string]bool{}
+	}
+	rs.lost[p] = true
+}

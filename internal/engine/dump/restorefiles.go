@@ -269,9 +269,11 @@ func (rs *restorer) createSmall(fs *destFS, p *pending) {
 		}
 		if err != nil && fd >= 0 {
 			unix.Close(fd)
+			err = rs.dropPartial(fs, j.paths[0], err)
 		}
 	}
 	if err != nil {
+		rs.lose(j.paths[0])
 		rs.nameResult(j.paths[0], in.Ino, err)
 		return
 	}
