@@ -36,7 +36,7 @@ func TestRestoreDamagedImageFails(t *testing.T) {
 	copy(img[root+fdump.RecordSize+4:], []byte{0xff, 0xff, 0xff}) // record length and type of "."
 
 	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/vol2", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
-	reason, lfs := restoreFromTape(t, f, img, []ndmp.Name{whole})
+	reason, lfs := restoreFromTape(t, f, img, vol2, []ndmp.Name{whole})
 	if reason != ndmp.DataHaltInternalError {
 		t.Errorf("restore of a damaged image halted %v, want INTERNAL_ERROR", reason)
 	}
@@ -53,11 +53,14 @@ func TestRestoreDamagedImageFails(t *testing.T) {
 	}
 }
 
-// restoreFromTape writes img to the fixture's tape, restores it to
-// /vs1/vol2 with nlist and returns how the data service halted and the
-// LOG_FILE posts. start, when set, is the error DATA_START_RECOVER must
-// give; the restore then does not run.
-func restoreFromTape(t *testing.T, f *fixture, img []byte, nlist []ndmp.Name, start ...ndmp.Error) (ndmp.DataHaltReason, []ndmp.LogFilePost) {
+// vol2 is the restore environment of the tests that restore to /vs1/vol2.
+var vol2 = []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}
+
+// restoreFromTape writes img to the fixture's tape, restores it with env
+// and nlist and returns how the data service halted and the LOG_FILE
+// posts. start, when set, is the error DATA_START_RECOVER must give; the
+// restore then does not run.
+func restoreFromTape(t *testing.T, f *fixture, img []byte, env []ndmp.Pval, nlist []ndmp.Name, start ...ndmp.Error) (ndmp.DataHaltReason, []ndmp.LogFilePost) {
 	t.Helper()
 	ps := newPosts()
 	c := loginReader(f, func(ctx context.Context, m *ndmp.Message) { ps.handler(ctx, m) })
@@ -84,7 +87,7 @@ func restoreFromTape(t *testing.T, f *fixture, img []byte, nlist []ndmp.Name, st
 	if len(start) > 0 {
 		want = start[0]
 	}
-	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nlist), want)
+	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", env, nlist), want)
 	// The session ends, and frees the tape, when the test is done with it.
 	defer c.Close(ctx)
 	if want != ndmp.NoErr {

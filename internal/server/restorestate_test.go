@@ -1,11 +1,15 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -28,7 +32,7 @@ func TestRestoreStateOutsideVolume(t *testing.T) {
 	img := backupImage(t, src)
 	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/vol2", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
 	for i := 0; i < 2; i++ {
-		reason, lfs := restoreFromTape(t, f, img, []ndmp.Name{whole})
+		reason, lfs := restoreFromTape(t, f, img, vol2, []ndmp.Name{whole})
 		if reason != ndmp.DataHaltSuccessful || len(lfs) != 1 || lfs[0].RecoveryStatus != ndmp.RecoverySuccessful {
 			t.Fatalf("restore %d: halted %v, LOG_FILE %+v\n%s", i+1, reason, lfs, f.logs.String())
 		}
@@ -61,7 +65,7 @@ func TestNlistDestinationOutsideVolume(t *testing.T) {
 	name := func(orig, dest string) ndmp.Name {
 		return ndmp.Name{OriginalPath: orig, DestinationDir: dest, Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
 	}
-	reason, lfs := restoreFromTape(t, f, img, []ndmp.Name{name("/a.txt", "/vs1/vol2/a.txt"), name("/b.txt", "/vs1/vol1/b.txt")})
+	reason, lfs := restoreFromTape(t, f, img, vol2, []ndmp.Name{name("/a.txt", "/vs1/vol2/a.txt"), name("/b.txt", "/vs1/vol1/b.txt")})
 	status := map[string]ndmp.RecoveryStatus{}
 	for _, lf := range lfs {
 		status[lf.Name] = lf.RecoveryStatus
@@ -78,8 +82,53 @@ func TestNlistDestinationOutsideVolume(t *testing.T) {
 			t.Errorf("%s written", p)
 		}
 	}
-	restoreFromTape(t, f, img, []ndmp.Name{name("/b.txt", "/vs1/vol1/b.txt")}, ndmp.ErrIllegalArgs)
+	restoreFromTape(t, f, img, vol2, []ndmp.Name{name("/b.txt", "/vs1/vol1/b.txt")}, ndmp.ErrIllegalArgs)
 	if _, err := os.Lstat(filepath.Join(dst, "b.txt")); err == nil {
 		t.Error("b.txt written by a list of refused names")
+	}
+}
+
+// TestRestoreOutOfSpaceLogFiles (issue 11 item 7, N14, D9): an NDMP restore
+// with FORCE=Y into a volume on a 32 MB ext4 file system too small for the
+// image posts a failed LOG_FILE for each file it could not write (and
+// removed), fails the name of the list, and leaves no file cut short; its
+// state lives outside the full volume, so it is saved.
+func TestRestoreOutOfSpaceLogFiles(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	small := testutil.LoopFS(t, "ext4", 32)
+	if _, err := f.st.CreateVolume(f.ctx, storage.VolumeSpec{Name: "small", SVM: "vs1", HostPath: small, SnapshotProvider: "copy"}); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	for i := 0; i < 3; i++ {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("big%d", i)), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := backupImage(t, src)
+	whole := ndmp.Name{OriginalPath: "/", DestinationDir: "/vs1/small", Node: ndmp.InvalidQuad, FHInfo: ndmp.InvalidQuad}
+	_, lfs := restoreFromTape(t, f, img, []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/small"}, {Name: "FORCE", Value: "Y"}}, []ndmp.Name{whole})
+	failed := map[string]bool{}
+	for _, lf := range lfs {
+		if lf.RecoveryStatus != ndmp.RecoverySuccessful {
+			failed[lf.Name] = true
+		}
+	}
+	if !failed["/"] || len(failed) < 2 {
+		t.Fatalf("LOG_FILE posts %+v: want each file that did not fit and the name failed", lfs)
+	}
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("big%d", i)
+		b, err := os.ReadFile(filepath.Join(small, name))
+		switch {
+		case failed[name] && err == nil:
+			t.Errorf("%s failed and is still there (%d bytes)", name, len(b))
+		case !failed[name] && !bytes.Equal(b, big):
+			t.Errorf("%s: %d bytes, %v, and no failed LOG_FILE", name, len(b), err)
+		}
+	}
+	if states, _ := filepath.Glob(filepath.Join(f.dir, RestoreStateDir, "vs1", "*", "root", dump.SymtabName)); len(states) != 1 {
+		t.Errorf("restore state: %v", states)
 	}
 }
