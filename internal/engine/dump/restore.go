@@ -508,14 +508,12 @@ func (rs *restorer) restoreStream() error {
 		if old, err = loadSymtab(stateDir); err != nil {
 			return err
 		}
-		{
-			if old == nil {
-				return fmt.Errorf("restore: this is a level %d image; restore its level 0 image into %s first (no %s there)", vol.Level, stateDir, SymtabName)
-			}
-			if old.Date.Unix() != vol.BaseDate.Unix() {
-				return fmt.Errorf("restore: level %d image is not the next of the chain: its base dump is from %s, the last image restored here is from %s",
-					vol.Level, vol.BaseDate.UTC().Format(time.RFC3339), old.Date.UTC().Format(time.RFC3339))
-			}
+		if old == nil {
+			return fmt.Errorf("restore: this is a level %d image; restore its level 0 image into %s first (no %s there)", vol.Level, stateDir, SymtabName)
+		}
+		if old.Date.Unix() != vol.BaseDate.Unix() {
+			return fmt.Errorf("restore: level %d image is not the next of the chain: its base dump is from %s, the last image restored here is from %s",
+				vol.Level, vol.BaseDate.UTC().Format(time.RFC3339), old.Date.UTC().Format(time.RFC3339))
 		}
 	}
 	if _, ok := dirs[dump.RootIno]; !ok && (old == nil) {
@@ -856,8 +854,11 @@ func (rs *restorer) restoreStream() error {
 			keptIno[ino] = p
 		case keptIno[ino] != "":
 			err = rs.fs.link(keptIno[ino], p)
-		default:
+		case vol.Level == 0:
+			// A level 0 holds every file it names.
 			rs.damage(p, ino, fmt.Errorf("%w: inode %d is neither on this image nor restored before", dump.ErrFormat, ino))
+		default:
+			err = fmt.Errorf("inode %d is neither on this image nor restored before (an incremental image holds only what changed)", ino)
 		}
 		if err != nil {
 			rs.nameResult(p, ino, err)
