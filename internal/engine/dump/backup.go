@@ -378,7 +378,9 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	}
 
 	maps := req.InodeMaps
-	if maps == nil {
+	if maps == nil || req.Catalog == nil {
+		// Without a catalog nothing is kept: the map is the backup's own
+		// (the quick walk renumbers in it).
 		maps = &InodeMaps{}
 	}
 	im, releaseMap, err := maps.acquire(ctx, req.Catalog, src.volKey)
