@@ -7,7 +7,6 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
-	"time"
 
 	fdump "github.com/tapestry-ndmp/tapestry/format/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
@@ -19,6 +18,7 @@ import (
 // every inode no name reaches gets a failed LOG_FILE, the name of the list
 // fails, and the data service halts with INTERNAL_ERROR.
 func TestRestoreDamagedImageFails(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	populate(t, filepath.Join(f.dir, "vols", "vol1"))
 	img := backupImage(t, filepath.Join(f.dir, "vols", "vol1"))
@@ -93,10 +93,10 @@ func restoreFromTape(t *testing.T, f *fixture, img []byte, env []ndmp.Pval, nlis
 	if want != ndmp.NoErr {
 		return ndmp.DataHaltNA, nil
 	}
-	dh := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost)
+	dh := ps.wait(t, ndmp.NotifyDataHalted, hangGuard).Body.(*ndmp.NotifyDataHaltedPost)
 	lfs := logFilesOf(t, ps)
 	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
-	ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second)
+	ps.wait(t, ndmp.NotifyMoverHalted, hangGuard)
 	wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
 	wantErr(t, "tape close", c.TapeClose(ctx), ndmp.NoErr)
 	return dh.Reason, lfs

@@ -19,6 +19,7 @@ import (
 // data directory, so the image's directory is restored as it is, and a
 // second restore works.
 func TestRestoreStateOutsideVolume(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := t.TempDir()
 	for p, data := range map[string]string{dump.SymtabName + "/inside.txt": "inside", "a.txt": "alpha"} {
@@ -54,6 +55,7 @@ func TestRestoreStateOutsideVolume(t *testing.T) {
 // of refused names only is refused as a whole (ILLEGAL_ARGS), never turned
 // into a restore of everything.
 func TestNlistDestinationOutsideVolume(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := t.TempDir()
 	for _, p := range []string{"a.txt", "b.txt"} {
@@ -94,6 +96,7 @@ func TestNlistDestinationOutsideVolume(t *testing.T) {
 // removed), fails the name of the list, and leaves no file cut short; its
 // state lives outside the full volume, so it is saved.
 func TestRestoreOutOfSpaceLogFiles(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	small := testutil.LoopFS(t, "ext4", 32)
 	if _, err := f.st.CreateVolume(f.ctx, storage.VolumeSpec{Name: "small", SVM: "vs1", HostPath: small, SnapshotProvider: "copy"}); err != nil {
