@@ -34,7 +34,11 @@ type mover struct {
 	bytesLeft  uint64
 	winOff     uint64
 	winLen     uint64
-	addr       ndmp.Addr
+	// winSet tells a window the DMA set (MOVER_SET_WINDOW, even of
+	// length 0) from none: the draft makes the window invalid (0, 0) at
+	// IDLE and at SET_RECORD_SIZE.
+	winSet bool
+	addr   ndmp.Addr
 
 	ln net.Listener
 	dc net.Conn
@@ -82,7 +86,7 @@ func (m *mover) setRecordSize(n uint32) ndmp.Error {
 		return ndmp.ErrIllegalArgs
 	}
 	m.recordSize = n
-	m.winOff, m.winLen = 0, 0
+	m.winOff, m.winLen, m.winSet = 0, 0, false
 	return ndmp.NoErr
 }
 
@@ -115,7 +119,7 @@ func (m *mover) setWindow(off, length uint64) ndmp.Error {
 	default:
 		return ndmp.ErrIllegalState
 	}
-	m.winOff, m.winLen = off, length
+	m.winOff, m.winLen, m.winSet = off, length, true
 	if m.recordSize > 0 {
 		m.recordNum = uint32(off / uint64(m.recordSize))
 	}
@@ -146,8 +150,10 @@ func (m *mover) checkActivateLocked(mode ndmp.MoverMode, t ndmp.AddrType) ndmp.E
 	if mode == ndmp.MoverModeRead && tmode == ndmp.TapeReadMode {
 		return ndmp.ErrPermission
 	}
-	if m.winLen == 0 {
-		// No window was set: allow the whole stream.
+	if !m.winSet {
+		// No window was set: allow the whole stream. A window the DMA
+		// set to length 0 stays empty: the mover pauses at the first
+		// record (Amanda's NDMP device sets (0, 0) before it listens).
 		m.winOff, m.winLen = 0, math.MaxUint64
 	}
 	rs := uint64(m.recordSize)
@@ -643,6 +649,7 @@ func (m *mover) resetLocked() {
 	m.st, m.mode = ndmp.MoverStateIdle, ndmp.MoverModeNoaction
 	m.pause, m.halt = ndmp.MoverPauseNA, ndmp.MoverHaltNA
 	m.recordNum, m.bytesMoved, m.seekPos, m.bytesLeft, m.winOff, m.winLen = 0, 0, 0, 0, 0, 0
+	m.winSet = false
 	m.addr, m.ln, m.dc = ndmp.Addr{}, nil, nil
 }
 

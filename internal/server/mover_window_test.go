@@ -1,0 +1,103 @@
+package server
+
+import (
+	"bytes"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tapestry-ndmp/tapestry/ndmp"
+)
+
+// waitMoverStops waits until the mover of c leaves ACTIVE for PAUSED or
+// HALTED and returns its state.
+func waitMoverStops(t *testing.T, f *fixture, c *ndmp.Client) *ndmp.MoverGetStateReply {
+	t.Helper()
+	var ms *ndmp.MoverGetStateReply
+	if !waitUntil(20*time.Second, func() bool {
+		var err error
+		ms, err = c.MoverGetState(f.ctx)
+		return err == nil && (ms.State == ndmp.MoverStatePaused || ms.State == ndmp.MoverStateHalted)
+	}) {
+		t.Fatalf("mover neither paused nor halted: %+v", ms)
+	}
+	return ms
+}
+
+// wantEOW checks that the mover paused at the end of its window at stream
+// offset pos with moved bytes written, and that the DMA got
+// NOTIFY_MOVER_PAUSED(EOW) for it.
+func wantEOW(t *testing.T, ms *ndmp.MoverGetStateReply, ps *posts, pos, moved uint64) {
+	t.Helper()
+	if ms.State != ndmp.MoverStatePaused || ms.PauseReason != ndmp.MoverPauseEOW || ms.BytesMoved != moved {
+		t.Fatalf("mover %v (pause %v, halt %v) with %d bytes moved, want PAUSED(EOW) with %d",
+			ms.State, ms.PauseReason, ms.HaltReason, ms.BytesMoved, moved)
+	}
+	p := ps.wait(t, ndmp.NotifyMoverPaused, 10*time.Second).Body.(*ndmp.NotifyMoverPausedPost)
+	if p.Reason != ndmp.MoverPauseEOW || p.SeekPosition != pos {
+		t.Fatalf("NOTIFY_MOVER_PAUSED %+v, want EOW at %d", p, pos)
+	}
+}
+
+// Issue 11 (item 3), draft 2.3.5.1.4-5 and MOVER_SET_WINDOW: a window the
+// DMA sets to length 0 is a window, not "no window". Amanda's NDMP device
+// sends MOVER_SET_WINDOW(0, 0) and MOVER_LISTEN(READ) so that the mover
+// takes the connection but writes nothing until the device has written
+// its own label and file header with TAPE_WRITE; the mover used to take
+// the empty window for an unlimited one and write the whole stream to the
+// tape at once. Now the first record pauses the mover (EOW) with nothing
+// written; the DMA writes to the tape while the mover is paused, sets a
+// window of two records and continues, the mover pauses again after
+// them, and a last window takes the rest of the stream. The tape holds the
+// DMA's record followed by the stream.
+func TestMoverZeroWindowPausesBeforeWriting(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "empty window", c.MoverSetWindow(ctx, 0, 0), ndmp.NoErr)
+	addr, err := c.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(5*recSize + 77)
+	dc, err := net.Dial("tcp", addr.AddrPorts()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = dc.Write(data)
+		_ = dc.Close()
+	}()
+	wantEOW(t, waitMoverStops(t, f, c), ps, 0, 0)
+	if ts, err := c.TapeGetState(ctx); err != nil || ts.FileNum != 0 || ts.BlockNo != 0 {
+		t.Fatalf("tape after the pause: %+v %v, want nothing written", ts, err)
+	}
+	label := bytes.Repeat([]byte("LABEL"), recSize/5)
+	if _, err := c.TapeWrite(ctx, label); err != nil {
+		t.Fatalf("TAPE_WRITE while the mover is paused: %v", err)
+	}
+	wantErr(t, "two-record window", c.MoverSetWindow(ctx, 0, 2*recSize), ndmp.NoErr)
+	wantErr(t, "continue", c.MoverContinue(ctx), ndmp.NoErr)
+	wantEOW(t, waitMoverStops(t, f, c), ps, 2*recSize, 2*recSize)
+	wantErr(t, "rest window", c.MoverSetWindow(ctx, 2*recSize, math.MaxUint64-2*recSize), ndmp.NoErr)
+	wantErr(t, "continue", c.MoverContinue(ctx), ndmp.NoErr)
+	h := ps.wait(t, ndmp.NotifyMoverHalted, 10*time.Second).Body.(*ndmp.NotifyMoverHaltedPost)
+	if ms, _ := c.MoverGetState(ctx); h.Reason != ndmp.MoverHaltConnectClosed || ms.BytesMoved != uint64(len(data)) {
+		t.Fatalf("halt %v with %d bytes moved, want CONNECT_CLOSED with %d", h.Reason, ms.BytesMoved, len(data))
+	}
+	wantErr(t, "stop", c.MoverStop(ctx), ndmp.NoErr)
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := readTapeFile(t, f, c)
+	want := append(append([]byte{}, label...), data...)
+	want = append(want, make([]byte, recSize-len(data)%recSize)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("tape holds %d bytes, want the DMA's record and the %d-byte stream padded (%d)", len(got), len(data), len(want))
+	}
+}
