@@ -40,7 +40,8 @@ const amandaBlock = 32768
 //     writes two files in 1 MiB parts, the second running past the end of
 //     its 4 MiB cartridge (NOTIFY_MOVER_PAUSED EOM) and going on on the next
 //     cartridge the changer loads; the recovery clerk's DirectTCP path
-//     (Xfer::Source::Recovery: read_to_connection) reads every part back.
+//     (Xfer::Source::Recovery: read_to_connection) reads every part back;
+//   - a third file goes over IndirectTCP, Amanda's default.
 //
 // Every file read back equals the file written, padded to whole blocks.
 // Before the mover honoured a window of length 0 the DirectTCP write failed
@@ -54,10 +55,25 @@ func TestAmandaNDMPDevice(t *testing.T) {
 		"NDMP_USER=admin", "NDMP_PASSWORD=" + n.password}
 	tapeWritePath(t, a, dir, env)
 	directTCPPath(t, a, dir, env)
+	indirectTCPPath(t, a, dir, env)
 	inv := a.mustRun(t, dir, nil, a.amtape, conf, "inventory")
-	if !regexp.MustCompile(`(?m)^slot 3: label TAP-03 barcode \S+ \(in drive 0\)`).MatchString(inv) {
-		t.Fatalf("inventory after the DirectTCP recovery does not show TAP-03 in the drive:\n%s", inv)
+	if !regexp.MustCompile(`(?m)^slot 4: label TAP-04 barcode \S+ \(in drive 0\)`).MatchString(inv) {
+		t.Fatalf("inventory after the last recovery does not show TAP-04 in the drive:\n%s", inv)
 	}
+}
+
+// indirectTCPPath writes F in one part on TAP-04 with Amanda's default,
+// IndirectTCP (the mover stays IDLE until write_from_connection sets the
+// window and listens), and reads it back over DirectTCP.
+func indirectTCPPath(t *testing.T, a *amanda, dir string, env []string) {
+	t.Helper()
+	src := randomFile(t, a, dir, "F", 900<<10+9, 6)
+	out := a.mustRun(t, dir, append(env, "AMANDA_INDIRECT=1"), a.perl, "amanda_device.pl", "write-dtcp", "0", "TAP-04", "F")
+	if !strings.HasSuffix(out, fmt.Sprintf("part F TAP-04 1 %d 0 1\nok\n", len(src))) {
+		t.Fatalf("write-dtcp over IndirectTCP:\n%s", out)
+	}
+	a.mustRun(t, dir, env, a.perl, "amanda_device.pl", "read-dtcp", "F.dtcp", "TAP-04:1")
+	sameBlocks(t, "recovery of F", src, filepath.Join(dir, "F.dtcp"), true)
 }
 
 // labelAndLoad labels the four cartridges with amlabel and moves them with

@@ -5,7 +5,7 @@
 #
 # Environment: AMANDA_CONFIG (the configuration: its tpchanger is chg-ndmp
 # on the server's library), NDMP_DEVICE (ndmp:HOST:PORT@DRIVE), NDMP_USER,
-# NDMP_PASSWORD.
+# NDMP_PASSWORD; AMANDA_INDIRECT=1 makes write-dtcp use IndirectTCP.
 #
 # Commands (each prints one line per file or part, which the test checks):
 #   write-blocks LABEL FILE...      TAPE_WRITE path: start, then start_file,
@@ -193,7 +193,11 @@ sub write_dtcp {
     in_main_loop(sub {
         load_volume($label, sub {
             my ($d) = @_;
-            die "INDIRECT is set; want DirectTCP\n" if $d->property_get("INDIRECT");
+            # The configuration sets INDIRECT NO (DirectTCP proper);
+            # AMANDA_INDIRECT=1 restores Amanda's default, IndirectTCP.
+            $d->property_set("INDIRECT", 1) if $ENV{'AMANDA_INDIRECT'};
+            die "INDIRECT is " . ($d->property_get("INDIRECT") ? "on" : "off") . "\n"
+                if !$d->property_get("INDIRECT") != !$ENV{'AMANDA_INDIRECT'};
             $d->start($ACCESS_WRITE, $label, $TIMESTAMP)
                 or die "start $label: " . $d->error_or_status() . "\n";
             Amanda::MainLoop::quit();
