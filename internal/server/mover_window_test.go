@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"net"
 	"testing"
@@ -99,5 +100,46 @@ func TestMoverZeroWindowPausesBeforeWriting(t *testing.T) {
 	want = append(want, make([]byte, recSize-len(data)%recSize)...)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("tape holds %d bytes, want the DMA's record and the %d-byte stream padded (%d)", len(got), len(data), len(want))
+	}
+}
+
+// Issue 11 (item 3), draft MOVER_SET_WINDOW and 2.3.5.1.6: the restore side
+// of the same rule, Amanda's connect_impl for reading: with the window set
+// to (0, 0) a MOVER_READ is outside the window, so the mover pauses with
+// SEEK at offset 0 before it reads the tape; a window set in PAUSED lets
+// it deliver the bytes.
+func TestMoverZeroWindowRestorePausesSeek(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	ps := newPosts()
+	c := f.login(&ndmp.ClientConfig{PostHandler: ps.handler})
+	ctx := f.ctx
+	wantErr(t, "tape open", c.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	data := pattern(3 * recSize)
+	for i := 0; i < 3; i++ {
+		if _, err := c.TapeWrite(ctx, data[i*recSize:(i+1)*recSize]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.TapeMTIO(ctx, ndmp.MTIOREW, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "record size", c.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	wantErr(t, "empty window", c.MoverSetWindow(ctx, 0, 0), ndmp.NoErr)
+	rc := dialMover(t, ctx, c, ndmp.MoverModeWrite)
+	wantErr(t, "read", c.MoverRead(ctx, 0, uint64(len(data))), ndmp.NoErr)
+	ms := waitMoverStops(t, f, c)
+	if ms.State != ndmp.MoverStatePaused || ms.PauseReason != ndmp.MoverPauseSeek || ms.BytesMoved != 0 {
+		t.Fatalf("mover %v (pause %v) with %d bytes moved, want PAUSED(SEEK) with none", ms.State, ms.PauseReason, ms.BytesMoved)
+	}
+	p := ps.wait(t, ndmp.NotifyMoverPaused, 10*time.Second).Body.(*ndmp.NotifyMoverPausedPost)
+	if p.Reason != ndmp.MoverPauseSeek || p.SeekPosition != 0 {
+		t.Fatalf("NOTIFY_MOVER_PAUSED %+v, want SEEK at 0", p)
+	}
+	wantErr(t, "window", c.MoverSetWindow(ctx, 0, math.MaxUint64), ndmp.NoErr)
+	wantErr(t, "continue", c.MoverContinue(ctx), ndmp.NoErr)
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(rc, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored %v, equal %v", err, bytes.Equal(got, data))
 	}
 }
