@@ -530,6 +530,8 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			Names:   names,
 			Limiter: d.ss.srv.o.DumpLimiter,
 			OnName:  lf.onName,
+			// The engine reads ndmpd.offset_map.enable from it.
+			Catalog: d.ss.srv.o.Catalog,
 		}
 		if direct {
 			// Direct access recovery: every read of the engine becomes a

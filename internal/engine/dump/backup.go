@@ -131,8 +131,8 @@ type BackupRequest struct {
 	NextVolume func(n int) (io.Writer, error)
 	// RecordSize is the tape record size in bytes (D6); 0 means 10 KB.
 	RecordSize int
-	// OffsetMap writes the offset map (option ndmpd.offset_map.enable;
-	// enhanced DAR needs it). Default on unless DisableOffsetMap.
+	// DisableOffsetMap leaves out the offset map that enhanced DAR needs,
+	// as the option ndmpd.offset_map.enable off in Catalog does.
 	DisableOffsetMap bool
 	// Snapshots names the snapshots the backup creates; nil uses a private
 	// namer (numbers then start at 0 for every backup).
@@ -421,10 +421,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		defer aw.Abort()
 		cw.w = aw
 	}
+	offsetMap, err := offsetMapOn(ctx, req.Catalog)
+	if err != nil {
+		return res, err
+	}
 	dw, err := dump.NewWriter(&cw, dump.Options{
 		Date: date, BaseDate: base, Level: level, Label: "none",
 		Filesys: src.backupKey, Device: src.backupKey, Host: req.Host, NTREC: ntrec,
-		OffsetMap: !req.DisableOffsetMap, VolumeSize: req.VolumeSize,
+		OffsetMap: offsetMap && !req.DisableOffsetMap, VolumeSize: req.VolumeSize,
 		NextVolume: nextVolume(req.NextVolume, &cw),
 	})
 	if err != nil {

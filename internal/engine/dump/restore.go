@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 )
@@ -81,6 +82,10 @@ type RestoreRequest struct {
 	// with LocalTape it must be exactly the image's.
 	RecordSize int
 	LocalTape  bool
+	// Catalog is the node's catalog, read for the option
+	// ndmpd.offset_map.enable: with it off, enhanced DAR is not done (a
+	// directory DAR gives MsgNoFilesCreated). Nil: the option is on.
+	Catalog catalog.Store
 	// Names restricts the restore; empty restores everything.
 	Names    []RestoreName
 	Limiter  *Limiter
@@ -236,6 +241,11 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	opt, err := parseRestoreEnv(req.Env)
 	if err != nil {
 		return res, err
+	}
+	if opt.enhanced {
+		if opt.enhanced, err = offsetMapOn(ctx, req.Catalog); err != nil {
+			return res, err
+		}
 	}
 	dest := req.Dest
 	var loc *storage.Location
