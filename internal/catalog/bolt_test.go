@@ -185,9 +185,9 @@ func TestMigrateAnyStore(t *testing.T) {
 }
 
 // A file of schema 1 keeps its version in the bucket "meta" and its dump
-// dates keys escaped with url.PathEscape: OpenBolt moves the version into
-// the key space and migrates those keys to Key's escaping (the inode maps
-// keep theirs).
+// dates and inode map keys escaped with url.PathEscape: OpenBolt moves the
+// version into the key space and migrates those keys to Key's escaping
+// (schemas 2 and 3).
 func TestBoltSchema1Upgrade(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "catalog.db")
 	db, err := bolt.Open(path, 0o600, nil)
@@ -197,7 +197,7 @@ func TestBoltSchema1Upgrade(t *testing.T) {
 	old := map[string]string{
 		"dump/dates/%2Fvs1%2Fvol%201/-":       "dates a",
 		"dump/dates/%2Fvs1%2Fvol1/nightly%3F": "dates b",
-		"dump/inomap/vs1%2Fvol1@u-1":          "map",
+		"dump/inomap/vs1%2Fvol%3B1@u-1":       "map",
 		"storage/volume/vs1/vol1":             "volume",
 	}
 	err = db.Update(func(btx *bolt.Tx) error {
@@ -222,7 +222,7 @@ func TestBoltSchema1Upgrade(t *testing.T) {
 	want := map[string]string{
 		Key("dump", "dates", "/vs1/vol 1", "-"):       "dates a",
 		Key("dump", "dates", "/vs1/vol1", "nightly?"): "dates b",
-		"dump/inomap/vs1%2Fvol1@u-1":                  "map",
+		Key("dump", "inomap", "vs1/vol;1@u-1"):        "map",
 		"storage/volume/vs1/vol1":                     "volume",
 		SchemaKey():                                   strconv.Itoa(CurrentSchema),
 	}

@@ -22,13 +22,14 @@ type Migration struct {
 }
 
 // CurrentSchema is the schema version this build writes.
-const CurrentSchema = 2
+const CurrentSchema = 3
 
 // Migrations returns every step up to CurrentSchema, oldest first.
 func Migrations() []Migration {
 	return []Migration{
 		{From: 0, Apply: func(Tx) error { return nil }},
 		{From: 1, Apply: func(tx Tx) error { return rekeyEscaped(tx, "dump", "dates") }},
+		{From: 2, Apply: func(tx Tx) error { return rekeyEscaped(tx, "dump", "inomap") }},
 	}
 }
 
@@ -98,7 +99,8 @@ func migrateStep(tx Tx, from int, steps []Migration) error {
 }
 
 // rekeyEscaped rebuilds with Key the keys below Prefix(ns, kind) whose
-// parts were escaped with url.PathEscape: the dump dates until schema 2.
+// parts were escaped with url.PathEscape: the dump dates until schema 2,
+// the dump inode maps until schema 3.
 func rekeyEscaped(tx Tx, ns, kind string) error {
 	prefix := Prefix(ns, kind)
 	kvs, err := tx.List(prefix)

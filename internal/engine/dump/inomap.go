@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -140,7 +139,9 @@ func (im *InodeMap) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func inodeMapKey(volume string) string { return InodeMapPrefix + url.PathEscape(volume) }
+// inodeMapKey is the catalog key of a volume's inode map (volume is its id,
+// "svm/volume@uuid", one part of the key).
+func inodeMapKey(volume string) string { return catalog.Key("dump", "inomap", volume) }
 
 func loadInodeMap(ctx context.Context, st catalog.Store, volume string) (*InodeMap, error) {
 	im := NewInodeMap()
