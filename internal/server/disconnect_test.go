@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -139,11 +140,35 @@ func lastPhase(t *testing.T, dir string) string {
 // about dirEntry bytes a file) is longer than the small window plus the
 // slack, and phase IV (one header record a file) starts before the large
 // window and goes on past it plus the slack.
+//
+// The two cases that pause in phase III and IV (20,000 files each, the
+// longest of the package) are tests of their own, so that they start
+// among the first of the parallel tests instead of after all of them.
 func TestDisconnectAtEveryPhase(t *testing.T) {
 	t.Parallel()
+	testDisconnectAt(t, func(phase string) bool { return phase == "" })
+}
+
+// TestDisconnectAtEveryPhaseIII is the phase III case of
+// TestDisconnectAtEveryPhase.
+func TestDisconnectAtEveryPhaseIII(t *testing.T) {
+	t.Parallel()
+	testDisconnectAt(t, func(phase string) bool { return phase == "III" })
+}
+
+// TestDisconnectAtEveryPhaseIV is the phase IV case of
+// TestDisconnectAtEveryPhase.
+func TestDisconnectAtEveryPhaseIV(t *testing.T) {
+	t.Parallel()
+	testDisconnectAt(t, func(phase string) bool { return phase == "IV" })
+}
+
+// testDisconnectAt runs the cases of TestDisconnectAtEveryPhase whose
+// pause phase pick accepts, in parallel if there are several.
+func testDisconnectAt(t *testing.T, pick func(phase string) bool) {
 	const (
 		files      = 20000 // in the cases that pause in phase III or IV
-		fewFiles   = 6000  // in the others
+		fewFiles   = 1500  // in the others
 		dirEntry   = 256   // a longName entry: 252 bytes, two to a 512-byte block
 		inodeRec   = 1024  // bytes of a file's header record in phase IV
 		engineHold = 4 << 20
@@ -170,9 +195,12 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 		{name: "mover paused at end of medium", start: true, short: 256 << 10},
 		{name: "restore waiting for data", start: true, restore: true},
 	}
+	cases = slices.DeleteFunc(cases, func(c tc) bool { return !pick(c.phase) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			if len(cases) > 1 {
+				t.Parallel()
+			}
 			logDir := t.TempDir()
 			ev, err := eventlog.Open(logDir, eventlog.Options{})
 			if err != nil {
@@ -266,7 +294,7 @@ func TestDisconnectAtEveryPhase(t *testing.T) {
 func TestKillWithStuckDMA(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
-	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), 6000)
+	manyFilesIn(t, filepath.Join(f.dir, "vols", "vol1"), fhFiles, fhPerDir)
 	before := goroutines()
 	d := f.dialSlowDMA(t, nil)
 	startHistBackup(t, f, d.c)

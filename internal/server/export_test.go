@@ -27,11 +27,14 @@ type SlowBackup struct {
 	WaitFull func(what string, cond func() (depth int, ok bool))
 }
 
-// StartSlowBackup starts a SlowBackup of files empty files.
-func StartSlowBackup(t *testing.T, files int) *SlowBackup {
+// FHFiles is the number of files of a SlowBackup.
+const FHFiles = fhFiles
+
+// StartSlowBackup starts a SlowBackup of FHFiles empty files.
+func StartSlowBackup(t *testing.T) *SlowBackup {
 	t.Helper()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
-	manyFiles(t, filepath.Join(f.dir, "vols", "vol1"), files)
+	manyFilesIn(t, filepath.Join(f.dir, "vols", "vol1"), fhFiles, fhPerDir)
 	d := f.dialSlowDMA(t, nil)
 	startHistBackup(t, f, d.c)
 	return &SlowBackup{

@@ -26,9 +26,20 @@ var longName = strings.Repeat("n", 229)
 // socket buffers hold.
 func manyFiles(t testing.TB, dir string, n int) {
 	t.Helper()
+	manyFilesIn(t, dir, n, 500)
+}
+
+// fhFiles and fhPerDir make a data set whose file history fills the queue
+// of a slowDMA's backup with some 60 posts (two a directory: its entries,
+// then its node), twice what the queue and the buffers hold.
+const fhFiles, fhPerDir = 1500, 50
+
+// manyFilesIn is manyFiles with perDir files to a directory.
+func manyFilesIn(t testing.TB, dir string, n, perDir int) {
+	t.Helper()
 	for i := 0; i < n; i++ {
-		sub := filepath.Join(dir, fmt.Sprintf("g%02d", i/500))
-		if i%500 == 0 {
+		sub := filepath.Join(dir, fmt.Sprintf("g%02d", i/perDir))
+		if i%perDir == 0 {
 			if err := os.MkdirAll(sub, 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -55,8 +55,8 @@ func scrape(t *testing.T, c *metrics.Collector) map[string]float64 {
 // still copying the 20,000 files it needed for its snapshot.
 func TestFileHistoryBackPressureMetrics(t *testing.T) {
 	t.Parallel()
-	const files = 6000
-	b := server.StartSlowBackup(t, files)
+	const files = server.FHFiles
+	b := server.StartSlowBackup(t)
 	srv := b.Server
 	before := srv.Stats()
 	c := metrics.New(metrics.Sources{Sessions: srv.Sessions, MaxSessions: srv.MaxSessions, Stats: srv.Stats})
