@@ -23,7 +23,8 @@ type SlowBackup struct {
 	Entries func() (dirs, nodes int64)
 	// WaitFull waits until cond holds, cond being called again and again
 	// with the DMA stopped; it fails if the depth cond reports exceeds
-	// FHQueueLength+1.
+	// FHQueueLength+2 (the queue, a post being taken out, a waiting
+	// sender).
 	WaitFull func(what string, cond func() (depth int, ok bool))
 }
 

@@ -208,17 +208,22 @@ func loginReader(f *fixture, handle func(context.Context, *ndmp.Message)) *ndmp.
 // enough history to it, and it lasts until the DMA reads again.
 const fhFull = FHQueueLength + 1
 
+// fhMaxDepth bounds the depth a reading can show: fhFull, and the post the
+// sending goroutine has just taken from the queue and not yet counted out
+// when a new sender is already counted in.
+const fhMaxDepth = fhFull + 1
+
 // waitFHFull waits until cond, which reads the queue state and is called
-// again and again, holds, failing if the depth it reports exceeds fhFull
-// or if hangGuard passes (a backup with too little history for the
-// buffers between it and the DMA waits with a shorter queue).
+// again and again, holds, failing if the depth it reports exceeds
+// fhMaxDepth or if hangGuard passes (a backup with too little history for
+// the buffers between it and the DMA waits with a shorter queue).
 func (f *fixture) waitFHFull(t testing.TB, what string, cond func() (depth int, ok bool)) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
 	for {
 		depth, ok := cond()
-		if depth > fhFull {
-			t.Fatalf("%s: file history queue depth %d, more than %d", what, depth, fhFull)
+		if depth > fhMaxDepth {
+			t.Fatalf("%s: file history queue depth %d, more than %d", what, depth, fhMaxDepth)
 		}
 		if ok {
 			return
