@@ -201,7 +201,7 @@ func (ss *session) fsInfo(ctx context.Context) (ndmp.Body, ndmp.Error) {
 		fi := ndmp.FSInfo{
 			FSType:           "tapestry",
 			FSLogicalDevice:  "/" + v.SVM + "/" + v.Name,
-			FSPhysicalDevice: v.HostPath,
+			FSPhysicalDevice: ss.physicalDevice(v),
 			FSStatus:         string(v.State),
 			FSEnv: []ndmp.Pval{
 				{Name: "VSERVER", Value: v.SVM},

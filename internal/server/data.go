@@ -231,7 +231,11 @@ func (d *dataService) getEnv() (ndmp.Body, ndmp.Error) {
 	if d.st != ndmp.DataStateActive && d.st != ndmp.DataStateHalted {
 		return nil, ndmp.ErrIllegalState
 	}
-	return &ndmp.DataGetEnvReply{Env: append([]ndmp.Pval(nil), d.env...)}, ndmp.NoErr
+	env := append([]ndmp.Pval(nil), d.env...)
+	for i := range env {
+		env[i].Value = d.ss.svmPaths(d.ss.ctx, env[i].Value)
+	}
+	return &ndmp.DataGetEnvReply{Env: env}, ndmp.NoErr
 }
 
 func (d *dataService) shutdown() {
@@ -516,6 +520,13 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 	} else if e := d.checkVolume(ctx, dest); e != ndmp.NoErr {
 		return e
 	}
+	var policy *dump.RestorePolicy
+	if !listOnly {
+		var e ndmp.Error
+		if policy, e = d.restorePolicy(ctx, dest); e != ndmp.NoErr {
+			return e
+		}
+	}
 	rctx, cancel := context.WithCancel(d.ss.ctx)
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, op
 	dc := d.dc
@@ -528,6 +539,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		rr := dump.RestoreRequest{
 			Env:     dump.Env(env),
 			Names:   names,
+			Policy:  policy,
 			Limiter: d.ss.srv.o.DumpLimiter,
 			OnName:  lf.onName,
 			// The engine reads ndmpd.offset_map.enable from it.

@@ -586,6 +586,7 @@ func (ss *session) logMessage(t ndmp.LogType, text string) {
 	if ss.conn == nil {
 		return
 	}
+	text = ss.svmPaths(ss.ctx, text) // issue 10: no host paths for SVM users
 	_ = ss.conn.Post(ss.ctx, &ndmp.LogMessagePost{LogType: t, MessageID: uint32(time.Now().Unix()), Entry: text})
 }
 

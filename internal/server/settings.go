@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -46,6 +48,46 @@ type SVMSettings struct {
 	ExtensionsEnabled bool `json:"is-extension-enabled"`
 	// BackupLogEnable writes backup event log lines for the SVM's dumps.
 	BackupLogEnable bool `json:"backup-log-enable"`
+
+	// The SVM's restore mapping (issue 10, docs/security.md): what a
+	// restore asked for by the SVM's users (or by cluster users other than
+	// admin and backup) may create in the SVM's volumes. Only cluster
+	// administrators may change these fields.
+
+	// RestoreUIDs lists the user ids ("1000-1999,2500") whose files keep
+	// their owner; other files go to RestoreDefaultUID. Empty: none. 0
+	// (root) is never allowed here.
+	RestoreUIDs string `json:"restore-uid-range,omitempty"`
+	// RestoreGIDs is the same for group ids.
+	RestoreGIDs string `json:"restore-gid-range,omitempty"`
+	// RestoreDefaultUID and RestoreDefaultGID own the files whose ids are
+	// outside the ranges; 0 (unset) means 65534 (nobody, nogroup). Root
+	// cannot be chosen.
+	RestoreDefaultUID uint32 `json:"restore-default-uid,omitempty"`
+	RestoreDefaultGID uint32 `json:"restore-default-gid,omitempty"`
+	// RestoreAnyOwner keeps every owner of the image, root included: off
+	// by default.
+	RestoreAnyOwner bool `json:"restore-allow-any-owner,omitempty"`
+	// DataConnectAllow lists the addresses or prefixes ("192.0.2.7",
+	// "198.51.100.0/24") outside this cluster's LIFs that DATA_CONNECT and
+	// MOVER_CONNECT of the SVM's users may dial. Empty: none.
+	DataConnectAllow []string `json:"data-connect-allow,omitempty"`
+}
+
+// NobodyID is the user and group id of files a tenant's restore gives to
+// nobody: the default of RestoreDefaultUID and RestoreDefaultGID.
+const NobodyID = 65534
+
+// RestoreOwner returns the default owner and group of the SVM's restores.
+func (s SVMSettings) RestoreOwner() (uid, gid uint32) {
+	uid, gid = s.RestoreDefaultUID, s.RestoreDefaultGID
+	if uid == 0 {
+		uid = NobodyID
+	}
+	if gid == 0 {
+		gid = NobodyID
+	}
+	return uid, gid
 }
 
 // DefaultSVMSettings returns the settings an SVM has until modified.
@@ -127,7 +169,43 @@ func (s SVMSettings) Validate() error {
 			return fmt.Errorf("%w: preferred-interface-role: %v", ErrInvalidSettings, err)
 		}
 	}
+	return s.validateTenant()
+}
+
+// validateTenant checks the restore mapping and the data connection
+// allow list.
+func (s SVMSettings) validateTenant() error {
+	for _, f := range []struct{ name, val string }{{"restore-uid-range", s.RestoreUIDs}, {"restore-gid-range", s.RestoreGIDs}} {
+		r, err := dump.ParseIDRanges(f.val)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidSettings, f.name, err)
+		}
+		if r.Contains(0) {
+			return fmt.Errorf("%w: %s %q contains 0 (root); use -restore-allow-any-owner true to keep root's files", ErrInvalidSettings, f.name, f.val)
+		}
+	}
+	if _, err := parseAllowList(s.DataConnectAllow); err != nil {
+		return err
+	}
 	return nil
+}
+
+// parseAllowList parses DataConnectAllow: addresses or CIDR prefixes.
+func parseAllowList(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, a := range list {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: data-connect-allow: %q is not an IP address or prefix", ErrInvalidSettings, a)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
 }
 
 // Validate checks s.

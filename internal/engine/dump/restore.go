@@ -87,7 +87,11 @@ type RestoreRequest struct {
 	// directory DAR gives MsgNoFilesCreated). Nil: the option is on.
 	Catalog catalog.Store
 	// Names restricts the restore; empty restores everything.
-	Names    []RestoreName
+	Names []RestoreName
+	// Policy limits what the restore creates for the one who asks for it
+	// (devices, set-ID bits, owners, privileged xattrs); nil restores the
+	// image as it is, for a trusted caller.
+	Policy   *RestorePolicy
 	Limiter  *Limiter
 	Log      RestoreEvents
 	Progress func(Progress)
@@ -1064,6 +1068,12 @@ type pending struct {
 // read here; a worker creates it once finish hands it over.
 func (rs *restorer) writeInode(r *dump.Reader, h *dump.Header, paths []string) *pending {
 	in := h.Inode
+	if err := rs.req.Policy.admit(&in); err != nil {
+		for _, lp := range paths {
+			rs.nameResult(lp, in.Ino, err)
+		}
+		return nil
+	}
 	p := &pending{m: meta{in: in}, path: paths[0], fd: -1}
 	var err error
 	rs.space++
@@ -1232,7 +1242,7 @@ func (rs *restorer) xattrsToSet(m *meta) []dump.Xattr {
 	var out []dump.Xattr
 	hasDOS := false
 	for _, x := range m.xattrs {
-		if !rs.opt.extractACL && (x.Name == xattrNTACL || strings.HasPrefix(x.Name, "system.posix_acl_")) {
+		if !rs.opt.extractACL && (x.Name == xattrNTACL || strings.HasPrefix(x.Name, "system.posix_acl_")) || !rs.req.Policy.xattrAllowed(x.Name) {
 			continue
 		}
 		if x.Name == xattrDOSAttrib {
@@ -1361,10 +1371,11 @@ func (rs *restorer) setDirAttrs(p string, m *meta) error {
 			errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
 		}
 	}
-	if err := unix.Fchown(fd, int(m.in.UID), int(m.in.GID)); err != nil {
+	in := rs.req.Policy.dirInode(m.in)
+	if err := unix.Fchown(fd, int(in.UID), int(in.GID)); err != nil {
 		errs = append(errs, err)
 	}
-	if err := unix.Fchmod(fd, m.in.Mode&0o7777); err != nil {
+	if err := unix.Fchmod(fd, in.Mode&0o7777); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unix.UtimesNanoAt(fd, "", m.timespecs(), unix.AT_EMPTY_PATH); err != nil {
