@@ -166,6 +166,9 @@ func (ss *session) dialData(ctx context.Context, a ndmp.Addr) (net.Conn, ndmp.Er
 	if len(eps) == 0 {
 		return nil, ndmp.ErrIllegalArgs
 	}
+	if e := ss.checkDialTarget(ctx, eps); e != ndmp.NoErr {
+		return nil, e
+	}
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	var d net.Dialer

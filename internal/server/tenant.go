@@ -6,8 +6,11 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -157,4 +160,134 @@ func (ss *session) physicalDevice(v storage.Volume) string {
 		return "/" + v.SVM + "/" + v.Name
 	}
 	return v.HostPath
+}
+
+// checkDialTarget applies the data connection rule of SVM users (issue 10,
+// N7, docs/security.md) to the end points of a DATA_CONNECT or
+// MOVER_CONNECT before anything is dialled: every end point must be
+//
+//   - in the SVM's -data-connect-allow list (an external tape or data
+//     server the administrator named), or
+//   - the address of a LIF of this cluster that the SVM's data connections
+//     may use (its own data LIFs and the cluster's LIFs, of a role in its
+//     -preferred-interface-role, N7), on a port that is a data connection
+//     listener: on this node, one a session has open now (MOVER_LISTEN or
+//     DATA_LISTEN); on another node, any port from 1024 up but the LIF's
+//     NDMP port.
+//
+// So an SVM user cannot make the server connect to arbitrary hosts and
+// ports and learn from the reply which are open. A refusal is
+// NDMP_CONNECT_ERR with a LOG_MESSAGE, the same whether the port is open
+// or not. Other sessions may dial anything.
+func (ss *session) checkDialTarget(ctx context.Context, eps []netip.AddrPort) ndmp.Error {
+	if !ss.svmView() {
+		return ndmp.NoErr
+	}
+	for _, ep := range eps {
+		ok, err := ss.dialAllowed(ctx, ep)
+		if err != nil {
+			ss.log.Error("data connection rule", "err", err)
+		}
+		if !ok {
+			msg := fmt.Sprintf("data connection refused: %s is neither a data connection address of this cluster's LIFs nor allowed by -data-connect-allow of Vserver %s", ep, ss.lif.SVM)
+			ss.log.Warn(msg)
+			ss.logMessage(ndmp.LogError, msg)
+			return ndmp.ErrConnect
+		}
+	}
+	return ndmp.NoErr
+}
+
+// dialAllowed reports whether an SVM user's session may dial ep.
+func (ss *session) dialAllowed(ctx context.Context, ep netip.AddrPort) (bool, error) {
+	ip := ep.Addr().Unmap()
+	allow, err := parseAllowList(ss.svmSet.DataConnectAllow)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range allow {
+		if p.Contains(ip) {
+			return true, nil
+		}
+	}
+	lifs, err := ss.dataLIFs(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range lifs {
+		if l.Address.Unmap() != ip {
+			continue
+		}
+		if l.HomeNode == "" || l.HomeNode == ss.srv.o.Node {
+			return ss.srv.dataListening(ep), nil
+		}
+		if ep.Port() >= 1024 && int(ep.Port()) != l.Port {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dataLIFs returns the LIFs an SVM user's data connections may use: the
+// SVM's own and the admin SVM's, of a role in -preferred-interface-role.
+func (ss *session) dataLIFs(ctx context.Context) ([]storage.LIF, error) {
+	admin, err := ss.srv.o.Storage.AdminSVM(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.LIF
+	for _, svm := range []string{ss.lif.SVM, admin} {
+		lifs, err := ss.srv.o.Storage.ListLIFs(ctx, svm)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lifs {
+			if slices.Contains(ss.svmSet.PreferredInterfaceRole, l.Role) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
+
+// dataListening reports whether a mover or data service of a session of
+// this server listens for a data connection on ep.
+func (s *Server) dataListening(ep netip.AddrPort) bool {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		if listensOn(ss.mover.listener(), ep) || listensOn(ss.data.listener(), ep) {
+			return true
+		}
+	}
+	return false
+}
+
+// listensOn reports whether ln's address is ep.
+func listensOn(ln net.Listener, ep netip.AddrPort) bool {
+	if ln == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(ln.Addr().String())
+	return err == nil && ap.Addr().Unmap() == ep.Addr().Unmap() && ap.Port() == ep.Port()
+}
+
+// listener returns the mover's data connection listener, nil when it has
+// none.
+func (m *mover) listener() net.Listener {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ln
+}
+
+// listener returns the data service's data connection listener, nil when
+// it has none.
+func (d *dataService) listener() net.Listener {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ln
 }

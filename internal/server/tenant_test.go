@@ -14,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"net/netip"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -360,4 +363,168 @@ func TestClusterBackupRestoresAsIs(t *testing.T) {
 		// chown that follows the xattrs (the restore order of every caller).
 		checkRestored(t, dst, e, wantAttrs{mode: e.in.Mode, uid: e.in.UID, gid: e.in.GID}, []string{"user.note"}, nil)
 	}
+}
+
+// acceptedFrom reports whether the first connection ln accepts comes from
+// the server (not from the probe the test dials after it): a connection
+// the server made before is queued ahead of the probe.
+func acceptedFrom(t *testing.T, ln net.Listener) bool {
+	t.Helper()
+	probe, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.RemoteAddr().String() != probe.LocalAddr().String()
+}
+
+// Issue 10 item 7, N7: an SVM user's DATA_CONNECT and MOVER_CONNECT may not
+// make the server dial arbitrary hosts and ports: an address that is not a
+// LIF of this cluster, the NDMP port of a LIF and a port of a LIF address
+// that no session listens on are refused (NDMP_CONNECT_ERR, nothing
+// dialled); a mover listening on the cluster's intercluster LIF and an
+// address on the SVM's -data-connect-allow list are reached.
+func TestSVMUserDataConnectRule(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
+		withVolumes(f)
+		if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic1", SVM: f.adminSVM, Role: storage.RoleIntercluster,
+			Address: "127.0.0.3", Port: freePort(f.t, "127.0.0.3"), HomeNode: testNodeName}); err != nil {
+			f.t.Fatal(err)
+		}
+	}})
+	ctx := f.ctx
+	listen := func(host string) net.Listener {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln
+	}
+	addrOf := func(ln net.Listener) ndmp.Addr {
+		a, err := ndmp.NewTCPAddrs(netip.MustParseAddrPort(ln.Addr().String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	foreign := listen("127.0.0.9")             // a host that is no LIF of the cluster
+	onLIF := listen("127.0.0.3")               // a port of the intercluster LIF's address nobody listens on for NDMP
+	lifPort := netip.MustParseAddrPort(f.addr) // the node-management LIF's NDMP port
+	ps := newPosts()
+	c := f.svmLogin(ps)
+	for _, tc := range []struct {
+		name string
+		addr ndmp.Addr
+		ln   net.Listener
+	}{
+		{"foreign host", addrOf(foreign), foreign},
+		{"port of a LIF address", addrOf(onLIF), onLIF},
+		{"NDMP port of a LIF", func() ndmp.Addr { a, _ := ndmp.NewTCPAddrs(lifPort); return a }(), nil},
+	} {
+		wantErr(t, tc.name+": data connect", c.DataConnect(ctx, tc.addr), ndmp.ErrConnect)
+		if tc.ln != nil && acceptedFrom(t, tc.ln) {
+			t.Errorf("%s: the server dialled it", tc.name)
+		}
+		if s, _ := c.DataGetState(ctx); s == nil || s.State != ndmp.DataStateIdle {
+			t.Fatalf("%s: data state %+v after a refused connect", tc.name, s)
+		}
+		m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost)
+		if !strings.Contains(m.Entry, "data connection refused") {
+			t.Errorf("%s: LOG_MESSAGE %q", tc.name, m.Entry)
+		}
+	}
+
+	// A mover of a cluster session listening on the intercluster LIF.
+	tapeS := f.login(nil)
+	wantErr(t, "tape open", tapeS.TapeOpen(ctx, "nrst0l", ndmp.TapeRDWRMode), ndmp.NoErr)
+	wantErr(t, "record size", tapeS.MoverSetRecordSize(ctx, recSize), ndmp.NoErr)
+	ma, err := tapeS.MoverListen(ctx, ndmp.MoverModeRead, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ma.AddrPorts()[0].Addr().String(); got != "127.0.0.3" {
+		t.Fatalf("mover listens on %s, want the intercluster LIF", got)
+	}
+	wantErr(t, "connect to a listening mover", c.DataConnect(ctx, *ma), ndmp.NoErr)
+	wantErr(t, "data abort", c.DataAbort(ctx), ndmp.NoErr)
+	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+
+	// The administrator allows the foreign host.
+	if _, err := ModifySVMSettings(ctx, f.store, "vs1", func(s *SVMSettings) error {
+		s.DataConnectAllow = []string{"127.0.0.8/30"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c2 := f.svmLogin(newPosts())
+	wantErr(t, "allowed host", c2.DataConnect(ctx, addrOf(foreign)), ndmp.NoErr)
+	if !acceptedFrom(t, foreign) {
+		t.Error("allowed host: the server did not connect")
+	}
+}
+
+// Issue 10 item 7: an SVM user sees its volumes as /svm/volume in
+// CONFIG_GET_FS_INFO, and a restore that fails on the host names the
+// destination as /svm/volume in its LOG_MESSAGE, never the host path.
+func TestSVMUserSeesNoHostPaths(t *testing.T) {
+	f := newFixture(t, fixtureOpts{before: withVolumes})
+	ctx := f.ctx
+	ps := newPosts()
+	c := f.svmLogin(ps)
+	fsi, err := c.GetFSInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range fsi {
+		if fi.FSPhysicalDevice != fi.FSLogicalDevice || !strings.HasPrefix(fi.FSPhysicalDevice, "/vs1/") {
+			t.Errorf("fs info %s: physical device %q, want %q", fi.FSLogicalDevice, fi.FSPhysicalDevice, fi.FSLogicalDevice)
+		}
+	}
+	// A level 1 image with no level 0 restored before: the error names the
+	// destination directory.
+	restoreVolume(t, f)
+	if r, _ := feedRestore(t, f, c, ps, levelOneImage(t)); r == ndmp.DataHaltSuccessful {
+		t.Fatal("restore of a level 1 image without its level 0 succeeded")
+	}
+	var msgs []string
+	ps.mu.Lock()
+	for _, m := range ps.ms {
+		if lm, ok := m.Body.(*ndmp.LogMessagePost); ok {
+			msgs = append(msgs, lm.Entry)
+		}
+	}
+	ps.mu.Unlock()
+	all := strings.Join(msgs, "\n")
+	if strings.Contains(all, f.dir) || !strings.Contains(all, "/vs1/vol2") {
+		t.Errorf("LOG_MESSAGEs name a host path or not the volume:\n%s", all)
+	}
+}
+
+// levelOneImage is an image of level 1 holding only its root directory.
+func levelOneImage(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := dump.NewWriter(&buf, dump.Options{Level: 1, Date: time.Unix(1700000100, 0), BaseDate: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := dump.NewBitmap(8)
+	used.Set(2)
+	if err := w.WriteMaps(used, used); err != nil {
+		t.Fatal(err)
+	}
+	ents := []dump.DirEntry{{Ino: 2, Type: dump.DTDir, Name: "."}, {Ino: 2, Type: dump.DTDir, Name: ".."}}
+	if _, err := w.WriteDir(&dump.Inode{Ino: 2, Mode: dump.ModeDir | 0o755, Nlink: 2}, nil, ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
