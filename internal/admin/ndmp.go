@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -38,6 +39,17 @@ type NDMPSVMSettings struct {
 	// ExtensionsEnabled offers the NetApp extensions (N9).
 	ExtensionsEnabled bool `json:"is-extension-enabled"`
 	BackupLogEnable   bool `json:"backup-log-enable"`
+	// The restore mapping (issue 10, docs/security.md): the user and
+	// group ids whose files the SVM's restores keep, the owner and group
+	// of the others (65534 unless set), and whether every owner is kept.
+	RestoreUIDs       string `json:"restore-uid-range"`
+	RestoreGIDs       string `json:"restore-gid-range"`
+	RestoreDefaultUID uint32 `json:"restore-default-uid"`
+	RestoreDefaultGID uint32 `json:"restore-default-gid"`
+	RestoreAnyOwner   bool   `json:"restore-allow-any-owner"`
+	// DataConnectAllow lists the addresses outside the cluster's LIFs the
+	// SVM users' data connections may reach.
+	DataConnectAllow []string `json:"data-connect-allow"`
 }
 
 // The NDMP authentication methods of NDMPSVMSettings.AuthTypes.
@@ -58,6 +70,40 @@ type NDMPSVMModify struct {
 	DebugFilter             *string   `json:"debug-filter,omitempty"`
 	ExtensionsEnabled       *bool     `json:"is-extension-enabled,omitempty"`
 	BackupLogEnable         *bool     `json:"backup-log-enable,omitempty"`
+	// The restore mapping and the data connection allow list (issue 10):
+	// cluster administrators only.
+	RestoreUIDs       *string   `json:"restore-uid-range,omitempty"`
+	RestoreGIDs       *string   `json:"restore-gid-range,omitempty"`
+	RestoreDefaultUID *uint32   `json:"restore-default-uid,omitempty"`
+	RestoreDefaultGID *uint32   `json:"restore-default-gid,omitempty"`
+	RestoreAnyOwner   *bool     `json:"restore-allow-any-owner,omitempty"`
+	DataConnectAllow  *[]string `json:"data-connect-allow,omitempty"`
+}
+
+// tenantFields reports whether m changes a field that contains the SVM's
+// users (restore mapping, data connection allow list).
+func (m NDMPSVMModify) tenantFields() bool {
+	return m.RestoreUIDs != nil || m.RestoreGIDs != nil || m.RestoreDefaultUID != nil || m.RestoreDefaultGID != nil ||
+		m.RestoreAnyOwner != nil || m.DataConnectAllow != nil
+}
+
+// checkTenantFields refuses a change of the containment fields by anyone
+// but a cluster user: the SVM's own administrators (vsadmin,
+// vsadmin-backup) may run vserver services ndmp modify, and must not lift
+// the limits set on them. Root as the default owner is refused.
+func (s *Server) checkTenantFields(r *request, in NDMPSVMModify) error {
+	if !in.tenantFields() {
+		return nil
+	}
+	if r.who.SVM != s.cfg.Auth.AdminSVM() {
+		return &auth.Error{Kind: auth.ErrDenied, Msg: "only cluster administrators can change the restore mapping and -data-connect-allow of a Vserver"}
+	}
+	for _, id := range []*uint32{in.RestoreDefaultUID, in.RestoreDefaultGID} {
+		if id != nil && *id == 0 {
+			return badf("command failed: root (0) cannot be the default owner of restored files; use -restore-allow-any-owner true to keep the image's owners")
+		}
+	}
+	return nil
 }
 
 // NDMPNodeSettings is one record of system services ndmp show: the node's
@@ -304,6 +350,9 @@ func (s *Server) modifyNDMPSVM(ctx context.Context, r *request) (int, any, error
 	}
 	var in NDMPSVMModify
 	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkTenantFields(r, in); err != nil {
 		return 0, nil, err
 	}
 	srv, err := s.ndmpServer()

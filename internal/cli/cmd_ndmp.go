@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
@@ -135,6 +136,11 @@ func (a *app) svmNDMPShow() *cobra.Command {
 					{"debug-filter", "Debug Filter", "Debug Filter"},
 					{"is-extension-enabled", "Extensions", "Are NDMP Extensions Enabled"},
 					{"backup-log-enable", "Backup Log", "Enable Backup Log"},
+					{"restore-uid-range", "Restore UIDs", "User IDs Kept by Restores"},
+					{"restore-gid-range", "Restore GIDs", "Group IDs Kept by Restores"},
+					{"restore-default-owner", "Restore Owner", "Default Owner of Restored Files"},
+					{"restore-allow-any-owner", "Any Owner", "Restores Keep Any Owner"},
+					{"data-connect-allow", "Data Connect Allow", "Data Connections Allowed To"},
 				},
 				Keys:    []string{"vserver"},
 				Default: []string{"vserver", "enable", "authtype"},
@@ -147,6 +153,9 @@ func (a *app) svmNDMPShow() *cobra.Command {
 					"preferred-interface-role":             roleNames(r.PreferredInterfaceRole),
 					"debug-enable":                         boolText(r.DebugEnable), "debug-filter": r.DebugFilter,
 					"is-extension-enabled": boolText(r.ExtensionsEnabled), "backup-log-enable": boolText(r.BackupLogEnable),
+					"restore-uid-range": dashIfEmpty(r.RestoreUIDs), "restore-gid-range": dashIfEmpty(r.RestoreGIDs),
+					"restore-default-owner": fmt.Sprintf("%d:%d", r.RestoreDefaultUID, r.RestoreDefaultGID), "restore-allow-any-owner": boolText(r.RestoreAnyOwner),
+					"data-connect-allow": dashIfEmpty(strings.Join(r.DataConnectAllow, ",")),
 				})
 			}
 			return t
@@ -170,8 +179,9 @@ func (a *app) svmNDMPModify() *cobra.Command {
 	var authtype, roles []string
 	var secure, debug, ext, backupLog, enable string
 	var portRange, debugFilter string
+	var t tenantFlags
 	c := &cobra.Command{
-		Use:   "modify -vserver NAME [-authtype plaintext,challenge] [-is-secure-control-connection-enabled true|false] [-data-port-range all|LOW-HIGH] [-preferred-interface-role ROLE,...] [-debug-enable true|false] [-debug-filter TEXT] [-backup-log-enable true|false] [-enable true|false]",
+		Use:   "modify -vserver NAME [-authtype plaintext,challenge] [-is-secure-control-connection-enabled true|false] [-data-port-range all|LOW-HIGH] [-preferred-interface-role ROLE,...] [-debug-enable true|false] [-debug-filter TEXT] [-backup-log-enable true|false] [-enable true|false] [-restore-uid-range IDS] [-restore-gid-range IDS] [-restore-default-uid ID] [-restore-default-gid ID] [-restore-allow-any-owner true|false] [-data-connect-allow ADDR,...]",
 		Short: "Modify the NDMP configuration of an SVM",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -212,6 +222,9 @@ func (a *app) svmNDMPModify() *cobra.Command {
 				}
 				*b.dst = v
 			}
+			if err := t.apply(f, &in); err != nil {
+				return err
+			}
 			if in == (admin.NDMPSVMModify{}) {
 				return fmt.Errorf("nothing to modify: give at least one parameter to change")
 			}
@@ -230,7 +243,58 @@ func (a *app) svmNDMPModify() *cobra.Command {
 	fl.StringVar(&ext, "is-extension-enabled", "", "offer the NetApp extensions 0x2050, 0x2051, 0x2052 (true|false)")
 	fl.StringVar(&backupLog, "backup-log-enable", "", "the SVM's backup log setting (true|false); the node-wide option backup.log.enable turns the event log on and off")
 	fl.StringVar(&enable, "enable", "", "NDMP service state (true|false)")
+	t.flags(fl)
 	return c
+}
+
+// tenantFlags are the containment options of vserver services ndmp modify
+// (issue 10, docs/security.md); only cluster administrators may set them.
+type tenantFlags struct {
+	uids, gids, anyOwner string
+	defUID, defGID       uint32
+	allow                []string
+}
+
+func (t *tenantFlags) flags(fl *pflag.FlagSet) {
+	fl.StringVar(&t.uids, "restore-uid-range", "", "user ids (\"2000-2999,3100\") whose files the SVM's restores keep; others go to -restore-default-uid (cluster administrators only)")
+	fl.StringVar(&t.gids, "restore-gid-range", "", "group ids whose files the SVM's restores keep; others go to -restore-default-gid (cluster administrators only)")
+	fl.Uint32Var(&t.defUID, "restore-default-uid", 0, "owner of restored files whose user id is outside -restore-uid-range (default 65534; not 0)")
+	fl.Uint32Var(&t.defGID, "restore-default-gid", 0, "group of restored files whose group id is outside -restore-gid-range (default 65534; not 0)")
+	fl.StringVar(&t.anyOwner, "restore-allow-any-owner", "", "keep every owner of the SVM's restored images, root included (true|false; default false)")
+	fl.StringSliceVar(&t.allow, "data-connect-allow", nil, "addresses or prefixes outside the cluster's LIFs that the SVM's DATA_CONNECT and MOVER_CONNECT may reach (\"\" for none)")
+}
+
+// apply copies the flags that were given into in.
+func (t *tenantFlags) apply(f *pflag.FlagSet, in *admin.NDMPSVMModify) error {
+	if f.Changed("restore-uid-range") {
+		in.RestoreUIDs = &t.uids
+	}
+	if f.Changed("restore-gid-range") {
+		in.RestoreGIDs = &t.gids
+	}
+	if f.Changed("restore-default-uid") {
+		in.RestoreDefaultUID = &t.defUID
+	}
+	if f.Changed("restore-default-gid") {
+		in.RestoreDefaultGID = &t.defGID
+	}
+	if f.Changed("data-connect-allow") {
+		allow := []string{}
+		for _, a := range t.allow {
+			if a != "" {
+				allow = append(allow, a)
+			}
+		}
+		in.DataConnectAllow = &allow
+	}
+	if f.Changed("restore-allow-any-owner") {
+		v, err := boolFlag("restore-allow-any-owner", t.anyOwner)
+		if err != nil {
+			return err
+		}
+		in.RestoreAnyOwner = v
+	}
+	return nil
 }
 
 func versionTable(recs []admin.NDMPVersionInfo, key, header string) Table {
@@ -796,4 +860,12 @@ func (a *app) nodeNDMPPassword() *cobra.Command {
 	c.Flags().StringVar(&node, "node", "", "node (default: this node)")
 	c.Flags().StringVar(&pw, "new-password", "", "the new password (instead of the prompt)")
 	return c
+}
+
+// dashIfEmpty shows an empty value as "-", as ONTAP's tables do.
+func dashIfEmpty(v string) string {
+	if v == "" {
+		return "-"
+	}
+	return v
 }

@@ -324,7 +324,7 @@ func runLocalRestore(ctx context.Context, env Env, la *localArgs) error {
 			f.Close()
 		}
 	}()
-	req := enginedump.RestoreRequest{Input: f, Dest: cwd, Env: enginedump.Env{"FORCE": "N"}}
+	req := enginedump.RestoreRequest{Input: f, Dest: cwd, Env: enginedump.Env{"FORCE": "N"}, Policy: localRestorePolicy()}
 	req.NextVolume = func(n int) (io.Reader, error) {
 		if n > len(la.images) {
 			// Truncated, or a volume of a multi-volume dump is missing:
@@ -377,4 +377,31 @@ func runLocalRestore(ctx context.Context, env Env, la *localArgs) error {
 		return fmt.Errorf("%d names could not be restored", failed)
 	}
 	return nil
+}
+
+// localRestorePolicy is the restore policy of tapestry restore (issue 10):
+// none (the image as it is) when the real user is root, else the one of a
+// non-root user: no device nodes, no set-ID bits, and every file owned by
+// the user, with its group kept only when the user is a member of it. The
+// real user decides, so a tapestry binary given privileges (set-user-ID
+// root, capabilities) restores for the user who runs it.
+func localRestorePolicy() *enginedump.RestorePolicy {
+	uid := os.Getuid()
+	if uid == 0 {
+		return nil
+	}
+	gid := os.Getgid()
+	gids := enginedump.IDRanges{{Lo: uint32(gid), Hi: uint32(gid)}}
+	if groups, err := os.Getgroups(); err == nil {
+		for _, g := range groups {
+			gids = append(gids, enginedump.IDRange{Lo: uint32(g), Hi: uint32(g)})
+		}
+	}
+	return &enginedump.RestorePolicy{
+		Who:        "user " + strconv.Itoa(uid),
+		UIDs:       enginedump.IDRanges{{Lo: uint32(uid), Hi: uint32(uid)}},
+		GIDs:       gids,
+		DefaultUID: uint32(uid),
+		DefaultGID: uint32(gid),
+	}
 }

@@ -124,6 +124,12 @@ func (s *Service) ModifySVMSettings(ctx context.Context, svm string, adminSVM bo
 		setIf(&st.DebugFilter, in.DebugFilter)
 		setIf(&st.ExtensionsEnabled, in.ExtensionsEnabled)
 		setIf(&st.BackupLogEnable, in.BackupLogEnable)
+		setIf(&st.RestoreUIDs, in.RestoreUIDs)
+		setIf(&st.RestoreGIDs, in.RestoreGIDs)
+		setIf(&st.RestoreDefaultUID, in.RestoreDefaultUID)
+		setIf(&st.RestoreDefaultGID, in.RestoreDefaultGID)
+		setIf(&st.RestoreAnyOwner, in.RestoreAnyOwner)
+		setIf(&st.DataConnectAllow, in.DataConnectAllow)
 		return nil
 	})
 	if err != nil {
@@ -136,12 +142,16 @@ func svmSettings(svm string, adminSVM bool, set server.SVMSettings) admin.NDMPSV
 	if len(set.PreferredInterfaceRole) == 0 {
 		set.PreferredInterfaceRole = server.DefaultPreferredRoles(adminSVM)
 	}
-	return admin.NDMPSVMSettings{
+	out := admin.NDMPSVMSettings{
 		SVM: svm, Enabled: set.Enabled, AuthTypes: set.AuthTypes, SecureControlConnection: set.SecureControlConnection,
 		DataPortRange: set.DataPortRange, PreferredInterfaceRole: set.PreferredInterfaceRole,
 		DebugEnable: set.DebugEnable, DebugFilter: set.DebugFilter,
 		ExtensionsEnabled: set.ExtensionsEnabled, BackupLogEnable: set.BackupLogEnable,
+		RestoreUIDs: set.RestoreUIDs, RestoreGIDs: set.RestoreGIDs, RestoreAnyOwner: set.RestoreAnyOwner,
+		DataConnectAllow: set.DataConnectAllow,
 	}
+	out.RestoreDefaultUID, out.RestoreDefaultGID = set.RestoreOwner()
+	return out
 }
 
 // NodeSettings returns a node's settings.
