@@ -171,9 +171,9 @@ func (ss *session) physicalDevice(v storage.Volume) string {
 //   - the address of a LIF of this cluster that the SVM's data connections
 //     may use (its own data LIFs and the cluster's LIFs, of a role in its
 //     -preferred-interface-role, N7), on a port that is a data connection
-//     listener: on this node, one a session has open now (MOVER_LISTEN or
-//     DATA_LISTEN); on another node, any port from 1024 up but the LIF's
-//     NDMP port.
+//     listener: on this node, one that a session of the same SVM or a
+//     cluster session has open now (MOVER_LISTEN or DATA_LISTEN); on
+//     another node, any port from 1024 up but the LIF's NDMP port.
 //
 // So an SVM user cannot make the server connect to arbitrary hosts and
 // ports and learn from the reply which are open. A refusal is
@@ -219,7 +219,7 @@ func (ss *session) dialAllowed(ctx context.Context, ep netip.AddrPort) (bool, er
 			continue
 		}
 		if l.HomeNode == "" || l.HomeNode == ss.srv.o.Node {
-			return ss.srv.dataListening(ep), nil
+			return ss.srv.dataListening(ep, ss.mayJoin), nil
 		}
 		if ep.Port() >= 1024 && int(ep.Port()) != l.Port {
 			return true, nil
@@ -250,9 +250,17 @@ func (ss *session) dataLIFs(ctx context.Context) ([]storage.LIF, error) {
 	return out, nil
 }
 
+// mayJoin reports whether an SVM user's session may connect to a data
+// connection listener of session other: one of its own SVM's sessions or
+// a cluster session (a cluster DMA running a three-way job for the SVM),
+// never another SVM's, whose restore it could otherwise feed.
+func (ss *session) mayJoin(other *session) bool {
+	return other.lif.SVM == ss.lif.SVM || other.nodeScope || other.lif.Role != storage.RoleData
+}
+
 // dataListening reports whether a mover or data service of a session of
-// this server listens for a data connection on ep.
-func (s *Server) dataListening(ep netip.AddrPort) bool {
+// this server that ok accepts listens for a data connection on ep.
+func (s *Server) dataListening(ep netip.AddrPort, ok func(*session) bool) bool {
 	s.mu.Lock()
 	list := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
@@ -260,6 +268,9 @@ func (s *Server) dataListening(ep netip.AddrPort) bool {
 	}
 	s.mu.Unlock()
 	for _, ss := range list {
+		if !ok(ss) {
+			continue
+		}
 		if listensOn(ss.mover.listener(), ep) || listensOn(ss.data.listener(), ep) {
 			return true
 		}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
@@ -387,13 +388,25 @@ func acceptedFrom(t *testing.T, ln net.Listener) bool {
 // make the server dial arbitrary hosts and ports: an address that is not a
 // LIF of this cluster, the NDMP port of a LIF and a port of a LIF address
 // that no session listens on are refused (NDMP_CONNECT_ERR, nothing
-// dialled); a mover listening on the cluster's intercluster LIF and an
-// address on the SVM's -data-connect-allow list are reached.
+// dialled), and so is a data service of another SVM listening on the
+// cluster's intercluster LIF; a mover of a cluster session listening there
+// and an address on the SVM's -data-connect-allow list are reached.
 func TestSVMUserDataConnectRule(t *testing.T) {
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		withVolumes(f)
 		if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic1", SVM: f.adminSVM, Role: storage.RoleIntercluster,
 			Address: "127.0.0.3", Port: freePort(f.t, "127.0.0.3"), HomeNode: testNodeName}); err != nil {
+			f.t.Fatal(err)
+		}
+		// Another tenant.
+		if _, err := f.st.CreateSVM(f.ctx, storage.SVMSpec{Name: "vs2"}); err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "vs2_data1", SVM: "vs2", Role: storage.RoleData,
+			Address: "127.0.0.4", Port: freePort(f.t, "127.0.0.4"), HomeNode: testNodeName}); err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := f.au.CreateUser(f.ctx, authSpec("vs2", "vs2backup", auth.RoleVsadminBackup)); err != nil {
 			f.t.Fatal(err)
 		}
 	}})
@@ -454,6 +467,28 @@ func TestSVMUserDataConnectRule(t *testing.T) {
 	wantErr(t, "connect to a listening mover", c.DataConnect(ctx, *ma), ndmp.NoErr)
 	wantErr(t, "data abort", c.DataAbort(ctx), ndmp.NoErr)
 	wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+
+	// Another SVM's data service listening on the intercluster LIF.
+	lif2, err := f.st.GetLIF(ctx, "vs2", "vs2_data1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw2, err := f.au.GenerateNDMPPassword(ctx, "vs2", "vs2backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := f.loginPosts(lif2.AddrPort().String(), "vs2backup", pw2, newPosts())
+	oa, err := other.DataListen(ctx, ndmp.AddrTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := oa.AddrPorts()[0].Addr().String(); got != "127.0.0.3" {
+		t.Fatalf("vs2's data service listens on %s, want the intercluster LIF", got)
+	}
+	wantErr(t, "connect to another SVM's listener", c.DataConnect(ctx, *oa), ndmp.ErrConnect)
+	if s, _ := other.DataGetState(ctx); s == nil || s.State != ndmp.DataStateListen {
+		t.Fatalf("vs2's data service after the refused connect: %+v", s)
+	}
 
 	// The administrator allows the foreign host.
 	if _, err := ModifySVMSettings(ctx, f.store, "vs1", func(s *SVMSettings) error {
