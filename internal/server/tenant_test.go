@@ -127,7 +127,7 @@ func capSetUID() []byte {
 // loginPosts logs user in at addr with a post collector.
 func (f *fixture) loginPosts(addr, user, pw string, ps *posts) *ndmp.Client {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, hangGuard)
 	defer cancel()
 	c, err := ndmp.Dial(ctx, addr, &ndmp.ClientConfig{PostHandler: ps.handler})
 	if err != nil {
@@ -180,7 +180,7 @@ func feedRestore(t *testing.T, f *fixture, c *ndmp.Client, ps *posts, img []byte
 		sent <- err
 	}()
 	wantErr(t, "start recover", c.DataStartRecover(ctx, "dump", []ndmp.Pval{{Name: "FILESYSTEM", Value: "/vs1/vol2"}}, nil), ndmp.NoErr)
-	r := ps.wait(t, ndmp.NotifyDataHalted, 60*time.Second).Body.(*ndmp.NotifyDataHaltedPost).Reason
+	r := ps.wait(t, ndmp.NotifyDataHalted, hangGuard).Body.(*ndmp.NotifyDataHaltedPost).Reason
 	if err := <-sent; err != nil {
 		t.Fatalf("send image: %v", err)
 	}
@@ -274,6 +274,7 @@ func restoreVolume(t *testing.T, f *fixture) string {
 // to the default owner, 65534 unless set); with -restore-allow-any-owner
 // the image's owners stay, root included, and the other rules hold.
 func TestTenantRestoreContained(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	_, err := ModifySVMSettings(f.ctx, f.store, "vs1", func(s *SVMSettings) error {
 		s.RestoreUIDs, s.RestoreGIDs = "2000-2999", "2000-2999"
@@ -345,6 +346,7 @@ func TestTenantRestoreContained(t *testing.T) {
 // Issue 10 item 6: a cluster user with role backup restores the same image
 // as it is: devices, set-ID bits and owners.
 func TestClusterBackupRestoresAsIs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	img, ents := tenantImage(t)
 	dst := restoreVolume(t, f)
@@ -392,6 +394,7 @@ func acceptedFrom(t *testing.T, ln net.Listener) bool {
 // cluster's intercluster LIF; a mover of a cluster session listening there
 // and an address on the SVM's -data-connect-allow list are reached.
 func TestSVMUserDataConnectRule(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		withVolumes(f)
 		if _, err := f.st.CreateLIF(f.ctx, storage.LIFSpec{Name: "ic1", SVM: f.adminSVM, Role: storage.RoleIntercluster,
@@ -447,7 +450,7 @@ func TestSVMUserDataConnectRule(t *testing.T) {
 		if s, _ := c.DataGetState(ctx); s == nil || s.State != ndmp.DataStateIdle {
 			t.Fatalf("%s: data state %+v after a refused connect", tc.name, s)
 		}
-		m := ps.wait(t, ndmp.LogMessage, 5*time.Second).Body.(*ndmp.LogMessagePost)
+		m := ps.wait(t, ndmp.LogMessage, hangGuard).Body.(*ndmp.LogMessagePost)
 		if !strings.Contains(m.Entry, "data connection refused") {
 			t.Errorf("%s: LOG_MESSAGE %q", tc.name, m.Entry)
 		}
@@ -508,6 +511,7 @@ func TestSVMUserDataConnectRule(t *testing.T) {
 // CONFIG_GET_FS_INFO, and a restore that fails on the host names the
 // destination as /svm/volume in its LOG_MESSAGE, never the host path.
 func TestSVMUserSeesNoHostPaths(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	ctx := f.ctx
 	ps := newPosts()
