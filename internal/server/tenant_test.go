@@ -508,8 +508,9 @@ func TestSVMUserDataConnectRule(t *testing.T) {
 }
 
 // Issue 10 item 7: an SVM user sees its volumes as /svm/volume in
-// CONFIG_GET_FS_INFO, and a restore that fails on the host names the
-// destination as /svm/volume in its LOG_MESSAGE, never the host path.
+// CONFIG_GET_FS_INFO, and the LOG_MESSAGE of a restore that fails names no
+// host path (its state directory is hidden); paths in the SVM's volumes are
+// written /svm/volume/..., other host paths hidden.
 func TestSVMUserSeesNoHostPaths(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
@@ -540,8 +541,27 @@ func TestSVMUserSeesNoHostPaths(t *testing.T) {
 	}
 	ps.mu.Unlock()
 	all := strings.Join(msgs, "\n")
-	if strings.Contains(all, f.dir) || !strings.Contains(all, "/vs1/vol2") {
-		t.Errorf("LOG_MESSAGEs name a host path or not the volume:\n%s", all)
+	if strings.Contains(all, f.dir) || !strings.Contains(all, hiddenPath) {
+		t.Errorf("LOG_MESSAGEs name a host path:\n%s", all)
+	}
+	// How a message's paths are rewritten: the SVM's volumes (and their
+	// snapshots) as /svm/volume, other host paths hidden.
+	vol1 := filepath.Join(f.dir, "vols", "vol1")
+	ss := &session{srv: f.srv, lif: storage.LIF{SVM: "vs1", Role: storage.RoleData}}
+	for in, want := range map[string]string{
+		"open " + vol1 + "/a/b: permission denied":           "open /vs1/vol1/a/b: permission denied",
+		"snapshot " + vol1 + "/.snapshot/s1 (busy)":          "snapshot /vs1/vol1/.snapshot/s1 (busy)",
+		"no space in \"" + vol1 + "\", see /etc/fstab":       "no space in \"/vs1/vol1\", see [host path]",
+		"FILESYSTEM=/vs1/vol2/x and /vs1/nosuch":             "FILESYSTEM=/vs1/vol2/x and [host path]",
+		"restore into " + f.dir + "/restore-state/vs1: done": "restore into [host path]: done",
+	} {
+		if got := ss.svmPaths(ctx, in); got != want {
+			t.Errorf("svmPaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+	cluster := &session{srv: f.srv, lif: storage.LIF{SVM: f.adminSVM, Role: storage.RoleNodeMgmt}}
+	if in := "open " + vol1; cluster.svmPaths(ctx, in) != in {
+		t.Errorf("a cluster session's message was rewritten: %q", cluster.svmPaths(ctx, in))
 	}
 }
 
