@@ -53,8 +53,9 @@ type Reader struct {
 	vol    int
 	vols   []Volume
 	date   int32
-	first  bool // the next header is the first of the stream
-	midway bool // started at an offset (NewReaderAt)
+	first  bool         // the next header is the first of the stream
+	midway bool         // started at an offset (NewReaderAt)
+	src    *exactSource // the source of a Reader made by NewReaderAt
 	done   bool
 	err    error
 
@@ -95,11 +96,58 @@ func NewReaderAt(ra io.ReaderAt, off int64) (*Reader, error) {
 	if off < 0 || off%RecordSize != 0 {
 		return nil, fmt.Errorf("%w: offset %d is not a record boundary", ErrFormat, off)
 	}
-	sr := io.NewSectionReader(ra, off, 1<<62)
-	r := NewReader(sr)
+	src := &exactSource{ra: ra, off: off}
+	r := NewReader(src)
+	r.src = src
 	r.rec = off / RecordSize
 	r.midway = true
 	return r, nil
+}
+
+// exactSource feeds a Reader made by NewReaderAt. It reads no byte the
+// Reader does not need: one header record at a time, and after a header
+// the records that header says are present plus the header that follows
+// them (every header but TS_END has one after it). A direct access
+// recovery reading through it thus asks for exactly the bytes it uses and
+// never for bytes past the image's end (draft D.3: each read becomes a
+// NOTIFY_DATA_READ the mover serves from tape).
+type exactSource struct {
+	ra  io.ReaderAt
+	off int64 // next byte to read
+	end int64 // the bytes before end are known to be needed
+}
+
+// Read reads at most the bytes known to be needed, or one record.
+func (s *exactSource) Read(p []byte) (int, error) {
+	n := int64(RecordSize)
+	if s.end > s.off {
+		n = s.end - s.off
+	}
+	n = min(n, int64(len(p)))
+	m, err := s.ra.ReadAt(p[:n], s.off)
+	s.off += int64(m)
+	if int64(m) == n && err == io.EOF {
+		err = nil
+	}
+	return m, err
+}
+
+// need tells an exactSource how far the current header reaches: its
+// present records not yet read and the header after them (TS_END, the
+// last header, never calls it).
+func (r *Reader) need() {
+	if r.src == nil {
+		return
+	}
+	k := int64(0)
+	for i := r.addrIdx; i < int(r.cur.count); i++ {
+		if r.allPresent || r.cur.addr[i] != 0 {
+			k++
+		}
+	}
+	if end := (r.rec + k + 1) * RecordSize; end > r.src.end {
+		r.src.end = end
+	}
 }
 
 // Volumes returns the volume headers read so far.
@@ -323,6 +371,7 @@ func (r *Reader) next1() (*Header, error) {
 			r.vols = append(r.vols, hd.Dump)
 			hd.Kind = KindVolume
 			r.total = 0
+			r.need()
 			return hd, nil
 		case TypeClri, TypeBits:
 			if h.count < 0 || h.count > maxMapRecords {
@@ -334,6 +383,7 @@ func (r *Reader) next1() (*Header, error) {
 			}
 			r.allPresent = true
 			r.total = int64(h.count) * RecordSize
+			r.need()
 			return hd, nil
 		case TypeInode:
 			if err := checkCount(h); err != nil {
@@ -360,6 +410,7 @@ func (r *Reader) next1() (*Header, error) {
 					r.crc = crc32.NewIEEE()
 					r.wantCRC = h.extCRC
 				}
+				r.need()
 				if err := r.skipStub(); err != nil {
 					return nil, err
 				}
@@ -370,6 +421,7 @@ func (r *Reader) next1() (*Header, error) {
 				if h.extattributes != extXattr {
 					hd.Kind = KindOtherExt
 					r.total = int64(h.count) * RecordSize
+					r.need()
 					return hd, nil
 				}
 				if h.count > maxXattrRecord || h.size > uint64(h.count)*RecordSize {
@@ -377,6 +429,7 @@ func (r *Reader) next1() (*Header, error) {
 				}
 				hd.Kind = KindXattr
 				r.total = int64(h.size)
+				r.need()
 				return hd, nil
 			}
 			hd.Kind = KindInode
@@ -384,6 +437,7 @@ func (r *Reader) next1() (*Header, error) {
 			if hd.Inode.MetaOnly {
 				r.total = 0
 			}
+			r.need()
 			if err := r.finishIfDone(); err != nil {
 				return nil, err
 			}
@@ -393,6 +447,7 @@ func (r *Reader) next1() (*Header, error) {
 				return nil, err
 			}
 			// A continuation without an inode (Linux restore skips these too).
+			r.need()
 			if err := r.skipRest(); err != nil {
 				return nil, err
 			}
@@ -504,6 +559,7 @@ func (r *Reader) nextPiece() error {
 			}
 			r.cur = *h
 			r.addrIdx = 0
+			r.need()
 			if h.tapestry {
 				if err := r.skipStub(); err != nil {
 					return err

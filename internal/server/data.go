@@ -740,6 +740,7 @@ func (r *darReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.d.ss.log.Debug("dar read", "offset", off, "length", len(p))
 	if err := r.d.ss.conn.Post(r.d.ss.ctx, &ndmp.NotifyDataReadPost{Offset: uint64(off), Length: uint64(len(p))}); err != nil {
 		return 0, err
 	}
