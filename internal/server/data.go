@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	imgdump "github.com/tapestry-ndmp/tapestry/format/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -568,7 +569,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			defer os.RemoveAll(tmp)
 			rr.Dest = tmp
 			fh = newFHQueue(d.ss)
-			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile("/"+strings.TrimPrefix(e.Path, "/"), e.Ino) }
+			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile(e) }
 		} else {
 			rr.Storage, rr.Path = d.ss.srv.o.Storage, dest
 			var err error
@@ -771,8 +772,12 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // fileStat converts a dump inode to an NDMP file_stat.
-func fileStat(in *dump.NodeHistory) ndmp.FileStat {
-	i := &in.Inode
+func fileStat(in *dump.NodeHistory) ndmp.FileStat { return inodeStat(&in.Inode) }
+
+// inodeStat converts inode attributes to an NDMP file_stat: type, mode
+// bits, owner, group, size, links and times; an access or change time the
+// inode lacks is flagged unsupported.
+func inodeStat(i *imgdump.Inode) ndmp.FileStat {
 	ft := ndmp.FileOther
 	switch i.FileMode().Type() {
 	case 0:
@@ -790,16 +795,32 @@ func fileStat(in *dump.NodeHistory) ndmp.FileStat {
 	case fs.ModeDevice | fs.ModeCharDevice:
 		ft = ndmp.FileCspec
 	}
-	return ndmp.FileStat{
+	st := ndmp.FileStat{
 		FSType: ndmp.FSUnix,
 		Ftype:  ft,
-		Mtime:  uint32(i.Mtime.Unix()),
-		Atime:  uint32(i.Atime.Unix()),
-		Ctime:  uint32(i.Ctime.Unix()),
+		Mtime:  unixSeconds(i.Mtime),
+		Atime:  unixSeconds(i.Atime),
+		Ctime:  unixSeconds(i.Ctime),
 		Owner:  i.UID,
 		Group:  i.GID,
 		Fattr:  i.Mode & 0o7777,
 		Size:   uint64(i.Size),
 		Links:  uint32(i.Nlink),
 	}
+	if i.Atime.IsZero() {
+		st.Unsupported |= ndmp.FileStatAtimeUns
+	}
+	if i.Ctime.IsZero() {
+		st.Unsupported |= ndmp.FileStatCtimeUns
+	}
+	return st
+}
+
+// unixSeconds is t in seconds since 1970 as file_stat holds it: 0 for no
+// time or one before 1970.
+func unixSeconds(t time.Time) uint32 {
+	if t.IsZero() || t.Unix() < 0 {
+		return 0
+	}
+	return uint32(t.Unix())
 }

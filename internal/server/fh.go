@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -140,16 +141,26 @@ func (f *fhQueue) flushFiles() error {
 	return f.send(b)
 }
 
-// addFile queues one file name with its path (file history of
-// DATA_START_RECOVER_FILEHIST, which lists the image).
-func (f *fhQueue) addFile(path string, ino uint32) error {
-	f.files = append(f.files, ndmp.File{
-		Name: []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: path}},
-		Stat: []ndmp.FileStat{{FSType: ndmp.FSUnix, Ftype: ndmp.FileOther,
-			Unsupported: ndmp.FileStatAtimeUns | ndmp.FileStatCtimeUns | ndmp.FileStatGroupUns}},
-		Node:   uint64(ino),
+// addFile queues one name of a listing (file history of
+// DATA_START_RECOVER_FILEHIST) with the attributes the image holds for its
+// inode and the position of the inode's header. A name whose inode the
+// image does not hold (an incremental image's directory lists every name)
+// is left out, as Linux restore -t leaves it out: the listing reports what
+// the image holds.
+func (f *fhQueue) addFile(e dump.ListEntry) error {
+	if e.Inode == nil {
+		return nil
+	}
+	file := ndmp.File{
+		Name:   []ndmp.FileName{{FSType: ndmp.FSUnix, UnixName: "/" + strings.TrimPrefix(e.Path, "/")}},
+		Stat:   []ndmp.FileStat{inodeStat(e.Inode)},
+		Node:   uint64(e.Ino),
 		FHInfo: math.MaxUint64,
-	})
+	}
+	if e.Offset >= 0 {
+		file.FHInfo = uint64(e.Offset)
+	}
+	f.files = append(f.files, file)
 	if len(f.files) >= FHBatch {
 		return f.flushFiles()
 	}

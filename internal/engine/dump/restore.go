@@ -45,6 +45,13 @@ type ListEntry struct {
 	Path  string
 	Ino   uint32
 	Qtree *dump.QtreeInfo
+	// Inode holds the inode's attributes as the image has them (LIST=Y);
+	// nil when the image does not hold the inode (a name that a directory
+	// of an incremental image lists for a file it did not dump).
+	Inode *dump.Inode
+	// Offset is the byte offset of the inode's header in the image (with
+	// Inode).
+	Offset int64
 }
 
 // RestoreEvents is the part of an event log a restore writes to;
@@ -329,6 +336,34 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	return rs.res, err
 }
 
+// listAttr is what a listing knows of an inode: its attributes and header
+// offset (off < 0: not on the image).
+type listAttr struct {
+	in  dump.Inode
+	off int64
+}
+
+// list reports the names of targets (LIST=Y), sorted, with the attributes
+// the image holds for their inodes.
+func (rs *restorer) list(targets map[string]uint32, attrs map[uint32]listAttr) {
+	if !rs.opt.list {
+		return
+	}
+	for p, ino := range targets {
+		le := ListEntry{Path: p, Ino: ino, Offset: -1}
+		if a, ok := attrs[ino]; ok && a.off >= 0 {
+			le.Inode, le.Offset = &a.in, a.off
+		}
+		rs.res.Listed = append(rs.res.Listed, le)
+	}
+	sort.Slice(rs.res.Listed, func(i, j int) bool { return rs.res.Listed[i].Path < rs.res.Listed[j].Path })
+	if rs.req.OnList != nil {
+		for _, le := range rs.res.Listed {
+			rs.req.OnList(le)
+		}
+	}
+}
+
 // registerQtrees makes the qtrees of the image qtrees of the destination
 // volume again when the restore went to the volume root (D8).
 func (rs *restorer) registerQtrees() error {
@@ -445,6 +480,7 @@ func (rs *restorer) restoreStream() error {
 	var damagedDirs []dirDamage // reported once paths are known
 	dirs := map[uint32]*meta{}
 	entries := map[uint32][]dump.DirEntry{}
+	dirOff := map[uint32]int64{} // header offsets of the directories
 	var cur *meta
 	// Stage 1: catalog the image (maps and directories).
 	for {
@@ -478,6 +514,7 @@ func (rs *restorer) restoreStream() error {
 			if _, dup := dirs[h.Ino]; dup {
 				return fmt.Errorf("restore: %w: directory inode %d appears twice", dump.ErrFormat, h.Ino)
 			}
+			dirOff[h.Ino] = h.Offset
 			ents, err := r.DirEntries()
 			var dd *dump.DirDamageError
 			if errors.As(err, &dd) {
@@ -664,30 +701,36 @@ func (rs *restorer) restoreStream() error {
 	if !rs.opt.list && !rs.opt.listQtrees && !rs.opt.nowrite {
 		rs.reserveStateNames(targets, stateDir)
 	}
-	if rs.opt.list {
-		for p, ino := range targets {
-			rs.res.Listed = append(rs.res.Listed, ListEntry{Path: p, Ino: ino})
-		}
-		sort.Slice(rs.res.Listed, func(i, j int) bool { return rs.res.Listed[i].Path < rs.res.Listed[j].Path })
-		if rs.req.OnList != nil {
-			for _, le := range rs.res.Listed {
-				rs.req.OnList(le)
+	if rs.opt.list || rs.opt.listQtrees || rs.opt.nowrite {
+		// A listing reports the attributes the image holds: directories'
+		// from stage 1, the other inodes' as they are read here.
+		var attrs map[uint32]listAttr
+		if rs.opt.list {
+			attrs = map[uint32]listAttr{}
+			for _, ino := range targets {
+				if m := dirs[ino]; m != nil {
+					attrs[ino] = listAttr{m.in, dirOff[ino]}
+				} else {
+					attrs[ino] = listAttr{off: -1}
+				}
 			}
 		}
-	}
-	if rs.opt.list || rs.opt.listQtrees || rs.opt.nowrite {
-		for {
-			h, err := r.Next()
-			if err == io.EOF {
+		// h is the header stage 1 stopped at: the first file's, or TS_END.
+		for h != nil && h.Kind != dump.KindEnd {
+			if h.Kind == dump.KindInode {
+				rs.res.Files++
+				if a, ok := attrs[h.Ino]; ok && a.off < 0 {
+					attrs[h.Ino] = listAttr{h.Inode, h.Offset}
+				}
+			}
+			if h, err = r.Next(); err == io.EOF {
 				break
 			}
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}
-			if h.Kind == dump.KindInode {
-				rs.res.Files++
-			}
 		}
+		rs.list(targets, attrs)
 		progress(PhaseRestoreEnd)
 		return nil
 	}
