@@ -91,7 +91,10 @@ func (r *Reader) SetNextVolume(f func(n int) (io.Reader, error)) { r.next = f }
 
 // NewReaderAt returns a Reader positioned at the header at byte offset off
 // of a single volume (an offset from an offset map or file history). Next
-// returns the header there; the reader can go on from it.
+// returns the header there; the reader can go on from it. It asks ra for
+// the bytes it needs only: a header record, then the records that header
+// announces together with the header after them, never more (each read of
+// a direct access recovery costs a tape positioning).
 func NewReaderAt(ra io.ReaderAt, off int64) (*Reader, error) {
 	if off < 0 || off%RecordSize != 0 {
 		return nil, fmt.Errorf("%w: offset %d is not a record boundary", ErrFormat, off)
