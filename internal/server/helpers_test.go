@@ -80,6 +80,7 @@ type fixtureOpts struct {
 	vtl         *vtl.Config      // library to create (nil: the default one)
 	limiter     *dump.Limiter    // the node's dump limit (nil: by memory)
 	before      func(f *fixture) // runs before Serve
+	guard       AuthGuardConfig  // password guessing limits (delays of 1-4 ms unless set)
 }
 
 // hangGuard is how long a test waits for something that must happen
@@ -188,7 +189,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.before != nil {
 		o.before(f)
 	}
+	if o.guard.BaseDelay == 0 {
+		o.guard.BaseDelay, o.guard.MaxDelay = time.Millisecond, 4*time.Millisecond
+	}
 	f.srv, err = New(Options{
+		AuthGuard: o.guard,
 		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
 		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter, ProgressInterval: o.progress, EventLog: o.events,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -93,6 +93,9 @@ type Options struct {
 	// RescanInterval is how often Serve looks for LIF and setting changes;
 	// 0 means DefaultRescanInterval.
 	RescanInterval time.Duration
+	// AuthGuard bounds password guessing; zero fields take the values of
+	// DefaultAuthGuardConfig.
+	AuthGuard AuthGuardConfig
 }
 
 // DefaultRescanInterval is how often Serve looks for new, moved or deleted
@@ -127,6 +130,24 @@ type Server struct {
 	// inodeMaps shares a volume's dump inode map between the backups of
 	// the volume that run at the same time (issue 11).
 	inodeMaps dump.InodeMaps
+
+	// Connection counts, guarded by mu (admission.go): authenticated
+	// sessions (the session limit), unauthenticated connections in total
+	// and per client address.
+	authedCount  int
+	unauthCount  int
+	unauthByAddr map[netip.Addr]int
+
+	// guard counts failed authentications (authguard.go).
+	guard *authGuard
+
+	// Security counters (Stats).
+	refused           atomic.Uint64
+	evicted           atomic.Uint64
+	authTimeouts      atomic.Uint64
+	authFailures      atomic.Uint64
+	authLockouts      atomic.Uint64
+	authRefusedLocked atomic.Uint64
 
 	// assumeAuthed makes new sessions start authenticated (tests and the
 	// fuzz target reach the post-authentication handlers with it).
@@ -170,7 +191,8 @@ func New(o Options) (*Server, error) {
 		mem, _ := dump.SystemMemory() // 0 when unknown: the smallest limit
 		o.MaxSessions = SessionLimit(mem)
 	}
-	return &Server{o: o, log: o.Logger, sessions: map[uint64]*session{}}, nil
+	return &Server{o: o, log: o.Logger, sessions: map[uint64]*session{},
+		unauthByAddr: map[netip.Addr]int{}, guard: newAuthGuard(o.AuthGuard)}, nil
 }
 
 // SessionLimit returns the most NDMP sessions a node with mem bytes of
@@ -443,6 +465,24 @@ type Stats struct {
 	// MoverRecords counts the tape records the mover wrote (backup) or
 	// read (restore) since the server was made.
 	MoverRecords uint64
+	// Unauthenticated is the number of connections that have not
+	// authenticated yet.
+	Unauthenticated int
+	// Refused counts connections refused with NOTIFY_CONNECTION_STATUS
+	// REFUSED (service off, protocol disallowed, limits).
+	Refused uint64
+	// Evicted counts unauthenticated connections closed to make room for
+	// new ones (MaxUnauthenticated reached).
+	Evicted uint64
+	// AuthTimeouts counts connections closed for not authenticating in
+	// time.
+	AuthTimeouts uint64
+	// AuthFailures counts failed CONNECT_CLIENT_AUTH requests.
+	AuthFailures uint64
+	// AuthLockouts counts the lockouts started (address or user).
+	AuthLockouts uint64
+	// AuthRefusedLocked counts authentications refused during a lockout.
+	AuthRefusedLocked uint64
 }
 
 // Stats returns the server's counters.
@@ -451,7 +491,13 @@ func (s *Server) Stats() Stats {
 	if d < 0 {
 		d = 0
 	}
-	return Stats{FHQueueDepth: int(d), FHStalls: s.fhStalls.Load(), MoverRecords: s.moverRecords.Load()}
+	s.mu.Lock()
+	unauth := s.unauthCount
+	s.mu.Unlock()
+	return Stats{FHQueueDepth: int(d), FHStalls: s.fhStalls.Load(), MoverRecords: s.moverRecords.Load(),
+		Unauthenticated: unauth, Refused: s.refused.Load(), Evicted: s.evicted.Load(),
+		AuthTimeouts: s.authTimeouts.Load(), AuthFailures: s.authFailures.Load(),
+		AuthLockouts: s.authLockouts.Load(), AuthRefusedLocked: s.authRefusedLocked.Load()}
 }
 
 // Sessions returns the running sessions, oldest first.
@@ -547,21 +593,4 @@ func (s *Server) KillAll() int {
 		ss.kill("NDMP service shutting down")
 	}
 	return len(list)
-}
-
-// register adds ss unless the session limit is reached.
-func (s *Server) register(ss *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.sessions) >= s.o.MaxSessions {
-		return false
-	}
-	s.sessions[ss.id] = ss
-	return true
-}
-
-func (s *Server) unregister(ss *session) {
-	s.mu.Lock()
-	delete(s.sessions, ss.id)
-	s.mu.Unlock()
 }

@@ -38,14 +38,22 @@ type session struct {
 	nodeSet   NodeSettings
 	svmSet    SVMSettings
 
-	mu        sync.Mutex
-	versioned bool // CONNECT_OPEN done, or another first request accepted v4
-	authed    bool
-	user      string
-	authType  string
-	challenge *[ndmp.ChallengeSize]byte
-	killed    bool
-	logOn     bool // protocol log switched on by "ndmp log start"
+	// counted and evicted are guarded by srv.mu: the session holds a
+	// session slot (authenticated), or was chosen to be closed to make
+	// room for a new unauthenticated connection.
+	counted bool
+	evicted bool
+
+	mu           sync.Mutex
+	versioned    bool   // CONNECT_OPEN with version 4 succeeded
+	authFailures int    // failed CONNECT_CLIENT_AUTH requests
+	closeAfter   string // why to close the connection after this reply
+	authed       bool
+	user         string
+	authType     string
+	challenge    *[ndmp.ChallengeSize]byte
+	killed       bool
+	logOn        bool // protocol log switched on by "ndmp log start"
 
 	// Extension negotiation (draft 2.5.4.3, 3.2.9-10).
 	extListed bool
@@ -84,47 +92,43 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 	ss.mover = newMover(ss)
 	ss.data = newDataService(ss)
 
-	refuse := ss.admit(ctx)
-	if refuse == "" && !s.register(ss) {
-		refuse = fmt.Sprintf("Maximum number of NDMP sessions (%d) reached", s.o.MaxSessions)
-	} else if refuse == "" {
-		defer s.unregister(ss)
+	if refusal := ss.admit(ctx); refusal != "" {
+		ss.log.Warn("NDMP session refused", "reason", refusal)
+		s.refuse(nc, refusal)
+		return
 	}
-	// The greeting (NOTIFY_CONNECTION_STATUS) is the first message on the
-	// connection; a refused connection gets no handler.
-	cfg := &ndmp.Config{
-		Greeting: &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion},
+	refusal, evict := s.admitConn(ss)
+	if refusal != "" {
+		ss.log.Warn("NDMP session refused", "reason", refusal)
+		s.refuse(nc, refusal)
+		return
+	}
+	defer s.unregister(ss)
+	if evict != nil {
+		s.evicted.Add(1)
+		evict.log.Warn("NDMP connection closed: too many unauthenticated connections")
+		go evict.kill("too many unauthenticated NDMP connections")
+	}
+	// The greeting goes out before the connection reads anything.
+	conn := ndmp.NewConn(nc, &ndmp.Config{
+		Handler:  ss,
 		ErrorLog: func(err error) { ss.log.Debug("ndmp connection", "err", err) },
-	}
-	if refuse != "" {
-		cfg.Greeting = &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Refused, ProtocolVersion: ndmp.ProtocolVersion, TextReason: refuse}
-	} else {
-		cfg.Handler = ss
-	}
-	conn := ndmp.NewConn(nc, cfg)
+		Greeting: &ndmp.NotifyConnectionStatusPost{Reason: ndmp.Connected, ProtocolVersion: ndmp.ProtocolVersion},
+	})
 	ss.setConn(conn)
 	defer conn.Close()
-	if refuse != "" {
-		ss.log.Warn("NDMP session refused", "reason", refuse)
-		// Give the peer a moment to read the refusal before closing.
-		select {
-		case <-conn.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-		return
-	}
+	defer ss.cleanup()
 	ss.log.Info("NDMP session started", "svm", lif.SVM, "role", lif.Role, "node-scope", ss.nodeScope, "secure", secure)
-	if err := conn.Err(); err != nil {
-		ss.log.Debug("post NOTIFY_CONNECTION_STATUS", "err", err)
-		ss.cleanup()
-		return
+	if !s.assumeAuthed {
+		defer ss.authDeadline(ss.nodeSet.AuthDeadline())()
 	}
 	select {
 	case <-conn.Done():
-	case <-ctx.Done():
+	case <-ss.ctx.Done():
+		// The server stops, or the session was killed (perhaps before
+		// its connection existed: the deferred Close ends it then).
 		ss.kill("NDMP service shutting down")
 	}
-	ss.cleanup()
 	ss.log.Info("NDMP session ended")
 }
 
@@ -291,11 +295,13 @@ func (ss *session) ServeNDMP(ctx context.Context, c *ndmp.Conn, m *ndmp.Message)
 		ss.log.Debug("ndmp request", "msg", m.String())
 	}
 	ss.mu.Lock()
-	if code != ndmp.ConnectOpen {
-		ss.versioned = true
-	}
-	authed := ss.authed
+	versioned, authed := ss.versioned, ss.authed
 	ss.mu.Unlock()
+	if !versioned && !preConnect[code] {
+		// N1, issue 10: nothing is served before CONNECT_OPEN agreed on
+		// version 4, in particular not after a refused version.
+		return errReply(code, ndmp.ErrIllegalState)
+	}
 	if !authed && !preAuth[code] {
 		return errReply(code, ndmp.ErrNotAuthorized)
 	}
@@ -304,9 +310,42 @@ func (ss *session) ServeNDMP(ctx context.Context, c *ndmp.Conn, m *ndmp.Message)
 		ss.log.Debug("ndmp reply error", "msg", code.String(), "err", e.String())
 	}
 	if body == nil {
-		return errReply(code, e)
+		body, err := errReply(code, e)
+		return ss.replyThenClose(c, m, body, err)
 	}
-	return body, nil
+	return ss.replyThenClose(c, m, body, nil)
+}
+
+// preConnect lists the requests served before CONNECT_OPEN succeeded.
+// The draft (2.11.2) lets a DMA that accepts the version of the
+// NOTIFY_CONNECTION_STATUS greeting omit CONNECT_OPEN; Tapestry does not
+// (issue 10): every DMA it knows sends it, and a DMA that asked for
+// another version must not go on as if it had agreed to version 4.
+var preConnect = map[ndmp.MessageCode]bool{
+	ndmp.ConnectOpen:  true,
+	ndmp.ConnectClose: true,
+}
+
+// replyThenClose returns body and err as the reply of m, unless the
+// request asked for the connection to be closed (too many failed
+// authentications, a lockout): the reply is then sent here and the
+// session killed after it.
+func (ss *session) replyThenClose(c *ndmp.Conn, m *ndmp.Message, body ndmp.Body, err error) (ndmp.Body, error) {
+	ss.mu.Lock()
+	reason := ss.closeAfter
+	ss.mu.Unlock()
+	if reason == "" {
+		return body, err
+	}
+	code, e := m.Header.MessageCode, ndmp.NoErr
+	if err != nil && !errors.As(err, &e) {
+		e = ndmp.ErrUndefined
+	}
+	if rerr := c.Reply(m.Header.Sequence, code, e, body); rerr != nil {
+		ss.log.Debug("reply before close", "err", rerr)
+	}
+	ss.kill(reason)
+	return nil, ndmp.ErrReplyLater
 }
 
 func (ss *session) debug() bool {
@@ -439,12 +478,14 @@ func (ss *session) serve(ctx context.Context, m *ndmp.Message) (ndmp.Body, ndmp.
 func (ss *session) connectOpen(req *ndmp.ConnectOpenRequest) (ndmp.Body, ndmp.Error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if req.ProtocolVersion != ndmp.ProtocolVersion {
-		ss.log.Error(fmt.Sprintf("ndmpd invalid version number: %d", req.ProtocolVersion))
-		return nil, ndmp.ErrIllegalArgs
-	}
 	if ss.versioned {
 		return nil, ndmp.ErrIllegalState
+	}
+	if req.ProtocolVersion != ndmp.ProtocolVersion {
+		// The DMA may try another version (draft 3.1.1); until one is
+		// agreed nothing else is served (ServeNDMP).
+		ss.log.Error(fmt.Sprintf("ndmpd invalid version number: %d", req.ProtocolVersion))
+		return nil, ndmp.ErrIllegalArgs
 	}
 	ss.versioned = true
 	return nil, ndmp.NoErr
@@ -491,36 +532,50 @@ func (ss *session) authTypes() []ndmp.AuthType {
 	return out
 }
 
-// clientAuth handles CONNECT_CLIENT_AUTH (N3, N4).
+// clientAuth handles CONNECT_CLIENT_AUTH (N3, N4). Failures are counted
+// and slowed down, and lock the address or the user out (authguard.go).
 func (ss *session) clientAuth(ctx context.Context, req *ndmp.ConnectClientAuthRequest) (ndmp.Body, ndmp.Error) {
-	a := ss.srv.o.Auth
-	node := ss.srv.o.Node
-	ad := req.AuthData
-	var user, method string
+	user, method := authIdentity(req.AuthData)
+	if method == "" || !ss.allows(method) {
+		return nil, ndmp.ErrIllegalArgs
+	}
+	if lo, ok := ss.srv.guard.locked(user, ss.clientAddr()); ok {
+		return nil, ss.lockedOut(user, method, lo)
+	}
+	if err := ss.checkCredentials(ctx, user, req.AuthData); err != nil {
+		return nil, ss.authFailed(ctx, user, method, err)
+	}
+	if !ss.srv.promote(ss) {
+		msg := ss.srv.sessionLimitMessage()
+		ss.log.Warn("NDMP session refused", "user", user, "reason", msg)
+		ss.closeAfterReply(msg)
+		return nil, ndmp.ErrConnect
+	}
+	ss.mu.Lock()
+	ss.authed, ss.user, ss.authType = true, user, method
+	ss.mu.Unlock()
+	ss.log.Info("NDMP authentication succeeded", "user", user, "method", method)
+	return nil, ndmp.NoErr
+}
+
+// checkCredentials checks the password or digest of user; the method is
+// one the session allows.
+func (ss *session) checkCredentials(ctx context.Context, user string, ad ndmp.AuthData) error {
+	a, node := ss.srv.o.Auth, ss.srv.o.Node
 	var err error
-	switch ad.AuthType {
-	case ndmp.AuthText:
-		method, user = AuthPlaintext, ad.AuthText.AuthID
-		if !ss.allows(method) {
-			return nil, ndmp.ErrIllegalArgs
-		}
+	if ad.AuthType == ndmp.AuthText {
 		if ss.nodeScope {
 			err = a.CheckNodeNDMP(ctx, node, user, ad.AuthText.AuthPassword)
 		} else {
 			err = a.CheckNDMPPassword(ctx, ss.lif.SVM, user, ad.AuthText.AuthPassword)
 		}
-	case ndmp.AuthMD5:
-		method, user = AuthChallenge, ad.AuthMD5.AuthID
-		if !ss.allows(method) {
-			return nil, ndmp.ErrIllegalArgs
-		}
+	} else {
 		ss.mu.Lock()
 		ch := ss.challenge
 		ss.challenge = nil
 		ss.mu.Unlock()
 		if ch == nil {
-			err = errors.New("no challenge was requested with CONFIG_GET_AUTH_ATTR")
-			break
+			return errors.New("no challenge was requested with CONFIG_GET_AUTH_ATTR")
 		}
 		var pw string
 		if ss.nodeScope {
@@ -531,21 +586,19 @@ func (ss *session) clientAuth(ctx context.Context, req *ndmp.ConnectClientAuthRe
 		if err == nil && !ndmp.VerifyMD5(pw, *ch, ad.AuthMD5.AuthDigest) {
 			err = errors.New("wrong digest")
 		}
-	default:
-		return nil, ndmp.ErrIllegalArgs
 	}
 	if err == nil && !ss.nodeScope {
 		err = a.CanUseNDMP(ctx, ss.lif.SVM, user, string(ss.lif.Role))
 	}
-	if err != nil {
-		ss.log.Warn("NDMP authentication failed", "user", user, "method", method, "err", err)
-		return nil, ndmp.ErrNotAuthorized
-	}
+	return err
+}
+
+// closeAfterReply makes ServeNDMP close the connection once the reply to
+// the current request is sent.
+func (ss *session) closeAfterReply(reason string) {
 	ss.mu.Lock()
-	ss.authed, ss.user, ss.authType = true, user, method
+	ss.closeAfter = reason
 	ss.mu.Unlock()
-	ss.log.Info("NDMP authentication succeeded", "user", user, "method", method)
-	return nil, ndmp.NoErr
 }
 
 // serverAuth handles the optional CONNECT_SERVER_AUTH (draft 3.1.3): after

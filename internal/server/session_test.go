@@ -83,6 +83,12 @@ func TestAuthMD5AndPreAuth(t *testing.T) {
 		AuthMD5: ndmp.MD5Auth{AuthID: testUser, AuthDigest: ndmp.MD5Digest(f.ndmpPW, a2.Challenge)}}})
 	wantErr(t, "auth with consumed challenge", err, ndmp.ErrNotAuthorized)
 	wantErr(t, "wrong password", c.AuthMD5(ctx, testUser, "wrong"+f.ndmpPW), ndmp.ErrNotAuthorized)
+	// Three failures close the connection (issue 10).
+	<-c.Conn().Done()
+	c = f.dial(nil)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
 	wantErr(t, "unknown user", c.AuthMD5(ctx, "nobody", f.ndmpPW), ndmp.ErrNotAuthorized)
 	// The login password is not the NDMP password (N4).
 	wantErr(t, "login password", c.AuthMD5(ctx, testUser, testLoginPW), ndmp.ErrNotAuthorized)
@@ -210,16 +216,22 @@ func TestSessionLimit(t *testing.T) {
 			t.Errorf("SessionLimit(%d GB) = %d, want %d", c.gb, got, c.want)
 		}
 	}
+	// Only authenticated sessions count (issue 10): a connection that has
+	// not authenticated yet is admitted, and refused when it
+	// authenticates beyond the limit.
 	f := newFixture(t, fixtureOpts{maxSessions: 2})
-	a, b := f.dial(nil), f.dial(nil)
-	for _, c := range []*ndmp.Client{a, b} {
-		if err := c.Connect(f.ctx); err != nil {
-			t.Fatal(err)
-		}
+	pending := f.dial(nil)
+	if err := pending.Connect(f.ctx); err != nil {
+		t.Fatal(err)
 	}
+	f.login(nil)
+	f.login(nil)
+	err := pending.AuthMD5(f.ctx, testUser, f.ndmpPW)
+	wantErr(t, "authentication beyond the limit", err, ndmp.ErrConnect)
+	<-pending.Conn().Done()
 	c := f.dial(nil)
 	var ce *ndmp.ConnectError
-	if err := c.Connect(f.ctx); !errors.As(err, &ce) || ce.Reason != ndmp.Refused {
+	if err := c.Connect(f.ctx); !errors.As(err, &ce) || ce.Reason != ndmp.Refused || ce.Text != "Maximum number of NDMP sessions (2) reached" {
 		t.Fatalf("third session: %v, want refusal", err)
 	}
 }

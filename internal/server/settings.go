@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
@@ -122,6 +123,46 @@ type NodeSettings struct {
 	// LogSessions names the sessions (by id) whose protocol log is on
 	// (ndmp log start|stop).
 	LogSessions []string `json:"log-sessions,omitempty"`
+	// AuthTimeout is how many seconds a connection has to authenticate
+	// before the server closes it (issue 10); 0 means DefaultAuthTimeout.
+	AuthTimeout int `json:"auth-timeout,omitempty"`
+	// MaxUnauthenticated caps the node's connections that have not
+	// authenticated yet, apart from the session limit; when it is
+	// reached the oldest of them is closed to make room for the new one.
+	// 0 means DefaultMaxUnauthenticated.
+	MaxUnauthenticated int `json:"max-unauthenticated,omitempty"`
+	// MaxUnauthenticatedPerAddress caps the connections from one client
+	// address that have not authenticated yet; a new one beyond it is
+	// refused. 0 means DefaultMaxUnauthenticatedPerAddress.
+	MaxUnauthenticatedPerAddress int `json:"max-unauthenticated-per-address,omitempty"`
+}
+
+// Defaults of the unauthenticated connection limits (issue 10).
+const (
+	DefaultAuthTimeout                  = 30 * time.Second
+	DefaultMaxUnauthenticated           = 256
+	DefaultMaxUnauthenticatedPerAddress = 32
+)
+
+// AuthDeadline returns the time a connection has to authenticate.
+func (s NodeSettings) AuthDeadline() time.Duration {
+	if s.AuthTimeout <= 0 {
+		return DefaultAuthTimeout
+	}
+	return time.Duration(s.AuthTimeout) * time.Second
+}
+
+// UnauthenticatedLimits returns the caps on unauthenticated connections,
+// in total and per client address.
+func (s NodeSettings) UnauthenticatedLimits() (total, perAddr int) {
+	total, perAddr = s.MaxUnauthenticated, s.MaxUnauthenticatedPerAddress
+	if total <= 0 {
+		total = DefaultMaxUnauthenticated
+	}
+	if perAddr <= 0 {
+		perAddr = DefaultMaxUnauthenticatedPerAddress
+	}
+	return total, perAddr
 }
 
 // DefaultNodeSettings returns the settings a node has until modified.
@@ -210,6 +251,15 @@ func parseAllowList(list []string) ([]netip.Prefix, error) {
 
 // Validate checks s.
 func (s NodeSettings) Validate() error {
+	if s.AuthTimeout < 0 || s.AuthTimeout > 3600 {
+		return fmt.Errorf("%w: auth-timeout %d: must be 1-3600 seconds (0: default)", ErrInvalidSettings, s.AuthTimeout)
+	}
+	if s.MaxUnauthenticated < 0 || s.MaxUnauthenticated > 65536 {
+		return fmt.Errorf("%w: max-unauthenticated %d: must be 1-65536 (0: default)", ErrInvalidSettings, s.MaxUnauthenticated)
+	}
+	if s.MaxUnauthenticatedPerAddress < 0 || s.MaxUnauthenticatedPerAddress > 65536 {
+		return fmt.Errorf("%w: max-unauthenticated-per-address %d: must be 1-65536 (0: default)", ErrInvalidSettings, s.MaxUnauthenticatedPerAddress)
+	}
 	_, _, err := ParsePortRange(s.DataPortRange)
 	return err
 }

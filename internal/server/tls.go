@@ -42,8 +42,21 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: load TLS certificate: %w", err)
 	}
-	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: TLSCipherSuites}
 	return s.tlsCfg, nil
+}
+
+// TLSCipherSuites are the TLS 1.2 suites of the secure control connection
+// (issue 10): forward secret (ECDHE) and AEAD only, no CBC, no RSA key
+// exchange. TLS 1.3 suites are not configurable and all AEAD; TLS 1.1 and
+// older are refused by MinVersion.
+var TLSCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 func writeSelfSigned(certPath, keyPath, host string) error {
