@@ -132,6 +132,12 @@ type NDMPNodeOptions struct {
 	DebugEnable   bool   `json:"debug-enable"`
 	// LogSessions names the sessions whose protocol log is on.
 	LogSessions []string `json:"log-sessions,omitempty"`
+	// AuthTimeout (seconds), MaxUnauthenticated and
+	// MaxUnauthenticatedPerAddress are the limits in force on connections
+	// that have not authenticated (issue 10), defaults applied.
+	AuthTimeout                  int `json:"auth-timeout"`
+	MaxUnauthenticated           int `json:"max-unauthenticated"`
+	MaxUnauthenticatedPerAddress int `json:"max-unauthenticated-per-address"`
 }
 
 // NDMPSession is one record of the ndmp status and probe commands: a
@@ -191,6 +197,12 @@ type NDMPService interface {
 	// CheckPortRange checks a -data-port-range value, with an
 	// *InvalidSettingsError if the server refuses it.
 	CheckPortRange(r string) error
+	// CheckNodeModify checks the settings of in the same way, before
+	// anything is stored.
+	CheckNodeModify(in NDMPNodeModify) error
+	// ReleaseOrphans frees the tape devices held by sessions that no
+	// longer exist and returns how many such sessions it found (issue 10).
+	ReleaseOrphans() int
 }
 
 // ErrSessionNotActive is wrapped by NDMPService's errors for a session
@@ -215,6 +227,12 @@ type NDMPNodeModify struct {
 	DataPortRange *string `json:"data-port-range,omitempty"`
 	DebugEnable   *bool   `json:"debug-enable,omitempty"`
 	User          *string `json:"user-id,omitempty"`
+	// AuthTimeout, MaxUnauthenticated and MaxUnauthenticatedPerAddress
+	// bound connections that have not authenticated (issue 10); 0 sets
+	// the default back.
+	AuthTimeout                  *int `json:"auth-timeout,omitempty"`
+	MaxUnauthenticated           *int `json:"max-unauthenticated,omitempty"`
+	MaxUnauthenticatedPerAddress *int `json:"max-unauthenticated-per-address,omitempty"`
 }
 
 // NDMPNodePassword is the body of POST
@@ -509,6 +527,12 @@ func (s *Server) killNDMP(nodeScope bool) handlerFunc {
 			return 0, nil, err
 		}
 		si, err := srv.Session(id)
+		if err != nil && s.scope(r, s.cfg.Auth.AdminSVM()) == nil && srv.Kill(id) == nil {
+			// The session ended but left a tape device held (issue 10):
+			// a cluster administrator's kill frees it.
+			s.log.Info("tape devices of an ended NDMP session freed", "session", id, "user", r.who.Name)
+			return http.StatusOK, NDMPKillResult{Sessions: []uint64{id}}, nil
+		}
 		if err != nil || !s.sessionVisible(r, nodeScope, svm, si) {
 			return 0, nil, notActive(id)
 		}
@@ -547,6 +571,12 @@ func (s *Server) killAllNDMP(nodeScope bool) handlerFunc {
 				res.Sessions = append(res.Sessions, si.ID)
 			} else if !errors.Is(err, ErrSessionNotActive) {
 				return 0, nil, err
+			}
+		}
+		if s.scope(r, s.cfg.Auth.AdminSVM()) == nil {
+			// Devices held by sessions that ended (issue 10).
+			if n := srv.ReleaseOrphans(); n > 0 {
+				s.log.Info("tape devices of ended NDMP sessions freed", "sessions", n, "user", r.who.Name)
 			}
 		}
 		s.log.Info("NDMP sessions killed", "count", len(res.Sessions), "vserver", svm, "user", r.who.Name)
@@ -652,12 +682,10 @@ func (s *Server) modifyNDMPNode(ctx context.Context, r *request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	// The user is stored apart from the settings: check the one setting
-	// that can be refused first, so that a refused request changes nothing.
-	if in.DataPortRange != nil {
-		if err := srv.CheckPortRange(*in.DataPortRange); err != nil {
-			return 0, nil, settingsErr(err)
-		}
+	// The user is stored apart from the settings: check the settings
+	// first, so that a refused request changes nothing.
+	if err := srv.CheckNodeModify(in); err != nil {
+		return 0, nil, settingsErr(err)
 	}
 	if in.User != nil {
 		if err := s.cfg.Auth.SetNodeNDMPUser(ctx, s.node(), *in.User); err != nil {

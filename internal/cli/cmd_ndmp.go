@@ -624,6 +624,9 @@ func (a *app) nodeNDMPShow() *cobra.Command {
 					{"node-scope-mode", "Node Scope", "Node-Scoped NDMP Mode"},
 					{"data-port-range", "Data Port Range", "Data Port Range"},
 					{"debug-enable", "Debug", "Enable Debug"},
+					{"auth-timeout", "Auth Timeout", "Seconds to Authenticate"},
+					{"max-unauthenticated", "Max Unauth", "Maximum Unauthenticated Connections"},
+					{"max-unauthenticated-per-address", "Max Unauth/Addr", "Maximum Unauthenticated Connections per Address"},
 				},
 				Keys: []string{"node"}, Default: []string{"node", "enable", "clear-text", "user-id"},
 			}
@@ -632,6 +635,8 @@ func (a *app) nodeNDMPShow() *cobra.Command {
 					"node": r.Node, "enable": boolText(r.Enabled), "clear-text": boolText(r.Plaintext), "user-id": r.User,
 					"password-set": boolText(r.PasswordSet), "node-scope-mode": boolText(r.NodeScopeMode),
 					"data-port-range": r.DataPortRange, "debug-enable": boolText(r.DebugEnable),
+					"auth-timeout": strconv.Itoa(r.AuthTimeout), "max-unauthenticated": strconv.Itoa(r.MaxUnauthenticated),
+					"max-unauthenticated-per-address": strconv.Itoa(r.MaxUnauthenticatedPerAddress),
 				})
 			}
 			return t
@@ -641,8 +646,10 @@ func (a *app) nodeNDMPShow() *cobra.Command {
 
 func (a *app) nodeNDMPModify() *cobra.Command {
 	var node, enable, clear, debug, user, portRange string
+	var authTimeout, maxUnauth, maxUnauthAddr int
 	c := &cobra.Command{
-		Use:   "modify [-node NAME] [-enable true|false] [-clear-text true|false] [-user-id NAME] [-data-port-range all|LOW-HIGH] [-debug-enable true|false]",
+		Use: "modify [-node NAME] [-enable true|false] [-clear-text true|false] [-user-id NAME] [-data-port-range all|LOW-HIGH] [-debug-enable true|false] " +
+			"[-auth-timeout SECONDS] [-max-unauthenticated N] [-max-unauthenticated-per-address N]",
 		Short: "Modify the NDMP configuration of a node",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -656,6 +663,18 @@ func (a *app) nodeNDMPModify() *cobra.Command {
 			}
 			if f.Changed("data-port-range") {
 				in.DataPortRange = &portRange
+			}
+			for _, n := range []struct {
+				name string
+				val  *int
+				dst  **int
+			}{
+				{"auth-timeout", &authTimeout, &in.AuthTimeout}, {"max-unauthenticated", &maxUnauth, &in.MaxUnauthenticated},
+				{"max-unauthenticated-per-address", &maxUnauthAddr, &in.MaxUnauthenticatedPerAddress},
+			} {
+				if f.Changed(n.name) {
+					*n.dst = n.val
+				}
 			}
 			for _, b := range []struct {
 				name, val string
@@ -686,6 +705,9 @@ func (a *app) nodeNDMPModify() *cobra.Command {
 	fl.StringVar(&user, "user-id", "", "node-scope NDMP user")
 	fl.StringVar(&portRange, "data-port-range", "", "ports of data connections: all or LOW-HIGH")
 	fl.StringVar(&debug, "debug-enable", "", "debug logging of node-scope sessions (true|false)")
+	fl.IntVar(&authTimeout, "auth-timeout", 0, "seconds a connection has to authenticate before it is closed (0: default 30)")
+	fl.IntVar(&maxUnauth, "max-unauthenticated", 0, "most connections not yet authenticated on the node; the oldest is closed beyond it (0: default 256)")
+	fl.IntVar(&maxUnauthAddr, "max-unauthenticated-per-address", 0, "most connections not yet authenticated from one client address; more are refused (0: default 32)")
 	return c
 }
 

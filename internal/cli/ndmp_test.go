@@ -266,6 +266,22 @@ func TestSystemNDMPSettings(t *testing.T) {
 		}
 	}
 	n.fail("data-port-range", "system", "services", "ndmp", "modify", "-data-port-range", "1-2")
+	// Issue 10: the limits of unauthenticated connections.
+	out = n.ok("system", "services", "ndmp", "show", "-instance")
+	for _, want := range []string{"Seconds to Authenticate: 30", "Maximum Unauthenticated Connections: 256", "Maximum Unauthenticated Connections per Address: 32"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show -instance lacks the default %q:\n%s", want, out)
+		}
+	}
+	n.ok("system", "services", "ndmp", "modify", "-auth-timeout", "10", "-max-unauthenticated", "64", "-max-unauthenticated-per-address", "4")
+	out = n.ok("system", "services", "ndmp", "show", "-instance")
+	for _, want := range []string{"Seconds to Authenticate: 10", "Maximum Unauthenticated Connections: 64", "Maximum Unauthenticated Connections per Address: 4"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show -instance lacks %q:\n%s", want, out)
+		}
+	}
+	n.fail("auth-timeout", "system", "services", "ndmp", "modify", "-auth-timeout", "-1")
+	n.fail("auth-timeout", "system", "services", "ndmp", "modify", "-auth-timeout", "99999")
 	n.fail(`node "node7" does not exist`, "system", "services", "ndmp", "modify", "-node", "node7", "-enable", "false")
 
 	n.ok("system", "services", "ndmp", "off", "-node", n.node)

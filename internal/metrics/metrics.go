@@ -26,6 +26,13 @@
 //	fh_queue_depth                            gauge: file history posts queued for DMAs, all sessions
 //	fh_stalls_total                           counter: times a backup waited on a full file history queue
 //	mover_records_total                       counter: tape records written or read by the MOVER
+//	ndmp_unauthenticated_connections          gauge: connections not authenticated yet
+//	ndmp_connections_refused_total            counter: connections refused (service off, limits)
+//	ndmp_unauthenticated_evicted_total        counter: idle unauthenticated connections closed for new ones
+//	ndmp_auth_timeouts_total                  counter: connections closed for not authenticating in time
+//	ndmp_auth_failures_total                  counter: failed authentications
+//	ndmp_auth_lockouts_total                  counter: lockouts started (address, or user from an address)
+//	ndmp_auth_locked_refusals_total           counter: authentications refused during a lockout
 //
 // The byte counters of the NDMP sessions add what every session moved
 // between two samples, so they keep growing after sessions end. A session
@@ -91,6 +98,8 @@ type Collector struct {
 	tapeBytes, tapeRecords, tapeMarks, tapeErrs  *prometheus.Desc
 	snapshots, snapshotsLocked, scrapeErrors     *prometheus.Desc
 	fhDepth, fhStalls, moverRecords              *prometheus.Desc
+	unauth, refused, evicted, authTimeouts       *prometheus.Desc
+	authFailures, authLockouts, authLocked       *prometheus.Desc
 }
 
 type sessionSample struct {
@@ -130,6 +139,13 @@ func New(src Sources) *Collector {
 		fhDepth:         desc("fh_queue_depth", "File history posts queued for the DMAs of all NDMP sessions."),
 		fhStalls:        desc("fh_stalls_total", "Times a backup waited because its file history queue was full."),
 		moverRecords:    desc("mover_records_total", "Tape records written or read by the NDMP MOVER."),
+		unauth:          desc("ndmp_unauthenticated_connections", "NDMP connections that have not authenticated yet."),
+		refused:         desc("ndmp_connections_refused_total", "NDMP connections refused with NOTIFY_CONNECTION_STATUS REFUSED."),
+		evicted:         desc("ndmp_unauthenticated_evicted_total", "Unauthenticated NDMP connections closed to make room for new ones."),
+		authTimeouts:    desc("ndmp_auth_timeouts_total", "NDMP connections closed for not authenticating in time."),
+		authFailures:    desc("ndmp_auth_failures_total", "Failed NDMP authentications (CONNECT_CLIENT_AUTH)."),
+		authLockouts:    desc("ndmp_auth_lockouts_total", "Lockouts of a source address or of a user from an address after failed NDMP authentications."),
+		authLocked:      desc("ndmp_auth_locked_refusals_total", "NDMP authentications refused because of a lockout."),
 	}
 	c.reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return c
@@ -147,7 +163,8 @@ func (c *Collector) Handler() http.Handler {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessions, c.sessionsLimit, c.moverSessions, c.dataBytes, c.moverBytes,
 		c.dataRateD, c.moverRateD, c.tapeBytes, c.tapeRecords, c.tapeMarks, c.tapeErrs, c.snapshots,
-		c.snapshotsLocked, c.scrapeErrors, c.fhDepth, c.fhStalls, c.moverRecords} {
+		c.snapshotsLocked, c.scrapeErrors, c.fhDepth, c.fhStalls, c.moverRecords, c.unauth, c.refused, c.evicted,
+		c.authTimeouts, c.authFailures, c.authLockouts, c.authLocked} {
 		ch <- d
 	}
 }
@@ -227,6 +244,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.fhDepth, float64(st.FHQueueDepth))
 		counter(c.fhStalls, float64(st.FHStalls))
 		counter(c.moverRecords, float64(st.MoverRecords))
+		gauge(c.unauth, float64(st.Unauthenticated))
+		counter(c.refused, float64(st.Refused))
+		counter(c.evicted, float64(st.Evicted))
+		counter(c.authTimeouts, float64(st.AuthTimeouts))
+		counter(c.authFailures, float64(st.AuthFailures))
+		counter(c.authLockouts, float64(st.AuthLockouts))
+		counter(c.authLocked, float64(st.AuthRefusedLocked))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()

@@ -184,6 +184,26 @@ func TestFileHistoryAndMoverMetrics(t *testing.T) {
 	}
 }
 
+// Issue 10: the connection and authentication counters of Server.Stats
+// (internal/server's TestPasswordGuessing, TestUnauthenticatedCaps and
+// TestUnauthenticatedDeadline make them move on a real server) are
+// exported under their names.
+func TestSecurityMetrics(t *testing.T) {
+	st := server.Stats{Unauthenticated: 200, Refused: 3, Evicted: 1, AuthTimeouts: 4, AuthFailures: 5,
+		AuthLockouts: 1, AuthRefusedLocked: 2}
+	m := scrape(t, New(Sources{Stats: func() server.Stats { return st }}))
+	for k, want := range map[string]float64{
+		"tapestry_ndmp_unauthenticated_connections": 200, "tapestry_ndmp_connections_refused_total": 3,
+		"tapestry_ndmp_unauthenticated_evicted_total": 1, "tapestry_ndmp_auth_timeouts_total": 4,
+		"tapestry_ndmp_auth_failures_total": 5, "tapestry_ndmp_auth_lockouts_total": 1,
+		"tapestry_ndmp_auth_locked_refusals_total": 2,
+	} {
+		if v, ok := m[k]; !ok || v != want {
+			t.Errorf("%s = %v (%v), want %v", k, v, ok, want)
+		}
+	}
+}
+
 func TestStateName(t *testing.T) {
 	for in, want := range map[string]string{"NDMP_DATA_STATE_ACTIVE": "active", "HALTED": "halted", "": "unknown", "Listen": "listen"} {
 		if got := stateName(in); got != want {

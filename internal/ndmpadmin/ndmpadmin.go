@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -166,19 +167,39 @@ func (s *Service) NodeSettings(ctx context.Context, node string) (admin.NDMPNode
 // ModifyNodeSettings applies the non-nil settings of in.
 func (s *Service) ModifyNodeSettings(ctx context.Context, node string, in admin.NDMPNodeModify) error {
 	_, err := server.ModifyNodeSettings(ctx, s.store, node, func(st *server.NodeSettings) error {
-		setIf(&st.Enabled, in.Enabled)
-		setIf(&st.NodeScopeMode, in.NodeScopeMode)
-		setIf(&st.Plaintext, in.Plaintext)
-		setIf(&st.DataPortRange, in.DataPortRange)
-		setIf(&st.DebugEnable, in.DebugEnable)
+		applyNode(st, in)
 		return nil
 	})
 	return invalid(err)
 }
 
+// applyNode sets the non-nil settings of in in st.
+func applyNode(st *server.NodeSettings, in admin.NDMPNodeModify) {
+	setIf(&st.Enabled, in.Enabled)
+	setIf(&st.NodeScopeMode, in.NodeScopeMode)
+	setIf(&st.Plaintext, in.Plaintext)
+	setIf(&st.DataPortRange, in.DataPortRange)
+	setIf(&st.DebugEnable, in.DebugEnable)
+	setIf(&st.AuthTimeout, in.AuthTimeout)
+	setIf(&st.MaxUnauthenticated, in.MaxUnauthenticated)
+	setIf(&st.MaxUnauthenticatedPerAddress, in.MaxUnauthenticatedPerAddress)
+}
+
+// CheckNodeModify checks the settings of in on the defaults.
+func (s *Service) CheckNodeModify(in admin.NDMPNodeModify) error {
+	trial := server.DefaultNodeSettings()
+	applyNode(&trial, in)
+	return invalid(trial.Validate())
+}
+
+// ReleaseOrphans frees the devices of sessions that no longer exist.
+func (s *Service) ReleaseOrphans() int { return s.srv.ReleaseOrphans() }
+
 func nodeOptions(set server.NodeSettings) admin.NDMPNodeOptions {
+	total, perAddr := set.UnauthenticatedLimits()
 	return admin.NDMPNodeOptions{Enabled: set.Enabled, NodeScopeMode: set.NodeScopeMode, Plaintext: set.Plaintext,
-		DataPortRange: set.DataPortRange, DebugEnable: set.DebugEnable, LogSessions: set.LogSessions}
+		DataPortRange: set.DataPortRange, DebugEnable: set.DebugEnable, LogSessions: set.LogSessions,
+		AuthTimeout: int(set.AuthDeadline() / time.Second), MaxUnauthenticated: total, MaxUnauthenticatedPerAddress: perAddr}
 }
 
 // CheckPortRange checks a -data-port-range value.

@@ -193,10 +193,10 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		o.guard.BaseDelay, o.guard.MaxDelay = time.Millisecond, 4*time.Millisecond
 	}
 	f.srv, err = New(Options{
-		AuthGuard: o.guard,
 		Storage: f.st, Auth: f.au, Catalog: f.store, Tapes: f.reg, Node: testNodeName,
 		DataDir: f.dir, Version: "test", MaxSessions: o.maxSessions, TLSPort: freePort(t, "127.0.0.1"), RescanInterval: 50 * time.Millisecond, DumpLimiter: o.limiter, ProgressInterval: o.progress, EventLog: o.events,
-		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AuthGuard: o.guard,
+		Logger:    slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,8 +194,12 @@ func New(o Options) (*Server, error) {
 		mem, _ := dump.SystemMemory() // 0 when unknown: the smallest limit
 		o.MaxSessions = SessionLimit(mem)
 	}
-	return &Server{o: o, log: o.Logger, sessions: map[uint64]*session{},
-		unauthByAddr: map[netip.Addr]int{}, guard: newAuthGuard(o.AuthGuard)}, nil
+	s := &Server{o: o, log: o.Logger, sessions: map[uint64]*session{},
+		unauthByAddr: map[netip.Addr]int{}, guard: newAuthGuard(o.AuthGuard)}
+	if o.Tapes != nil {
+		o.Tapes.SetSessionCheck(s.sessionAlive)
+	}
+	return s, nil
 }
 
 // SessionLimit returns the most NDMP sessions a node with mem bytes of
@@ -559,6 +566,9 @@ func (s *Server) Kill(id uint64) error {
 	ss, ok := s.sessions[id]
 	s.mu.Unlock()
 	if !ok {
+		if s.releaseOrphan(sessionName(id)) {
+			return nil
+		}
 		return notActive(id)
 	}
 	ss.kill("session killed by administrator")
@@ -592,5 +602,52 @@ func (s *Server) KillAll() int {
 	for _, ss := range list {
 		ss.kill("NDMP service shutting down")
 	}
+	s.ReleaseOrphans()
 	return len(list)
+}
+
+// sessionName is the name of session id in the tape registry.
+func sessionName(id uint64) string { return "ndmp-" + strconv.FormatUint(id, 10) }
+
+// sessionAlive tells the tape registry whether the session it knows as
+// name still exists.
+func (s *Server) sessionAlive(name string) bool {
+	id, err := strconv.ParseUint(strings.TrimPrefix(name, "ndmp-"), 10, 64)
+	if err != nil || !strings.HasPrefix(name, "ndmp-") {
+		return true // not one of this server's sessions
+	}
+	s.mu.Lock()
+	_, ok := s.sessions[id]
+	s.mu.Unlock()
+	return ok
+}
+
+// releaseOrphan frees the tape devices held by the session named name if
+// that session no longer exists; it reports whether it held any.
+func (s *Server) releaseOrphan(name string) bool {
+	r := s.o.Tapes
+	if r == nil || s.sessionAlive(name) || !slices.Contains(r.Holders(), name) {
+		return false
+	}
+	if err := r.ReleaseSession(name); err != nil {
+		s.log.Warn("release tape devices of an ended session", "session", name, "err", err)
+	}
+	s.log.Warn("tape devices of an ended session released", "session", name)
+	return true
+}
+
+// ReleaseOrphans frees the tape devices held by sessions that no longer
+// exist (issue 10: whatever holds a device, kill-all frees it) and
+// returns how many such sessions it found.
+func (s *Server) ReleaseOrphans() int {
+	if s.o.Tapes == nil {
+		return 0
+	}
+	n := 0
+	for _, name := range s.o.Tapes.Holders() {
+		if s.releaseOrphan(name) {
+			n++
+		}
+	}
+	return n
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,7 +78,7 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 		authed:  s.assumeAuthed,
 		ready:   make(chan struct{}),
 	}
-	ss.sid = "ndmp-" + strconv.FormatUint(ss.id, 10)
+	ss.sid = sessionName(ss.id)
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
 		ss.local = ap
 	}

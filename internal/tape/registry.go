@@ -137,6 +137,40 @@ type Registry struct {
 	balance      bool
 	devs         []*device
 	handles      map[*handle]bool // open drives and changers
+	// alive tells whether a session still exists (SetSessionCheck); nil
+	// treats every session as alive.
+	alive func(session string) bool
+}
+
+// SetSessionCheck gives the registry a way to tell whether a session that
+// holds a device still exists: Reset frees a device from a holder that
+// does not (issue 10). The NDMP server sets it.
+func (r *Registry) SetSessionCheck(alive func(session string) bool) {
+	r.mu.Lock()
+	r.alive = alive
+	r.mu.Unlock()
+}
+
+// Holders returns the sessions that have a device open or reserved,
+// sorted.
+func (r *Registry) Holders() []string {
+	r.mu.Lock()
+	set := map[string]bool{}
+	for h := range r.handles {
+		set[h.session] = true
+	}
+	for _, d := range r.devs {
+		if d.reservedBy != "" {
+			set[d.reservedBy] = true
+		}
+	}
+	r.mu.Unlock()
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 type path struct {
@@ -655,16 +689,23 @@ func (r *Registry) ZeroStats(ctx context.Context, alias string) error {
 // Reset resets a device (storage tape reset). Under scsi reservations the
 // reservation is lost, so the session holding it gets
 // MsgReservationPreempted on its next operation; persistent reservations
-// survive. Paths whose device implements Resetter are reset.
+// survive. A device held (open or reserved) by a session that no longer
+// exists (SetSessionCheck) is freed, whatever the reservation mode. Paths
+// whose device implements Resetter are reset.
 func (r *Registry) Reset(ctx context.Context, alias string) error {
 	if _, err := r.Reservations(ctx); err != nil {
 		return err
 	}
 	var resetters []Resetter
+	var orphans []*handle
 	err := r.withDevice(ctx, alias, func(d *device) error {
 		if r.reservations == ReservationsSCSI {
 			d.reservedBy = ""
 		}
+		if d.reservedBy != "" && r.alive != nil && !r.alive(d.reservedBy) {
+			d.reservedBy = ""
+		}
+		orphans = r.orphanHandlesLocked(d)
 		for _, p := range d.paths {
 			var x any = p.drive
 			if d.kind == KindChanger {
@@ -679,12 +720,31 @@ func (r *Registry) Reset(ctx context.Context, alias string) error {
 	if err != nil {
 		return err
 	}
+	for _, h := range orphans {
+		r.log.Warn("tape device freed from a session that no longer exists", "device", alias, "session", h.session)
+		_ = h.close(true)
+	}
 	for _, rs := range resetters {
 		if err := rs.Reset(ctx); err != nil {
 			return &Error{Op: "reset", Device: alias, Err: ErrIO, Cause: err}
 		}
 	}
 	return nil
+}
+
+// orphanHandlesLocked returns the handles of d held by sessions that no
+// longer exist. Call with r.mu held.
+func (r *Registry) orphanHandlesLocked(d *device) []*handle {
+	if r.alive == nil {
+		return nil
+	}
+	var out []*handle
+	for h := range r.handles {
+		if h.d == d && !r.alive(h.session) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // claimLocked makes session the user of a device and picks the path. Its
