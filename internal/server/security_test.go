@@ -333,6 +333,16 @@ func TestUnauthenticatedCaps(t *testing.T) {
 	}
 }
 
+// waitClosed waits for the server to close c's connection.
+func waitClosed(t *testing.T, c *ndmp.Client) {
+	t.Helper()
+	select {
+	case <-c.Conn().Done():
+	case <-time.After(hangGuard):
+		t.Fatalf("the server did not close the connection within %v", hangGuard)
+	}
+}
+
 // dmaFrom dials the fixture from the loopback address src.
 func dmaFrom(t *testing.T, f *fixture, src string) *ndmp.Client {
 	t.Helper()
@@ -382,20 +392,20 @@ func TestPasswordGuessing(t *testing.T) {
 	for i := range 3 {
 		wantErr(t, "guess", guess(c, "guess-"+string(rune('a'+i))), ndmp.ErrNotAuthorized)
 	}
-	<-c.Conn().Done() // closed after the third failure
+	waitClosed(t, c) // closed after the third failure
 	c = dmaFrom(t, f, "127.0.0.1")
 	if err := c.Connect(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, "guess 4", guess(c, "guess-d"), ndmp.ErrNotAuthorized)
 	wantErr(t, "guess 5", guess(c, "guess-e"), ndmp.ErrNotAuthorized)
-	<-c.Conn().Done() // the fifth failure locked the user out from 127.0.0.1
+	waitClosed(t, c) // the fifth failure locked the user out from 127.0.0.1
 	c = dmaFrom(t, f, "127.0.0.1")
 	if err := c.Connect(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, "right password while locked out", guess(c, f.ndmpPW), ndmp.ErrNotAuthorized)
-	<-c.Conn().Done()
+	waitClosed(t, c)
 	// The legitimate user from another address.
 	ok := dmaFrom(t, f, "127.0.0.2")
 	if err := ok.Connect(f.ctx); err != nil {

@@ -84,7 +84,7 @@ func TestAuthMD5AndPreAuth(t *testing.T) {
 	wantErr(t, "auth with consumed challenge", err, ndmp.ErrNotAuthorized)
 	wantErr(t, "wrong password", c.AuthMD5(ctx, testUser, "wrong"+f.ndmpPW), ndmp.ErrNotAuthorized)
 	// Three failures close the connection (issue 10).
-	<-c.Conn().Done()
+	waitClosed(t, c)
 	c = f.dial(nil)
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestSessionLimit(t *testing.T) {
 	f.login(nil)
 	err := pending.AuthMD5(f.ctx, testUser, f.ndmpPW)
 	wantErr(t, "authentication beyond the limit", err, ndmp.ErrConnect)
-	<-pending.Conn().Done()
+	waitClosed(t, pending)
 	c := f.dial(nil)
 	var ce *ndmp.ConnectError
 	if err := c.Connect(f.ctx); !errors.As(err, &ce) || ce.Reason != ndmp.Refused || ce.Text != "Maximum number of NDMP sessions (2) reached" {
