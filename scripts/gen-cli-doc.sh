@@ -305,7 +305,9 @@ ex vserver services ndmp kill-all -vserver vs1
 p "## NDMP service (node scope)" "" \
 	"The node-scope commands are deprecated in ONTAP and kept here (N2, N3): the node's NDMP user (\`root\` until" \
 	"changed) needs a password set with \`password\` before use; challenge authentication is always allowed." \
-	"\`service start|stop|terminate\` are advanced; \`service stop\` refuses new sessions and ends the running ones." ""
+	"\`service start|stop|terminate\` are advanced; \`service stop\` refuses new sessions and ends the running ones." \
+	"\`modify -auth-timeout\`, \`-max-unauthenticated\` and \`-max-unauthenticated-per-address\` bound the connections that" \
+	"have not authenticated yet (issue 10; see docs/security.md)." ""
 ex system services ndmp show
 ex system services ndmp modify -node node1 -clear-text false
 ex system services ndmp password -node node1 -new-password NdmpRoot2024
