@@ -77,6 +77,8 @@ func (s *Server) startSession(ctx context.Context, nc net.Conn, lif storage.LIF,
 		started: time.Now(),
 		authed:  s.assumeAuthed,
 		ready:   make(chan struct{}),
+		// Sessions that start authenticated start versioned too.
+		versioned: s.assumeAuthed,
 	}
 	ss.sid = sessionName(ss.id)
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
