@@ -179,6 +179,9 @@ func (g *authGuard) failed(user string, addr netip.Addr) (time.Duration, *lockou
 // countFailure adds a failure to m[k], starting again after Window.
 func countFailure[K comparable](g *authGuard, m map[K]*failCount, k K, now time.Time) *failCount {
 	f := m[k]
+	if f == nil && len(m) >= maxTracked {
+		evictOne(m, now)
+	}
 	if f == nil || now.Sub(f.last) > g.cfg.Window {
 		f = &failCount{}
 		m[k] = f
@@ -186,6 +189,27 @@ func countFailure[K comparable](g *authGuard, m map[K]*failCount, k K, now time.
 	f.n++
 	f.last = now
 	return f
+}
+
+// maxTracked bounds each map of counters: guessing from ever new
+// addresses or for ever new user names must not grow them without end.
+const maxTracked = 1 << 16
+
+// evictOne drops one counter of a full map, one that is not locked out if
+// it finds one among the first few it looks at.
+func evictOne[K comparable](m map[K]*failCount, now time.Time) {
+	var victim K
+	found, looked := false, 0
+	for k, f := range m {
+		victim, found = k, true
+		if !now.Before(f.locked) || looked >= 16 {
+			break
+		}
+		looked++
+	}
+	if found {
+		delete(m, victim)
+	}
 }
 
 // delay is BaseDelay doubled n-1 times, at most MaxDelay.
