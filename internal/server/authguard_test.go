@@ -25,7 +25,7 @@ func TestAuthGuardCounters(t *testing.T) {
 	if !equalDurations(got, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}) {
 		t.Fatalf("delays %v", got)
 	}
-	d, lo := g.failed("u", a) // the fifth for u from a
+	_, lo := g.failed("u", a) // the fifth for u from a
 	if lo == nil || lo.scope != "user" {
 		t.Fatalf("fifth failure: lockout %+v", lo)
 	}
@@ -36,7 +36,7 @@ func TestAuthGuardCounters(t *testing.T) {
 		t.Fatal("u locked out from another address")
 	}
 	now = now.Add(g.cfg.Window + g.cfg.LockoutDuration)
-	if d, _ = g.failed("u", a); d != time.Second {
+	if d, _ := g.failed("u", a); d != time.Second {
 		t.Fatalf("delay %v after the window, want the base again", d)
 	}
 	for i := range maxTracked + 10 {
