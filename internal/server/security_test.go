@@ -266,8 +266,10 @@ func setNode(f *fixture, fn func(s *NodeSettings)) {
 // session that authenticated stays. The test waits for the server to
 // close, not for a time.
 func TestUnauthenticatedDeadline(t *testing.T) {
-	f := newFixture(t, fixtureOpts{before: func(f *fixture) { setNode(f, func(s *NodeSettings) { s.AuthTimeout = 1 }) }})
+	f := newFixture(t, fixtureOpts{})
 	dma := f.login(nil)
+	// Connections made from now on have 1 s to authenticate.
+	setNode(f, func(s *NodeSettings) { s.AuthTimeout = 1 })
 	idle := dialFrom(t, "", f.addr)
 	if g := idle.greeting(); g.Reason != ndmp.Connected {
 		t.Fatalf("greeting %+v", g)
