@@ -11,6 +11,7 @@ import (
 // its delays double up to MaxDelay, and its maps stay bounded however many
 // user names a guesser tries.
 func TestAuthGuardCounters(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	g := newAuthGuard(AuthGuardConfig{BaseDelay: time.Second, MaxDelay: 3 * time.Second, Now: func() time.Time { return now }})
 	a := netip.MustParseAddr("192.0.2.1")

@@ -142,6 +142,7 @@ func withPlaintext(f *fixture) {
 // data connection to a listener of the test's own, nothing in the event
 // log. One case per refusal reason.
 func TestRefusedConnectionServesNothing(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		setup  func(f *fixture)
@@ -266,6 +267,7 @@ func setNode(f *fixture, fn func(s *NodeSettings)) {
 // session that authenticated stays. The test waits for the server to
 // close, not for a time.
 func TestUnauthenticatedDeadline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	dma := f.login(nil)
 	// Connections made from now on have 1 s to authenticate.
@@ -296,6 +298,7 @@ func TestUnauthenticatedDeadline(t *testing.T) {
 // slots; they are capped per address (beyond it refused) and in total
 // (beyond it the oldest is closed), so a DMA always gets in.
 func TestUnauthenticatedCaps(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{maxSessions: 1, before: func(f *fixture) {
 		setNode(f, func(s *NodeSettings) { s.MaxUnauthenticated, s.MaxUnauthenticatedPerAddress = 5, 3 })
 	}})
@@ -384,6 +387,7 @@ func (g *guessClock) config() AuthGuardConfig {
 // lockout are logged without the password and counted. The lockout ends
 // after its time.
 func TestPasswordGuessing(t *testing.T) {
+	t.Parallel()
 	clk := &guessClock{now: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)}
 	f := newFixture(t, fixtureOpts{guard: clk.config(), before: withPlaintext})
 	guess := func(c *ndmp.Client, pw string) error { return c.AuthText(f.ctx, testUser, pw) }
@@ -449,6 +453,7 @@ func TestPasswordGuessing(t *testing.T) {
 // Issue 10, item 4: failures for many users from one address lock the
 // address out for every user.
 func TestPasswordGuessingAddressLockout(t *testing.T) {
+	t.Parallel()
 	clk := &guessClock{now: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)}
 	f := newFixture(t, fixtureOpts{guard: clk.config(), before: withPlaintext})
 	for i := range DefaultAuthGuardConfig().AddrLockoutAfter {
@@ -490,6 +495,7 @@ func equalDurations(a, b []time.Duration) bool {
 // without it, none after a refused version (logged with N1's line), and
 // a retry with version 4 opens the door.
 func TestConnectOpenRequired(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	ctx := f.ctx
 	c := f.dial(nil)
@@ -515,6 +521,7 @@ func TestConnectOpenRequired(t *testing.T) {
 // only TLS 1.2 with AEAD suites and TLS 1.3: a client offering TLS 1.1,
 // or TLS 1.2 with CBC suites only, is refused in the handshake.
 func TestTLSOnlyAEAD(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: func(f *fixture) {
 		if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
 			s.SecureControlConnection = true
@@ -573,6 +580,7 @@ func TestTLSOnlyAEAD(t *testing.T) {
 // addresses (twenty each, under the per-address cap of 32); their
 // deadline to authenticate is set longer than the test.
 func TestIdleConnectionsDoNotLockOutDMA(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{maxSessions: 8, before: func(f *fixture) {
 		withVolumes(f)
 		setNode(f, func(s *NodeSettings) { s.AuthTimeout = 3600 })
@@ -618,6 +626,7 @@ func TestIdleConnectionsDoNotLockOutDMA(t *testing.T) {
 // reset, by kill of that session's id and by kill-all; a live session's
 // device is not taken away by a reset.
 func TestOrphanedDeviceFreed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	for i, ghost := range []string{"ndmp-4242", "ndmp-4243", "ndmp-4244"} {
 		if _, err := f.reg.OpenDrive(f.ctx, ghost, "nrst"+strconv.Itoa(i)+"l", tape.RawMode); err != nil {
