@@ -34,6 +34,38 @@ func linkXattr(name string) bool {
 	return strings.HasPrefix(name, "security.") || strings.HasPrefix(name, "trusted.")
 }
 
+// xattrCapability holds a file's capabilities. The kernel removes it when
+// the file changes owner, so a restore sets it after the owner.
+const xattrCapability = "security.capability"
+
+// fsetXattrs sets on fd those of xs that go after the owner (late) or
+// before it, and returns errs with an error for each that failed.
+func fsetXattrs(errs []error, fd int, xs []dump.Xattr, late bool) []error {
+	for _, x := range xs {
+		if (x.Name == xattrCapability) != late {
+			continue
+		}
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil {
+			errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
+		}
+	}
+	return errs
+}
+
+// lsetXattrs is fsetXattrs on the path p, not following a link; on a
+// symbolic link (link) only the attributes Linux allows there are set.
+func lsetXattrs(errs []error, p string, xs []dump.Xattr, link, late bool) []error {
+	for _, x := range xs {
+		if (x.Name == xattrCapability) != late || link && !linkXattr(x.Name) {
+			continue
+		}
+		if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
+			errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
+		}
+	}
+	return errs
+}
+
 // listXattrs returns the extended attributes of p (not following links),
 // sorted by name.
 func listXattrs(p string) ([]dump.Xattr, error) {

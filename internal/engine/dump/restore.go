@@ -1341,16 +1341,13 @@ func (rs *restorer) setAttrs(fs *destFS, p *pending, skip *ownerMode) {
 	typ := m.in.Mode & dump.ModeFmt
 	wasOpen := p.fd >= 0
 	if wasOpen {
-		for _, x := range xs {
-			if err := unix.Fsetxattr(p.fd, x.Name, x.Value, 0); err != nil {
-				errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
-			}
-		}
+		errs = fsetXattrs(errs, p.fd, xs, false)
 		if skip == nil || !skip.owner {
 			if err := unix.Fchown(p.fd, int(m.in.UID), int(m.in.GID)); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		errs = fsetXattrs(errs, p.fd, xs, true)
 		if skip == nil || !skip.mode {
 			if err := unix.Fchmod(p.fd, m.in.Mode&0o7777); err != nil {
 				errs = append(errs, err)
@@ -1376,17 +1373,12 @@ func (rs *restorer) setAttrs(fs *destFS, p *pending, skip *ownerMode) {
 		return
 	}
 	if !wasOpen {
-		for _, x := range xs {
-			if typ == dump.ModeLnk && !linkXattr(x.Name) {
-				continue
-			}
-			if err := unix.Lsetxattr(procPath(pfd, base), x.Name, x.Value, 0); err != nil {
-				errs = append(errs, fmt.Errorf("xattr %s: %w", x.Name, err))
-			}
-		}
+		link := typ == dump.ModeLnk
+		errs = lsetXattrs(errs, procPath(pfd, base), xs, link, false)
 		if err := unix.Fchownat(pfd, base, int(m.in.UID), int(m.in.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			errs = append(errs, err)
 		}
+		errs = lsetXattrs(errs, procPath(pfd, base), xs, link, true)
 		if typ != dump.ModeLnk {
 			if err := chmodNoFollow(pfd, base, m.in.Mode&0o7777); err != nil {
 				errs = append(errs, err)
