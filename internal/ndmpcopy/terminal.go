@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -26,29 +27,72 @@ var errNotInteractive = errors.New("-p can be used only in an interactive consol
 
 // PromptPasswords asks on the terminal in (echo off) for the source and
 // destination passwords, writing the prompts to out, and stores them in o,
-// overriding -sa and -da. in must be a terminal.
+// overriding -sa and -da. in must be a terminal. Echo is off from before
+// the first prompt until the last password is read, so keys typed ahead of
+// a prompt are not shown either.
 func PromptPasswords(o *Options, in any, out io.Writer) error {
 	if !isTerminal(in) {
 		return errNotInteractive
 	}
-	f := in.(fdFile)
-	for _, side := range []struct {
-		name string
-		ep   *Endpoint
-	}{{"source", &o.Source}, {"destination", &o.Dest}} {
-		fmt.Fprintf(out, "Password for %s user %s on %s: ", side.name, side.ep.User, side.ep.Host)
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(out)
-		if err != nil {
-			return fmt.Errorf("reading the %s password: %w", side.name, err)
+	fd := int(in.(fdFile).Fd())
+	return withEchoOff(fd, func() error {
+		for _, side := range []struct {
+			name string
+			ep   *Endpoint
+		}{{"source", &o.Source}, {"destination", &o.Dest}} {
+			fmt.Fprintf(out, "Password for %s user %s on %s: ", side.name, side.ep.User, side.ep.Host)
+			pw, err := readLine(fd)
+			fmt.Fprintln(out)
+			if err != nil {
+				return fmt.Errorf("reading the %s password: %w", side.name, err)
+			}
+			p := strings.TrimRight(string(pw), "\r\n")
+			if p == "" {
+				return fmt.Errorf("empty password for %s user %s", side.name, side.ep.User)
+			}
+			side.ep.Password = p
 		}
-		p := strings.TrimRight(string(pw), "\r\n")
-		if p == "" {
-			return fmt.Errorf("empty password for %s user %s", side.name, side.ep.User)
-		}
-		side.ep.Password = p
+		return nil
+	})
+}
+
+// withEchoOff runs fn with echo off on the terminal fd (lines still
+// edited by the terminal, signals still delivered) and restores its mode.
+func withEchoOff(fd int, fn func() error) error {
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("reading the terminal mode: %w", err)
 	}
-	return nil
+	quiet := *old
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	quiet.Iflag |= unix.ICRNL
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return fmt.Errorf("turning echo off: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	return fn()
+}
+
+// readLine reads one line from fd, a byte at a time so that nothing past
+// the line is taken from the terminal, without its newline.
+func readLine(fd int) ([]byte, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, b)
+		switch {
+		case n == 1 && b[0] == '\n':
+			return line, nil
+		case n == 1:
+			line = append(line, b[0])
+		case err == unix.EINTR:
+		case err != nil:
+			return nil, err
+		default: // end of input
+			return line, nil
+		}
+	}
 }
 
 // FormatBytes returns n in binary units: "512 B", "1.5 KiB", "3.2 GiB".

@@ -87,10 +87,12 @@ func TestPromptPasswordsPTYC2(t *testing.T) {
 		codec <- Main(context.Background(), []string{"-p", "-sa", "admin:wrong", "-da", "backup", "-st", "md5", "-dt", "md5",
 			src.endpoint("/vs1/vol1"), dst.endpoint("/vs2/vol2")}, Stdio{Stdin: tty, Stdout: &stdout, Stderr: tty})
 	}()
+	// Both passwords typed as soon as the first prompt shows: the second
+	// is typed ahead of its prompt and must not be echoed either (this
+	// also covers a first password typed the instant its prompt appears).
 	term.waitFor(t, "Password for source user admin on 127.0.0.1: ")
-	io.WriteString(master, "src-pw\r")
+	io.WriteString(master, "src-pw\rdst-pw\r")
 	term.waitFor(t, "Password for destination user backup on 127.0.0.2: ")
-	io.WriteString(master, "dst-pw\r")
 	select {
 	case code := <-codec:
 		if code != ExitOK {
