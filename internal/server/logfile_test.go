@@ -82,6 +82,9 @@ func TestRestoreLogFilePerName(t *testing.T) {
 		}
 		lfs := logFilesOf(t, ps)
 		wantErr(t, "data stop", c.DataStop(ctx), ndmp.NoErr)
+		// The mover halts when the data service closes the LOCAL
+		// connection, which may be after the DATA_STOP reply.
+		ps.wait(t, ndmp.NotifyMoverHalted, hangGuard)
 		wantErr(t, "mover stop", c.MoverStop(ctx), ndmp.NoErr)
 		return lfs
 	}
