@@ -125,17 +125,6 @@ func (r *rawConn) stillOpen() bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// withPlaintext lets the admin SVM authenticate with TEXT, so that a
-// whole login fits in one write.
-func withPlaintext(f *fixture) {
-	if _, err := ModifySVMSettings(f.ctx, f.store, f.adminSVM, func(s *SVMSettings) error {
-		s.AuthTypes = []string{AuthPlaintext, AuthChallenge}
-		return nil
-	}); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
 // Issue 10, item 1: a refused connection is closed after the REFUSED
 // notice and nothing it sends is served, even requests that arrive in the
 // same packet as the connection: no authentication, no device opened, no
@@ -168,7 +157,7 @@ func TestRefusedConnectionServesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := newFixture(t, fixtureOpts{maxSessions: 1, events: events, before: withPlaintext})
+			f := newFixture(t, fixtureOpts{maxSessions: 1, events: events, before: enableText})
 			tc.setup(f)
 			refusedServesNothing(t, f, tc.reason)
 		})
@@ -389,7 +378,7 @@ func (g *guessClock) config() AuthGuardConfig {
 func TestPasswordGuessing(t *testing.T) {
 	t.Parallel()
 	clk := &guessClock{now: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)}
-	f := newFixture(t, fixtureOpts{guard: clk.config(), before: withPlaintext})
+	f := newFixture(t, fixtureOpts{guard: clk.config(), before: enableText})
 	guess := func(c *ndmp.Client, pw string) error { return c.AuthText(f.ctx, testUser, pw) }
 	c := dmaFrom(t, f, "127.0.0.1")
 	if err := c.Connect(f.ctx); err != nil {
@@ -455,7 +444,7 @@ func TestPasswordGuessing(t *testing.T) {
 func TestPasswordGuessingAddressLockout(t *testing.T) {
 	t.Parallel()
 	clk := &guessClock{now: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)}
-	f := newFixture(t, fixtureOpts{guard: clk.config(), before: withPlaintext})
+	f := newFixture(t, fixtureOpts{guard: clk.config(), before: enableText})
 	for i := range DefaultAuthGuardConfig().AddrLockoutAfter {
 		c := dmaFrom(t, f, "127.0.0.3")
 		if err := c.Connect(f.ctx); err != nil {

@@ -49,7 +49,7 @@ func TestCapabilitiesSurviveRestore(t *testing.T) {
 			t.Fatalf("setting %s on %s: %v", xattrCapability, f.name, err)
 		}
 	}
-	svc := newCapabilityVolume(t, src)
+	svc := newCopyVolume(t, src)
 	img := filepath.Join(t.TempDir(), "img")
 	must(t, backupVolume(t, svc, img))
 	restoreImage(t, img, dst, nil)
@@ -67,8 +67,9 @@ func TestCapabilitiesSurviveRestore(t *testing.T) {
 	compareTrees(t, snapshotTree(t, src, ".snapshot"), snapshotTree(t, dst, "restore_symboltable"))
 }
 
-// newCapabilityVolume registers dir as /vs1/vol1 (copy snapshots).
-func newCapabilityVolume(t *testing.T, dir string) *storage.Service {
+// newCopyVolume registers dir as /vs1/vol1 of a new storage service, with
+// copy snapshots.
+func newCopyVolume(t testing.TB, dir string) *storage.Service {
 	t.Helper()
 	ctx := t.Context()
 	svc := storage.New(tempCatalog(t), storage.Options{})

@@ -59,13 +59,7 @@ func TestSELinuxLabelsRoundTrip(t *testing.T) {
 	src := testutil.LoopFS(t, "ext4", 64)
 	labelTree(t, src)
 	ctx := context.Background()
-	svc := storage.New(tempCatalog(t), storage.Options{})
-	_, err := svc.Init(ctx, storage.InitOptions{})
-	must(t, err)
-	_, err = svc.CreateSVM(ctx, storage.SVMSpec{Name: "vs1"})
-	must(t, err)
-	_, err = svc.CreateVolume(ctx, storage.VolumeSpec{Name: "vol1", SVM: "vs1", HostPath: src, SnapshotProvider: "copy"})
-	must(t, err)
+	svc := newCopyVolume(t, src)
 
 	img := filepath.Join(t.TempDir(), "img")
 	if err := backupVolume(t, svc, img); err != nil {
@@ -87,7 +81,7 @@ func TestSELinuxLabelsRoundTrip(t *testing.T) {
 	compareTrees(t, snapshotTree(t, src, "lost+found", ".snapshot", "restore_symboltable"), snapshotTree(t, dst, "lost+found", ".snapshot", "restore_symboltable"))
 
 	on := true
-	_, err = svc.ModifyNFS(ctx, "vs1", storage.NFSChange{V42SecLabel: &on})
+	_, err := svc.ModifyNFS(ctx, "vs1", storage.NFSChange{V42SecLabel: &on})
 	must(t, err)
 	err = backupVolume(t, svc, img)
 	if Message(err) != MsgSecurityLabels {
