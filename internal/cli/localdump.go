@@ -16,7 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
-	enginedump "github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	enginedump "github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 )
 
 // addLocalDumpCommands adds the local dump and restore verbs, which read and

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/dma"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -236,8 +236,8 @@ func (bb *bigBackup) engine(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(fh, 1<<20)
-	if _, err := dump.Backup(bb.f.ctx, dump.BackupRequest{Dir: bb.src, Output: w, RecordSize: 10 << 10,
-		Env: dump.Env{"LEVEL": "0", "UPDATE": "N"}}); err != nil {
+	if _, err := filedump.Backup(bb.f.ctx, filedump.BackupRequest{Dir: bb.src, Output: w, RecordSize: 10 << 10,
+		Env: filedump.Env{"LEVEL": "0", "UPDATE": "N"}}); err != nil {
 		b.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	fdump "github.com/tapestry-ndmp/tapestry/format/dump"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -106,7 +106,7 @@ func restoreFromTape(t *testing.T, f *fixture, img []byte, env []ndmp.Pval, nlis
 func backupImage(t *testing.T, dir string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := dump.Backup(context.Background(), dump.BackupRequest{Dir: dir, Output: &buf}); err != nil {
+	if _, err := filedump.Backup(context.Background(), filedump.BackupRequest{Dir: dir, Output: &buf}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	imgdump "github.com/tapestry-ndmp/tapestry/format/dump"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
@@ -340,11 +340,11 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 		// three-way copy); a larger buffer makes far fewer writes to the
 		// data connection. It is flushed before the connection closes.
 		w := bufio.NewWriterSize(&countWriter{w: dc, n: &d.bytes, d: d}, dataConnBuffer)
-		br := dump.BackupRequest{
+		br := filedump.BackupRequest{
 			Storage:    d.ss.srv.o.Storage,
 			Path:       path,
 			Catalog:    d.ss.srv.o.Catalog,
-			Env:        dump.Env(env),
+			Env:        filedump.Env(env),
 			Output:     w,
 			RecordSize: rs,
 			Host:       d.ss.srv.o.Hostname,
@@ -362,7 +362,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			dev, _ := d.ss.deviceNames()
 			br.Log = &dumpEvents{DumpLog: l.Dump(strings.TrimSuffix(path, "/")+"/", d.ss.srv.dumpSeq.Add(1)), opts: eventOptions(env), device: dev, aborted: d.abortedByDMA}
 		}
-		res, err := dump.Backup(bctx, br)
+		res, err := filedump.Backup(bctx, br)
 		if err == nil {
 			if ferr := w.Flush(); ferr != nil {
 				err = fmt.Errorf("dump backup: write: %w", ferr)
@@ -398,7 +398,7 @@ func (d *dataService) finish(env map[string]string, err error, what string) {
 		if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
 			reason = ndmp.DataHaltConnectError
 		}
-		msg := dump.Message(err)
+		msg := filedump.Message(err)
 		if msg == "" {
 			msg = err.Error()
 		}
@@ -486,13 +486,13 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			dest = "/" + svm + "/" + vol
 		}
 	}
-	var names []dump.RestoreName
+	var names []filedump.RestoreName
 	for _, n := range req.Nlist {
 		fh := int64(-1)
 		if n.FHInfo != math.MaxUint64 && n.FHInfo <= math.MaxInt64 {
 			fh = int64(n.FHInfo)
 		}
-		names = append(names, dump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
+		names = append(names, filedump.RestoreName{Original: strings.TrimPrefix(n.OriginalPath, "/"), Dest: nameDest(dest, n), FHInfo: fh})
 	}
 	lf := newLogFiles(d.ss, req.Nlist, names)
 	listOnly := op == ndmp.DataOpRecoverFilehist
@@ -521,7 +521,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 	} else if e := d.checkVolume(ctx, dest); e != ndmp.NoErr {
 		return e
 	}
-	var policy *dump.RestorePolicy
+	var policy *filedump.RestorePolicy
 	if !listOnly {
 		var e ndmp.Error
 		if policy, e = d.restorePolicy(ctx, dest); e != ndmp.NoErr {
@@ -537,8 +537,8 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		defer d.wg.Done()
 		defer cancel()
 		stopProgress := d.progress(rctx, "restore")
-		rr := dump.RestoreRequest{
-			Env:     dump.Env(env),
+		rr := filedump.RestoreRequest{
+			Env:     filedump.Env(env),
 			Names:   names,
 			Policy:  policy,
 			Limiter: d.ss.srv.o.DumpLimiter,
@@ -569,7 +569,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 			defer os.RemoveAll(tmp)
 			rr.Dest = tmp
 			fh = newFHQueue(d.ss)
-			rr.OnList = func(e dump.ListEntry) { _ = fh.addFile(e) }
+			rr.OnList = func(e filedump.ListEntry) { _ = fh.addFile(e) }
 		} else {
 			rr.Storage, rr.Path = d.ss.srv.o.Storage, dest
 			var err error
@@ -586,7 +586,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 				rr.Log = rev
 			}
 		}
-		res, err := dump.Restore(rctx, rr)
+		res, err := filedump.Restore(rctx, rr)
 		lf.finish(err)
 		if rev != nil {
 			rev.failed(err)
@@ -632,7 +632,7 @@ type logFileEntry struct {
 // newLogFiles prepares the reports of the name list nlist, whose entries the
 // engine restores as names (same order). An empty list asks for the whole
 // image, which is reported as one name, "/".
-func newLogFiles(ss *session, nlist []ndmp.Name, names []dump.RestoreName) *logFiles {
+func newLogFiles(ss *session, nlist []ndmp.Name, names []filedump.RestoreName) *logFiles {
 	lf := &logFiles{ss: ss}
 	if len(nlist) == 0 {
 		lf.entries = []logFileEntry{{name: "/", status: ndmp.RecoverySuccessful}}
@@ -651,7 +651,7 @@ func newLogFiles(ss *session, nlist []ndmp.Name, names []dump.RestoreName) *logF
 }
 
 // onName takes the engine's result for one restored name.
-func (lf *logFiles) onName(nr dump.NameResult) {
+func (lf *logFiles) onName(nr filedump.NameResult) {
 	if nr.Err == nil {
 		return
 	}
@@ -772,7 +772,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // fileStat converts a dump inode to an NDMP file_stat.
-func fileStat(in *dump.NodeHistory) ndmp.FileStat { return inodeStat(&in.Inode) }
+func fileStat(in *filedump.NodeHistory) ndmp.FileStat { return inodeStat(&in.Inode) }
 
 // inodeStat converts inode attributes to an NDMP file_stat: type, mode
 // bits, owner, group, size, links and times; an access or change time the

@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 )
 
@@ -41,7 +41,7 @@ func (ss *session) sessionEvents() *eventlog.Log {
 	return l
 }
 
-// dumpEvents wraps a DumpLog (dump.DumpEvents) with the session's events.
+// dumpEvents wraps a DumpLog (filedump.DumpEvents) with the session's events.
 type dumpEvents struct {
 	*eventlog.DumpLog
 	opts   []eventlog.Option
@@ -94,7 +94,7 @@ func (e *dumpEvents) Abort(bytes int64) error {
 	return e.DumpLog.Abort(bytes)
 }
 
-// restoreEvents wraps a RestoreLog (dump.RestoreEvents) the same way.
+// restoreEvents wraps a RestoreLog (filedump.RestoreEvents) the same way.
 type restoreEvents struct {
 	*eventlog.RestoreLog
 	opts    []eventlog.Option
@@ -110,7 +110,7 @@ func (e *restoreEvents) failed(err error) {
 	if e.wrote || err == nil || (e.aborted != nil && e.aborted()) {
 		return
 	}
-	msg := dump.Message(err)
+	msg := filedump.Message(err)
 	if msg == "" {
 		msg = err.Error()
 	}

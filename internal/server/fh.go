@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -21,7 +21,7 @@ const (
 )
 
 // fhQueue turns the dump engine's file history into batched posts. It
-// implements dump.FileHistory.
+// implements filedump.FileHistory.
 type fhQueue struct {
 	ss    *session
 	mu    sync.Mutex
@@ -107,8 +107,8 @@ func (f *fhQueue) flushNodes() error {
 	return f.send(b)
 }
 
-// AddDir queues one directory entry (dump.FileHistory).
-func (f *fhQueue) AddDir(h dump.DirHistory) error {
+// AddDir queues one directory entry (filedump.FileHistory).
+func (f *fhQueue) AddDir(h filedump.DirHistory) error {
 	if err := f.flushNodes(); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (f *fhQueue) flushFiles() error {
 // image does not hold (an incremental image's directory lists every name)
 // is left out, as Linux restore -t leaves it out: the listing reports what
 // the image holds.
-func (f *fhQueue) addFile(e dump.ListEntry) error {
+func (f *fhQueue) addFile(e filedump.ListEntry) error {
 	if e.Inode == nil {
 		return nil
 	}
@@ -167,8 +167,8 @@ func (f *fhQueue) addFile(e dump.ListEntry) error {
 	return nil
 }
 
-// AddNode queues one inode (dump.FileHistory).
-func (f *fhQueue) AddNode(h dump.NodeHistory) error {
+// AddNode queues one inode (filedump.FileHistory).
+func (f *fhQueue) AddNode(h filedump.NodeHistory) error {
 	if err := f.flushDirs(); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 	"golang.org/x/sys/unix"
 )
@@ -138,12 +138,12 @@ func TestListingFileStat(t *testing.T) {
 	src := t.TempDir()
 	listTree(t, src)
 	var img strings.Builder
-	if _, err := dump.Backup(context.Background(), dump.BackupRequest{Dir: src, Output: &img}); err != nil {
+	if _, err := filedump.Backup(context.Background(), filedump.BackupRequest{Dir: src, Output: &img}); err != nil {
 		t.Fatal(err)
 	}
 	stats := map[string]ndmp.FileStat{}
-	_, err := dump.Restore(context.Background(), dump.RestoreRequest{Input: strings.NewReader(img.String()), Dest: t.TempDir(),
-		Env: dump.Env{"LIST": "Y"}, OnList: func(e dump.ListEntry) {
+	_, err := filedump.Restore(context.Background(), filedump.RestoreRequest{Input: strings.NewReader(img.String()), Dest: t.TempDir(),
+		Env: filedump.Env{"LIST": "Y"}, OnList: func(e filedump.ListEntry) {
 			if e.Inode == nil || e.Offset <= 0 {
 				t.Errorf("%s listed without its inode (offset %d)", e.Path, e.Offset)
 				return

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
@@ -52,8 +52,8 @@ func outsideRoot(root string, n ndmp.Name) bool {
 // root (issue 11): they used to be restored into the root and reported
 // SUCCESSFUL. Each gets a LOG_MESSAGE now and a failed LOG_FILE when the
 // restore ends; the names left are returned.
-func (lf *logFiles) refuseOutside(root string, nlist []ndmp.Name, names []dump.RestoreName) []dump.RestoreName {
-	var kept []dump.RestoreName
+func (lf *logFiles) refuseOutside(root string, nlist []ndmp.Name, names []filedump.RestoreName) []filedump.RestoreName {
+	var kept []filedump.RestoreName
 	for i, n := range nlist {
 		if !outsideRoot(root, n) {
 			kept = append(kept, names[i])

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -22,7 +22,7 @@ func TestRestoreStateOutsideVolume(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{before: withVolumes})
 	src := t.TempDir()
-	for p, data := range map[string]string{dump.SymtabName + "/inside.txt": "inside", "a.txt": "alpha"} {
+	for p, data := range map[string]string{filedump.SymtabName + "/inside.txt": "inside", "a.txt": "alpha"} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -39,10 +39,10 @@ func TestRestoreStateOutsideVolume(t *testing.T) {
 		}
 	}
 	dst := filepath.Join(f.dir, "vols", "vol2")
-	if b, err := os.ReadFile(filepath.Join(dst, dump.SymtabName, "inside.txt")); err != nil || string(b) != "inside" {
+	if b, err := os.ReadFile(filepath.Join(dst, filedump.SymtabName, "inside.txt")); err != nil || string(b) != "inside" {
 		t.Errorf("the image's directory: %q %v", b, err)
 	}
-	states, _ := filepath.Glob(filepath.Join(f.dir, RestoreStateDir, "vs1", "*", "root", dump.SymtabName))
+	states, _ := filepath.Glob(filepath.Join(f.dir, RestoreStateDir, "vs1", "*", "root", filedump.SymtabName))
 	if len(states) != 1 {
 		t.Errorf("restore state under the data directory: %v", states)
 	}
@@ -131,7 +131,7 @@ func TestRestoreOutOfSpaceLogFiles(t *testing.T) {
 			t.Errorf("%s: %d bytes, %v, and no failed LOG_FILE", name, len(b), err)
 		}
 	}
-	if states, _ := filepath.Glob(filepath.Join(f.dir, RestoreStateDir, "vs1", "*", "root", dump.SymtabName)); len(states) != 1 {
+	if states, _ := filepath.Glob(filepath.Join(f.dir, RestoreStateDir, "vs1", "*", "root", filedump.SymtabName)); len(states) != 1 {
 		t.Errorf("restore state: %v", states)
 	}
 }

@@ -40,7 +40,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -89,7 +89,7 @@ type Options struct {
 	Hostname string
 	// DumpLimiter bounds the dumps and restores running at once on the
 	// node (D13); nil means one sized by the system memory.
-	DumpLimiter *dump.Limiter
+	DumpLimiter *filedump.Limiter
 	// ProgressInterval is the time between LOG_MESSAGE progress reports of
 	// a running backup or restore; 0 means ProgressInterval (30 s).
 	ProgressInterval time.Duration
@@ -129,10 +129,10 @@ type Server struct {
 
 	// snapNames numbers the snapshot_for_backup.<n> copies of this node's
 	// backups: from 0, one more per backup, back to 0 on restart (D1).
-	snapNames dump.SnapshotNamer
+	snapNames filedump.SnapshotNamer
 	// inodeMaps shares a volume's dump inode map between the backups of
 	// the volume that run at the same time (issue 11).
-	inodeMaps dump.InodeMaps
+	inodeMaps filedump.InodeMaps
 
 	// Connection counts, guarded by mu (admission.go): authenticated
 	// sessions (the session limit), unauthenticated connections in total
@@ -172,9 +172,9 @@ func New(o Options) (*Server, error) {
 		o.Version = "dev"
 	}
 	if o.DumpLimiter == nil {
-		l, err := dump.NewSystemLimiter()
+		l, err := filedump.NewSystemLimiter()
 		if err != nil {
-			l = dump.NewLimiter(4)
+			l = filedump.NewLimiter(4)
 		}
 		o.DumpLimiter = l
 	}
@@ -191,7 +191,7 @@ func New(o Options) (*Server, error) {
 		o.Hostname, _ = os.Hostname()
 	}
 	if o.MaxSessions <= 0 {
-		mem, _ := dump.SystemMemory() // 0 when unknown: the smallest limit
+		mem, _ := filedump.SystemMemory() // 0 when unknown: the smallest limit
 		o.MaxSessions = SessionLimit(mem)
 	}
 	s := &Server{o: o, log: o.Logger, sessions: map[uint64]*session{},

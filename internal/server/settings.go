@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -217,7 +217,7 @@ func (s SVMSettings) Validate() error {
 // allow list.
 func (s SVMSettings) validateTenant() error {
 	for _, f := range []struct{ name, val string }{{"restore-uid-range", s.RestoreUIDs}, {"restore-gid-range", s.RestoreGIDs}} {
-		r, err := dump.ParseIDRanges(f.val)
+		r, err := filedump.ParseIDRanges(f.val)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrInvalidSettings, f.name, err)
 		}

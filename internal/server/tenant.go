@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/dump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
@@ -45,7 +45,7 @@ func (ss *session) trusted(ctx context.Context) (bool, error) {
 // into dest (/svm/volume[/path]): nil (the image as it is) for a trusted
 // session, else the restore mapping of the SVM that owns the destination
 // volume. Any failure refuses the restore.
-func (d *dataService) restorePolicy(ctx context.Context, dest string) (*dump.RestorePolicy, ndmp.Error) {
+func (d *dataService) restorePolicy(ctx context.Context, dest string) (*filedump.RestorePolicy, ndmp.Error) {
 	ss := d.ss
 	pol, err := ss.tenantPolicy(ctx, dest)
 	if err != nil {
@@ -56,7 +56,7 @@ func (d *dataService) restorePolicy(ctx context.Context, dest string) (*dump.Res
 	return pol, ndmp.NoErr
 }
 
-func (ss *session) tenantPolicy(ctx context.Context, dest string) (*dump.RestorePolicy, error) {
+func (ss *session) tenantPolicy(ctx context.Context, dest string) (*filedump.RestorePolicy, error) {
 	ok, err := ss.trusted(ctx)
 	if err != nil || ok {
 		return nil, err
@@ -73,16 +73,16 @@ func (ss *session) tenantPolicy(ctx context.Context, dest string) (*dump.Restore
 }
 
 // policyOf builds the restore policy of an SVM's settings.
-func policyOf(svm string, set SVMSettings) (*dump.RestorePolicy, error) {
-	uids, err := dump.ParseIDRanges(set.RestoreUIDs)
+func policyOf(svm string, set SVMSettings) (*filedump.RestorePolicy, error) {
+	uids, err := filedump.ParseIDRanges(set.RestoreUIDs)
 	if err != nil {
 		return nil, err
 	}
-	gids, err := dump.ParseIDRanges(set.RestoreGIDs)
+	gids, err := filedump.ParseIDRanges(set.RestoreGIDs)
 	if err != nil {
 		return nil, err
 	}
-	p := &dump.RestorePolicy{Who: "Vserver " + svm, UIDs: uids, GIDs: gids, AnyOwner: set.RestoreAnyOwner}
+	p := &filedump.RestorePolicy{Who: "Vserver " + svm, UIDs: uids, GIDs: gids, AnyOwner: set.RestoreAnyOwner}
 	p.DefaultUID, p.DefaultGID = set.RestoreOwner()
 	return p, nil
 }
