@@ -56,6 +56,7 @@ type Client struct {
 	dataHalted  chan *NotifyDataHaltedPost
 	moverHalted chan *NotifyMoverHaltedPost
 	moverPaused chan *NotifyMoverPausedPost
+	recoverEnd  chan *SnapNotifyRecoverEndPost
 
 	logMu   sync.Mutex
 	lastLog [LogWarning + 1]*LogMessagePost // indexed by LogType
@@ -87,6 +88,7 @@ func NewClient(nc net.Conn, cfg *ClientConfig) *Client {
 		dataHalted:  make(chan *NotifyDataHaltedPost, NotifyBuffer),
 		moverHalted: make(chan *NotifyMoverHaltedPost, NotifyBuffer),
 		moverPaused: make(chan *NotifyMoverPausedPost, NotifyBuffer),
+		recoverEnd:  make(chan *SnapNotifyRecoverEndPost, NotifyBuffer),
 	}
 	if cfg != nil {
 		c.cfg = *cfg
@@ -120,6 +122,8 @@ func (c *Client) observe(m *Message) {
 		offer(c.moverHalted, p)
 	case *NotifyMoverPausedPost:
 		offer(c.moverPaused, p)
+	case *SnapNotifyRecoverEndPost:
+		offer(c.recoverEnd, p)
 	case *LogMessagePost:
 		if int(p.LogType) < len(c.lastLog) {
 			c.logMu.Lock()

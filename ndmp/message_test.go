@@ -117,9 +117,10 @@ func TestRoundTripEveryMessage(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	codes := MessageCodes()
 	// Appendix C's enum ndmp_message has 55 messages (plus the two
-	// extension base values); the extensions add TEST_ECHO and CAB prepare.
-	if len(codes) != 57 {
-		t.Errorf("%d messages in the table, want 57: %v", len(codes), codes)
+	// extension base values); the extensions add TEST_ECHO, CAB prepare and
+	// six snapshot management messages of class 0x2050.
+	if len(codes) != 63 {
+		t.Errorf("%d messages in the table, want 63: %v", len(codes), codes)
 	}
 	for _, code := range codes {
 		info, ok := lookupMessage(code)
@@ -136,7 +137,8 @@ func TestRoundTripEveryMessage(t *testing.T) {
 			}
 			roundTrip(t, r, code, info.newReply, MessageReply)
 		}
-		wantPost := strings.HasPrefix(info.Name, "NDMP_NOTIFY_") || strings.HasPrefix(info.Name, "NDMP_LOG_") || strings.HasPrefix(info.Name, "NDMP_FH_")
+		wantPost := strings.HasPrefix(info.Name, "NDMP_NOTIFY_") || strings.HasPrefix(info.Name, "NDMP_LOG_") || strings.HasPrefix(info.Name, "NDMP_FH_") ||
+			strings.HasPrefix(info.Name, "NDMP_SNAP_NOTIFY_")
 		if info.Post != wantPost || code.IsPost() != wantPost {
 			t.Errorf("%v: post = %v, want %v", code, info.Post, wantPost)
 		}

@@ -98,6 +98,12 @@ const (
 	ExtClassNetAppCAE = 0x2051
 	// ExtClassNetAppCAB (NDMP_EXT_CLASS_NETAPP_CAB): NetApp Cluster Aware Backup extension, version 1.
 	ExtClassNetAppCAB = 0x2052
+	// SnapRecoverDirOnly (NDMP_SNAP_RECOVER_DIR_ONLY): SNAP_RECOVER flags (public values).
+	SnapRecoverDirOnly = 0x1
+	// SnapRecoverDirData is the XDR constant NDMP_SNAP_RECOVER_DIR_DATA.
+	SnapRecoverDirData = 0x2
+	// SnapRecoverExceptionLogging is the XDR constant NDMP_SNAP_RECOVER_EXCEPTION_LOGGING.
+	SnapRecoverExceptionLogging = 0x4
 )
 
 // ExtStandardBase (NDMP_EXT_STANDARD_BASE) is the first message code of its extension range.
@@ -108,7 +114,7 @@ const ExtProprietaryBase = 0x20000000
 
 // MessageType is the XDR enumeration ndmp_header_message_type.
 //
-// ndmp.x: the single source of truth for the NDMP v4 messages of package ndmp. zmessages.go is generated from this file by ./internal/xdrgen (go generate); do not edit the Go output by hand. Part 1 is Appendix C "XDR for an NDMP Implementation" of draft-skardal-ndmpv4-04 (April 2003), unchanged except for one added enum value and union arm for the IPv6 connection address extension (marked "CAE" below). Part 2 holds the extension messages.
+// ndmp.x: the single source of truth for the NDMP v4 messages of package ndmp. zmessages.go is generated from this file by ./internal/xdrgen (go generate); do not edit the Go output by hand. Part 1 is Appendix C "XDR for an NDMP Implementation" of draft-skardal-ndmpv4-04 (April 2003), unchanged except for one added enum value and union arm for the IPv6 connection address extension (marked "CAE" below). Part 2 holds the extension messages. The ndmp_error enum also carries the public error numbers of class 0x2050 (marked "RBE").
 type MessageType uint32
 
 // Values of MessageType.
@@ -166,6 +172,15 @@ const (
 	ErrVersionNotSupported Error = 28 // NDMP_VERSION_NOT_SUPPORTED_ERR
 	ErrExtDuplClasses      Error = 29 // NDMP_EXT_DUPL_CLASSES_ERR
 	ErrExtDandNIllegal     Error = 30 // NDMP_EXT_DANDN_ILLEGAL_ERR
+	// NDMP_SNAP_EXISTS_ERR: Errors of extension class 0x2050 (public numbers; RBE below).
+	ErrSnapExists      Error = 0x20500100 // NDMP_SNAP_EXISTS_ERR
+	ErrSnapNotFound    Error = 0x20500101 // NDMP_SNAP_NOT_FOUND_ERR
+	ErrSnapReadOnlyFS  Error = 0x20500102 // NDMP_SNAP_READ_ONLY_FS_ERR
+	ErrSnapInvalidPath Error = 0x20500103 // NDMP_SNAP_INVALID_PATH_ERR
+	ErrSnapNoSpace     Error = 0x20500104 // NDMP_SNAP_NO_SPACE_ERR
+	ErrSnapBusy        Error = 0x20500105 // NDMP_SNAP_BUSY_ERR
+	ErrSnapInternal    Error = 0x20500106 // NDMP_SNAP_INTERNAL_ERR
+	ErrSnapNoDiskSpace Error = 0x20500107 // NDMP_SNAP_NO_DISK_SPACE_ERR
 )
 
 // String returns the XDR name of v, or the number for an unknown value.
@@ -233,11 +248,27 @@ func (v Error) String() string {
 		return "NDMP_EXT_DUPL_CLASSES_ERR"
 	case ErrExtDandNIllegal:
 		return "NDMP_EXT_DANDN_ILLEGAL_ERR"
+	case ErrSnapExists:
+		return "NDMP_SNAP_EXISTS_ERR"
+	case ErrSnapNotFound:
+		return "NDMP_SNAP_NOT_FOUND_ERR"
+	case ErrSnapReadOnlyFS:
+		return "NDMP_SNAP_READ_ONLY_FS_ERR"
+	case ErrSnapInvalidPath:
+		return "NDMP_SNAP_INVALID_PATH_ERR"
+	case ErrSnapNoSpace:
+		return "NDMP_SNAP_NO_SPACE_ERR"
+	case ErrSnapBusy:
+		return "NDMP_SNAP_BUSY_ERR"
+	case ErrSnapInternal:
+		return "NDMP_SNAP_INTERNAL_ERR"
+	case ErrSnapNoDiskSpace:
+		return "NDMP_SNAP_NO_DISK_SPACE_ERR"
 	}
 	return fmt.Sprintf("Error(%#x)", uint32(v))
 }
 
-// MessageCode is the XDR enumeration ndmp_message, ndmp_test_ext_message, ndmp_cab_ext_message.
+// MessageCode is the XDR enumeration ndmp_message, ndmp_test_ext_message, ndmp_cab_ext_message, ndmp_snap_ext_message.
 //
 // is not a complete list of messages
 type MessageCode uint32
@@ -303,6 +334,18 @@ const (
 	TestEcho MessageCode = 0x7ff00000 // NDMP_TEST_ECHO
 	// NDMP_CAB_DATA_CONN_PREPARE: Announce the volume of the next data connection so the server can pick the node that owns it.
 	CABDataConnPrepare MessageCode = 0x20520001 // NDMP_CAB_DATA_CONN_PREPARE
+	// NDMP_SNAP_CREATE: Create a snapshot of a volume (public body).
+	SnapCreate MessageCode = 0x20500100 // NDMP_SNAP_CREATE
+	// NDMP_SNAP_DELETE: Delete a snapshot (public body; Tapestry reads snapname as a path).
+	SnapDelete MessageCode = 0x20500101 // NDMP_SNAP_DELETE
+	// NDMP_SNAP_RECOVER: Start recovering files or a volume from a local snapshot (Tapestry's body).
+	SnapRecover MessageCode = 0x20500102 // NDMP_SNAP_RECOVER
+	// NDMP_SNAP_GET_SNAPSHOT_NAMES: List the snapshots of a volume (Tapestry's body).
+	SnapGetSnapshotNames MessageCode = 0x20500105 // NDMP_SNAP_GET_SNAPSHOT_NAMES
+	// NDMP_SNAP_DIR_LIST: Browse the snapshots of a volume page by page (Tapestry's body).
+	SnapDirList MessageCode = 0x2050010d // NDMP_SNAP_DIR_LIST
+	// NDMP_SNAP_NOTIFY_RECOVER_END: Post: a SNAP_RECOVER ended (Tapestry's body).
+	SnapNotifyRecoverEnd MessageCode = 0x20500182 // NDMP_SNAP_NOTIFY_RECOVER_END
 )
 
 // String returns the XDR name of v, or the number for an unknown value.
@@ -422,6 +465,18 @@ func (v MessageCode) String() string {
 		return "NDMP_TEST_ECHO"
 	case CABDataConnPrepare:
 		return "NDMP_CAB_DATA_CONN_PREPARE"
+	case SnapCreate:
+		return "NDMP_SNAP_CREATE"
+	case SnapDelete:
+		return "NDMP_SNAP_DELETE"
+	case SnapRecover:
+		return "NDMP_SNAP_RECOVER"
+	case SnapGetSnapshotNames:
+		return "NDMP_SNAP_GET_SNAPSHOT_NAMES"
+	case SnapDirList:
+		return "NDMP_SNAP_DIR_LIST"
+	case SnapNotifyRecoverEnd:
+		return "NDMP_SNAP_NOTIFY_RECOVER_END"
 	}
 	return fmt.Sprintf("MessageCode(%#x)", uint32(v))
 }
@@ -3880,6 +3935,420 @@ func (m *TCPIPv6Addr) UnmarshalXDR(d *xdr.Decoder) error {
 	return d.Err()
 }
 
+// SnapCreateRequest is the request of NDMP_SNAP_CREATE (XDR struct ndmp_snap_create_request).
+//
+// Request of NDMP_SNAP_CREATE (public): the volume's path and the new snapshot's name.
+type SnapCreateRequest struct {
+	Pathname string
+	Snapname string
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapCreateRequest) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Pathname)
+	e.String(m.Snapname)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapCreateRequest) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Pathname = d.StringValue()
+	m.Snapname = d.StringValue()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_CREATE.
+func (*SnapCreateRequest) MessageCode() MessageCode { return SnapCreate }
+
+// SnapCreateReply is the reply of NDMP_SNAP_CREATE (XDR struct ndmp_snap_create_reply).
+//
+// Reply of NDMP_SNAP_CREATE (public).
+type SnapCreateReply struct {
+	Error Error
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapCreateReply) MarshalXDR(e *xdr.Encoder) {
+	e.Uint32(uint32(m.Error))
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapCreateReply) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Error = Error(d.Uint32())
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_CREATE.
+func (*SnapCreateReply) MessageCode() MessageCode { return SnapCreate }
+
+// ReplyError returns the error field of the body.
+func (m *SnapCreateReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapCreateReply) SetReplyError(e Error) { m.Error = e }
+
+// SnapDeleteRequest is the request of NDMP_SNAP_DELETE (XDR struct ndmp_snap_delete_request).
+//
+// Request of NDMP_SNAP_DELETE (public body). Tapestry reads snapname as the snapshot's path: the volume's path, "/.snapshot/" and its name.
+type SnapDeleteRequest struct {
+	Snapname string
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapDeleteRequest) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Snapname)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapDeleteRequest) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Snapname = d.StringValue()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_DELETE.
+func (*SnapDeleteRequest) MessageCode() MessageCode { return SnapDelete }
+
+// SnapDeleteReply is the reply of NDMP_SNAP_DELETE (XDR struct ndmp_snap_delete_reply).
+//
+// Reply of NDMP_SNAP_DELETE (public).
+type SnapDeleteReply struct {
+	Error Error
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapDeleteReply) MarshalXDR(e *xdr.Encoder) {
+	e.Uint32(uint32(m.Error))
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapDeleteReply) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Error = Error(d.Uint32())
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_DELETE.
+func (*SnapDeleteReply) MessageCode() MessageCode { return SnapDelete }
+
+// ReplyError returns the error field of the body.
+func (m *SnapDeleteReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapDeleteReply) SetReplyError(e Error) { m.Error = e }
+
+// SnapGetSnapshotNamesRequest is the request of NDMP_SNAP_GET_SNAPSHOT_NAMES (XDR struct ndmp_snap_get_snapshot_names_request).
+//
+// Request of NDMP_SNAP_GET_SNAPSHOT_NAMES (Tapestry's): the volume's path.
+type SnapGetSnapshotNamesRequest struct {
+	Pathname string
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapGetSnapshotNamesRequest) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Pathname)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapGetSnapshotNamesRequest) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Pathname = d.StringValue()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_GET_SNAPSHOT_NAMES.
+func (*SnapGetSnapshotNamesRequest) MessageCode() MessageCode { return SnapGetSnapshotNames }
+
+// SnapInfo is the XDR struct ndmp_snap_info.
+//
+// One snapshot of a volume (Tapestry's). flags: 0x1 locked by a backup, 0x2 made by NDMP.
+type SnapInfo struct {
+	Snapname   string
+	CreateTime uint64
+	Flags      uint32
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapInfo) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Snapname)
+	e.Uint64(m.CreateTime)
+	e.Uint32(m.Flags)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapInfo) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Snapname = d.StringValue()
+	m.CreateTime = d.Uint64()
+	m.Flags = d.Uint32()
+	return d.Err()
+}
+
+// SnapGetSnapshotNamesReply is the reply of NDMP_SNAP_GET_SNAPSHOT_NAMES (XDR struct ndmp_snap_get_snapshot_names_reply).
+//
+// Reply of NDMP_SNAP_GET_SNAPSHOT_NAMES (Tapestry's), oldest first.
+type SnapGetSnapshotNamesReply struct {
+	Error     Error
+	Snapshots []SnapInfo
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapGetSnapshotNamesReply) MarshalXDR(e *xdr.Encoder) {
+	e.Uint32(uint32(m.Error))
+	e.ArrayLen(len(m.Snapshots))
+	for i0 := range m.Snapshots {
+		m.Snapshots[i0].MarshalXDR(e)
+	}
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapGetSnapshotNamesReply) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Error = Error(d.Uint32())
+	if n0 := d.ArrayLen(16); n0 > 0 {
+		m.Snapshots = make([]SnapInfo, n0)
+		for i0 := range m.Snapshots {
+			m.Snapshots[i0].UnmarshalXDR(d)
+		}
+	}
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_GET_SNAPSHOT_NAMES.
+func (*SnapGetSnapshotNamesReply) MessageCode() MessageCode { return SnapGetSnapshotNames }
+
+// ReplyError returns the error field of the body.
+func (m *SnapGetSnapshotNamesReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapGetSnapshotNamesReply) SetReplyError(e Error) { m.Error = e }
+
+// SnapDirListRequest is the request of NDMP_SNAP_DIR_LIST (XDR struct ndmp_snap_dir_list_request).
+//
+// Request of NDMP_SNAP_DIR_LIST (Tapestry's). With an empty snapname the entries are the volume's snapshots; otherwise the entries of directory dir (relative to the snapshot's root, "" for the root) of that snapshot. cursor is 0 for the first page, then the reply's next_cursor; a cursor the volume's change has invalidated is refused with ILLEGAL_STATE and the DMA starts again from 0. At most max_entries entries per page (0: the server's page size).
+type SnapDirListRequest struct {
+	Pathname   string
+	Snapname   string
+	Dir        string
+	Cursor     uint64
+	MaxEntries uint32
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapDirListRequest) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Pathname)
+	e.String(m.Snapname)
+	e.String(m.Dir)
+	e.Uint64(m.Cursor)
+	e.Uint32(m.MaxEntries)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapDirListRequest) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Pathname = d.StringValue()
+	m.Snapname = d.StringValue()
+	m.Dir = d.StringValue()
+	m.Cursor = d.Uint64()
+	m.MaxEntries = d.Uint32()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_DIR_LIST.
+func (*SnapDirListRequest) MessageCode() MessageCode { return SnapDirList }
+
+// SnapDirEntry is the XDR struct ndmp_snap_dir_entry.
+//
+// One entry of a NDMP_SNAP_DIR_LIST page (Tapestry's).
+type SnapDirEntry struct {
+	Name  string
+	Fstat FileStat
+	Node  uint64
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapDirEntry) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Name)
+	m.Fstat.MarshalXDR(e)
+	e.Uint64(m.Node)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapDirEntry) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Name = d.StringValue()
+	m.Fstat.UnmarshalXDR(d)
+	m.Node = d.Uint64()
+	return d.Err()
+}
+
+// SnapDirListReply is the reply of NDMP_SNAP_DIR_LIST (XDR struct ndmp_snap_dir_list_reply).
+//
+// Reply of NDMP_SNAP_DIR_LIST (Tapestry's). next_cursor 0: no more entries.
+type SnapDirListReply struct {
+	Error      Error
+	Entries    []SnapDirEntry
+	NextCursor uint64
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapDirListReply) MarshalXDR(e *xdr.Encoder) {
+	e.Uint32(uint32(m.Error))
+	e.ArrayLen(len(m.Entries))
+	for i0 := range m.Entries {
+		m.Entries[i0].MarshalXDR(e)
+	}
+	e.Uint64(m.NextCursor)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapDirListReply) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Error = Error(d.Uint32())
+	if n0 := d.ArrayLen(60); n0 > 0 {
+		m.Entries = make([]SnapDirEntry, n0)
+		for i0 := range m.Entries {
+			m.Entries[i0].UnmarshalXDR(d)
+		}
+	}
+	m.NextCursor = d.Uint64()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_DIR_LIST.
+func (*SnapDirListReply) MessageCode() MessageCode { return SnapDirList }
+
+// ReplyError returns the error field of the body.
+func (m *SnapDirListReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapDirListReply) SetReplyError(e Error) { m.Error = e }
+
+// SnapRecoverName is the XDR struct ndmp_snap_recover_name.
+//
+// One name of NDMP_SNAP_RECOVER. The first three fields are public; the last is Tapestry's: the name to give the recovered file ("" keeps name).
+type SnapRecoverName struct {
+	OriginalPath   string
+	DestinationDir string
+	Name           string
+	NewName        string
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapRecoverName) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.OriginalPath)
+	e.String(m.DestinationDir)
+	e.String(m.Name)
+	e.String(m.NewName)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapRecoverName) UnmarshalXDR(d *xdr.Decoder) error {
+	m.OriginalPath = d.StringValue()
+	m.DestinationDir = d.StringValue()
+	m.Name = d.StringValue()
+	m.NewName = d.StringValue()
+	return d.Err()
+}
+
+// SnapRecoverRequest is the request of NDMP_SNAP_RECOVER (XDR struct ndmp_snap_recover_request).
+//
+// Request of NDMP_SNAP_RECOVER (Tapestry's around the public name entries). With no names the whole volume is recovered from the snapshot.
+type SnapRecoverRequest struct {
+	Pathname string
+	Snapname string
+	Flags    uint32
+	Names    []SnapRecoverName
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapRecoverRequest) MarshalXDR(e *xdr.Encoder) {
+	e.String(m.Pathname)
+	e.String(m.Snapname)
+	e.Uint32(m.Flags)
+	e.ArrayLen(len(m.Names))
+	for i0 := range m.Names {
+		m.Names[i0].MarshalXDR(e)
+	}
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapRecoverRequest) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Pathname = d.StringValue()
+	m.Snapname = d.StringValue()
+	m.Flags = d.Uint32()
+	if n0 := d.ArrayLen(16); n0 > 0 {
+		m.Names = make([]SnapRecoverName, n0)
+		for i0 := range m.Names {
+			m.Names[i0].UnmarshalXDR(d)
+		}
+	}
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_RECOVER.
+func (*SnapRecoverRequest) MessageCode() MessageCode { return SnapRecover }
+
+// SnapRecoverReply is the reply of NDMP_SNAP_RECOVER (XDR struct ndmp_snap_recover_reply).
+//
+// Reply of NDMP_SNAP_RECOVER (Tapestry's): the id its NOTIFY_RECOVER_END will carry.
+type SnapRecoverReply struct {
+	Error     Error
+	RecoverID uint64
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapRecoverReply) MarshalXDR(e *xdr.Encoder) {
+	e.Uint32(uint32(m.Error))
+	e.Uint64(m.RecoverID)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapRecoverReply) UnmarshalXDR(d *xdr.Decoder) error {
+	m.Error = Error(d.Uint32())
+	m.RecoverID = d.Uint64()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_RECOVER.
+func (*SnapRecoverReply) MessageCode() MessageCode { return SnapRecover }
+
+// ReplyError returns the error field of the body.
+func (m *SnapRecoverReply) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapRecoverReply) SetReplyError(e Error) { m.Error = e }
+
+// SnapNotifyRecoverEndPost is the post of NDMP_SNAP_NOTIFY_RECOVER_END (XDR struct ndmp_snap_notify_recover_end_post).
+//
+// Post NDMP_SNAP_NOTIFY_RECOVER_END (Tapestry's).
+type SnapNotifyRecoverEndPost struct {
+	RecoverID uint64
+	Error     Error
+	Files     uint64
+	Bytes     uint64
+	Message   string
+}
+
+// MarshalXDR appends the XDR encoding of m to e.
+func (m *SnapNotifyRecoverEndPost) MarshalXDR(e *xdr.Encoder) {
+	e.Uint64(m.RecoverID)
+	e.Uint32(uint32(m.Error))
+	e.Uint64(m.Files)
+	e.Uint64(m.Bytes)
+	e.String(m.Message)
+}
+
+// UnmarshalXDR decodes m from d.
+func (m *SnapNotifyRecoverEndPost) UnmarshalXDR(d *xdr.Decoder) error {
+	m.RecoverID = d.Uint64()
+	m.Error = Error(d.Uint32())
+	m.Files = d.Uint64()
+	m.Bytes = d.Uint64()
+	m.Message = d.StringValue()
+	return d.Err()
+}
+
+// MessageCode returns NDMP_SNAP_NOTIFY_RECOVER_END.
+func (*SnapNotifyRecoverEndPost) MessageCode() MessageCode { return SnapNotifyRecoverEnd }
+
+// ReplyError returns the error field of the body.
+func (m *SnapNotifyRecoverEndPost) ReplyError() Error { return m.Error }
+
+// SetReplyError sets the error field of the body to e.
+func (m *SnapNotifyRecoverEndPost) SetReplyError(e Error) { m.Error = e }
+
 // ConnectCloseRequest is the body of the request of NDMP_CONNECT_CLOSE; it has no fields.
 type ConnectCloseRequest struct{}
 
@@ -4213,6 +4682,12 @@ var messageCodes = [...]MessageCode{
 	MoverClose,
 	MoverSetRecordSize,
 	MoverConnect,
+	SnapCreate,
+	SnapDelete,
+	SnapRecover,
+	SnapGetSnapshotNames,
+	SnapDirList,
+	SnapNotifyRecoverEnd,
 	CABDataConnPrepare,
 	TestEcho,
 }
@@ -4330,6 +4805,18 @@ func lookupMessage(c MessageCode) (messageInfo, bool) {
 		return messageInfo{Code: MoverSetRecordSize, Name: "NDMP_MOVER_SET_RECORD_SIZE", Post: false, newRequest: func() Body { return new(MoverSetRecordSizeRequest) }, newReply: func() Body { return new(MoverSetRecordSizeReply) }}, true
 	case MoverConnect:
 		return messageInfo{Code: MoverConnect, Name: "NDMP_MOVER_CONNECT", Post: false, newRequest: func() Body { return new(MoverConnectRequest) }, newReply: func() Body { return new(MoverConnectReply) }}, true
+	case SnapCreate:
+		return messageInfo{Code: SnapCreate, Name: "NDMP_SNAP_CREATE", Post: false, newRequest: func() Body { return new(SnapCreateRequest) }, newReply: func() Body { return new(SnapCreateReply) }}, true
+	case SnapDelete:
+		return messageInfo{Code: SnapDelete, Name: "NDMP_SNAP_DELETE", Post: false, newRequest: func() Body { return new(SnapDeleteRequest) }, newReply: func() Body { return new(SnapDeleteReply) }}, true
+	case SnapRecover:
+		return messageInfo{Code: SnapRecover, Name: "NDMP_SNAP_RECOVER", Post: false, newRequest: func() Body { return new(SnapRecoverRequest) }, newReply: func() Body { return new(SnapRecoverReply) }}, true
+	case SnapGetSnapshotNames:
+		return messageInfo{Code: SnapGetSnapshotNames, Name: "NDMP_SNAP_GET_SNAPSHOT_NAMES", Post: false, newRequest: func() Body { return new(SnapGetSnapshotNamesRequest) }, newReply: func() Body { return new(SnapGetSnapshotNamesReply) }}, true
+	case SnapDirList:
+		return messageInfo{Code: SnapDirList, Name: "NDMP_SNAP_DIR_LIST", Post: false, newRequest: func() Body { return new(SnapDirListRequest) }, newReply: func() Body { return new(SnapDirListReply) }}, true
+	case SnapNotifyRecoverEnd:
+		return messageInfo{Code: SnapNotifyRecoverEnd, Name: "NDMP_SNAP_NOTIFY_RECOVER_END", Post: true, newRequest: func() Body { return new(SnapNotifyRecoverEndPost) }, newReply: nil}, true
 	case CABDataConnPrepare:
 		return messageInfo{Code: CABDataConnPrepare, Name: "NDMP_CAB_DATA_CONN_PREPARE", Post: false, newRequest: func() Body { return new(CABDataConnPrepareRequest) }, newReply: func() Body { return new(CABDataConnPrepareReply) }}, true
 	case TestEcho:
