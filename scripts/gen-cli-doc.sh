@@ -4,10 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-"$GO" build -o bin/ ./cmd/tapestryd ./cmd/tapestry
+# BIN names a directory of binaries already built (the docs test's); without
+# it the script builds bin/. CLI_DOC is the page written (the docs test writes
+# a copy and compares it with docs/cli.md).
+if [ -z "${BIN:-}" ]; then
+	BIN=bin
+	"$GO" build -o bin/ ./cmd/tapestryd ./cmd/tapestry
+fi
+CLI_DOC=${CLI_DOC:-docs/cli.md}
 
 # A fixed, short directory keeps the document the same from run to run.
 WORK=/tmp/tapestry-doc
+# The directory name shows in the page, so two runs at once share it: the
+# second waits for the first.
+exec 9>"$WORK.lock"
+flock 9
 rm -rf "$WORK"
 mkdir -m 0700 "$WORK"
 DPID=""
@@ -21,24 +32,24 @@ export TZ=UTC
 export TAPESTRY_ADMIN_PASSWORD=Admin2024pw
 export TAPESTRY_PASSWORD=$TAPESTRY_ADMIN_PASSWORD TAPESTRY_USER=admin
 export TAPESTRY_SOCKET=$WORK/data/admin.sock
-bin/tapestryd --data-dir "$WORK/data" --log-level warn >/dev/null 2>"$WORK/log" &
+"$BIN"/tapestryd --data-dir "$WORK/data" --log-level warn >/dev/null 2>"$WORK/log" &
 DPID=$!
-for _ in $(seq 1 100); do bin/tapestry cluster show >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do "$BIN"/tapestry cluster show >/dev/null 2>&1 && break; sleep 0.1; done
 
 mkdir -p "$WORK/srv/vol1/docs" "$WORK/srv/vol2"
 echo "hello" >"$WORK/srv/vol1/docs/a.txt"
 
-OUT=docs/cli.md.tmp
+OUT=$CLI_DOC.tmp
 exec 3>"$OUT"
 p() { printf '%s\n' "$@" >&3; }
 # ex runs a command and records it with its output (stdout and stderr).
 ex() {
 	local out shown="" a
-	out=$(bin/tapestry "$@" 2>&1) || true
+	out=$("$BIN"/tapestry "$@" 2>&1) || true
 	for a in "$@"; do
 		case $a in *" "*) shown="$shown \"$a\"" ;; *) shown="$shown $a" ;; esac
 	done
-	p '```' "cluster1::> tapestry${shown}"
+	p '```console' "cluster1::> tapestry${shown}"
 	[ -z "$out" ] || p "$out"
 	p '```' ""
 }
@@ -59,7 +70,7 @@ mask() {
 		s{ in [0-9]+:[0-9]{2}:[0-9]{2}, }{ in 0:00:00, }g;
 	' "$1"
 }
-finish() { exec 3>&-; mask "$OUT" >docs/cli.md; rm -f "$OUT"; }
+finish() { exec 3>&-; mask "$OUT" >"$CLI_DOC"; rm -f "$OUT"; }
 
 cat >&3 <<'EOF'
 # The tapestry command line
@@ -333,7 +344,7 @@ p "## Metrics" "" \
 	"\`GET /metrics\` on the admin socket answers in the Prometheus text format (basic authentication as for" \
 	"the API; the role must allow reading \`statistics show\`): NDMP sessions by DATA and MOVER state, the" \
 	"session limit, DATA and MOVER byte counters and throughput, per-drive tape bytes, records, file marks and" \
-	"errors, snapshot copies per volume, and the Go runtime and process metrics. For example:" "" '```'
+	"errors, snapshot copies per volume, and the Go runtime and process metrics. For example:" "" '```console'
 p "curl --unix-socket DATA-DIR/admin.sock -u admin:PASSWORD http://localhost/metrics | grep '^tapestry_ndmp'"
 curl -s --unix-socket "$WORK/data/admin.sock" -u "admin:$TAPESTRY_ADMIN_PASSWORD" http://localhost/metrics | grep '^tapestry_ndmp' >&3 || true
 p '```' ""
@@ -379,7 +390,7 @@ p "### Aliases" "" \
 	"case-sensitive). Setting an alias for a device that has one renames it; a name in use by another" \
 	"attached device is refused. After \`alias clear\` a device cannot be used until it has an alias again." ""
 ex storage tape alias show
-S1=$(bin/tapestry storage tape show st1 -fields serial-number | awk 'NR==3{print $3}')
+S1=$("$BIN"/tapestry storage tape show st1 -fields serial-number | awk 'NR==3{print $3}')
 ex storage tape alias set -node node1 -name st7 -mapping "SN[$S1]"
 ex storage tape alias set -node node1 -name st0 -mapping 0a.3
 ex storage tape alias set -node node1 -name st5 -mapping SN[]
@@ -440,7 +451,7 @@ p "## Backup and restore (Tapestry's DMA verbs)" "" \
 	"\`-path\` and connects over TCP (\`-ipv6\`: TCP over IPv6) to the mover of \`-ndmp-server\`, which keeps" \
 	"the tape; one node may be both." ""
 mkdir -p "$WORK/srv/vol4"
-TAPESTRY_NDMP_PASSWORD=$(bin/tapestry vserver services ndmp generate-password -vserver cluster1 -user backup1 | sed -n 's/^Password: //p')
+TAPESTRY_NDMP_PASSWORD=$("$BIN"/tapestry vserver services ndmp generate-password -vserver cluster1 -user backup1 | sed -n 's/^Password: //p')
 export TAPESTRY_NDMP_PASSWORD
 ex volume create -vserver vs1 -volume vol4 -path "$WORK/srv/vol4" -snapshot-provider copy
 ex ndmp backup -ndmp-server 127.0.0.1:10000 -user backup1 -device nrst0l -path /vs1/vol1 -level 0 -tape-file 0 -hist
@@ -484,8 +495,8 @@ p "## Admin API" "" \
 	"List answers are \`{\"records\": [...], \"num_records\": N}\`; errors are" \
 	"\`{\"error\": {\"code\": \"not-found\", \"message\": \"...\"}}\` with a 4xx status. Requests for advanced commands" \
 	"carry the header \`X-Tapestry-Privilege: advanced\`. For example:" "" \
-	'```' \
+	'```text' \
 	'curl --unix-socket tapestry-data/admin.sock -u admin:PASSWORD http://localhost/api/svm/svms' \
 	'```'
 finish
-echo "docs/cli.md written"
+echo "$CLI_DOC written"
