@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/fsattr"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -135,14 +136,14 @@ func xattrDesc(t *testing.T, p string, symlink bool) string {
 	if symlink {
 		return ""
 	}
-	names, err := listXattrs(p)
+	names, err := fsattr.ListXattrs(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(names)
 	var b strings.Builder
 	for _, n := range names {
-		v, _ := getXattr(p, n)
+		v, _ := fsattr.GetXattr(p, n)
 		fmt.Fprintf(&b, " %s=%x", n, v)
 	}
 	return b.String()

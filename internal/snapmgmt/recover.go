@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/tapestry-ndmp/tapestry/internal/fsattr"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -111,8 +112,8 @@ func (m *Manager) recoverFile(ctx context.Context, src *os.Root, f FileRecover, 
 		return refuse(ndmp.ErrSnapNotFound, "%q is not in the Snapshot copy: %v", f.Original, err)
 	}
 	defer sdir.Close()
-	defer sn.close()
-	if !sn.isRegular() {
+	defer sn.Close()
+	if !sn.IsRegular() {
 		return refuse(ndmp.ErrIllegalArgs, "%q is not a regular file: only volumes and regular files are recovered from a Snapshot copy", f.Original)
 	}
 	if err := dst.MkdirAll(destDir, 0o755); err != nil {
@@ -123,9 +124,9 @@ func (m *Manager) recoverFile(ctx context.Context, src *os.Root, f FileRecover, 
 		return pathErr(fmt.Errorf("open %s: %w", f.DestDir, err))
 	}
 	defer ddir.Close()
-	if dn, err := openNode(ddir, f.Name); err == nil {
-		isDir := dn.isDir()
-		dn.close()
+	if dn, err := fsattr.Open(ddir, f.Name); err == nil {
+		isDir := dn.IsDir()
+		dn.Close()
 		if isDir {
 			return refuse(ndmp.ErrIllegalArgs, "%s/%s is a directory", f.DestDir, f.Name)
 		}
@@ -145,12 +146,12 @@ func pathErr(err error) *Error {
 }
 
 // openIn opens the directory holding rel in root and rel's node in it.
-func openIn(root *os.Root, rel string) (*os.File, *node, error) {
+func openIn(root *os.Root, rel string) (*os.File, *fsattr.Node, error) {
 	dir, err := root.Open(path.Dir(rel))
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := openNode(dir, path.Base(rel))
+	n, err := fsattr.Open(dir, path.Base(rel))
 	if err != nil {
 		dir.Close()
 		return nil, nil, err
@@ -161,11 +162,11 @@ func openIn(root *os.Root, rel string) (*os.File, *node, error) {
 // copyRegular copies regular file srcName of sdir to dstName of ddir
 // through a temporary name, then gives it the source's attributes and
 // renames it into place, so that a failure leaves the old file or none.
-func copyRegular(ctx context.Context, sdir, ddir *os.File, sn *node, srcName, dstName string, res *Result) error {
+func copyRegular(ctx context.Context, sdir, ddir *os.File, sn *fsattr.Node, srcName, dstName string, res *Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	in, err := os.OpenFile(sn.proc(), os.O_RDONLY, 0)
+	in, err := os.OpenFile(sn.Proc(), os.O_RDONLY, 0)
 	if err != nil {
 		return classify(fmt.Errorf("open %s: %w", srcName, err), ndmp.ErrSnapNotFound)
 	}
@@ -194,7 +195,7 @@ func copyRegular(ctx context.Context, sdir, ddir *os.File, sn *node, srcName, ds
 
 // writeCopy copies in to out (sharing extents where the file system can),
 // syncs it and gives it sn's attributes; it closes out.
-func writeCopy(out, in *os.File, ddir *os.File, sn *node, tmp string, res *Result) error {
+func writeCopy(out, in *os.File, ddir *os.File, sn *fsattr.Node, tmp string, res *Result) error {
 	n, err := out.ReadFrom(in)
 	res.Bytes += uint64(max(n, 0))
 	if err == nil {
@@ -206,16 +207,16 @@ func writeCopy(out, in *os.File, ddir *os.File, sn *node, tmp string, res *Resul
 	if err != nil {
 		return err
 	}
-	dn, err := openNode(ddir, tmp)
+	dn, err := fsattr.Open(ddir, tmp)
 	if err != nil {
 		return err
 	}
-	defer dn.close()
-	xattrs, err := sn.xattrs()
+	defer dn.Close()
+	xattrs, err := sn.Xattrs()
 	if err != nil {
 		return err
 	}
-	return copyAttrs(dn, sn, xattrs)
+	return fsattr.Apply(dn, fsattr.AttrsOf(sn, xattrs))
 }
 
 // errIsNotExist reports a missing entry.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/fsattr"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
@@ -100,14 +101,14 @@ func names(d *os.File, rel string) ([]string, error) {
 
 // entry makes entry name of dd equal to the one of sd.
 func (s *syncer) entry(sd, dd *os.File, rel, name string) error {
-	sn, err := openNode(sd, name)
+	sn, err := fsattr.Open(sd, name)
 	if err != nil {
 		return err
 	}
-	defer sn.close()
-	dn, err := openNode(dd, name)
-	if err == nil && dn.kind() != sn.kind() {
-		dn.close()
+	defer sn.Close()
+	dn, err := fsattr.Open(dd, name)
+	if err == nil && dn.Kind() != sn.Kind() {
+		dn.Close()
 		if err := s.dst.RemoveAll(path.Join(rel, name)); err != nil {
 			return err
 		}
@@ -117,19 +118,19 @@ func (s *syncer) entry(sd, dd *os.File, rel, name string) error {
 		return err
 	}
 	if dn != nil {
-		defer dn.close()
+		defer dn.Close()
 	}
 	switch {
-	case sn.isDir():
+	case sn.IsDir():
 		return s.subdir(dd, rel, name, sn, dn)
-	case sn.isRegular():
+	case sn.IsRegular():
 		return s.file(sd, dd, rel, name, sn, dn)
 	}
 	return s.special(sd, dd, name, sn, dn)
 }
 
 // subdir makes the directory, fills it, then sets its attributes.
-func (s *syncer) subdir(dd *os.File, rel, name string, sn, dn *node) error {
+func (s *syncer) subdir(dd *os.File, rel, name string, sn, dn *fsattr.Node) error {
 	if dn == nil {
 		if err := unix.Mkdirat(int(dd.Fd()), name, 0o700); err != nil {
 			return err
@@ -143,13 +144,13 @@ func (s *syncer) subdir(dd *os.File, rel, name string, sn, dn *node) error {
 
 // file makes a regular file equal: a link to an earlier path of the same
 // source inode, the same file when unchanged, or a fresh copy.
-func (s *syncer) file(sd, dd *os.File, rel, name string, sn, dn *node) error {
+func (s *syncer) file(sd, dd *os.File, rel, name string, sn, dn *fsattr.Node) error {
 	p := path.Join(rel, name)
-	if sn.st.Nlink > 1 {
-		if first, ok := s.links[sn.st.Ino]; ok {
+	if sn.St.Nlink > 1 {
+		if first, ok := s.links[sn.St.Ino]; ok {
 			return s.link(dd, first, p, name, dn)
 		}
-		s.links[sn.st.Ino] = p
+		s.links[sn.St.Ino] = p
 	}
 	if dn != nil && s.unchanged(dn, sn) {
 		return syncAttrs(dd, name, sn)
@@ -158,14 +159,14 @@ func (s *syncer) file(sd, dd *os.File, rel, name string, sn, dn *node) error {
 }
 
 // link makes p a hard link to first, unless it already is one.
-func (s *syncer) link(dd *os.File, first, p, name string, dn *node) error {
+func (s *syncer) link(dd *os.File, first, p, name string, dn *fsattr.Node) error {
 	fd, fn, err := openIn(s.dst, first)
 	if err != nil {
 		return err
 	}
 	defer fd.Close()
-	defer fn.close()
-	if dn != nil && dn.sameAs(fn) {
+	defer fn.Close()
+	if dn != nil && dn.SameAs(fn) {
 		return nil
 	}
 	if dn != nil {
@@ -179,14 +180,14 @@ func (s *syncer) link(dd *os.File, first, p, name string, dn *node) error {
 // unchanged reports whether destination file dn still holds what the
 // snapshot holds: the same size and modification time, and no change
 // since the snapshot was taken.
-func (s *syncer) unchanged(dn, sn *node) bool {
-	ctime := time.Unix(dn.st.Ctim.Unix())
-	return dn.st.Size == sn.st.Size && dn.st.Mtim == sn.st.Mtim && ctime.Before(s.since)
+func (s *syncer) unchanged(dn, sn *fsattr.Node) bool {
+	ctime := time.Unix(dn.St.Ctim.Unix())
+	return dn.St.Size == sn.St.Size && dn.St.Mtim == sn.St.Mtim && ctime.Before(s.since)
 }
 
 // special makes a symbolic link, device, FIFO or socket equal.
-func (s *syncer) special(sd, dd *os.File, name string, sn, dn *node) error {
-	if dn != nil && sn.isSymlink() {
+func (s *syncer) special(sd, dd *os.File, name string, sn, dn *fsattr.Node) error {
+	if dn != nil && sn.IsSymlink() {
 		a, _ := readlinkat(sd, name)
 		b, _ := readlinkat(dd, name)
 		if a == b {
@@ -199,13 +200,13 @@ func (s *syncer) special(sd, dd *os.File, name string, sn, dn *node) error {
 		}
 	}
 	var err error
-	if sn.isSymlink() {
+	if sn.IsSymlink() {
 		var target string
 		if target, err = readlinkat(sd, name); err == nil {
 			err = unix.Symlinkat(target, int(dd.Fd()), name)
 		}
 	} else {
-		err = unix.Mknodat(int(dd.Fd()), name, sn.st.Mode, int(sn.st.Rdev))
+		err = unix.Mknodat(int(dd.Fd()), name, sn.St.Mode, int(sn.St.Rdev))
 	}
 	if err != nil {
 		return err
@@ -224,26 +225,26 @@ func readlinkat(d *os.File, name string) (string, error) {
 }
 
 // syncAttrs gives entry name of dd the attributes of sn where they differ.
-func syncAttrs(dd *os.File, name string, sn *node) error {
-	dn, err := openNode(dd, name)
+func syncAttrs(dd *os.File, name string, sn *fsattr.Node) error {
+	dn, err := fsattr.Open(dd, name)
 	if err != nil {
 		return err
 	}
-	defer dn.close()
-	want, err := sn.xattrs()
+	defer dn.Close()
+	want, err := sn.Xattrs()
 	if err != nil {
 		return err
 	}
-	have, err := dn.xattrs()
+	have, err := dn.Xattrs()
 	if err != nil {
 		return err
 	}
-	same := dn.st.Uid == sn.st.Uid && dn.st.Gid == sn.st.Gid && dn.st.Mode == sn.st.Mode &&
-		dn.st.Mtim == sn.st.Mtim && dn.st.Atim == sn.st.Atim && maps.EqualFunc(have, want, bytes.Equal)
+	same := dn.St.Uid == sn.St.Uid && dn.St.Gid == sn.St.Gid && dn.St.Mode == sn.St.Mode &&
+		dn.St.Mtim == sn.St.Mtim && dn.St.Atim == sn.St.Atim && maps.EqualFunc(have, want, bytes.Equal)
 	if same {
 		return nil
 	}
-	return copyAttrs(dn, sn, want)
+	return fsattr.Apply(dn, fsattr.AttrsOf(sn, want))
 }
 
 // rootAttrs gives the volume's root the snapshot root's attributes.
@@ -258,10 +259,10 @@ func (s *syncer) rootAttrs() error {
 		return err
 	}
 	defer dd.Close()
-	sn, err := openNode(sd, ".")
+	sn, err := fsattr.Open(sd, ".")
 	if err != nil {
 		return err
 	}
-	defer sn.close()
+	defer sn.Close()
 	return syncAttrs(dd, ".", sn)
 }
