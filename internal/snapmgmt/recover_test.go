@@ -95,11 +95,11 @@ func TestRecoverVolume(t *testing.T) {
 			must(t, e.m.Create(e.ctx, "vs1", "vol1", "s1"))
 			snap, err := e.st.GetSnapshot(e.ctx, "vs1", "vol1", "s1")
 			must(t, err)
-			want := manifest(t, snap.HostPath)
+			want := testutil.TreeManifest(t, snap.HostPath)
 			change(t, mnt)
 			res, err := e.m.Recover(e.ctx, RecoverRequest{SVM: "vs1", Volume: "vol1", Snapshot: "s1", Owner: "test-recover"})
 			must(t, err)
-			compare(t, manifest(t, mnt), want)
+			testutil.CompareManifests(t, testutil.TreeManifest(t, mnt), want)
 			if res.Files == 0 || res.Bytes < 1<<20 || res.Bytes >= 2<<20 {
 				t.Errorf("recovered %d files, %d bytes: the 1 MiB file whose times changed must be copied, the unchanged one not", res.Files, res.Bytes)
 			}
@@ -130,8 +130,8 @@ func TestRecoverFiles(t *testing.T) {
 	if res.Files != 1 || res.Bytes != uint64(len("#!/bin/sh\n")) {
 		t.Errorf("result %+v", res)
 	}
-	got := manifest(t, filepath.Join(mnt, "restored", "here"))["copy"]
-	if w := manifest(t, snap.HostPath)["setuid"]; got != w {
+	got := testutil.TreeManifest(t, filepath.Join(mnt, "restored", "here"))["copy"]
+	if w := testutil.TreeManifest(t, snap.HostPath)["setuid"]; got != w {
 		t.Errorf("recovered file\n got %s\nwant %s", got, w)
 	}
 	must(t, os.Symlink("/tmp", filepath.Join(mnt, "escape")))
