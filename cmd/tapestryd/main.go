@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("ndmp-listen", "", "address of the node-management LIF (default "+daemon.DefaultNDMPListen+")")
 	level := fs.String("log-level", "", "log level: debug, info, warn, error (default info)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	var tapes tapeFlags
+	tapes.define(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,6 +78,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *level != "" {
 		cfg.LogLevel = *level
 	}
+	tapeSys, err := tapes.apply(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
+		return 2
+	}
 	lvl, err := daemon.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
@@ -87,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	d, err := daemon.Open(ctx, daemon.Options{
 		DataDir: *dataDir, NodeName: *nodeName, Config: cfg, AdminPassword: os.Getenv("TAPESTRY_ADMIN_PASSWORD"),
-		Version: version, Logger: log, Out: stdout,
+		Version: version, Logger: log, Out: stdout, TapeSys: tapeSys,
 	})
 	if err != nil {
 		log.Error("start failed", "err", err)

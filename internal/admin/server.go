@@ -39,6 +39,10 @@ type ServerConfig struct {
 	// VTLs creates and deletes the node's extra virtual libraries
 	// (storage tape vtl create|delete); nil refuses them.
 	VTLs VTLManager
+	// TapeRescan looks for real tape devices added to or removed from
+	// the node and reloads the tape configuration files (storage tape
+	// rescan); nil refuses it.
+	TapeRescan func(context.Context) (TapeRescanResult, error)
 	// Node is the name of the node this API serves (the daemon's
 	// --node-name, kept in its data directory); GET /api/cluster reports
 	// it and the node-scoped commands act on it.

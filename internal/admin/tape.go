@@ -141,6 +141,45 @@ type TapeLibraryConfig struct {
 	Devices     []string `json:"devices"`
 }
 
+// TapeRescanResult is the answer of POST storage/tape/rescan: the
+// physical path names of the paths added and removed.
+type TapeRescanResult struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	// Errors are the problems with single devices (unreadable sysfs
+	// entries, devices beyond the node limits); the others were handled.
+	Errors string `json:"errors,omitempty"`
+}
+
+// rescanTapes looks for added and removed real devices (T9).
+func (s *Server) rescanTapes(ctx context.Context, r *request) (int, any, error) {
+	var in TapeAction
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.tapes(in.Node); err != nil {
+		return 0, nil, err
+	}
+	if s.cfg.TapeRescan == nil {
+		return 0, nil, &storage.Error{Kind: storage.ErrDisallowed, Msg: "this node has no real tape device discovery"}
+	}
+	res, err := s.cfg.TapeRescan(ctx)
+	if res.Added == nil {
+		res.Added = []string{}
+	}
+	if res.Removed == nil {
+		res.Removed = []string{}
+	}
+	var se *storage.Error
+	if errors.As(err, &se) {
+		return 0, nil, se
+	}
+	if err != nil {
+		res.Errors = err.Error()
+	}
+	return http.StatusOK, res, nil
+}
+
 // TapeSupport is one line of storage tape show-supported-status.
 type TapeSupport struct {
 	Node          string `json:"node"`
@@ -300,6 +339,7 @@ func (s *Server) tapeRoutes() {
 	s.handle("POST "+tapeAPI+"/alias/clear", route{cmd: "storage tape alias clear", write: true}, withBody(s.clearTapeAlias))
 	s.handle("GET "+tapeAPI+"/library/paths", route{cmd: "storage tape library path show"}, s.listTapePaths)
 	s.handle("GET "+tapeAPI+"/library/config", route{cmd: "storage tape library config show"}, s.listTapeLibraryConfig)
+	s.handle("POST "+tapeAPI+"/rescan", route{cmd: "storage tape rescan", write: true}, s.rescanTapes)
 	s.handle("GET "+tapeAPI+"/supported", route{cmd: "storage tape show-supported-status"}, s.listTapeSupport)
 	s.handle("GET "+tapeAPI+"/vtl", route{cmd: "storage tape vtl show"}, s.getVTL)
 	s.handle("GET "+tapeAPI+"/vtls", route{cmd: "storage tape vtl show"}, s.listVTLs)

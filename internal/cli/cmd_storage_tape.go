@@ -60,6 +60,7 @@ func (a *app) storageTapeCmd() *cobra.Command {
 		a.tapeAction("reset", "Reset a tape drive or media changer (advanced)"),
 		a.tapeAction("trace", "Enable or disable tracing of tape operations"),
 		a.tapeAction("position", "Modify the tape drive cartridge position"),
+		a.tapeRescan(),
 		group("alias", "Manage tape aliases", a.tapeAliasSet(), a.tapeAliasClear(), a.tapeAliasShow()),
 		group("library", "Show tape library connections",
 			group("path", "Show paths to tape libraries", a.tapePathShow(false), a.tapePathShow(true)),
@@ -409,6 +410,40 @@ func (a *app) tapeAction(verb, short string) *cobra.Command {
 		c.Annotations = map[string]string{advancedAnnotation: admin.PrivAdvanced}
 	}
 	return c
+}
+
+// tapeRescan is storage tape rescan (Tapestry): look for real tape
+// devices added to or removed from the node now instead of at the next
+// periodic rescan, and reload the tape configuration files.
+func (a *app) tapeRescan() *cobra.Command {
+	var node string
+	c := &cobra.Command{
+		Use:   "rescan [-node NODE]",
+		Short: "Look for added and removed tape devices and reload the tape configuration files (Tapestry)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res admin.TapeRescanResult
+			if err := a.call(cmd, http.MethodPost, tapeAPI+"/rescan", nil, admin.TapeAction{Node: node}, &res); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Paths added: %s\n", listOrNone(res.Added))
+			fmt.Fprintf(w, "Paths removed: %s\n", listOrNone(res.Removed))
+			if res.Errors != "" {
+				fmt.Fprintf(w, "Warning: %s\n", res.Errors)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&node, "node", "", "node name")
+	return c
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ", ")
 }
 
 func (a *app) tapeAliasSet() *cobra.Command {

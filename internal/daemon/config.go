@@ -31,6 +31,16 @@ type Config struct {
 	// MaxSnapshots is the most snapshot copies one volume may hold; 0
 	// means the storage default.
 	MaxSnapshots int `json:"max-snapshots-per-volume,omitempty"`
+	// TapeDiscovery turns the discovery of real tape drives and medium
+	// changers on (the default) or off.
+	TapeDiscovery *bool `json:"tape-discovery,omitempty"`
+	// TapeSysfsRoot and TapeDevRoot are where discovery looks for the
+	// sysfs tree and the device nodes (default /sys and /dev).
+	TapeSysfsRoot string `json:"tape-sysfs-root,omitempty"`
+	TapeDevRoot   string `json:"tape-dev-root,omitempty"`
+	// TapeRescanInterval is how often discovery looks for added and
+	// removed devices, a Go duration (default 1m; 0 turns it off).
+	TapeRescanInterval string `json:"tape-rescan-interval,omitempty"`
 }
 
 // MaxConfigBytes bounds the size of a configuration file.
@@ -81,6 +91,9 @@ func (c Config) Validate() error {
 		if _, err := ParseLevel(c.LogLevel); err != nil {
 			return err
 		}
+	}
+	if _, _, _, _, err := c.tapeDiscovery(); err != nil {
+		return err
 	}
 	if c.MaxSnapshots < 0 || c.MaxSnapshots > 1023 {
 		return fmt.Errorf("max-snapshots-per-volume %d is outside 0-1023", c.MaxSnapshots)

@@ -37,6 +37,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/server"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
+	"github.com/tapestry-ndmp/tapestry/internal/tape/linuxst"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/vtl"
 )
 
@@ -68,6 +69,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Out receives the generated admin password; nil means os.Stdout.
 	Out io.Writer
+	// TapeSys is the system call layer of real tape devices; nil means
+	// the real one (linuxst.System). Tests pass a simulated host
+	// (package linuxst/sim).
+	TapeSys linuxst.Sys
 }
 
 // Daemon is one running node.
@@ -84,6 +89,7 @@ type Daemon struct {
 	vtl     *vtl.Library
 	vtls    *vtlSet
 	tapes   *tape.Registry
+	scanner *linuxst.Scanner
 	ndmp    *server.Server
 	events  *eventlog.Log
 	metrics *metrics.Collector
@@ -284,7 +290,7 @@ func (d *Daemon) listen() error {
 	d.ln = ln
 	cfg := admin.ServerConfig{
 		Store: d.store, Storage: d.storage, Auth: d.auth, Logger: d.log, Version: d.opts.Version,
-		Tapes: d.tapes, VTL: d.vtl,
+		Tapes: d.tapes, VTL: d.vtl, TapeRescan: d.RescanTapes,
 		Node: d.node, EventLog: d.events, Metrics: d.metrics.Handler(),
 	}
 	if d.vtls != nil {
@@ -354,6 +360,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	nctx, stopNDMP := context.WithCancel(ctx)
 	ndmpDone := d.serveNDMP(nctx)
 	pollDone := d.runBackground(nctx)
+	tapeDone := d.runTapeRescan(nctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -363,6 +370,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	stopNDMP()
 	<-ndmpDone
 	<-pollDone
+	<-tapeDone
 	d.closeVTL()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()

@@ -41,6 +41,9 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 	if err := d.vtls.open(ctx); err != nil {
 		return err
 	}
+	if err := d.openRealTapes(ctx); err != nil {
+		return err
+	}
 	d.ndmp, err = server.New(server.Options{
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
 		Node: d.node, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,

@@ -228,6 +228,9 @@ func (d *Drive) Write(p []byte) (int, error) {
 	}
 	d.ateof = false
 	n, err := d.sys.Write(d.fd, p)
+	if n < 0 {
+		n = 0 // write(2) returns -1 with the error
+	}
 	switch {
 	case errors.Is(err, unix.ENOSPC):
 		return n, d.fail("write", tape.ErrEOM, err)
