@@ -186,14 +186,22 @@ func (m *Map) decode(d *dec) {
 func (r *Delete) encode(e *enc) { e.u64(r.Ino); e.u64(r.Dir); e.str(r.Name) }
 func (r *Delete) decode(d *dec) { r.Ino, r.Dir, r.Name = d.u64(), d.u64(), d.str() }
 
+// FlagData, on an Inode chunk, says that the inode's data follows in Map
+// records and replaces what an earlier snapshot of the image (or the image
+// an incremental is based on) held; without it only the attributes changed.
+const FlagData = 0x1
+
 // WriteRecord writes rec as one chunk.
-func (w *Writer) WriteRecord(rec Record) error {
+func (w *Writer) WriteRecord(rec Record) error { return w.WriteRecordFlags(rec, 0) }
+
+// WriteRecordFlags writes rec as one chunk with the chunk flags flags.
+func (w *Writer) WriteRecordFlags(rec Record, flags uint16) error {
 	e := enc{}
 	rec.encode(&e)
 	if e.tooLong {
 		return fail(ErrInternal, fmt.Sprintf("%T record with a string over 65,535 bytes", rec))
 	}
-	return w.WriteChunk(rec.Type(), 0, e.b)
+	return w.WriteChunk(rec.Type(), flags, e.b)
 }
 
 // DecodeRecord decodes the payload of c. An Extent's Data aliases the
