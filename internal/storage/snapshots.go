@@ -82,6 +82,9 @@ type SnapshotOptions struct {
 	// Owner, when set, locks the new snapshot for Owner in the same
 	// transaction that records it, so nobody can delete it in between.
 	Owner string
+	// CreatedAt, when set, is the creation time recorded instead of now:
+	// an SMTape restore recreates its image's snapshots with their times.
+	CreatedAt time.Time
 }
 
 // CreateSnapshot makes a snapshot copy of an online RW volume through the
@@ -127,6 +130,9 @@ func (s *Service) CreateSnapshotWith(ctx context.Context, svm, vol, name string,
 	p := Snapshot{
 		Name: name, SVM: svm, Volume: vol, CreatedAt: s.now(), Provider: info.Provider,
 		HostPath: info.Path, Files: info.Files, Bytes: info.Bytes,
+	}
+	if !o.CreatedAt.IsZero() {
+		p.CreatedAt = o.CreatedAt
 	}
 	if p.Provider == "" {
 		p.Provider = prov.Name()

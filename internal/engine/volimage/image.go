@@ -56,36 +56,51 @@ func WriteImage(ctx context.Context, w io.Writer, hdr *smtape.Header, base *Sour
 	return stats, zw.Close()
 }
 
-// RestoreImage applies the image read from r to the tree at dir. st is the
-// state of an earlier restore the image continues (nil for a baseline,
-// which dir must be empty for); makeSnapshot, when set, is called as each
-// snapshot of the image ends. It returns the image's header and the state
-// for the next incremental.
-func RestoreImage(ctx context.Context, r io.Reader, dir string, st *State, makeSnapshot func(string, time.Time) error) (*smtape.Header, *State, RestoreStats, error) {
+// RestoreOptions are the choices of RestoreImage.
+type RestoreOptions struct {
+	// State is the state of the restores the image continues; nil for a
+	// volume restored from nothing yet. A baseline starts afresh.
+	State *State
+	// Prepare, when set, is called with the checked header before anything
+	// is written (a baseline's caller empties the volume there).
+	Prepare func(*smtape.Header) error
+	// MakeSnapshot, when set, is called as each snapshot of the image ends.
+	MakeSnapshot func(name string, created time.Time) error
+}
+
+// RestoreImage applies the image read from r to the tree at dir and
+// returns the image's header and the state for the next incremental.
+func RestoreImage(ctx context.Context, r io.Reader, dir string, o RestoreOptions) (*smtape.Header, *State, RestoreStats, error) {
 	rd, err := smtape.NewReader(r)
 	if err != nil {
 		return nil, nil, RestoreStats{}, err
 	}
 	hdr := rd.Header()
-	if err := checkChain(hdr, st); err != nil {
+	if err := checkChain(hdr, o.State); err != nil {
 		return hdr, nil, RestoreStats{}, err
 	}
-	if st == nil {
+	st := o.State
+	if hdr.Mode == smtape.Baseline || st == nil {
 		st = newState()
+	}
+	if o.Prepare != nil {
+		if err := o.Prepare(hdr); err != nil {
+			return hdr, nil, RestoreStats{}, err
+		}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return hdr, nil, RestoreStats{}, err
 	}
 	defer root.Close()
-	if makeSnapshot != nil {
+	if o.MakeSnapshot != nil {
 		// The snapshots go into .snapshot: make it before the root gets its
 		// times, or making it would change them.
 		if err := root.Mkdir(snapshot.Dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return hdr, nil, RestoreStats{}, err
 		}
 	}
-	rs := &restorer{ctx: ctx, root: root, st: st, extLoc: map[uint64]extLoc{}, makeSnapshot: makeSnapshot}
+	rs := &restorer{ctx: ctx, root: root, st: st, extLoc: map[uint64]extLoc{}, makeSnapshot: o.MakeSnapshot}
 	if err := rs.apply(rd); err != nil {
 		return hdr, nil, rs.stats, err
 	}

@@ -138,7 +138,7 @@ func TestImageRoundTrip(t *testing.T) {
 	if int64(img.Len()) > unique*11/10 {
 		t.Errorf("image of %d bytes for %d bytes of unique data (stats %+v)", img.Len(), unique, stats)
 	}
-	_, st, rstats, err := RestoreImage(context.Background(), &img, e.dst, nil, e.makeSnapshot(t))
+	_, st, rstats, err := RestoreImage(context.Background(), &img, e.dst, RestoreOptions{MakeSnapshot: e.makeSnapshot(t)})
 	must(t, err)
 	for _, s := range e.snaps {
 		testutil.CompareManifests(t, testutil.TreeManifest(t, filepath.Join(e.dst, snapshot.Dir, s.Snapshot.Name)), testutil.TreeManifest(t, s.Dir))
@@ -166,7 +166,7 @@ func TestIncremental(t *testing.T) {
 	var img bytes.Buffer
 	_, err := WriteImage(context.Background(), &img, base, nil, []Source{s1})
 	must(t, err)
-	_, st, _, err := RestoreImage(context.Background(), &img, e.dst, nil, e.makeSnapshot(t))
+	_, st, _, err := RestoreImage(context.Background(), &img, e.dst, RestoreOptions{MakeSnapshot: e.makeSnapshot(t)})
 	must(t, err)
 	changeTree(t, e.src)
 	s2 := e.snap(t, "s2", t0.Add(time.Hour))
@@ -180,15 +180,15 @@ func TestIncremental(t *testing.T) {
 	incImg := img.Bytes()
 	wrong := *st
 	wrong.Time = t0.Add(time.Minute)
-	if _, _, _, err := RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, &wrong, nil); !errors.Is(err, &smtape.Error{Message: "Mismatch in backup time stamp"}) {
+	if _, _, _, err := RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, RestoreOptions{State: &wrong}); !errors.Is(err, &smtape.Error{Message: "Mismatch in backup time stamp"}) {
 		t.Fatalf("wrong base time: %v", err)
 	}
 	other := *st
 	other.SetID[0] = 9
-	if _, _, _, err := RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, &other, nil); smtape.Message(err) != "Mismatch in backup set ID" {
+	if _, _, _, err := RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, RestoreOptions{State: &other}); smtape.Message(err) != "Mismatch in backup set ID" {
 		t.Fatalf("wrong set: %v", err)
 	}
-	_, _, _, err = RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, st, e.makeSnapshot(t))
+	_, _, _, err = RestoreImage(context.Background(), bytes.NewReader(incImg), e.dst, RestoreOptions{State: st, MakeSnapshot: e.makeSnapshot(t)})
 	must(t, err)
 	testutil.CompareManifests(t, testutil.TreeManifest(t, e.dst), testutil.TreeManifest(t, s2.Dir))
 	testutil.CompareManifests(t, testutil.TreeManifest(t, filepath.Join(e.dst, snapshot.Dir, "s1")), testutil.TreeManifest(t, s1.Dir))
