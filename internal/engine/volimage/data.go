@@ -13,24 +13,15 @@ import (
 // of data once per image, found again by its physical address when another
 // file (or an earlier snapshot of the image) shares it. Holes and
 // preallocated ranges get no record.
-func (s *scanner) writeData(p string, st *unix.Stat_t, ino uint64) error {
-	f, err := openData(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	exts, err := fiemap(int(f.Fd()))
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	for _, e := range exts {
+func (s *scanner) writeData(p string, fd *fileData, st *unix.Stat_t, ino uint64) error {
+	for _, e := range fd.exts {
 		if e.hole() || e.Logical >= uint64(st.Size) {
 			continue
 		}
 		length := min(e.Length, uint64(st.Size)-e.Logical)
 		for off := uint64(0); off < length; off += pieceSize {
 			n := min(pieceSize, length-off)
-			if err := s.piece(f, ino, e, off, n); err != nil {
+			if err := s.piece(fd.f, ino, e, off, n); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 		}

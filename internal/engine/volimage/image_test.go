@@ -95,26 +95,38 @@ func changeTree(t *testing.T, root string) {
 
 type fsEnv struct {
 	src, dst string
+	prov     snapshot.Provider
 	snaps    []Source
 }
 
-// snap takes a btrfs snapshot of the source volume.
+// snap takes a snapshot of the source volume with the file system's
+// provider, with its identity map.
 func (e *fsEnv) snap(t *testing.T, name string, at time.Time) Source {
 	t.Helper()
-	info, err := snapshot.Btrfs{}.Create(context.Background(), e.src, name)
+	info, err := e.prov.Create(context.Background(), e.src, name)
 	must(t, err)
-	s := Source{Snapshot: smtape.Snapshot{Name: name, Created: at, ID: uint64(len(e.snaps) + 1)}, Dir: info.Path}
+	ids, err := e.prov.Identity(e.src, name)
+	must(t, err)
+	s := Source{Snapshot: smtape.Snapshot{Name: name, Created: at, ID: uint64(len(e.snaps) + 1)}, Dir: info.Path, IDs: ids}
 	e.snaps = append(e.snaps, s)
 	return s
 }
 
-func btrfsEnv(t *testing.T) *fsEnv {
-	return &fsEnv{src: testutil.LoopFS(t, "btrfs", 400), dst: testutil.LoopFS(t, "btrfs", 400)}
+func btrfsEnv(t *testing.T) *fsEnv { return newFSEnv(t, "btrfs") }
+
+// newFSEnv makes a source and a destination file system of a type: btrfs
+// (btrfs snapshots) or XFS (reflink snapshots, whose inode numbers differ
+// from the volume's).
+func newFSEnv(t *testing.T, fstype string) *fsEnv {
+	if fstype == "xfs" {
+		return &fsEnv{src: testutil.LoopFS(t, "xfs", 512, "-m", "reflink=1"), dst: testutil.LoopFS(t, "xfs", 512, "-m", "reflink=1"), prov: snapshot.Reflink{}}
+	}
+	return &fsEnv{src: testutil.LoopFS(t, "btrfs", 400), dst: testutil.LoopFS(t, "btrfs", 400), prov: snapshot.Btrfs{}}
 }
 
 func (e *fsEnv) makeSnapshot(t *testing.T) func(string, time.Time) error {
 	return func(name string, _ time.Time) error {
-		_, err := snapshot.Btrfs{}.Create(context.Background(), e.dst, name)
+		_, err := e.prov.Create(context.Background(), e.dst, name)
 		return err
 	}
 }
@@ -122,9 +134,14 @@ func (e *fsEnv) makeSnapshot(t *testing.T) func(string, time.Time) error {
 // TestImageRoundTrip (S2, S4, S5): an image of two snapshots restores
 // both, each equal to its source (content, types, owners, modes, times,
 // xattrs, hard links, holes); reflinked copies are stored once in the
-// image and share their extents again after the restore.
+// image and share their extents again after the restore. On btrfs and XFS.
 func TestImageRoundTrip(t *testing.T) {
-	e := btrfsEnv(t)
+	for _, fstype := range []string{"btrfs", "xfs"} {
+		t.Run(fstype, func(t *testing.T) { roundTrip(t, newFSEnv(t, fstype)) })
+	}
+}
+
+func roundTrip(t *testing.T, e *fsEnv) {
 	fillTree(t, e.src)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	e.snap(t, "s1", t0)

@@ -145,7 +145,7 @@ func (s *scanner) dir(p string, st *unix.Stat_t) error {
 		}
 		cino := s.canonical(cst.Ino)
 		state.entries[name] = cino
-		follows, err := s.visit(child, cst)
+		fd, err := s.visit(child, cst)
 		if err != nil {
 			return err
 		}
@@ -157,8 +157,10 @@ func (s *scanner) dir(p string, st *unix.Stat_t) error {
 		if cst.Mode&unix.S_IFMT == unix.S_IFDIR {
 			subdirs = append(subdirs, child)
 		}
-		if follows && !s.dry {
-			if err := s.writeData(child, cst, cino); err != nil {
+		if fd != nil {
+			err := s.writeData(child, fd, cst, cino)
+			fd.f.Close()
+			if err != nil {
 				return err
 			}
 		}
@@ -225,17 +227,24 @@ func (s *scanner) noteDeletes(dir uint64, state *inodeState) {
 	}
 }
 
+// fileData is a regular file whose data follows its records: open, with
+// its extents.
+type fileData struct {
+	f    *os.File
+	exts []extent
+}
+
 // visit records an inode the first time the snapshot meets it and writes
-// its Inode record when it is new or changed. It reports whether the
-// record says the data follows.
-func (s *scanner) visit(p string, st *unix.Stat_t) (bool, error) {
+// its Inode record when it is new or changed. It returns the file whose
+// data must follow (nil when none must), which the caller closes.
+func (s *scanner) visit(p string, st *unix.Stat_t) (*fileData, error) {
 	ino := s.canonical(st.Ino)
 	if _, seen := s.cur.inodes[ino]; seen {
-		return false, nil
+		return nil, nil
 	}
 	rec, err := inodeRecord(p, st, ino)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	state := &inodeState{attrs: attrDigest(rec)}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -247,21 +256,48 @@ func (s *scanner) visit(p string, st *unix.Stat_t) (bool, error) {
 	if s.prev != nil {
 		old = s.prev.inodes[ino]
 	}
-	dataChanged := false
+	var fd *fileData
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if state.data, err = dataDigest(p, st); err != nil {
-			return false, err
+		if fd, err = readExtents(p); err != nil {
+			return nil, err
 		}
-		dataChanged = old == nil || old.data != state.data
+		if state.data, err = dataDigest(fd, st); err != nil {
+			fd.f.Close()
+			return nil, err
+		}
+		if s.dry || (old != nil && old.data == state.data) {
+			fd.f.Close()
+			fd = nil
+		}
 	}
-	if old != nil && old.attrs == state.attrs && !dataChanged {
-		return false, nil
+	if old != nil && old.attrs == state.attrs && old.data == state.data {
+		return nil, nil // unchanged since the previous snapshot
 	}
 	var flags uint16
-	if dataChanged {
+	if fd != nil {
 		flags = smtape.FlagData
 	}
-	return dataChanged, s.w.WriteRecordFlags(rec, flags)
+	if err := s.w.WriteRecordFlags(rec, flags); err != nil {
+		if fd != nil {
+			fd.f.Close()
+		}
+		return nil, err
+	}
+	return fd, nil
+}
+
+// readExtents opens a regular file of a snapshot and maps its extents.
+func readExtents(p string) (*fileData, error) {
+	f, err := openData(p)
+	if err != nil {
+		return nil, err
+	}
+	exts, err := fiemap(int(f.Fd()))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return &fileData{f: f, exts: exts}, nil
 }
 
 // inodeRecord reads an inode's attributes.
@@ -313,23 +349,14 @@ func attrDigest(rec *smtape.Inode) [16]byte {
 
 // dataDigest hashes where a file's data is stored (its extents), and the
 // data itself of extents that have no address of their own (inline).
-func dataDigest(p string, st *unix.Stat_t) ([16]byte, error) {
+func dataDigest(fd *fileData, st *unix.Stat_t) ([16]byte, error) {
 	var d [16]byte
-	f, err := openData(p)
-	if err != nil {
-		return d, err
-	}
-	defer f.Close()
-	exts, err := fiemap(int(f.Fd()))
-	if err != nil {
-		return d, fmt.Errorf("%s: %w", p, err)
-	}
 	h := sha256.New()
 	binary.Write(h, binary.BigEndian, st.Size)
-	for _, e := range exts {
+	for _, e := range fd.exts {
 		binary.Write(h, binary.BigEndian, []uint64{e.Logical, e.Physical, e.Length, uint64(e.Flags)})
 		if !e.shareable() && !e.hole() {
-			if _, err := io.Copy(h, io.NewSectionReader(f, int64(e.Logical), int64(e.Length))); err != nil {
+			if _, err := io.Copy(h, io.NewSectionReader(fd.f, int64(e.Logical), int64(e.Length))); err != nil {
 				return d, err
 			}
 		}
