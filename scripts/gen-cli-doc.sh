@@ -153,6 +153,20 @@ two or more records (ONTAP prints nothing after a single record), and an empty r
 ones, with field names as column titles; `-instance` prints every field of each record as
 `Label: value`; the global `--json` prints the API's records as JSON. Empty values print as `-`.
 
+ONTAP's shell habits work too. Every command word and parameter name may be abbreviated as long
+as the abbreviation is unique: `vol sh` is `volume show`, `vserver ser ndmp sh` is
+`vserver services ndmp show`, `-vs` is `-vserver`; an abbreviation that fits several prints
+`Ambiguous command.  Possible matches include:` and the candidates, and a word that fits none
+`"WORD" is not a recognized command`. `node run` and `run` are the short forms of
+`system node run`. Every `show` command takes a query on any of its fields, named as for
+`-fields` (`volume show -state online`), with ONTAP's query operators: `*` (any characters),
+`!` (not), `|` (or), `<`, `>`, `<=`, `>=`, `..` (a range, inclusive: `5..10`) and `"..."` (the
+characters as written). Numbers compare as numbers (sizes with KB, MB, GB, TB, PB), other values
+as text; names match without regard to case. A query that matches nothing prints
+`There are no entries matching your query.` Errors name a parameter the way it was typed
+(`invalid argument "-bogus"`), and a value that does not parse is answered with a sentence
+(`"two" is not a valid value for -drives: give a whole number`).
+
 Commands of the advanced privilege level (`volume snapshot lock|unlock`) need
 `-privilege advanced`, like ONTAP's `set -privilege advanced`; the daemon checks this too.
 
@@ -225,6 +239,11 @@ ex volume delete -vserver vs1 -volume vol2
 ex volume offline -vserver vs1 -volume vol2
 ex volume delete -vserver vs1 -volume vol2
 ex volume show -fields state,type,path
+p "Queries and abbreviations:" ""
+ex vol sh -state online -fields state,type
+ex volume show -volume "vol*" -type "!DP"
+ex volume show -state offline
+ex vol s
 
 p "## Qtrees" ""
 ex volume qtree create -vserver vs1 -volume vol1 -qtree q1
@@ -338,6 +357,7 @@ ex options -option-name backup.log.enable -option-value off
 ex options -option-name backup.log.enable -option-value on
 ex rdfile /etc/log/backup
 ex system node run -node node1 -command "rdfile /etc/log/backup"
+ex node run -node node1 rdfile /etc/log/backup
 ex rdfile /etc/passwd
 
 p "## Metrics" "" \

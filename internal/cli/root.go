@@ -45,10 +45,17 @@ type app struct {
 	privilege string
 	json      bool
 	client    *admin.Client
+	// typed is how the user wrote each parameter; queries are the field
+	// queries of a show command (shell.go).
+	typed   spelling
+	queries []query
 }
 
 // advancedAnnotation marks commands of the advanced privilege level.
 const advancedAnnotation = "privilege"
+
+// groupAnnotation marks commands that only hold subcommands.
+const groupAnnotation = "group"
 
 // Run executes the command line args (without the program name) and returns
 // the exit status.
@@ -59,9 +66,12 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
 	}
-	a := &app{env: env}
+	a := &app{env: env, typed: newSpelling(args)}
 	root := a.newRoot()
 	rest, err := a.takeGlobals(NormalizeArgs(args))
+	if err == nil {
+		rest, err = a.resolve(root, rest)
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -159,6 +169,7 @@ func (a *app) newRoot() *cobra.Command {
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(a.flagError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.socket, "socket", "", "admin socket of tapestryd (env TAPESTRY_SOCKET, default "+DefaultSocket+")")
 	pf.StringVar(&a.user, "user", "", "cluster user name (env TAPESTRY_USER, default admin)")
@@ -216,9 +227,10 @@ func first(s ...string) string {
 // group returns a command that only holds subcommands.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 	c := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
+		Use:         use,
+		Short:       short,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{groupAnnotation: "yes"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("%q is incomplete; add one of: %s", cmd.CommandPath()[len("tapestry "):], subNames(cmd))
 		},
@@ -243,6 +255,9 @@ func showFlags(c *cobra.Command, o *ShowOptions) {
 
 func (a *app) print(cmd *cobra.Command, t Table, o ShowOptions) error {
 	o.JSON = a.json
+	if err := t.filter(a.queries); err != nil {
+		return err
+	}
 	return t.Print(cmd.OutOrStdout(), o)
 }
 

@@ -214,9 +214,11 @@ func TestRestartKeepsState(t *testing.T) {
 
 func TestBadInvocations(t *testing.T) {
 	n := startNode(t)
-	n.fail("unknown command", "volumes", "show")
+	n.fail(`"volumes" is not a recognized command`, "volumes", "show")
 	n.fail("is incomplete", "volume", "snapshot")
-	n.fail("unknown flag: --bogus", "volume", "show", "-bogus", "x")
+	n.fail(`invalid argument "-bogus"`, "volume", "show", "-bogus", "x")
+	n.fail(`invalid argument "-bogus"`, "vserver", "create", "-bogus", "x")
+	n.fail(`invalid argument "--bogus"`, "vserver", "create", "--bogus", "x")
 	n.fail("invalid field \"nosuch\"", "volume", "show", "-fields", "nosuch")
 	n.ok("vserver", "create", "vs1")
 	n.fail("cannot be used together", "vserver", "show", "-fields", "comment", "-instance")
