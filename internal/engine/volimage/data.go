@@ -18,6 +18,15 @@ func (s *scanner) writeData(p string, fd *fileData, st *unix.Stat_t, ino uint64)
 		if e.hole() || e.Logical >= uint64(st.Size) {
 			continue
 		}
+		if e.Flags&extentEncoded != 0 && e.shareableEncoded() {
+			done, err := s.encoded(fd.f, ino, e, uint64(st.Size))
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			if done {
+				continue
+			}
+		}
 		length := min(e.Length, uint64(st.Size)-e.Logical)
 		for off := uint64(0); off < length; off += pieceSize {
 			n := min(pieceSize, length-off)
@@ -64,4 +73,49 @@ func (s *scanner) writeExtent(f *os.File, id, off, n uint64) error {
 	s.stats.Extents++
 	s.stats.DataBytes += int64(n)
 	return s.w.WriteRecord(&smtape.Extent{ID: id, Encoding: smtape.EncRaw, Length: n, Data: buf})
+}
+
+// encKey names a compressed extent's range by where the file system
+// stores the extent and which part of it the file maps.
+type encKey struct{ physical, off, length uint64 }
+
+// encoded writes a compressed extent as btrfs stores it (S5): one Extent
+// record per compressed extent of the file system, shared by every file
+// that maps the same range of it. It reports false, having written
+// nothing, when the file system cannot read it encoded.
+func (s *scanner) encoded(f *os.File, ino uint64, e extent, size uint64) (bool, error) {
+	if s.encBuf == nil {
+		s.encBuf = make([]byte, maxEncoded)
+	}
+	end := min(e.Logical+e.Length, size)
+	for off := e.Logical; off < end; {
+		x, err := encodedRead(int(f.Fd()), off, s.encBuf)
+		if err != nil || x.encoding == smtape.EncRaw {
+			if off == e.Logical {
+				return false, nil
+			}
+			return false, err
+		}
+		n := min(x.length, end-off)
+		key := encKey{physical: e.Physical, off: x.unencodedOff, length: n}
+		id, shared := s.encPieces[key]
+		if shared {
+			s.stats.SharedPieces++
+		} else {
+			s.nextExt++
+			id = s.nextExt
+			s.encPieces[key] = id
+			s.stats.Extents++
+			s.stats.DataBytes += int64(len(x.data))
+			rec := &smtape.Extent{ID: id, Encoding: x.encoding, Length: x.unencodedLen, Data: x.data}
+			if err := s.w.WriteRecord(rec); err != nil {
+				return false, err
+			}
+		}
+		if err := s.w.WriteRecord(&smtape.Map{Ino: ino, Offset: off, Length: n, Extent: id, ExtentOffset: x.unencodedOff}); err != nil {
+			return false, err
+		}
+		off += n
+	}
+	return true, nil
 }

@@ -48,6 +48,11 @@ func (e extent) shareable() bool {
 	return e.Physical != 0 && e.Flags&(extentUnknown|extentDelalloc|extentNotAlign|extentInline|extentTail) == 0
 }
 
+// shareableEncoded reports a compressed extent with an address.
+func (e extent) shareableEncoded() bool {
+	return e.Physical != 0 && e.Flags&(extentUnknown|extentDelalloc|extentInline|extentTail) == 0
+}
+
 // hole reports an extent that reads as zeros (preallocated, unwritten).
 func (e extent) hole() bool { return e.Flags&extentUnwritten != 0 }
 

@@ -37,14 +37,14 @@ func WriteImage(ctx context.Context, w io.Writer, hdr *smtape.Header, base *Sour
 	if err != nil {
 		return stats, err
 	}
-	sc := &scanner{ctx: ctx, stats: &stats, pieces: map[pieceKey]uint64{}}
+	sc := &scanner{ctx: ctx, stats: &stats, pieces: map[pieceKey]uint64{}, encPieces: map[encKey]uint64{}}
 	if base != nil {
 		sc.w, sc.ids, sc.dry = discard{}, base.IDs, true
 		if err := sc.scanSnapshot(base.Dir, base.Snapshot); err != nil {
 			return stats, fmt.Errorf("read base snapshot %s: %w", base.Snapshot.Name, err)
 		}
 		stats = Stats{}
-		sc.pieces = map[pieceKey]uint64{}
+		sc.pieces, sc.encPieces = map[pieceKey]uint64{}, map[encKey]uint64{}
 	}
 	sc.w, sc.dry = zw, false
 	for _, s := range sources {

@@ -64,6 +64,7 @@ type restorer struct {
 // RestoreStats counts what a restore wrote.
 type RestoreStats struct {
 	Inodes, Bytes, ClonedBytes int64
+	EncodedBytes               int64 // written as compressed extents (btrfs encoded writes)
 }
 
 // apply reads the image to its end and applies every record.
@@ -298,10 +299,7 @@ func (r *restorer) mapData(m *smtape.Map) error {
 		return err
 	}
 	if p := r.pending; p != nil && p.ID == m.Extent {
-		if m.ExtentOffset+m.Length > uint64(len(p.Data)) {
-			return fmt.Errorf("map of %d bytes beyond extent %d: %w", m.Length, m.Extent, smtape.ErrReadImage)
-		}
-		if _, err := f.WriteAt(p.Data[m.ExtentOffset:m.ExtentOffset+m.Length], int64(m.Offset)); err != nil {
+		if err := r.writeExtent(f, m, p); err != nil {
 			return err
 		}
 		r.stats.Bytes += int64(m.Length)
@@ -313,6 +311,27 @@ func (r *restorer) mapData(m *smtape.Map) error {
 		return fmt.Errorf("map of extent %d, which the image has not held: %w", m.Extent, smtape.ErrReadImage)
 	}
 	return r.cloneRange(f, loc, m)
+}
+
+// writeExtent writes the first range mapped of an extent: a compressed one
+// as it is where the file system takes it (btrfs), decoded elsewhere.
+func (r *restorer) writeExtent(f *os.File, m *smtape.Map, x *smtape.Extent) error {
+	if m.ExtentOffset+m.Length > x.Length || (x.Encoding == smtape.EncRaw && x.Length != uint64(len(x.Data))) {
+		return fmt.Errorf("map of %d bytes beyond extent %d: %w", m.Length, m.Extent, smtape.ErrReadImage)
+	}
+	if x.Encoding != smtape.EncRaw {
+		if err := encodedWrite(int(f.Fd()), m.Offset, m, x); err == nil {
+			r.stats.EncodedBytes += int64(m.Length)
+			return nil
+		}
+		plain, err := decode(x)
+		if err != nil {
+			return err
+		}
+		x = &smtape.Extent{ID: x.ID, Length: x.Length, Data: plain}
+	}
+	_, err := f.WriteAt(x.Data[m.ExtentOffset:m.ExtentOffset+m.Length], int64(m.Offset))
+	return err
 }
 
 // cloneRange maps m's range from where its extent was first written.

@@ -54,17 +54,19 @@ type pieceKey struct{ physical, length uint64 }
 
 // scanner writes the records of the snapshots of one image.
 type scanner struct {
-	ctx     context.Context
-	w       recordWriter
-	ids     snapshot.IdentityMap // snapshot inode -> canonical number; nil: the same
-	prev    *tree                // the previous snapshot of the image; nil for the first
-	cur     *tree
-	pieces  map[pieceKey]uint64 // data already in the image
-	nextExt uint64
-	deletes []smtape.Delete
-	stats   *Stats
-	dry     bool // reading the base of an incremental: no data is read
-	buf     []byte
+	ctx       context.Context
+	w         recordWriter
+	ids       snapshot.IdentityMap // snapshot inode -> canonical number; nil: the same
+	prev      *tree                // the previous snapshot of the image; nil for the first
+	cur       *tree
+	pieces    map[pieceKey]uint64 // data already in the image
+	encPieces map[encKey]uint64   // compressed extents already in the image
+	encBuf    []byte
+	nextExt   uint64
+	deletes   []smtape.Delete
+	stats     *Stats
+	dry       bool // reading the base of an incremental: no data is read
+	buf       []byte
 }
 
 // Stats counts what a backup read and wrote.
