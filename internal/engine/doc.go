@@ -10,4 +10,17 @@
 // Engine.Backup or Engine.Recover through Run, which turns a panic of the
 // engine into a *PanicError; when the call returns, the server reports its
 // Result and, for an error, the Failure the engine gives for it.
+//
+// The package also holds the job orchestration every engine shares, so
+// that the file-level dump engine and the SMTape image engine run their
+// jobs the same way:
+//
+//   - Limits: the session limits by system memory of the NDMP server (N12),
+//     the dump engine (D13) and SMTape (S8) in one table
+//     (LimitsForMemory), and the Limiter that bounds the jobs of one kind
+//     running at once on a node.
+//   - BackupEvents, RestoreEvents and Progress: what a job reports to the
+//     backup event log (M1) and to whoever watches it.
+//   - Error and Message: an error carrying the exact text the
+//     specification gives.
 package engine

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
@@ -296,7 +296,7 @@ func TestDirectAccessRecovery(t *testing.T) {
 // documented message in LOG_MESSAGE.
 func TestBackupLimit(t *testing.T) {
 	t.Parallel()
-	lim := filedump.NewLimiter(1)
+	lim := engine.NewDumpLimiter(1)
 	release, err := lim.Acquire()
 	if err != nil {
 		t.Fatal(err)

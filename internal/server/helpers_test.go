@@ -17,7 +17,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
-	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -72,15 +72,15 @@ type fixture struct {
 
 type fixtureOpts struct {
 	maxSessions int
-	lifHost     string            // address of the node-management LIF ("127.0.0.1")
-	lifPort     int               // its port (0: a free one)
-	authed      bool              // sessions start authenticated
-	progress    time.Duration     // LOG_MESSAGE progress interval
-	events      *eventlog.Log     // backup event log
-	vtl         *vtl.Config       // library to create (nil: the default one)
-	limiter     *filedump.Limiter // the node's dump limit (nil: by memory)
-	before      func(f *fixture)  // runs before Serve
-	guard       AuthGuardConfig   // password guessing limits (delays of 1-4 ms unless set)
+	lifHost     string           // address of the node-management LIF ("127.0.0.1")
+	lifPort     int              // its port (0: a free one)
+	authed      bool             // sessions start authenticated
+	progress    time.Duration    // LOG_MESSAGE progress interval
+	events      *eventlog.Log    // backup event log
+	vtl         *vtl.Config      // library to create (nil: the default one)
+	limiter     *engine.Limiter  // the node's dump limit (nil: by memory)
+	before      func(f *fixture) // runs before Serve
+	guard       AuthGuardConfig  // password guessing limits (delays of 1-4 ms unless set)
 }
 
 // hangGuard is how long a test waits for something that must happen

@@ -40,6 +40,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/auth"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/filedump"
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
@@ -89,7 +90,7 @@ type Options struct {
 	Hostname string
 	// DumpLimiter bounds the dumps and restores running at once on the
 	// node (D13); nil means one sized by the system memory.
-	DumpLimiter *filedump.Limiter
+	DumpLimiter *engine.Limiter
 	// ProgressInterval is the time between LOG_MESSAGE progress reports of
 	// a running backup or restore; 0 means ProgressInterval (30 s).
 	ProgressInterval time.Duration
@@ -171,12 +172,9 @@ func New(o Options) (*Server, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	limits, _ := engine.SystemLimits() // unknown memory: the smallest limits
 	if o.DumpLimiter == nil {
-		l, err := filedump.NewSystemLimiter()
-		if err != nil {
-			l = filedump.NewLimiter(4)
-		}
-		o.DumpLimiter = l
+		o.DumpLimiter = engine.NewDumpLimiter(limits.DumpRestore)
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = ProgressInterval
@@ -191,8 +189,7 @@ func New(o Options) (*Server, error) {
 		o.Hostname, _ = os.Hostname()
 	}
 	if o.MaxSessions <= 0 {
-		mem, _ := filedump.SystemMemory() // 0 when unknown: the smallest limit
-		o.MaxSessions = SessionLimit(mem)
+		o.MaxSessions = limits.NDMPSessions
 	}
 	s := &Server{o: o, log: o.Logger, sessions: map[uint64]*session{},
 		unauthByAddr: map[netip.Addr]int{}, guard: newAuthGuard(o.AuthGuard)}
@@ -200,20 +197,6 @@ func New(o Options) (*Server, error) {
 		o.Tapes.SetSessionCheck(s.sessionAlive)
 	}
 	return s, nil
-}
-
-// SessionLimit returns the most NDMP sessions a node with mem bytes of
-// memory accepts (N12): 8 below 16 GB, 20 below 24 GB, 36 from 24 GB.
-func SessionLimit(mem uint64) int {
-	const gb = 1 << 30
-	switch {
-	case mem < 16*gb:
-		return 8
-	case mem < 24*gb:
-		return 20
-	default:
-		return 36
-	}
 }
 
 // MaxSessions returns the session limit in force.

@@ -21,12 +21,14 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 )
 
-// Phase is a stage of a backup (D3) or restore (D8).
-type Phase int
+// Phase is a stage of a backup (D3) or restore (D8); its String gives the
+// Roman numerals of the backup phases.
+type Phase = engine.Phase
 
 // Backup phases I to V.
 const (
@@ -38,30 +40,8 @@ const (
 	PhaseRestoreEnd Phase = 6 // restore: set directory attributes
 )
 
-// String returns the Roman numeral of a backup phase.
-func (p Phase) String() string {
-	switch p {
-	case PhaseTraverse:
-		return "I"
-	case PhaseIdentify:
-		return "II"
-	case PhaseDirs:
-		return "III"
-	case PhaseFiles:
-		return "IV"
-	case PhaseACLs:
-		return "V"
-	}
-	return strconv.Itoa(int(p))
-}
-
 // Progress reports how far a backup or restore is.
-type Progress struct {
-	Phase Phase
-	Bytes int64 // image bytes written (backup) or read (restore)
-	Files int64 // inodes written or restored
-	Total int64 // inodes the operation will handle (0 when not yet known)
-}
+type Progress = engine.Progress
 
 // DirHistory is one directory entry for file history (NDMP FH_ADD_DIR).
 type DirHistory struct {
@@ -84,17 +64,9 @@ type FileHistory interface {
 	AddNode(NodeHistory) error
 }
 
-// DumpEvents is the part of an event log a backup writes to;
-// *eventlog.DumpLog implements it.
-type DumpEvents interface {
-	Start(level int, kind string) error
-	Snapshot(name string, created time.Time) error
-	BaseDump(level int, at time.Time) error
-	PhaseChange(phase string) error
-	End(bytes int64) error
-	Abort(bytes int64) error
-	Error(msg string) error
-}
+// DumpEvents is the part of an event log a backup writes to (the engines'
+// BackupEvents); *eventlog.DumpLog implements it.
+type DumpEvents = engine.BackupEvents
 
 // SnapshotNamer hands out the numbers n of snapshot_for_backup.<n>: from 0,
 // one more for every backup of the process (D1). Share one per node.
@@ -137,7 +109,7 @@ type BackupRequest struct {
 	// Snapshots names the snapshots the backup creates; nil uses a private
 	// namer (numbers then start at 0 for every backup).
 	Snapshots *SnapshotNamer
-	Limiter   *Limiter
+	Limiter   *engine.Limiter
 	Log       DumpEvents
 	History   FileHistory
 	Progress  func(Progress)

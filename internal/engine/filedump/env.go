@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 )
 
 // Env holds NDMP environment variables (name -> value).
@@ -56,36 +58,15 @@ const (
 	msgRecordShouldBe   = "Tape record size should be %d and not %d"
 	msgRestoreFailed    = "Restore of the file %s failed"
 	msgTruncationFailed = "Truncation failed for src inode %d. Error %d. Skipping inode."
-	msgMaxSessions      = "Maximum number of allowed dumps or restores (%d) in progress"
 )
 
 // Error is an engine error whose Msg is the exact text the ONTAP
-// documentation gives; Err, when set, is the underlying cause.
-type Error struct {
-	Msg string
-	Err error
-}
-
-// Error returns the message, followed by the cause when there is one.
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// documentation gives; it is the error type shared by the engines.
+type Error = engine.Error
 
 // Message returns the documented message of err when it is (or wraps) an
 // *Error, else err's text.
-func Message(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Msg
-	}
-	return err.Error()
-}
+func Message(err error) string { return engine.Message(err) }
 
 // CheckRecordSize validates a tape record size in bytes for a backup (D6):
 // a multiple of 1,024 from 4 KB to 256 KB. It returns the blocking factor.

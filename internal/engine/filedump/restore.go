@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/format/dump"
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage/snapshot"
 )
@@ -54,15 +55,9 @@ type ListEntry struct {
 	Offset int64
 }
 
-// RestoreEvents is the part of an event log a restore writes to;
-// *eventlog.RestoreLog implements it.
-type RestoreEvents interface {
-	Start(level int, kind string) error
-	PhaseChange(phase string) error
-	End(files, bytes int64) error
-	Abort(files, bytes int64) error
-	Error(msg string) error
-}
+// RestoreEvents is the part of an event log a restore writes to (the
+// engines' RestoreEvents); *eventlog.RestoreLog implements it.
+type RestoreEvents = engine.RestoreEvents
 
 // RestoreRequest describes one restore.
 type RestoreRequest struct {
@@ -99,7 +94,7 @@ type RestoreRequest struct {
 	// (devices, set-ID bits, owners, privileged xattrs); nil restores the
 	// image as it is, for a trusted caller.
 	Policy   *RestorePolicy
-	Limiter  *Limiter
+	Limiter  *engine.Limiter
 	Log      RestoreEvents
 	Progress func(Progress)
 	OnName   func(NameResult)

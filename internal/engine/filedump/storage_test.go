@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
@@ -168,7 +169,7 @@ func TestConcurrentBackupsAndLimit(t *testing.T) {
 	f := newStorage(t)
 	ctx := context.Background()
 	namer := &SnapshotNamer{}
-	lim := NewLimiter(2)
+	lim := engine.NewDumpLimiter(2)
 	bw := &blockWriter{started: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error, 1)
 	var first BackupResult
@@ -207,9 +208,6 @@ func TestConcurrentBackupsAndLimit(t *testing.T) {
 	must(t, <-done2)
 	if first.Snapshot != "snapshot_for_backup.0" || len(f.snapshots(t)) != 0 || lim.InUse() != 0 {
 		t.Errorf("after: %q %v in use %d", first.Snapshot, f.snapshots(t), lim.InUse())
-	}
-	if SessionLimitForMemory(8<<30) != 4 || SessionLimitForMemory(16<<30) != 16 || SessionLimitForMemory(23<<30) != 16 || SessionLimitForMemory(24<<30) != 32 {
-		t.Error("session limits by memory differ from D13")
 	}
 }
 
