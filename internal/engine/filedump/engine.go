@@ -29,7 +29,7 @@ type Config struct {
 	Host string
 	// Limiter bounds the dumps and restores of the node (D13); nil means
 	// no limit.
-	Limiter *Limiter
+	Limiter *engine.Limiter
 }
 
 // Engine is the dump engine as an engine.Engine of the NDMP server. One
