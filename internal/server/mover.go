@@ -106,6 +106,14 @@ func (m *mover) setWindow(off, length uint64) ndmp.Error {
 		if m.recordSize == 0 {
 			return ndmp.ErrPrecondition
 		}
+		if length == math.MaxUint64 {
+			// The draft wants "all ones minus the offset" for a maximum
+			// window after a pause; ndmjob (Amanda 3.5.1) sends all ones
+			// with the next tape's offset when it changes tapes at EOM
+			// (ndmca_media_set_window_current). It means the same: the
+			// window reaches the end of the data stream.
+			length = math.MaxUint64 - off
+		}
 		if length == 0 || off > math.MaxUint64-length {
 			return ndmp.ErrIllegalArgs
 		}
