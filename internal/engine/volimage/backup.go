@@ -1,6 +1,7 @@
 package volimage
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"strconv"
@@ -44,9 +45,13 @@ func (e *Engine) Backup(ctx context.Context, job *engine.BackupJob) (engine.Resu
 		_ = job.Events.Snapshot(plan.target.Name, plan.target.CreatedAt)
 	}
 	out := &counter{w: job.Output}
+	buf := bufio.NewWriterSize(out, 1<<20)
 	base, sources, err := e.sources(ctx, plan)
 	if err == nil {
-		_, err = WriteImage(ctx, out, hdr, base, sources)
+		_, err = WriteImage(ctx, buf, hdr, base, sources)
+	}
+	if err == nil {
+		err = buf.Flush()
 	}
 	if err != nil {
 		if job.Events != nil {

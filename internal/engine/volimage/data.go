@@ -3,35 +3,34 @@ package volimage
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/tapestry-ndmp/tapestry/format/smtape"
-	"golang.org/x/sys/unix"
 )
 
 // writeData writes the Extent and Map records of a regular file: each piece
 // of data once per image, found again by its physical address when another
 // file (or an earlier snapshot of the image) shares it. Holes and
 // preallocated ranges get no record.
-func (s *scanner) writeData(p string, fd *fileData, st *unix.Stat_t, ino uint64) error {
-	for _, e := range fd.exts {
-		if e.hole() || e.Logical >= uint64(st.Size) {
+func (s *scanner) writeData(pr *probe) error {
+	size := uint64(pr.st.Size)
+	for _, e := range pr.fd.exts {
+		if e.hole() || e.Logical >= size {
 			continue
 		}
 		if e.Flags&extentEncoded != 0 && e.shareableEncoded() {
-			done, err := s.encoded(fd.f, ino, e, uint64(st.Size))
+			done, err := s.encoded(pr.fd.f, pr.ino, e, size)
 			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
+				return fmt.Errorf("%s: %w", pr.path, err)
 			}
 			if done {
 				continue
 			}
 		}
-		length := min(e.Length, uint64(st.Size)-e.Logical)
+		length := min(e.Length, size-e.Logical)
 		for off := uint64(0); off < length; off += pieceSize {
 			n := min(pieceSize, length-off)
-			if err := s.piece(fd.f, ino, e, off, n); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
+			if err := s.piece(pr, e, off, n); err != nil {
+				return fmt.Errorf("%s: %w", pr.path, err)
 			}
 		}
 	}
@@ -40,7 +39,7 @@ func (s *scanner) writeData(p string, fd *fileData, st *unix.Stat_t, ino uint64)
 
 // piece writes n bytes at offset off of extent e: an Extent record unless
 // the image already holds the same stored data, then its Map record.
-func (s *scanner) piece(f *os.File, ino uint64, e extent, off, n uint64) error {
+func (s *scanner) piece(pr *probe, e extent, off, n uint64) error {
 	key := pieceKey{physical: e.Physical + off, length: n}
 	id, shared := uint64(0), false
 	if e.shareable() {
@@ -51,24 +50,30 @@ func (s *scanner) piece(f *os.File, ino uint64, e extent, off, n uint64) error {
 	} else {
 		s.nextExt++
 		id = s.nextExt
-		if err := s.writeExtent(f, id, e.Logical+off, n); err != nil {
+		if err := s.writeExtent(pr, id, e.Logical+off, n); err != nil {
 			return err
 		}
 		if e.shareable() {
 			s.pieces[key] = id
 		}
 	}
-	return s.w.WriteRecord(&smtape.Map{Ino: ino, Offset: e.Logical + off, Length: n, Extent: id})
+	return s.w.WriteRecord(&smtape.Map{Ino: pr.ino, Offset: e.Logical + off, Length: n, Extent: id})
 }
 
-// writeExtent reads n bytes of f at off and writes them as extent id.
-func (s *scanner) writeExtent(f *os.File, id, off, n uint64) error {
-	if cap(s.buf) < int(n) {
-		s.buf = make([]byte, n)
-	}
-	buf := s.buf[:n]
-	if _, err := f.ReadAt(buf, int64(off)); err != nil && err != io.EOF {
-		return fmt.Errorf("read at %d: %w", off, err)
+// writeExtent writes n bytes of the file at off as extent id: from the
+// data read ahead, or read now.
+func (s *scanner) writeExtent(pr *probe, id, off, n uint64) error {
+	var buf []byte
+	if pr.data != nil && off+n <= uint64(len(pr.data)) {
+		buf = pr.data[off : off+n]
+	} else {
+		if cap(s.buf) < int(n) {
+			s.buf = make([]byte, n)
+		}
+		buf = s.buf[:n]
+		if _, err := pr.fd.f.ReadAt(buf, int64(off)); err != nil && err != io.EOF {
+			return fmt.Errorf("read at %d: %w", off, err)
+		}
 	}
 	s.stats.Extents++
 	s.stats.DataBytes += int64(n)
@@ -83,7 +88,7 @@ type encKey struct{ physical, off, length uint64 }
 // record per compressed extent of the file system, shared by every file
 // that maps the same range of it. It reports false, having written
 // nothing, when the file system cannot read it encoded.
-func (s *scanner) encoded(f *os.File, ino uint64, e extent, size uint64) (bool, error) {
+func (s *scanner) encoded(f rawFile, ino uint64, e extent, size uint64) (bool, error) {
 	if s.encBuf == nil {
 		s.encBuf = make([]byte, maxEncoded)
 	}

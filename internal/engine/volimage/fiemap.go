@@ -2,6 +2,7 @@ package volimage
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -11,7 +12,6 @@ import (
 // addresses, which is how the engine finds data stored once.
 const (
 	fsIocFiemap     = 0xC020660B
-	fiemapFlagSync  = 0x1
 	extentLast      = 0x1
 	extentUnknown   = 0x2
 	extentDelalloc  = 0x4
@@ -56,17 +56,26 @@ func (e extent) shareableEncoded() bool {
 // hole reports an extent that reads as zeros (preallocated, unwritten).
 func (e extent) hole() bool { return e.Flags&extentUnwritten != 0 }
 
-// fiemap returns the extents of the open file fd in logical order.
+// fiemapRequest is the ioctl's argument with room for fiemapBatch extents.
+type fiemapRequest struct {
+	h fiemapHeader
+	e [fiemapBatch]fiemapExtent
+}
+
+// fiemapPool reuses requests: one is 14 KB, and a scan maps every file.
+var fiemapPool = sync.Pool{New: func() any { return new(fiemapRequest) }}
+
+// fiemap returns the extents of the open file fd in logical order. The
+// snapshots it maps are frozen, so it does not ask the file system to
+// flush first.
 func fiemap(fd int) ([]extent, error) {
-	type request struct {
-		h fiemapHeader
-		e [fiemapBatch]fiemapExtent
-	}
+	req := fiemapPool.Get().(*fiemapRequest)
+	defer fiemapPool.Put(req)
 	var out []extent
 	var start uint64
 	for {
-		req := request{h: fiemapHeader{Start: start, Length: ^uint64(0) - start, Flags: fiemapFlagSync, ExtentCount: fiemapBatch}}
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFiemap, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		req.h = fiemapHeader{Start: start, Length: ^uint64(0) - start, ExtentCount: fiemapBatch}
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFiemap, uintptr(unsafe.Pointer(req))); errno != 0 {
 			return nil, fmt.Errorf("FIEMAP: %w", errno)
 		}
 		n := int(req.h.Mapped)

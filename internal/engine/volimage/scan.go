@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -56,6 +55,7 @@ type pieceKey struct{ physical, length uint64 }
 type scanner struct {
 	ctx       context.Context
 	w         recordWriter
+	btrfs     bool                 // the snapshots are btrfs subvolumes
 	ids       snapshot.IdentityMap // snapshot inode -> canonical number; nil: the same
 	prev      *tree                // the previous snapshot of the image; nil for the first
 	cur       *tree
@@ -84,15 +84,17 @@ func (s *scanner) scanSnapshot(dir string, snap smtape.Snapshot) error {
 	if err := s.w.WriteRecord(&smtape.SnapshotStart{Snapshot: snap}); err != nil {
 		return err
 	}
-	root, err := s.lstat(dir)
-	if err != nil {
+	s.btrfs = fsType(dir) == "btrfs"
+	root := &probe{path: dir, done: make(chan struct{})}
+	s.probeEntry(root)
+	if root.err != nil {
+		return root.err
+	}
+	s.cur.root = root.ino
+	if _, err := s.visit(root); err != nil {
 		return err
 	}
-	s.cur.root = s.canonical(root.Ino)
-	if _, err := s.visit(dir, root); err != nil {
-		return err
-	}
-	if err := s.dir(dir, root); err != nil {
+	if err := s.dir(dir, root.ino); err != nil {
 		return err
 	}
 	for i := range s.deletes {
@@ -107,14 +109,6 @@ func (s *scanner) scanSnapshot(dir string, snap smtape.Snapshot) error {
 	return nil
 }
 
-func (s *scanner) lstat(p string) (*unix.Stat_t, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", p, err)
-	}
-	return &st, nil
-}
-
 // canonical returns the number an inode of the snapshot has in the image.
 func (s *scanner) canonical(ino uint64) uint64 {
 	if s.ids == nil {
@@ -126,56 +120,63 @@ func (s *scanner) canonical(ino uint64) uint64 {
 	return ino | 1<<63
 }
 
-// dir writes the entries of directory p (canonical number from st), then
-// the directories below it, depth first.
-func (s *scanner) dir(p string, st *unix.Stat_t) error {
+// dir writes the entries of directory p (canonical number ino), then the
+// directories below it, depth first.
+func (s *scanner) dir(p string, ino uint64) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	ino := s.canonical(st.Ino)
 	names, err := readNames(p, ino == s.cur.root)
 	if err != nil {
 		return err
 	}
+	w := s.prefetch(p, names)
+	defer w.stop()
 	state := s.cur.inodes[ino]
-	var subdirs []string
+	type subdir struct {
+		path string
+		ino  uint64
+	}
+	var subdirs []subdir
 	for _, name := range names {
-		child := filepath.Join(p, name)
-		cst, err := s.lstat(child)
+		pr := w.take()
+		err := s.entry(ino, name, pr)
+		if err == nil && pr.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			subdirs = append(subdirs, subdir{pr.path, pr.ino})
+		}
+		w.consumed(pr)
 		if err != nil {
 			return err
-		}
-		cino := s.canonical(cst.Ino)
-		state.entries[name] = cino
-		fd, err := s.visit(child, cst)
-		if err != nil {
-			return err
-		}
-		if s.newEntry(ino, name, cino) {
-			if err := s.w.WriteRecord(&smtape.Dirent{Dir: ino, Name: name, Ino: cino}); err != nil {
-				return err
-			}
-		}
-		if cst.Mode&unix.S_IFMT == unix.S_IFDIR {
-			subdirs = append(subdirs, child)
-		}
-		if fd != nil {
-			err := s.writeData(child, fd, cst, cino)
-			fd.f.Close()
-			if err != nil {
-				return err
-			}
 		}
 	}
 	s.noteDeletes(ino, state)
+	w.stop()
 	for _, sub := range subdirs {
-		cst, err := s.lstat(sub)
-		if err != nil {
+		if err := s.dir(sub.path, sub.ino); err != nil {
 			return err
 		}
-		if err := s.dir(sub, cst); err != nil {
+	}
+	return nil
+}
+
+// entry writes the records of one entry of directory dir: its inode when
+// new or changed, the entry when new, the data when the image needs it.
+func (s *scanner) entry(dir uint64, name string, pr *probe) error {
+	if pr.err != nil {
+		return pr.err
+	}
+	s.cur.inodes[dir].entries[name] = pr.ino
+	data, err := s.visit(pr)
+	if err != nil {
+		return err
+	}
+	if s.newEntry(dir, name, pr.ino) {
+		if err := s.w.WriteRecord(&smtape.Dirent{Dir: dir, Name: name, Ino: pr.ino}); err != nil {
 			return err
 		}
+	}
+	if data {
+		return s.writeData(pr)
 	}
 	return nil
 }
@@ -232,69 +233,50 @@ func (s *scanner) noteDeletes(dir uint64, state *inodeState) {
 // fileData is a regular file whose data follows its records: open, with
 // its extents.
 type fileData struct {
-	f    *os.File
+	f    rawFile
 	exts []extent
 }
 
 // visit records an inode the first time the snapshot meets it and writes
-// its Inode record when it is new or changed. It returns the file whose
-// data must follow (nil when none must), which the caller closes.
-func (s *scanner) visit(p string, st *unix.Stat_t) (*fileData, error) {
-	ino := s.canonical(st.Ino)
-	if _, seen := s.cur.inodes[ino]; seen {
-		return nil, nil
+// its Inode record when it is new or changed. It reports whether the
+// inode's data must follow.
+func (s *scanner) visit(pr *probe) (bool, error) {
+	if _, seen := s.cur.inodes[pr.ino]; seen {
+		return false, nil
 	}
-	rec, err := inodeRecord(p, st, ino)
-	if err != nil {
-		return nil, err
-	}
-	state := &inodeState{attrs: attrDigest(rec)}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	state := &inodeState{attrs: pr.attrs, data: pr.digest}
+	if pr.st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		state.entries = map[string]uint64{}
 	}
-	s.cur.inodes[ino] = state
+	s.cur.inodes[pr.ino] = state
 	s.stats.Inodes++
 	var old *inodeState
 	if s.prev != nil {
-		old = s.prev.inodes[ino]
-	}
-	var fd *fileData
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if fd, err = readExtents(p); err != nil {
-			return nil, err
-		}
-		if state.data, err = dataDigest(fd, st); err != nil {
-			fd.f.Close()
-			return nil, err
-		}
-		if s.dry || (old != nil && old.data == state.data) {
-			fd.f.Close()
-			fd = nil
-		}
+		old = s.prev.inodes[pr.ino]
 	}
 	if old != nil && old.attrs == state.attrs && old.data == state.data {
-		return nil, nil // unchanged since the previous snapshot
+		return false, nil // unchanged since the previous snapshot
 	}
 	var flags uint16
-	if fd != nil {
+	if pr.fd != nil {
 		flags = smtape.FlagData
 	}
-	if err := s.w.WriteRecordFlags(rec, flags); err != nil {
-		if fd != nil {
-			fd.f.Close()
-		}
-		return nil, err
-	}
-	return fd, nil
+	return pr.fd != nil, s.w.WriteRecordFlags(pr.rec, flags)
 }
 
-// readExtents opens a regular file of a snapshot and maps its extents.
-func readExtents(p string) (*fileData, error) {
+// readExtents opens a regular file of a snapshot and maps its extents:
+// from the btrfs tree on btrfs, with FIEMAP elsewhere.
+func readExtents(p string, ino uint64, btrfs bool) (*fileData, error) {
 	f, err := openData(p)
 	if err != nil {
 		return nil, err
 	}
-	exts, err := fiemap(int(f.Fd()))
+	var exts []extent
+	if btrfs {
+		exts, err = btrfsExtents(int(f.Fd()), ino)
+	} else {
+		exts, err = fiemap(int(f.Fd()))
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", p, err)
@@ -338,43 +320,98 @@ func tsTime(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec).UTC(
 // attrDigest hashes what makes two Inode records of a number equal,
 // leaving out the change time (a copy has its own).
 func attrDigest(rec *smtape.Inode) [16]byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "%o %d %d %d %d %d %d %s\x00", rec.Mode, rec.UID, rec.GID, rec.Nlink, rec.Size, rec.Rdev, rec.Mtime.UnixNano(), rec.Target)
+	b := make([]byte, 0, 128)
+	b = binary.BigEndian.AppendUint32(b, rec.Mode)
+	b = binary.BigEndian.AppendUint32(b, rec.UID)
+	b = binary.BigEndian.AppendUint32(b, rec.GID)
+	b = binary.BigEndian.AppendUint32(b, rec.Nlink)
+	b = binary.BigEndian.AppendUint64(b, rec.Size)
+	b = binary.BigEndian.AppendUint64(b, rec.Rdev)
+	b = binary.BigEndian.AppendUint64(b, uint64(rec.Mtime.UnixNano()))
+	b = appendString(b, rec.Target)
 	for _, x := range rec.Xattrs {
-		fmt.Fprintf(h, "%s\x00%d\x00", x.Name, len(x.Value))
-		h.Write(x.Value)
+		b = appendString(b, x.Name)
+		b = appendString(b, string(x.Value))
 	}
+	return sum16(b)
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+}
+
+func sum16(b []byte) [16]byte {
 	var d [16]byte
-	copy(d[:], h.Sum(nil))
+	h := sha256.Sum256(b)
+	copy(d[:], h[:])
 	return d
 }
 
 // dataDigest hashes where a file's data is stored (its extents), and the
 // data itself of extents that have no address of their own (inline).
 func dataDigest(fd *fileData, st *unix.Stat_t) ([16]byte, error) {
-	var d [16]byte
-	h := sha256.New()
-	binary.Write(h, binary.BigEndian, st.Size)
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+32*len(fd.exts)), uint64(st.Size))
+	inline := false
 	for _, e := range fd.exts {
-		binary.Write(h, binary.BigEndian, []uint64{e.Logical, e.Physical, e.Length, uint64(e.Flags)})
+		for _, v := range []uint64{e.Logical, e.Physical, e.Length, uint64(e.Flags)} {
+			b = binary.BigEndian.AppendUint64(b, v)
+		}
+		inline = inline || (!e.shareable() && !e.hole())
+	}
+	if !inline {
+		return sum16(b), nil
+	}
+	h := sha256.New()
+	h.Write(b)
+	for _, e := range fd.exts {
 		if !e.shareable() && !e.hole() {
 			if _, err := io.Copy(h, io.NewSectionReader(fd.f, int64(e.Logical), int64(e.Length))); err != nil {
-				return d, err
+				return [16]byte{}, err
 			}
 		}
 	}
+	var d [16]byte
 	copy(d[:], h.Sum(nil))
 	return d, nil
 }
 
 // openData opens a file of a snapshot for reading its data.
-func openData(p string) (*os.File, error) {
+func openData(p string) (rawFile, error) {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_CLOEXEC, 0)
 	if err == unix.EPERM {
 		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
+		return -1, fmt.Errorf("open %s: %w", p, err)
 	}
-	return os.NewFile(uintptr(fd), p), nil
+	return rawFile(fd), nil
 }
+
+// rawFile is a descriptor read with pread, without the bookkeeping of the
+// runtime's poller that an os.File costs for every small file.
+type rawFile int
+
+// ReadAt reads len(p) bytes at off, or up to the end of the file (io.EOF).
+func (f rawFile) ReadAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Pread(int(f), p[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.EOF
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Close closes the descriptor.
+func (f rawFile) Close() error { return unix.Close(int(f)) }
+
+// Fd returns the descriptor.
+func (f rawFile) Fd() uintptr { return uintptr(f) }
