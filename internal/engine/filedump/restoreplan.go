@@ -44,16 +44,17 @@ type namespace struct {
 
 // buildNamespace resolves the image's directories (dirs, with their entries
 // without "." and "..") into paths. Directories of the old namespace that the
-// image does not carry but that still exist (used) keep their entries, as
-// Linux dump's incrementals expect. entries is the namespace's afterwards:
-// the old names are added to it and its lists are sorted in place.
-func buildNamespace(dirs map[uint32]*meta, entries map[uint32][]dump.DirEntry, used *dump.Bitmap, old *symtab) *namespace {
+// image does not carry but that still exist (used, and not on the image as
+// another type) keep their entries, as Linux dump's incrementals expect.
+// entries is the namespace's afterwards: the old names are added to it and
+// its lists are sorted in place.
+func buildNamespace(dirs map[uint32]*meta, entries map[uint32][]dump.DirEntry, used, dumped *dump.Bitmap, old *symtab) *namespace {
 	ns := &namespace{isDir: map[uint32]bool{}}
 	for ino := range dirs {
 		ns.isDir[ino] = true
 	}
 	if old != nil {
-		addOldEntries(ns.isDir, dirs, entries, used, old)
+		addOldEntries(ns.isDir, dirs, entries, used, dumped, old)
 	}
 	ns.walk(entries)
 	return ns
@@ -61,19 +62,25 @@ func buildNamespace(dirs map[uint32]*meta, entries map[uint32][]dump.DirEntry, u
 
 // addOldEntries adds to entries the names of old in the directories that the
 // image does not carry and still uses, and marks the old directories the
-// image still uses.
-func addOldEntries(isDir map[uint32]bool, dirs map[uint32]*meta, entries map[uint32][]dump.DirEntry, used *dump.Bitmap, old *symtab) {
+// image still uses. An old directory that the image holds as a non-directory
+// is gone: its inode number now belongs to a file (ext4 gives the number of
+// a removed directory to the next file of its group).
+func addOldEntries(isDir map[uint32]bool, dirs map[uint32]*meta, entries map[uint32][]dump.DirEntry, used, dumped *dump.Bitmap, old *symtab) {
+	reused := func(ino uint32) bool {
+		_, d := dirs[ino]
+		return !d && dumped.Has(ino)
+	}
 	for p, ino := range old.Paths {
 		parent := uint32(dump.RootIno)
 		dir, base := path.Split(p)
 		if dir != "" {
 			parent = old.Paths[strings.TrimSuffix(dir, "/")]
 		}
-		if _, dumpedDir := dirs[parent]; dumpedDir || !used.Has(parent) || parent == 0 {
+		if _, dumpedDir := dirs[parent]; dumpedDir || !used.Has(parent) || parent == 0 || reused(parent) {
 			continue
 		}
 		t := uint8(dump.DTReg)
-		if old.Dirs[ino] {
+		if old.Dirs[ino] && !reused(ino) {
 			t = dump.DTDir
 			if _, d := dirs[ino]; !d {
 				isDir[ino] = true
@@ -82,7 +89,7 @@ func addOldEntries(isDir map[uint32]bool, dirs map[uint32]*meta, entries map[uin
 		entries[parent] = append(entries[parent], dump.DirEntry{Ino: ino, Type: t, Name: base})
 	}
 	for d := range old.Dirs {
-		if used.Has(d) {
+		if used.Has(d) && !reused(d) {
 			if _, ok := dirs[d]; !ok {
 				isDir[d] = true
 			}

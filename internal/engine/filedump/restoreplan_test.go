@@ -100,7 +100,7 @@ func caseInputs(t *testing.T, c planCase) (old *symtab, dirs map[uint32]*meta, e
 func planOf(t *testing.T, c planCase) (*restorePlan, []nameProblem) {
 	t.Helper()
 	old, dirs, entries, used, dumped := caseInputs(t, c)
-	ns := buildNamespace(dirs, entries, used, old)
+	ns := buildNamespace(dirs, entries, used, dumped, old)
 	targets, parents, refused := selectNames(ns, c.names)
 	pl := planRestore(planInput{old: old, targets: targets, isDir: ns.isDir, dumped: dumped, parents: parents, level: c.level})
 	return pl, append(ns.refused, refused...)
@@ -196,6 +196,10 @@ func TestRestorePlan(t *testing.T) {
 		old: "f/=10 f/inside=20", image: map[uint32]string{2: "f=21"}, dumped: []uint32{21},
 		want: []string{"remove f/inside 20", "remove f 10", "write 21 f"},
 	}, {
+		name: "directory turned into a file that takes its inode number (ext4 reuses it)", level: 2,
+		old: "f/=10 f/inside=20", image: map[uint32]string{2: "f=10"}, dumped: []uint32{10},
+		want: []string{"remove f/inside 20", "remove f 10", "write 10 f"},
+	}, {
 		name: "symbolic link replaced by another", level: 1,
 		old: "l=12", image: map[uint32]string{2: "l=13"}, dumped: []uint32{13},
 		want: []string{"remove l 12", "write 13 l"},
@@ -277,8 +281,8 @@ func TestRestorePlanChain(t *testing.T) {
 			t.Errorf("level %d plan:\n  %s\nwant:\n  %s", level, strings.Join(got, "\n  "), strings.Join(c.want, "\n  "))
 		}
 		// The state saved is the new namespace.
-		old, dirs, entries, used, _ := caseInputs(t, c)
-		ns := buildNamespace(dirs, entries, used, old)
+		old, dirs, entries, used, dumped := caseInputs(t, c)
+		ns := buildNamespace(dirs, entries, used, dumped, old)
 		var names []string
 		for p, ino := range ns.paths {
 			if p == "" {
@@ -305,11 +309,11 @@ func TestRestoreNamespaceRefuses(t *testing.T) {
 		image:  map[uint32]string{2: "d/=3 e/=3 ok=12", 3: "x=13"},
 		dumped: []uint32{10, 11, 12, 13},
 	}
-	old, dirs, entries, used, _ := caseInputs(t, c)
+	old, dirs, entries, used, dumped := caseInputs(t, c)
 	long := strings.Repeat("n", 256)
 	entries[2] = append(entries[2], dump.DirEntry{Ino: 10, Name: "a"}, dump.DirEntry{Ino: 11, Name: "a"},
 		dump.DirEntry{Ino: 14, Name: long}, dump.DirEntry{Ino: 15, Name: "p/q"})
-	ns := buildNamespace(dirs, entries, used, old)
+	ns := buildNamespace(dirs, entries, used, dumped, old)
 	var got []string
 	for _, r := range ns.refused {
 		if !errors.Is(r.err, dump.ErrFormat) {
@@ -340,8 +344,8 @@ func TestRestoreNamespaceRefuses(t *testing.T) {
 // or is not on the image is refused; the others are selected.
 func TestSelectNamesRefuses(t *testing.T) {
 	c := planCase{image: map[uint32]string{2: "f=10"}, dumped: []uint32{10}}
-	old, dirs, entries, used, _ := caseInputs(t, c)
-	ns := buildNamespace(dirs, entries, used, old)
+	old, dirs, entries, used, dumped := caseInputs(t, c)
+	ns := buildNamespace(dirs, entries, used, dumped, old)
 	targets, parents, refused := selectNames(ns, []RestoreName{
 		{Original: "../etc/passwd"}, {Original: "f", Dest: "../x"}, {Original: "nothere"}, {Original: "/f", Dest: "g/h"},
 	})

@@ -66,7 +66,7 @@ func (rs *restorer) restoreStream() error {
 	if _, ok := idx.dirs[dump.RootIno]; !ok && old == nil {
 		return fmt.Errorf("restore: %w: the image has no root directory", dump.ErrFormat)
 	}
-	ns := buildNamespace(idx.dirs, idx.entries, idx.used, old)
+	ns := buildNamespace(idx.dirs, idx.entries, idx.used, idx.dumped, old)
 	rs.refuse(ns.refused)
 	rs.reportDirDamage(idx.damaged, ns.paths)
 	rs.listQtrees(ns.paths, idx.dirs)
