@@ -279,3 +279,69 @@ func put32(b []byte, at int, v uint32, sumAt int) {
 		binary.BigEndian.PutUint32(b[sumAt:], checksum(b[:sumAt]))
 	}
 }
+
+// changer is a TapeChanger whose tapes hold at least size bytes each: the
+// tape in use is full once size bytes are on it.
+type changer struct {
+	tapes [][]byte
+	size  int
+}
+
+func (c *changer) Write(p []byte) (int, error) {
+	c.tapes[len(c.tapes)-1] = append(c.tapes[len(c.tapes)-1], p...)
+	return len(p), nil
+}
+
+func (c *changer) NextTape() (io.Writer, error) {
+	if len(c.tapes[len(c.tapes)-1]) < c.size {
+		return nil, nil
+	}
+	c.tapes = append(c.tapes, nil)
+	return c, nil
+}
+
+// TestTapeChanger: a writer over a TapeChanger starts every tape with the
+// header at a chunk boundary; the tapes read back in order through
+// NextTape, and out of order fail.
+func TestTapeChanger(t *testing.T) {
+	c := &changer{tapes: [][]byte{nil}, size: BlockSize + 200}
+	w, err := NewWriter(c, testHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range testRecords() {
+		if err := w.WriteRecord(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.tapes) < 3 {
+		t.Fatalf("%d tapes", len(c.tapes))
+	}
+	for i, tp := range c.tapes {
+		h, err := ReadHeader(bytes.NewReader(tp))
+		if err != nil || int(h.Tape) != i+1 {
+			t.Fatalf("tape %d: header %+v, %v", i+1, h, err)
+		}
+	}
+	if _, recs, err := readAll(bytes.Join(c.tapes, nil)); err != nil || len(recs) != len(testRecords()) {
+		t.Fatalf("read back: %d records, %v", len(recs), err)
+	}
+	r, err := NewReader(bytes.NewReader(c.tapes[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := r.Next(); err != nil {
+			if !r.AtTapeEnd() {
+				t.Fatalf("tape 1 ends with %v", err)
+			}
+			break
+		}
+	}
+	if err := r.NextTape(bytes.NewReader(c.tapes[2])); Message(err) != "Tapes out of order" {
+		t.Fatalf("tape 3 after tape 1: %v", err)
+	}
+}

@@ -9,6 +9,11 @@ import (
 // Writer writes an image: NewWriter writes the header, WriteChunk or
 // WriteRecord each chunk, NewTape moves to the next tape, Close writes the
 // end chunk. A Writer is not safe for concurrent use.
+//
+// When the underlying writer is a TapeChanger, the Writer asks it after
+// every chunk whether the tape is full and then goes on with NewTape on the
+// writer it returns, so that every tape of the image starts with its
+// header.
 type Writer struct {
 	w      io.Writer
 	hdr    Header
@@ -77,7 +82,26 @@ func (w *Writer) writeChunk(c *Chunk) error {
 	}
 	w.seq++
 	w.bytes += uint64(len(c.Payload))
+	if tc, ok := w.w.(TapeChanger); ok && c.Type != TypeEnd {
+		next, err := tc.NextTape()
+		if err != nil {
+			w.err = fmt.Errorf("smtape: change tape: %w", err)
+			return w.err
+		}
+		if next != nil {
+			return w.NewTape(next)
+		}
+	}
 	return nil
+}
+
+// TapeChanger is a writer that controls the tapes an image goes to.
+type TapeChanger interface {
+	io.Writer
+	// NextTape is called between chunks: it returns the writer of the
+	// next tape when the current one is full (past its early warning),
+	// having closed the current one, or nil to go on where it is.
+	NextTape() (io.Writer, error)
 }
 
 // NewTape continues the image on the next tape, written through next: the

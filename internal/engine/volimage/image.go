@@ -66,6 +66,11 @@ type RestoreOptions struct {
 	Prepare func(*smtape.Header) error
 	// MakeSnapshot, when set, is called as each snapshot of the image ends.
 	MakeSnapshot func(name string, created time.Time) error
+	// NextTape, when set, is called when the image's data ends between two
+	// chunks before the end chunk: it returns the reader of the next tape
+	// (whose header is checked: Tapes out of order, Mismatch in backup set
+	// ID, ...).
+	NextTape func() (io.Reader, error)
 }
 
 // RestoreImage applies the image read from r to the tree at dir and
@@ -100,7 +105,7 @@ func RestoreImage(ctx context.Context, r io.Reader, dir string, o RestoreOptions
 			return hdr, nil, RestoreStats{}, err
 		}
 	}
-	rs := &restorer{ctx: ctx, root: root, st: st, extLoc: map[uint64]extLoc{}, makeSnapshot: o.MakeSnapshot}
+	rs := &restorer{ctx: ctx, root: root, st: st, extLoc: map[uint64]extLoc{}, makeSnapshot: o.MakeSnapshot, nextTape: o.NextTape}
 	if err := rs.apply(rd); err != nil {
 		return hdr, nil, rs.stats, err
 	}

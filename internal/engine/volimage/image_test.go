@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -245,4 +246,70 @@ func extentsOf(t *testing.T, p string) []extent {
 	ex, err := fiemap(int(f.Fd()))
 	must(t, err)
 	return ex
+}
+
+// tapes is a TapeChanger of tapes of at least size bytes.
+type tapes struct {
+	data [][]byte
+	size int
+}
+
+func (c *tapes) Write(p []byte) (int, error) {
+	c.data[len(c.data)-1] = append(c.data[len(c.data)-1], p...)
+	return len(p), nil
+}
+
+func (c *tapes) NextTape() (io.Writer, error) {
+	if len(c.data[len(c.data)-1]) < c.size {
+		return nil, nil
+	}
+	c.data = append(c.data, nil)
+	return c, nil
+}
+
+// inOrder lists the tapes after the first.
+func inOrder(n int) []int {
+	var o []int
+	for i := 1; i < n; i++ {
+		o = append(o, i)
+	}
+	return o
+}
+
+// TestImageAcrossTapes (S9, S10): an image written over three tapes, each
+// starting with its header, restores exactly when the tapes come in
+// order; a tape from another image or out of order is refused.
+func TestImageAcrossTapes(t *testing.T) {
+	e := btrfsEnv(t)
+	fillTree(t, e.src)
+	s1 := e.snap(t, "s1", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	c := &tapes{data: [][]byte{nil}, size: 2 << 20}
+	_, err := WriteImage(context.Background(), c, &smtape.Header{SetID: [16]byte{7}, Time: s1.Snapshot.Created}, nil, []Source{s1})
+	must(t, err)
+	if len(c.data) < 3 {
+		t.Fatalf("%d tapes", len(c.data))
+	}
+	for i, tp := range c.data {
+		if h, err := smtape.ReadHeader(bytes.NewReader(tp)); err != nil || int(h.Tape) != i+1 {
+			t.Fatalf("tape %d header: %v", i+1, err)
+		}
+	}
+	feed := func(order ...int) func() (io.Reader, error) {
+		return func() (io.Reader, error) {
+			if len(order) == 0 {
+				return nil, errors.New("no more tapes")
+			}
+			r := bytes.NewReader(c.data[order[0]])
+			order = order[1:]
+			return r, nil
+		}
+	}
+	_, _, _, err = RestoreImage(context.Background(), bytes.NewReader(c.data[0]), e.dst, RestoreOptions{NextTape: feed(2, 1)})
+	if smtape.Message(err) != "Tapes out of order" {
+		t.Fatalf("tape 3 after tape 1: %v", err)
+	}
+	dst := testutil.LoopFS(t, "btrfs", 400)
+	_, _, _, err = RestoreImage(context.Background(), bytes.NewReader(c.data[0]), dst, RestoreOptions{NextTape: feed(inOrder(len(c.data))...)})
+	must(t, err)
+	testutil.CompareManifests(t, testutil.TreeManifest(t, dst), testutil.TreeManifest(t, s1.Dir))
 }

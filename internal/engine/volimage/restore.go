@@ -56,6 +56,7 @@ type restorer struct {
 	// makeSnapshot, when set, makes the destination's snapshot of the
 	// tree as each snapshot of the image ends.
 	makeSnapshot func(name string, created time.Time) error
+	nextTape     func() (io.Reader, error)
 	file         *os.File // the data file being written
 	fileIno      uint64
 	stats        RestoreStats
@@ -78,6 +79,12 @@ func (r *restorer) apply(rd *smtape.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
+		if err != nil && rd.AtTapeEnd() && r.nextTape != nil {
+			err = r.changeTape(rd)
+			if err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -89,6 +96,15 @@ func (r *restorer) apply(rd *smtape.Reader) error {
 			return err
 		}
 	}
+}
+
+// changeTape goes on with the image on the next tape.
+func (r *restorer) changeTape(rd *smtape.Reader) error {
+	next, err := r.nextTape()
+	if err != nil {
+		return err
+	}
+	return rd.NextTape(next)
 }
 
 func (r *restorer) record(rec smtape.Record, flags uint16) error {
