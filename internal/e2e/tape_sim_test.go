@@ -19,6 +19,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
+	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/linuxst/sim"
 	"github.com/tapestry-ndmp/tapestry/internal/testutil"
 )
@@ -325,4 +326,41 @@ func TestSimNdmjobBackupAcrossCartridges(t *testing.T) {
 		t.Fatalf("ndmjob -x: %v\n%s", err, out)
 	}
 	sameTrees(t, src, dst)
+}
+
+// Issue 15 acceptance (T6, T10): with tape.reservations scsi, a drive
+// another host has reserved refuses ndmjob's backup with the spec's
+// message and nothing is written; once the other host lets go, the
+// backup runs, the node reserving the drive while it writes and
+// releasing it at close.
+func TestSimReservationConflict(t *testing.T) {
+	n := startSimNode(t, sim.LibraryOptions{Slots: 4})
+	ctx := context.Background()
+	if err := n.d.Tapes().SetReservations(ctx, tape.ReservationsSCSI); err != nil {
+		t.Fatal(err)
+	}
+	populateVolume(t, filepath.Join(n.vols, "vol1"), 256<<10)
+	cart := sim.NewCartridge("OTHER1L5", 64<<20, 4<<20)
+	if err := n.lib.Drives[0].Load(cart); err != nil {
+		t.Fatal(err)
+	}
+	n.lib.Drives[0].ReserveFor("other-host")
+	backup := []string{"-v", "-c", "-D", n.agent, "-B", "dump", "-C", "/vs1/vol1", "-T", n.agent, "-f", simDrive0}
+	out, err := ndmjob(t, nil, backup...)
+	// ndmjob exits 0 here; its log says what happened.
+	if strings.Contains(out, "Operation ended OKAY") || !strings.Contains(out, `TLMe "Tape reservation preempted"`) ||
+		!strings.Contains(out, "failed open tape drive") {
+		t.Fatalf("backup to a drive reserved by another host: %v\n%s", err, out)
+	}
+	if recs := cart.Records(); len(recs) != 0 {
+		t.Fatalf("%d records written to a drive another host reserved", len(recs))
+	}
+	n.lib.Drives[0].ReserveFor("")
+	out, err = ndmjob(t, nil, backup...)
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
+		t.Fatalf("backup once the other host released the drive: %v\n%s", err, out)
+	}
+	if holder, _, _ := n.lib.Drives[0].Reservation(); holder != "" || len(cart.Records()) == 0 {
+		t.Fatalf("after the backup: reserved by %q, %d records", holder, len(cart.Records()))
+	}
 }

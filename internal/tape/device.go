@@ -28,6 +28,21 @@ type OpenOptions struct {
 	// Density is the drive's setting for Compression from its tape
 	// configuration file; drives that cannot set densities ignore it.
 	Density Density
+	// Reservation is the tape.reservations method in force (T6): real
+	// drives send RESERVE(6) at open and RELEASE(6) at close with scsi,
+	// and register ReservationKey and take a persistent reservation with
+	// persistent. The virtual library's drives ignore them (the Registry
+	// keeps their reservations).
+	Reservation    Reservations
+	ReservationKey uint64
+}
+
+// ReservationReleaser is implemented by devices that hold a persistent
+// reservation (T6) after they are closed; the Registry calls it with the
+// node's key (Registry.ReservationKey) when the session that reserved the
+// device ends.
+type ReservationReleaser interface {
+	ReleaseReservation(ctx context.Context, key uint64) error
 }
 
 // SpaceOp is a tape movement of Drive.Space.

@@ -132,7 +132,7 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 		r.mu.Unlock()
 		return nil, err
 	}
-	opts := OpenOptions{Mode: mode, Rewind: dn.Rewind, Compression: dn.Compression}
+	opts := OpenOptions{Mode: mode, Rewind: dn.Rewind, Compression: dn.Compression, Reservation: r.reservations, ReservationKey: r.key}
 	if d.cfg != nil {
 		opts.Density = d.cfg.Density(dn.Compression)
 	}

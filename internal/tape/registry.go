@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strings"
@@ -130,6 +131,7 @@ type Registry struct {
 	node  string
 	store catalog.Store
 	log   *slog.Logger
+	key   uint64 // persistent reservation key of the node
 
 	mu           sync.Mutex
 	qual         *QualTable
@@ -213,7 +215,7 @@ func NewRegistry(store catalog.Store, node string, o Options) (*Registry, error)
 		return nil, errors.New("tape: new registry: nil catalog")
 	}
 	r := &Registry{node: node, store: store, qual: o.Qual, reservations: ReservationsOff, log: o.Logger,
-		handles: map[*handle]bool{}}
+		handles: map[*handle]bool{}, key: reservationKey(node)}
 	if r.qual == nil {
 		r.qual = NewQualTable()
 	}
@@ -225,6 +227,20 @@ func NewRegistry(store catalog.Store, node string, o Options) (*Registry, error)
 
 // Node returns the node name.
 func (r *Registry) Node() string { return r.node }
+
+// ReservationKey returns the node's SCSI persistent reservation key (T6):
+// a hash of the node name, the same after a restart, never 0.
+func (r *Registry) ReservationKey() uint64 { return r.key }
+
+func reservationKey(node string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte("tapestry node " + node))
+	k := h.Sum64()
+	if k == 0 {
+		k = 1
+	}
+	return k
+}
 
 // SetReservations stores the tape.reservations option in the registry's
 // catalog (as the options command does) and applies it.
@@ -807,14 +823,27 @@ func (r *Registry) ReleaseSession(session string) error {
 		}
 	}
 	// Only now, with its devices closed, drop every reservation of the
-	// session (persistent ones survive the closes above).
+	// session (persistent ones survive the closes above); devices that
+	// hold one themselves release it.
+	var rel []ReservationReleaser
 	r.mu.Lock()
 	for _, d := range r.devs {
 		if d.reservedBy == session {
 			d.reservedBy = ""
+			for _, p := range d.paths {
+				if rr, ok := p.drive.(ReservationReleaser); ok {
+					rel = append(rel, rr)
+					break
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
+	for _, rr := range rel {
+		if err := rr.ReleaseReservation(context.Background(), r.key); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

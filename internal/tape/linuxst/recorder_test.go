@@ -252,7 +252,12 @@ func (r *recorder) sgIO(arg unsafe.Pointer) error {
 	if s.dir == SgDxferToDev && s.dxferLen > 0 {
 		dataOut = append([]byte(nil), raw(ptr(offPtr[0]), uintptr(s.dxferLen))...)
 	}
-	status, in, sense, host := r.sg(s.dir, s.cmd, dataOut)
+	var status uint8
+	var in, sense []byte
+	var host uint16
+	if r.sg != nil { // unscripted: GOOD, no data (a drive with nothing to say)
+		status, in, sense, host = r.sg(s.dir, s.cmd, dataOut)
+	}
 	if s.dir == SgDxferFromDev && s.dxferLen > 0 {
 		n := copy(raw(ptr(offPtr[0]), uintptr(s.dxferLen)), in)
 		ne.PutUint32(b[offResid:], uint32(int(s.dxferLen)-n))

@@ -79,11 +79,23 @@ func (d *Drive) Open(ctx context.Context, o tape.OpenOptions) error {
 		return d.fail("open", tape.ErrIllegalArgs, fmt.Errorf("open mode %d", o.Mode))
 	}
 	fd, err := d.sys.Open(d.path, flags|unix.O_NONBLOCK)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EIO):
+		return d.failure("open", openErr(err), err, nil)
+	case errors.Is(err, unix.EROFS):
+		return &tape.Error{Op: "open", Device: d.path, Err: tape.ErrWriteProtect, Msg: tape.MsgWriteFailedNewBroken, Cause: err}
+	case err != nil:
 		return d.fail("open", openErr(err), err)
 	}
 	d.fd = fd
-	if err := d.setup(o); err != nil {
+	err = d.reserve(o)
+	if err == nil {
+		err = d.setup(o)
+	}
+	if err != nil {
+		if o.Reservation == tape.ReservationsSCSI {
+			d.release()
+		}
 		_ = d.sys.Close(fd)
 		d.fd = -1
 		return err
@@ -107,14 +119,16 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 		return d.fail("open", tape.ErrWriteProtect, nil)
 	}
 	if err := d.mtop(MTSETBLK, 0); err != nil {
-		return d.fail("open: variable block mode", tape.ErrIO, err)
+		// st sets the block size with MODE SELECT, which a drive refuses
+		// for a cartridge it cannot use.
+		return d.failure("open: variable block mode", tape.ErrIO, err, func(diagnosis) string { return tape.MsgCouldNotInitializeMedia })
 	}
 	// Let BSR work with read-ahead; needs CAP_SYS_ADMIN, so a refusal only
 	// means BSR may fail later.
 	_ = d.mtop(MTSETDRVBUF, MtStSetBooleans|MtStCanBSR)
 	if o.Density.Density != 0 {
 		if err := d.mtop(MTSETDENSITY, int32(o.Density.Density)); err != nil {
-			return d.fail(fmt.Sprintf("open: density %#02x", o.Density.Density), tape.ErrIO, err)
+			return &tape.Error{Op: fmt.Sprintf("open: density %#02x", o.Density.Density), Device: d.path, Err: tape.ErrIO, Msg: tape.MsgCouldNotInitializeMedia, Cause: err}
 		}
 	}
 	on := int32(0)
@@ -122,7 +136,7 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 		on = 1
 	}
 	if err := d.mtop(MTCOMPRESSION, on); err != nil && (on == 1 || !errors.Is(err, unix.EINVAL)) {
-		return d.fail("open: compression", tape.ErrIO, err)
+		return &tape.Error{Op: "open: compression", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgCouldNotInitializeMedia, Cause: err}
 	}
 	return nil
 }
@@ -154,6 +168,9 @@ func (d *Drive) Close() error {
 	}
 	err := d.sys.Close(d.fd)
 	d.fd = -1
+	if d.opts.Reservation == tape.ReservationsSCSI {
+		d.release()
+	}
 	if err != nil {
 		// st reports a failed final file mark here.
 		return d.fail("close", tape.ErrIO, err)
@@ -193,9 +210,9 @@ func (d *Drive) Read(p []byte) (int, error) {
 	case err != nil:
 		g, gerr := d.mtget()
 		if gerr == nil && uint32(g.Gstat)&GmtEOD != 0 {
-			return 0, d.fail("read", tape.ErrEOM, err)
+			return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrEOM, Msg: tape.MsgAlreadyAtEnd, Cause: err}
 		}
-		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgReadError, Cause: err}
+		return 0, d.failure("read", tape.ErrIO, err, readMessage)
 	}
 	// n == 0: a file mark, or the end of data.
 	g, err := d.mtget()
@@ -203,7 +220,7 @@ func (d *Drive) Read(p []byte) (int, error) {
 		return 0, d.fail("read: MTIOCGET", tape.ErrIO, err)
 	}
 	if uint32(g.Gstat)&GmtEOD != 0 {
-		return 0, d.fail("read", tape.ErrEOM, nil)
+		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrEOM, Msg: tape.MsgAlreadyAtEnd}
 	}
 	if err := d.mtop(MTBSF, 1); err != nil {
 		return 0, d.fail("read: back over file mark", tape.ErrIO, err)
@@ -233,11 +250,20 @@ func (d *Drive) Write(p []byte) (int, error) {
 	}
 	switch {
 	case errors.Is(err, unix.ENOSPC):
-		return n, d.fail("write", tape.ErrEOM, err)
+		e := d.fail("write", tape.ErrEOM, err)
+		if d.atBOT() {
+			e.(*tape.Error).Msg = tape.MsgWriteFailedNewAtEnd
+		}
+		return n, e
 	case errors.Is(err, unix.EROFS), errors.Is(err, unix.EACCES):
-		return n, d.fail("write", tape.ErrWriteProtect, err)
+		msg := tape.MsgWriteFailed
+		if d.atBOT() {
+			msg = tape.MsgWriteFailedNewBroken
+		}
+		return n, &tape.Error{Op: "write", Device: d.path, Err: tape.ErrWriteProtect, Msg: msg, Cause: err}
 	case err != nil:
-		return n, &tape.Error{Op: "write", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgMediaErrorOnWrite, Cause: err}
+		atBOT := d.atBOT()
+		return n, d.failure("write", tape.ErrIO, err, func(g diagnosis) string { return writeMessage(g, atBOT) })
 	case n < len(p):
 		return n, d.fail("write", tape.ErrEOM, fmt.Errorf("short write %d of %d bytes", n, len(p)))
 	}

@@ -186,6 +186,15 @@ func TestWrite(t *testing.T) {
 	r := newRecorder(t)
 	d := openDrive(t, r, tape.OpenOptions{Mode: tape.ReadWriteMode, Rewind: tape.NoRewind})
 	r.writes = []writeResult{{65536, nil}, {0, unix.ENOSPC}, {0, unix.EIO}, {100, nil}, {0, unix.EROFS}}
+	r.gstat = GmtOnline // past BOT: not a new tape
+	// After EIO the drive is asked why: TEST UNIT READY, then TapeAlert
+	// (LOG SENSE page 2Eh) with flag 4 (media) set.
+	r.sg = func(dir int32, cdb, out []byte) (uint8, []byte, []byte, uint16) {
+		if cdb[0] == 0x4D {
+			return 0, []byte{0x2E, 0, 0, 10, 0, 3, 3, 1, 0, 0, 4, 3, 1, 1}, nil, 0
+		}
+		return 0, nil, nil, 0
+	}
 	if n, err := d.Write(make([]byte, 65536)); n != 65536 || err != nil {
 		t.Fatalf("write: %d %v", n, err)
 	}
@@ -211,7 +220,9 @@ func TestWrite(t *testing.T) {
 	if resid, err := d.WriteFilemarks(0); resid != 0 || err != nil {
 		t.Fatalf("weof 0: %d %v", resid, err)
 	}
-	want := "write 65536; write 65536; write 65536; write 200; write 1; MTIOCTOP MTWEOF 2"
+	want := "write 65536; write 65536; MTIOCGET; write 65536; MTIOCGET; open /dev/sg1 O_RDWR|O_NONBLOCK; " +
+		"SG_IO S dir=-1 cdb=00 00 00 00 00 00 len=0; SG_IO S dir=-3 cdb=4d 00 6e 00 00 00 00 01 44 00 len=324; " +
+		"write 200; write 1; MTIOCGET; MTIOCTOP MTWEOF 2"
 	if got := r.take(); got != want {
 		t.Fatalf("calls:\n%s\nwant\n%s", got, want)
 	}

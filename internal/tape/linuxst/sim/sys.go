@@ -246,7 +246,7 @@ func (h *Host) mtget(p *Path, g *linuxst.Mtget) {
 	*g = linuxst.Mtget{Type: 0x72, Resid: int(st.resid), Dsreg: int(st.blksize) | int(d.density)<<24}
 	g.Fileno, g.Blkno = d.position()
 	gstat := uint32(0)
-	if _, ok := d.ready(); ok {
+	if d.cart != nil && d.threaded { // loaded, even if the drive cannot use it
 		gstat |= linuxst.GmtOnline
 		if d.head == 0 {
 			gstat |= linuxst.GmtBOT
