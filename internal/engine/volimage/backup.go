@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -45,13 +46,9 @@ func (e *Engine) Backup(ctx context.Context, job *engine.BackupJob) (engine.Resu
 		_ = job.Events.Snapshot(plan.target.Name, plan.target.CreatedAt)
 	}
 	out := &counter{w: job.Output}
-	buf := bufio.NewWriterSize(out, 1<<20)
 	base, sources, err := e.sources(ctx, plan)
 	if err == nil {
-		_, err = WriteImage(ctx, buf, hdr, base, sources)
-	}
-	if err == nil {
-		err = buf.Flush()
+		err = writeOut(ctx, out, hdr, base, sources)
 	}
 	if err != nil {
 		if job.Events != nil {
@@ -64,6 +61,36 @@ func (e *Engine) Backup(ctx context.Context, job *engine.BackupJob) (engine.Resu
 		_ = job.Events.End(out.n)
 	}
 	return engine.Result{Env: resultEnv(hdr, plan.target.Name)}, nil
+}
+
+// writeOut writes the image through a buffer, or straight to a writer that
+// changes tapes itself (it buffers its records and must see every chunk).
+func writeOut(ctx context.Context, out *counter, hdr *smtape.Header, base *Source, sources []Source) error {
+	if tc, ok := out.w.(smtape.TapeChanger); ok {
+		_, err := WriteImage(ctx, &changingCounter{counter: out, tc: tc}, hdr, base, sources)
+		return err
+	}
+	buf := bufio.NewWriterSize(out, 1<<20)
+	if _, err := WriteImage(ctx, buf, hdr, base, sources); err != nil {
+		return err
+	}
+	return buf.Flush()
+}
+
+// changingCounter counts the bytes to a TapeChanger and passes its tape
+// changes on.
+type changingCounter struct {
+	*counter
+	tc smtape.TapeChanger
+}
+
+// NextTape asks the underlying writer (smtape.TapeChanger).
+func (c *changingCounter) NextTape() (io.Writer, error) {
+	next, err := c.tc.NextTape()
+	if next == nil || err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // plan resolves the volume, picks or makes the snapshot to back up and

@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ func (e *Engine) Recover(ctx context.Context, job *engine.RecoverJob) (engine.Re
 		Prepare:      func(h *smtape.Header) error { return e.prepare(ctx, v, h) },
 		MakeSnapshot: func(name string, at time.Time) error { return e.makeSnapshot(ctx, v, name, at) },
 	}
+	if ts, ok := job.Input.(TapeSource); ok {
+		opts.NextTape = ts.NextTape
+	}
 	hdr, st, stats, err := RestoreImage(ctx, job.Input, v.HostPath, opts)
 	if err == nil {
 		err = saveState(statePath, st)
@@ -63,6 +67,13 @@ func (e *Engine) Recover(ctx context.Context, job *engine.RecoverJob) (engine.Re
 		_ = job.Events.End(stats.Inodes, stats.Bytes)
 	}
 	return engine.Result{Env: resultEnv(hdr, lastSnapshot(hdr))}, nil
+}
+
+// TapeSource is an image input that changes tapes itself: where the data
+// of one tape ends between chunks, the restore asks it for the next.
+type TapeSource interface {
+	io.Reader
+	NextTape() (io.Reader, error)
 }
 
 // checkRecover refuses what an image restore does not do.
