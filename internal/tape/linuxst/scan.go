@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
@@ -22,13 +23,13 @@ type Scanner struct {
 	sysRoot, devRoot string
 
 	mu    sync.Mutex
-	known map[string]bool // PPNs this scanner added
+	known map[string]tape.Attachment // paths this scanner added, by PPN
 }
 
 // NewScanner returns a scanner of sysRoot (normally "/sys") whose device
 // nodes are under devRoot (normally "/dev").
 func NewScanner(reg *tape.Registry, sys Sys, sysRoot, devRoot string) *Scanner {
-	return &Scanner{reg: reg, sys: sys, sysRoot: sysRoot, devRoot: devRoot, known: map[string]bool{}}
+	return &Scanner{reg: reg, sys: sys, sysRoot: sysRoot, devRoot: devRoot, known: map[string]tape.Attachment{}}
 }
 
 // Scan discovers the devices and updates the registry. It returns the
@@ -47,14 +48,15 @@ func (s *Scanner) Scan(ctx context.Context) (added, removed []string, err error)
 	for _, f := range found {
 		ppn := f.Addr.PPN()
 		now[ppn] = true
-		if s.known[ppn] {
+		if _, ok := s.known[ppn]; ok {
 			continue
 		}
-		if _, err := s.reg.Add(ctx, f.Attachment(s.sys)); err != nil {
+		a := f.Attachment(s.sys)
+		if _, err := s.reg.Add(ctx, a); err != nil {
 			errs = append(errs, fmt.Errorf("linuxst: scan: %w", err))
 			continue
 		}
-		s.known[ppn] = true
+		s.known[ppn] = a
 		added = append(added, ppn)
 	}
 	gone := []string{}
@@ -72,5 +74,44 @@ func (s *Scanner) Scan(ctx context.Context) (added, removed []string, err error)
 		delete(s.known, ppn)
 		removed = append(removed, ppn)
 	}
+	if len(added) > 0 {
+		errs = append(errs, s.link(ctx))
+	}
 	return added, removed, errors.Join(errs...)
+}
+
+// link asks every changer for the device identifiers of its drives
+// (READ ELEMENT STATUS with DVCID) and tells each drive found with that
+// serial number which changer and element serve it (Drive.SetChanger), so
+// that unload-reload devices and DMAs agree which drive is which. Call
+// with s.mu held.
+func (s *Scanner) link(ctx context.Context) error {
+	var errs []error
+	for ppn, c := range s.known {
+		if c.Kind != tape.KindChanger || c.Changer == nil {
+			continue
+		}
+		elems, err := ReadElementStatus(ctx, c.Changer, elemDrive)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("linuxst: scan: changer %s: %w", ppn, err))
+			continue
+		}
+		for _, e := range elems {
+			for _, a := range s.known {
+				d, ok := a.Drive.(*Drive)
+				if ok && a.Serial != "" && sameDevice(e.Identifier, a.Serial) {
+					d.SetChanger(c.Changer, e.Addr)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sameDevice tells whether a changer's device identifier names the drive
+// with serial number serial: the identifier is the serial number, or ends
+// with it after a blank (vendor and product first).
+func sameDevice(identifier, serial string) bool {
+	id, sn := strings.ToUpper(strings.TrimSpace(identifier)), strings.ToUpper(serial)
+	return id != "" && (id == sn || strings.HasSuffix(id, " "+sn))
 }

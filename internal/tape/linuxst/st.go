@@ -28,6 +28,9 @@ type Drive struct {
 	opts   tape.OpenOptions
 	ateof  bool // the last read stopped at a file mark (head on its BOT side)
 	broken bool // the last close failed: the next one closes without I/O
+	// changer serves the drive (SetChanger): ur closes load the next
+	// cartridge through it.
+	changer *changerLink
 }
 
 // NewDrive returns the drive behind a no-rewind st node; sg, if not nil,
@@ -144,8 +147,8 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 // Close implements tape.Drive. The st driver itself writes a file mark
 // when a node written to is closed; the no-rewind node does not rewind,
 // so Close rewinds (r devices) or rewinds and unloads (ur devices) first.
-// Loading the next cartridge for ur is the changer's job (a DMA or the
-// server through the library's Changer). If that I/O fails the drive
+// For ur, a drive whose changer is known (SetChanger) then has the
+// changer put the cartridge back and load the next one. If that I/O fails the drive
 // stays open and the next Close closes without I/O.
 func (d *Drive) Close() error {
 	d.mu.Lock()
@@ -174,6 +177,11 @@ func (d *Drive) Close() error {
 	if err != nil {
 		// st reports a failed final file mark here.
 		return d.fail("close", tape.ErrIO, err)
+	}
+	if d.opts.Rewind == tape.UnloadReload && d.changer != nil && !d.broken {
+		if err := d.changer.reload(context.Background()); err != nil {
+			return &tape.Error{Op: "close", Device: d.path, Err: tape.ErrIO, Msg: "Failed to load new tape", Cause: err}
+		}
 	}
 	return nil
 }
