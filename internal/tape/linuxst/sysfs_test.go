@@ -310,6 +310,14 @@ func TestScanner(t *testing.T) {
 	}
 	// A device from another source.
 	r := newRecorder(t)
+	// The changer reports no drive elements (READ ELEMENT STATUS: an
+	// empty report), which the scanner asks for after adding devices.
+	r.sg = func(dir int32, cdb, out []byte) (uint8, []byte, []byte, uint16) {
+		if cdb[0] == 0xB8 {
+			return 0, make([]byte, 8), nil, 0
+		}
+		return 0, nil, nil, 0
+	}
 	if _, err := reg.Add(ctx, tape.Attachment{Kind: tape.KindBridge, Path: "vtl0.9"}); err != nil {
 		t.Fatal(err)
 	}
