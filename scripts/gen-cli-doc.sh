@@ -84,7 +84,7 @@ stand-ins of the same width, so that the page changes only where behaviour does.
 
 ## Starting the daemon
 
-    tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+    tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--log-format text|json] [--version]
 
 The first start creates `DIR` (mode 0700) with the catalog `DIR/catalog.db`, the event log
 directory `DIR/mroot/etc/log/`, the cluster `cluster1`, its node `--node-name` (default `node1`;
@@ -102,7 +102,10 @@ Later starts keep everything (changing `--ndmp-listen` moves `node1_mgmt1`). The
 node's name from `DIR/node-name`; a node is not renamed: a start with a different `--node-name`
 is refused with an error that names the kept one (the name is in the catalog's keys: the node
 record, the LIFs' home node, the volumes' node, tape aliases and virtual libraries). The daemon logs
-with `log/slog` as text on standard error. SIGTERM or SIGINT stop it cleanly: it stops
+with `log/slog` on standard error, as text or, with `--log-format json`, one JSON object a line;
+it logs every NDMP address it listens on (`NDMP listening`) and a line when each backup and
+restore starts and ends (`backup started`, `backup ended`, `restore aborted`, ... with the event
+log's identifier). SIGTERM or SIGINT stop it cleanly: it stops
 accepting requests, waits up to ten seconds for running ones and closes the catalog. Every
 change is committed to the catalog (and synced to disk) before the API answers, so a change a
 client saw acknowledged survives even `kill -9`. A second daemon on the same directory is
@@ -116,6 +119,7 @@ refused because the catalog file is locked.
 {
   "ndmp-listen": "127.0.0.1:10000",
   "log-level": "info",
+  "log-format": "text",
   "max-snapshots-per-volume": 255
 }
 ```
@@ -124,6 +128,7 @@ refused because the catalog file is locked.
 |---|---|
 | `ndmp-listen` | `ADDR:PORT` of the node-management LIF (IPv6 in brackets) |
 | `log-level` | `debug`, `info`, `warn` or `error` |
+| `log-format` | `text` (default) or `json` |
 | `max-snapshots-per-volume` | most Snapshot copies one volume may hold (0 = storage default, at most 1023) |
 
 Unknown keys are an error, so a misspelt key is not silently ignored.

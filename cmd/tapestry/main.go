@@ -21,12 +21,18 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/tapestry-ndmp/tapestry/internal/buildinfo"
 	"github.com/tapestry-ndmp/tapestry/internal/cli"
 )
 
+// version is set at build time with -ldflags "-X main.version=..." (make
+// build stamps git describe); without it buildinfo.Version finds the module
+// version or the VCS revision.
+var version = ""
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: buildinfo.Version(version)}
 	if term.IsTerminal(int(os.Stdin.Fd())) {
 		env.ReadPassword = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--version]
+//	tapestryd --data-dir DIR [--node-name NAME] [--config FILE] [--ndmp-listen ADDR:PORT] [--log-level LEVEL] [--log-format text|json] [--version]
 //
 // The first start names the node (--node-name, default node1) and keeps the
 // name in the data directory (DIR/node-name); a later start takes it from
@@ -22,17 +22,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/tapestry-ndmp/tapestry/internal/buildinfo"
 	"github.com/tapestry-ndmp/tapestry/internal/daemon"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..." (make
+// build stamps git describe); without it buildinfo.Version finds the module
+// version or the VCS revision.
+var version = ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -46,7 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configFile := fs.String("config", "", "configuration file (JSON, see docs/cli.md)")
 	listen := fs.String("ndmp-listen", "", "address of the node-management LIF (default "+daemon.DefaultNDMPListen+")")
 	level := fs.String("log-level", "", "log level: debug, info, warn, error (default info)")
+	format := fs.String("log-format", "", "log format: text or json (default text)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	showMan := fs.Bool("man-page", false, "print this manual page (roff, tapestryd(8)) and exit")
 	var tapes tapeFlags
 	tapes.define(fs)
 	if err := fs.Parse(args); err != nil {
@@ -59,8 +63,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tapestryd: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	version := buildinfo.Version(version)
 	if *showVersion {
 		fmt.Fprintf(stdout, "tapestryd %s\n", version)
+		return 0
+	}
+	if *showMan {
+		fmt.Fprint(stdout, manPage(fs, version))
 		return 0
 	}
 	var cfg daemon.Config
@@ -78,17 +87,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *level != "" {
 		cfg.LogLevel = *level
 	}
+	if *format != "" {
+		cfg.LogFormat = *format
+	}
 	tapeSys, err := tapes.apply(&cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
 		return 2
 	}
-	lvl, err := daemon.ParseLevel(cfg.LogLevel)
+	log, err := daemon.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

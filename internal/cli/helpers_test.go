@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,14 +34,16 @@ type testNode struct {
 	ndmpListen string
 	user       string
 	pass       string
-	stop       context.CancelFunc
-	stopped    chan error
+	// logs holds the daemon's log, as JSON lines.
+	logs    *lockedBuffer
+	stop    context.CancelFunc
+	stopped chan error
 }
 
 func startNode(t *testing.T) *testNode {
 	t.Helper()
 	dir := t.TempDir()
-	n := &testNode{t: t, dir: filepath.Join(dir, "d"), user: "admin", pass: testAdminPassword}
+	n := &testNode{t: t, dir: filepath.Join(dir, "d"), user: "admin", pass: testAdminPassword, logs: &lockedBuffer{}}
 	n.start()
 	t.Cleanup(n.shutdown)
 	return n
@@ -51,6 +55,7 @@ func (n *testNode) start() {
 		DataDir: n.dir, AdminPassword: testAdminPassword, NodeName: testNodeName,
 		Config: daemon.Config{NDMPListen: "127.0.0.1:0"}, // a free port
 		Out:    &bytes.Buffer{},
+		Logger: slog.New(slog.NewJSONHandler(n.logs, nil)),
 	})
 	if err != nil {
 		n.t.Fatalf("open daemon: %v", err)
@@ -78,6 +83,25 @@ func (n *testNode) shutdown() {
 	case <-time.After(testutil.HangGuard):
 		n.t.Error("daemon did not stop")
 	}
+}
+
+// lockedBuffer is a buffer that goroutines may write at the same time.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // result is the outcome of one command line run.

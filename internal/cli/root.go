@@ -34,6 +34,8 @@ type Env struct {
 	// ReadPassword reads a password from the terminal without echo; nil
 	// means there is no terminal to prompt on.
 	ReadPassword func(prompt string) (string, error)
+	// Version is what --version prints (internal/buildinfo).
+	Version string
 }
 
 // app is the state shared by the commands of one run.
@@ -69,7 +71,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 	a := &app{env: env, typed: newSpelling(args)}
 	root := a.newRoot()
 	rest, err := a.takeGlobals(NormalizeArgs(args))
-	if err == nil {
+	switch {
+	case err != nil:
+	case completionRequest(rest):
+		rest = completionWords(root, rest)
+	default:
 		rest, err = a.resolve(root, rest)
 	}
 	if err != nil {
@@ -89,6 +95,28 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return 1
 	}
 	return 0
+}
+
+// completionRequest reports whether args ask for the completions of a
+// partial command line (the shell's completion script runs
+// "tapestry __complete WORDS..."): its words are left as typed.
+func completionRequest(args []string) bool {
+	return len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
+}
+
+// completionWords expands the abbreviated command words of a completion
+// request, all but the word being completed (the last).
+func completionWords(root *cobra.Command, args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	_, words, rest, err := resolveWords(root, args[1:len(args)-1])
+	if err != nil {
+		return args
+	}
+	out := append([]string{args[0]}, words...)
+	out = append(out, rest...)
+	return append(out, args[len(args)-1])
 }
 
 func errorText(err error) string {
@@ -158,6 +186,7 @@ func (a *app) newRoot() *cobra.Command {
 		Long:          "tapestry administers a tapestryd node through its admin API, with ONTAP's cluster shell commands.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       first(a.env.Version, "devel"),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.privilege != admin.PrivAdmin && a.privilege != admin.PrivAdvanced {
 				return fmt.Errorf("%q is not a privilege level; use admin or advanced", a.privilege)
@@ -168,8 +197,9 @@ func (a *app) newRoot() *cobra.Command {
 			return nil
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.CompletionOptions.HiddenDefaultCmd = false
 	root.SetFlagErrorFunc(a.flagError)
+	root.SetVersionTemplate("tapestry {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.socket, "socket", "", "admin socket of tapestryd (env TAPESTRY_SOCKET, default "+DefaultSocket+")")
 	pf.StringVar(&a.user, "user", "", "cluster user name (env TAPESTRY_USER, default admin)")
@@ -189,6 +219,12 @@ func (a *app) newRoot() *cobra.Command {
 	a.addEventLogCommands(root)
 	addLocalDumpCommands(root, a.env)
 	addDMACommands(root, a.env)
+	// cobra adds these when it executes; resolve (shell.go) must see them
+	// before: tapestry completion bash, help, --version.
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	root.InitDefaultHelpFlag()
+	root.InitDefaultVersionFlag()
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -19,6 +20,7 @@ const DefaultNDMPListen = "127.0.0.1:10000"
 //	{
 //	  "ndmp-listen": "127.0.0.1:10000",
 //	  "log-level": "info",
+//	  "log-format": "text",
 //	  "max-snapshots-per-volume": 255
 //	}
 //
@@ -28,6 +30,9 @@ type Config struct {
 	NDMPListen string `json:"ndmp-listen,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log-level,omitempty"`
+	// LogFormat is text (the default) or json: one JSON object a line,
+	// for log collectors (issue 17 item 4).
+	LogFormat string `json:"log-format,omitempty"`
 	// MaxSnapshots is the most snapshot copies one volume may hold; 0
 	// means the storage default.
 	MaxSnapshots int `json:"max-snapshots-per-volume,omitempty"`
@@ -92,6 +97,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if _, err := NewLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
+		return err
+	}
 	if _, _, _, _, err := c.tapeDiscovery(); err != nil {
 		return err
 	}
@@ -115,6 +123,23 @@ func ParseListen(s string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("ndmp-listen %q: zoned addresses are not supported", s)
 	}
 	return ap, nil
+}
+
+// NewLogger returns the daemon's logger writing to w in format (text or
+// json; "" is text) at level (see ParseLevel).
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	lvl, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("log format %q is not text or json", format)
 }
 
 // ParseLevel parses a log level name.

@@ -27,7 +27,7 @@ func (d *Daemon) openEventLog(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(d.opts.DataDir, LogDir)
-	l, err := eventlog.Open(dir, eventlog.Options{Disabled: v == "off"})
+	l, err := eventlog.Open(dir, eventlog.Options{Disabled: v == "off", Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open backup event log %s: %w", dir, err)
 	}

@@ -1,8 +1,10 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +42,10 @@ type Options struct {
 	// SyncAll syncs the file after every line, not only after End, Abort,
 	// Error and the logging events.
 	SyncAll bool
+	// Logger, when set, also gets a line for the Start, End and Abort of
+	// every backup and restore ("backup started", "restore ended", ...),
+	// whether the event log is enabled or not (issue 17 item 4).
+	Logger *slog.Logger
 }
 
 // Log is an open backup event log. Its methods are safe for concurrent use.
@@ -48,6 +54,8 @@ type Log struct {
 	now func() time.Time
 	loc *time.Location
 	all bool
+	// logger is Options.Logger.
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	f       *os.File
@@ -71,7 +79,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if dir == "" {
 		return nil, errors.New("eventlog: open: empty directory name")
 	}
-	l := &Log{dir: dir, now: opts.Now, loc: opts.Location, all: opts.SyncAll, enabled: !opts.Disabled}
+	l := &Log{dir: dir, now: opts.Now, loc: opts.Location, all: opts.SyncAll, enabled: !opts.Disabled, logger: opts.Logger}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -194,11 +202,33 @@ func (l *Log) write(t Type, ident string, ev Event, info string) error {
 	if l.closed {
 		return ErrClosed
 	}
+	l.logOperation(t, ident, ev, info)
 	if !l.enabled {
 		return nil
 	}
 	sync := ev == EventEnd || ev == EventAbort || ev == EventError
 	return l.writeLocked(Entry{Type: t, Identifier: ident, Event: ev, Info: clean(info)}, sync)
+}
+
+// operationWords name the operation of an event type and the ending of
+// the events that start and end one, for the daemon's log.
+var (
+	operationWords = map[Type]string{TypeDump: "backup", TypeRestore: "restore"}
+	eventWords     = map[Event]string{EventStart: "started", EventEnd: "ended", EventAbort: "aborted"}
+)
+
+// logOperation writes the Start, End and Abort of a backup or restore to
+// the daemon's log, if the log has one.
+func (l *Log) logOperation(t Type, ident string, ev Event, info string) {
+	op, word := operationWords[t], eventWords[ev]
+	if l.logger == nil || op == "" || word == "" {
+		return
+	}
+	lvl := slog.LevelInfo
+	if ev == EventAbort {
+		lvl = slog.LevelWarn
+	}
+	l.logger.Log(context.Background(), lvl, op+" "+word, "id", ident, "info", info)
 }
 
 // writeLocked stamps e with the current time, rotates if due and appends

@@ -378,6 +378,7 @@ func (s *Server) open(p spec) (listener, error) {
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
+	s.log.Info("NDMP listening", "addr", ln.Addr().String(), "lif", p.lif.Name, "vserver", p.lif.SVM, "tls", p.tls)
 	return listener{ln: ln, lif: p.lif, tls: p.tls}, nil
 }
 
