@@ -123,7 +123,7 @@ func TestDocExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := "<!-- example:begin -->\n```\n" + string(out) + "```\n<!-- example:end -->"
+	block := "<!-- example:begin -->\n```text\n" + string(out) + "```\n<!-- example:end -->"
 	const docPath = "../../docs/eventlog.md"
 	doc, err := os.ReadFile(docPath)
 	if err != nil {
