@@ -145,7 +145,7 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 	}
 	st, err := catalog.OpenBolt(filepath.Join(dir, CatalogFile))
 	if err != nil {
-		return nil, err
+		return nil, inUseError(dir, filepath.Join(dir, CatalogFile), err)
 	}
 	d = &Daemon{opts: o, log: o.Logger, store: st, anyPort: anyPort}
 	defer func() {
