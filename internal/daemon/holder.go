@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // inUseError explains a catalog that another process holds locked (issue
@@ -17,7 +17,7 @@ import (
 // "timeout"): it names the process that holds the lock when /proc/locks
 // shows it.
 func inUseError(dir, catalogPath string, err error) error {
-	if !errors.Is(err, bolt.ErrTimeout) {
+	if !errors.Is(err, berrors.ErrTimeout) {
 		return err
 	}
 	pid, ok := lockHolder(catalogPath, "/proc/locks")
