@@ -7,7 +7,9 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/tapestry-ndmp/tapestry/internal/testutil/etcdtest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -27,8 +29,9 @@ func openTemp(t *testing.T) (*BoltStore, string) {
 	return s, path
 }
 
-// eachStore runs test against a bbolt store and against the same wrapped
-// in Rerun, which runs every Update function twice (issue 12, item 5).
+// eachStore runs test against a bbolt store, against the same wrapped in
+// Rerun, which runs every Update function twice (issue 12, item 5), and
+// against a store on a real etcd member (issue 16, item 1).
 func eachStore(t *testing.T, test func(t *testing.T, s Store)) {
 	t.Run("bolt", func(t *testing.T) {
 		s, _ := openTemp(t)
@@ -38,7 +41,26 @@ func eachStore(t *testing.T, test func(t *testing.T, s Store)) {
 		s, _ := openTemp(t)
 		test(t, Rerun(s))
 	})
+	t.Run("etcd", func(t *testing.T) {
+		test(t, openEtcd(t, etcdtest.Start(t), "test/"))
+	})
 }
+
+// openEtcd opens an EtcdStore under prefix.
+func openEtcd(t *testing.T, endpoint, prefix string) *EtcdStore {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testutilHangGuard)
+	defer cancel()
+	s, err := OpenEtcd(ctx, EtcdOptions{Endpoints: []string{endpoint}, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testutilHangGuard is testutil.HangGuard (testutil imports this package).
+const testutilHangGuard = 2 * time.Minute
 
 func TestBoltCRUDAndList(t *testing.T) { eachStore(t, testCRUDAndList) }
 
