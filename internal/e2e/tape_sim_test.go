@@ -364,3 +364,34 @@ func TestSimReservationConflict(t *testing.T) {
 		t.Fatalf("after the backup: reserved by %q, %d records", holder, len(cart.Records()))
 	}
 }
+
+// Issue 15 acceptance (T7): the primary path of the simulated HP drive
+// fails in the middle of ndmjob's backup (the 101st record reaches the
+// tape, its reply is lost); the drive goes on over its second path, the
+// backup ends OKAY and the restore is exact.
+func TestSimPathFailureDuringBackup(t *testing.T) {
+	n := startSimNode(t, sim.LibraryOptions{Slots: 4})
+	src, dst := filepath.Join(n.vols, "vol1"), filepath.Join(n.vols, "vol2")
+	populateVolume(t, src, 3<<20)
+	n.lib.Paths[0][0].FailAfterWrites(100, true)
+	robot := []string{"-T", n.agent, "-f", simDrive0, "-R", n.agent, "-r", simChanger, "-m", "@1024"}
+	out, err := ndmjob(t, nil, append([]string{"-v", "-c", "-D", n.agent, "-B", "dump", "-C", "/vs1/vol1"}, robot...)...)
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
+		t.Fatalf("ndmjob -c: %v\n%s", err, out)
+	}
+	devs, err := n.d.Tapes().Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if d.Serial == sim.HPDrive.Serial && d.Stats.WriteErrors != 0 {
+			t.Errorf("the failover counted %d write errors", d.Stats.WriteErrors)
+		}
+	}
+	// The restore runs over the second path (the first is still down).
+	out, err = ndmjob(t, nil, append([]string{"-v", "-x", "-D", n.agent, "-B", "dump", "-C", "/vs1/vol2"}, robot...)...)
+	if err != nil || !strings.Contains(out, "Operation ended OKAY") || !strings.Contains(out, "1 OK, 0 ERROR") {
+		t.Fatalf("ndmjob -x: %v\n%s", err, out)
+	}
+	sameTrees(t, src, dst)
+}

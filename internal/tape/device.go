@@ -210,7 +210,28 @@ var (
 	ErrOffline      = errors.New("tape: device offline")           // NDMP_NO_DEVICE_ERR
 	ErrNotQualified = errors.New("tape: tape drive not qualified") // NDMP_NO_DEVICE_ERR
 	ErrLimit        = errors.New("tape: device limit reached")
+	// ErrPathDown is the cause of an error on a path that no longer
+	// reaches its device (the transport failed, T7), as opposed to an
+	// error the device reported. The Registry moves an open drive with
+	// another path to it (Failover).
+	ErrPathDown = errors.New("tape: the path to the device failed")
 )
+
+// Failover is implemented by drives whose open session can move to
+// another path of the same drive (T7) at a safe point between records:
+// the Registry asks the failed path where the head was before the
+// operation that failed (TrackedPosition), opens the other path with the
+// same options, asks it where the head is now (ReadPosition: the drive
+// answers for itself) and so knows whether the operation was done.
+type Failover interface {
+	// TrackedPosition is the logical position (records and file marks
+	// from BOT) before the last operation, and whether it is known.
+	TrackedPosition() (int64, bool)
+	// ReadPosition asks the drive for its logical position.
+	ReadPosition() (int64, error)
+	// Abandon closes the path without any tape I/O.
+	Abandon() error
+}
 
 // Tape error messages, exactly as ONTAP lists them (T10). Message returns
 // the one an error carries.

@@ -139,8 +139,14 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 	r.mu.Unlock()
 
 	dh := &DriveHandle{dev: dn, opts: opts}
-	dh.h = handle{r: r, d: d, p: p, session: session, name: name, closer: p.drive.Close}
-	err = dh.h.atPath(p.drive.Open(ctx, opts))
+	dh.h = handle{r: r, d: d, p: p, session: session, name: name}
+	// The path may change (failover): close through the current one.
+	dh.h.closer = func() error { return dh.h.p.drive.Close() }
+	err = p.drive.Open(ctx, opts)
+	if errors.Is(err, ErrPathDown) {
+		err = dh.openOtherPath(ctx, err)
+	}
+	err = dh.h.atPath(err)
 	dh.h.end("open", int64(mode), err, func(s *Stats) {
 		if err != nil {
 			s.OtherErrors++
@@ -154,6 +160,91 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 	}
 	r.handles[&dh.h] = true
 	return dh, nil
+}
+
+// failover moves the handle to the other path of its drive after its
+// path failed during op (T7): the failed path is closed without I/O, the
+// other is opened with the same options, and the drive's position read
+// through it is compared with the position before op: equal, op was not
+// done (retry it); one further, op was done. Anything else, or a drive
+// with one path, returns an error wrapping cause. Call with h.mu held.
+func (dh *DriveHandle) failover(op string, cause error) (done bool, err error) {
+	h := &dh.h
+	old, ok := h.p.drive.(Failover)
+	if !ok {
+		return false, cause
+	}
+	before, known := old.TrackedPosition()
+	h.r.mu.Lock()
+	var alt *path
+	for _, p := range h.d.paths {
+		if p != h.p {
+			alt = p
+		}
+	}
+	h.r.mu.Unlock()
+	fo, ok := alt.driveFailover()
+	if alt == nil || !ok || !known {
+		return false, cause
+	}
+	_ = old.Abandon()
+	from := h.p.ppn
+	h.r.mu.Lock()
+	h.p, h.d.openPath = alt, alt
+	h.r.mu.Unlock()
+	if err := alt.drive.Open(context.Background(), dh.opts); err != nil {
+		return false, errors.Join(cause, err)
+	}
+	now, err := fo.ReadPosition()
+	if err != nil {
+		return false, errors.Join(cause, err)
+	}
+	h.r.log.Warn("tape path failed; the drive goes on over its other path", "node", h.r.node, "device", h.name,
+		"session", h.session, "from", from, "to", alt.ppn, "op", op, "position", now, "before", before)
+	switch now {
+	case before:
+		return false, nil
+	case before + 1:
+		return true, nil
+	}
+	msg := MsgWriteFailed
+	if op == "read" {
+		msg = MsgReadError
+	}
+	return false, &Error{Op: op, Device: alt.ppn, Err: ErrIO, Msg: msg,
+		Cause: fmt.Errorf("after the path failed the drive is at %d, it was at %d: %w", now, before, cause)}
+}
+
+// openOtherPath opens the drive through its other path when the open
+// through the first failed because the path is down (T7).
+func (dh *DriveHandle) openOtherPath(ctx context.Context, cause error) error {
+	h := &dh.h
+	h.r.mu.Lock()
+	var alt *path
+	for _, p := range h.d.paths {
+		if p != h.p {
+			alt = p
+		}
+	}
+	if alt != nil {
+		h.r.log.Warn("tape path failed at open; using the other path", "node", h.r.node, "device", h.name,
+			"from", h.p.ppn, "to", alt.ppn, "err", cause.Error())
+		h.p, h.d.openPath = alt, alt
+	}
+	h.r.mu.Unlock()
+	if alt == nil {
+		return cause
+	}
+	return alt.drive.Open(ctx, dh.opts)
+}
+
+// driveFailover returns the path's drive as a Failover.
+func (p *path) driveFailover() (Failover, bool) {
+	if p == nil {
+		return nil, false
+	}
+	f, ok := p.drive.(Failover)
+	return f, ok
 }
 
 // Name returns the device name the drive was opened with.
@@ -174,6 +265,17 @@ func (dh *DriveHandle) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := h.p.drive.Read(p)
+	if errors.Is(err, ErrPathDown) {
+		var done bool
+		if done, err = dh.failover("read", err); err == nil {
+			if done { // the drive read the record; the data was lost
+				_, err = h.p.drive.Space(SpaceBSR, 1)
+			}
+			if err == nil {
+				n, err = h.p.drive.Read(p)
+			}
+		}
+	}
 	err = h.atPath(err)
 	h.end("read", int64(n), err, func(s *Stats) {
 		s.BytesRead += int64(n)
@@ -196,6 +298,16 @@ func (dh *DriveHandle) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := h.p.drive.Write(p)
+	if errors.Is(err, ErrPathDown) {
+		var done bool
+		if done, err = dh.failover("write", err); err == nil {
+			if done {
+				n = len(p)
+			} else {
+				n, err = h.p.drive.Write(p)
+			}
+		}
+	}
 	err = h.atPath(err)
 	h.end("write", int64(n), err, func(s *Stats) {
 		s.BytesWritten += int64(n)

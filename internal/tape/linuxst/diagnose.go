@@ -20,8 +20,8 @@ const (
 
 // ErrPathDown is the cause of an error on a path that no longer reaches
 // its device (the SCSI transport failed), as opposed to an error the
-// device reported.
-var ErrPathDown = errors.New("linuxst: the path to the device failed")
+// device reported (tape.ErrPathDown).
+var ErrPathDown = tape.ErrPathDown
 
 // diagnosis is what the drive says, through its sg node, about an
 // operation that failed with EIO or EBUSY. The st driver consumes the

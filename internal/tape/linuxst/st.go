@@ -31,6 +31,11 @@ type Drive struct {
 	// changer serves the drive (SetChanger): ur closes load the next
 	// cartridge through it.
 	changer *changerLink
+	// pos is the logical position (records and file marks from BOT)
+	// before the next operation, kept by the operations themselves and
+	// re-read after spacing; posKnown is false when it is not known.
+	pos      int64
+	posKnown bool
 }
 
 // NewDrive returns the drive behind a no-rewind st node; sg, if not nil,
@@ -141,8 +146,52 @@ func (d *Drive) setup(o tape.OpenOptions) error {
 	if err := d.mtop(MTCOMPRESSION, on); err != nil && (on == 1 || !errors.Is(err, unix.EINVAL)) {
 		return &tape.Error{Op: "open: compression", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgCouldNotInitializeMedia, Cause: err}
 	}
+	d.syncPos()
 	return nil
 }
+
+// syncPos reads the position from the drive (MTIOCPOS, READ POSITION).
+func (d *Drive) syncPos() {
+	var p Mtpos
+	err := d.sys.Ioctl(d.fd, MTIOCPOS, unsafe.Pointer(&p))
+	d.pos, d.posKnown = int64(p.Blkno), err == nil && p.Blkno >= 0
+}
+
+// TrackedPosition implements tape.Failover.
+func (d *Drive) TrackedPosition() (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pos, d.posKnown
+}
+
+// ReadPosition implements tape.Failover: MTIOCPOS on the open drive.
+func (d *Drive) ReadPosition() (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin("read position"); err != nil {
+		return 0, err
+	}
+	var p Mtpos
+	if err := d.sys.Ioctl(d.fd, MTIOCPOS, unsafe.Pointer(&p)); err != nil {
+		return 0, d.fail("read position", tape.ErrIO, err)
+	}
+	return int64(p.Blkno), nil
+}
+
+// Abandon implements tape.Failover: it closes the node without tape I/O
+// (no rewind, no reservation release), for a path that failed.
+func (d *Drive) Abandon() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fd < 0 {
+		return nil
+	}
+	_ = d.sys.Close(d.fd) // the path is gone: the close may fail
+	d.fd = -1
+	return nil
+}
+
+var _ tape.Failover = (*Drive)(nil)
 
 // Close implements tape.Drive. The st driver itself writes a file mark
 // when a node written to is closed; the no-rewind node does not rewind,
@@ -212,8 +261,10 @@ func (d *Drive) Read(p []byte) (int, error) {
 	n, err := d.sys.Read(d.fd, p)
 	switch {
 	case err == nil && n > 0:
+		d.pos++
 		return n, nil
 	case errors.Is(err, unix.ENOMEM):
+		d.pos++ // st moved past the record
 		return 0, &tape.Error{Op: "read", Device: d.path, Err: tape.ErrIO, Msg: tape.MsgRecordSizeTooSmall, Cause: err}
 	case err != nil:
 		g, gerr := d.mtget()
@@ -273,8 +324,10 @@ func (d *Drive) Write(p []byte) (int, error) {
 		atBOT := d.atBOT()
 		return n, d.failure("write", tape.ErrIO, err, func(g diagnosis) string { return writeMessage(g, atBOT) })
 	case n < len(p):
+		d.pos++
 		return n, d.fail("write", tape.ErrEOM, fmt.Errorf("short write %d of %d bytes", n, len(p)))
 	}
+	d.pos++
 	return n, nil
 }
 
@@ -302,6 +355,7 @@ func (d *Drive) WriteFilemarks(n uint32) (uint32, error) {
 		}
 		return resid, d.fail("write filemarks", tape.ErrIO, err)
 	}
+	d.pos += int64(n)
 	return 0, nil
 }
 
@@ -344,6 +398,7 @@ func (d *Drive) Space(op tape.SpaceOp, count uint32) (uint32, error) {
 	}
 	err := d.mtop(mt, int32(count))
 	d.ateof = false
+	defer d.syncPos()
 	if err == nil {
 		return 0, nil
 	}
@@ -388,8 +443,10 @@ func (d *Drive) rewindOp(op string, mt int16) error {
 	}
 	d.ateof = false
 	if err := d.mtop(mt, 1); err != nil {
+		d.posKnown = false
 		return d.fail(op, tape.ErrIO, err)
 	}
+	d.pos, d.posKnown = 0, true
 	return nil
 }
 

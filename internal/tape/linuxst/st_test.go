@@ -65,7 +65,7 @@ func TestOpen(t *testing.T) {
 	if err := d.Open(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	want := "open /dev/nst0 O_RDWR|O_NONBLOCK; MTIOCGET; MTIOCTOP MTSETBLK 0; MTIOCTOP MTSETDRVBUF 805306624; MTIOCTOP MTSETDENSITY 88; MTIOCTOP MTCOMPRESSION 1"
+	want := "open /dev/nst0 O_RDWR|O_NONBLOCK; MTIOCGET; MTIOCTOP MTSETBLK 0; MTIOCTOP MTSETDRVBUF 805306624; MTIOCTOP MTSETDENSITY 88; MTIOCTOP MTCOMPRESSION 1; MTIOCPOS"
 	if got := r.take(); got != want {
 		t.Fatalf("calls:\n%s\nwant:\n%s", got, want)
 	}
@@ -86,7 +86,7 @@ func TestOpen(t *testing.T) {
 	if err := d.Open(ctx, tape.OpenOptions{Mode: tape.ReadMode}); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.take(); got != "open /dev/nst0 O_RDONLY|O_NONBLOCK; MTIOCGET; MTIOCTOP MTSETBLK 0; MTIOCTOP MTSETDRVBUF 805306624; MTIOCTOP MTCOMPRESSION 0" {
+	if got := r.take(); got != "open /dev/nst0 O_RDONLY|O_NONBLOCK; MTIOCGET; MTIOCTOP MTSETBLK 0; MTIOCTOP MTSETDRVBUF 805306624; MTIOCTOP MTCOMPRESSION 0; MTIOCPOS" {
 		t.Fatalf("read open: %s", got)
 	}
 	d.Close()
@@ -282,7 +282,7 @@ func TestReadFileMarkAndEOD(t *testing.T) {
 	if _, err := d.Read(buf); !errors.Is(err, tape.ErrEOM) {
 		t.Fatalf("read at EOD: %v", err)
 	}
-	if got := r.take(); got != "MTIOCTOP MTFSF 1; read 64; read 64; MTIOCGET" {
+	if got := r.take(); got != "MTIOCTOP MTFSF 1; MTIOCPOS; read 64; read 64; MTIOCGET" {
 		t.Fatalf("calls: %s", got)
 	}
 	_, err := d.Read(buf)
@@ -308,7 +308,7 @@ func TestSpace(t *testing.T) {
 		if resid, err := d.Space(op, 5); resid != 0 || err != nil {
 			t.Fatalf("%v: %d %v", op, resid, err)
 		}
-		if got := r.take(); got != "MTIOCTOP "+name+" 5" {
+		if got := r.take(); got != "MTIOCTOP "+name+" 5; MTIOCPOS" {
 			t.Fatalf("%v: %s", op, got)
 		}
 	}
@@ -317,7 +317,7 @@ func TestSpace(t *testing.T) {
 	if resid, err := d.Space(tape.SpaceFSR, 10); resid != 3 || err != nil {
 		t.Fatalf("fsr into mark: %d %v", resid, err)
 	}
-	if got := r.take(); got != "MTIOCTOP MTFSR 10; MTIOCGET; MTIOCGET; MTIOCTOP MTBSF 1" {
+	if got := r.take(); got != "MTIOCTOP MTFSR 10; MTIOCGET; MTIOCGET; MTIOCTOP MTBSF 1; MTIOCPOS" {
 		t.Fatalf("calls: %s", got)
 	}
 	// ...and a read then sees the mark without I/O.
@@ -329,7 +329,7 @@ func TestSpace(t *testing.T) {
 	if resid, err := d.Space(tape.SpaceBSR, 4); resid != 2 || err != nil {
 		t.Fatalf("bsr into mark: %d %v", resid, err)
 	}
-	if got := r.take(); got != "MTIOCTOP MTBSR 4; MTIOCGET; MTIOCGET; MTIOCTOP MTFSF 1" {
+	if got := r.take(); got != "MTIOCTOP MTBSR 4; MTIOCGET; MTIOCGET; MTIOCTOP MTFSF 1; MTIOCPOS" {
 		t.Fatalf("calls: %s", got)
 	}
 	// BSF at BOT: the rest is the residual, no error.

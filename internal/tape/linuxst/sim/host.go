@@ -138,7 +138,12 @@ type Path struct {
 	changer *Changer
 	failed  bool
 	gone    bool
-	st      stState
+	// failIn counts the writes through the path until it fails
+	// (FailAfterWrites); failWritten tells whether that last write
+	// reaches the tape before the path fails.
+	failIn      int
+	failWritten bool
+	st          stState
 	// Nodes are the device node names of the path (nst0, sg3, ...).
 	Nodes   []string
 	created []string // sysfs and /dev entries to remove on Detach
@@ -156,6 +161,15 @@ func (p *Path) Fail() {
 	p.host.mu.Lock()
 	defer p.host.mu.Unlock()
 	p.failed = true
+}
+
+// FailAfterWrites makes the path fail during the write after the next n
+// writes through its st node: with written, that write reaches the tape
+// before the path fails (the reply is lost), otherwise it does not.
+func (p *Path) FailAfterWrites(n int, written bool) {
+	p.host.mu.Lock()
+	defer p.host.mu.Unlock()
+	p.failIn, p.failWritten = n+1, written
 }
 
 // Restore repairs a failed path.

@@ -4,6 +4,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,5 +64,53 @@ func TestUnloadReloadLoadsNext(t *testing.T) {
 	}
 	if c := l.Changer.Slot(0); c == nil || c.Barcode != "SIM000L5" || len(c.Records()) != 2 {
 		t.Fatalf("slot 0 holds %v, want SIM000L5 with a record and a file mark", c)
+	}
+}
+
+// T7, issue 15 item 6: drive 0 is one drive with two paths; when its
+// primary path fails in the middle of writing, the open drive moves to
+// the other path at that record and the writing goes on, whether the
+// failed write reached the tape (the position read through the new path
+// says so) or not; every record is on the cartridge once, in order.
+func TestPathFailover(t *testing.T) {
+	for _, written := range []bool{false, true} {
+		t.Run(fmt.Sprintf("written=%v", written), func(t *testing.T) {
+			l := newLib(t, LibraryOptions{})
+			reg, _ := scanned(t, l)
+			move(t, l, SlotBase, DriveBase)
+			ctx := context.Background()
+			dh, err := reg.OpenDrive(ctx, "s1", "nrst0l", tape.ReadWriteMode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dh.Path() != "2a.1" {
+				t.Fatalf("opened through %s, want the primary path 2a.1", dh.Path())
+			}
+			l.Paths[0][0].FailAfterWrites(5, written)
+			for i := 0; i < 10; i++ {
+				if _, err := dh.Write([]byte{byte(i)}); err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+			}
+			if dh.Path() != "3a.1" {
+				t.Fatalf("after the failure the drive is used through %s, want 3a.1", dh.Path())
+			}
+			if err := dh.Rewind(); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			for i := 0; i < 10; i++ {
+				n, err := dh.Read(buf)
+				if err != nil || n != 1 || buf[0] != byte(i) {
+					t.Fatalf("record %d: % x %v", i, buf[:n], err)
+				}
+			}
+			if err := dh.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(l.Cartridges[0].Records()); got != 11 {
+				t.Fatalf("%d records and marks on the cartridge, want 10 and a mark", got)
+			}
+		})
 	}
 }

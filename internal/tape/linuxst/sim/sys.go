@@ -186,6 +186,16 @@ func (h *Host) Write(fd int, b []byte) (int, error) {
 		st.eom = 2
 		return -1, unix.ENOSPC
 	}
+	if p.failIn > 0 {
+		p.failIn--
+		if p.failIn == 0 {
+			if p.failWritten {
+				d.write(b)
+			}
+			p.failed = true
+			return -1, unix.EIO
+		}
+	}
 	s, written := d.write(b)
 	if written {
 		st.writing = true
