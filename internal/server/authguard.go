@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -283,6 +285,33 @@ func (ss *session) authFailed(ctx context.Context, user, method string, cause er
 	}
 	_ = s.guard.cfg.Sleep(ctx, delay)
 	return ndmp.ErrNotAuthorized
+}
+
+// authRefused logs an authentication with a method the session does not
+// accept (NONE, or TEXT where only MD5 is allowed) the way a wrong
+// password is logged (issue 17 item 5: such refusals left no line). It is
+// not counted as a failure: no password was tried.
+func (ss *session) authRefused(user string, t ndmp.AuthType) {
+	method := map[ndmp.AuthType]string{ndmp.AuthNone: "none", ndmp.AuthText: AuthPlaintext, ndmp.AuthMD5: AuthChallenge}[t]
+	if method == "" {
+		method = fmt.Sprintf("type %d", t)
+	}
+	ss.log.Warn("NDMP authentication failed", "user", user, "address", ss.clientAddr().String(), "method", method,
+		"err", "authentication method "+method+" is not allowed (allowed: "+ss.allowedText()+")")
+}
+
+// allowedText lists the methods the session accepts, for the log.
+func (ss *session) allowedText() string {
+	var m []string
+	for _, a := range []string{AuthPlaintext, AuthChallenge} {
+		if ss.allows(a) {
+			m = append(m, a)
+		}
+	}
+	if len(m) == 0 {
+		return "none"
+	}
+	return strings.Join(m, ", ")
 }
 
 // lockedOut refuses an authentication from a locked-out address or user

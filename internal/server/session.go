@@ -538,6 +538,7 @@ func (ss *session) authTypes() []ndmp.AuthType {
 func (ss *session) clientAuth(ctx context.Context, req *ndmp.ConnectClientAuthRequest) (ndmp.Body, ndmp.Error) {
 	user, method := authIdentity(req.AuthData)
 	if method == "" || !ss.allows(method) {
+		ss.authRefused(user, req.AuthData.AuthType)
 		return nil, ndmp.ErrIllegalArgs
 	}
 	if lo, ok := ss.srv.guard.locked(user, ss.clientAddr()); ok {
