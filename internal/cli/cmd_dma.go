@@ -268,9 +268,22 @@ func runDMA(ctx context.Context, env Env, f *dmaFlags, backup bool) error {
 			f.path, f.level, f.device, res.TapeFile, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
 			res.DumpDate, res.FileHistory, three)
 	} else {
-		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %d bytes (%s) in %s, %d names reported, %d failed%s\n",
+		fmt.Fprintf(out, "Restore of %s tape file %d into %s: %d bytes (%s) in %s, %s, %d failed%s\n",
 			f.device, res.TapeFile, f.path, res.Bytes, ndmpcopy.FormatBytes(res.Bytes), ndmpcopy.FormatDuration(res.Elapsed.Round(time.Second)),
-			res.Files, res.Failed, three)
+			restoredText(res), res.Failed, three)
 	}
 	return nil
+}
+
+// restoredText says how many files a restore restored (issue 17 item 5:
+// the summary counted the names asked for), or, from a server that does
+// not say, how many names it reported.
+func restoredText(res *dma.Result) string {
+	if res.Restored < 0 {
+		return fmt.Sprintf("%d names reported", res.Files)
+	}
+	if res.Restored == 1 {
+		return "1 file restored"
+	}
+	return fmt.Sprintf("%d files restored", res.Restored)
 }

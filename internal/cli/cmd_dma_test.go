@@ -34,6 +34,11 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "sub", "f.txt"), []byte(body), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	// Issue 17 item 5: the summary counts the files restored (2), not
+	// the names asked for (1, the whole image).
+	if err := os.WriteFile(filepath.Join(src, "sub", "g.txt"), []byte("second file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"skip.log", "x.tmp"} {
 		if err := os.WriteFile(filepath.Join(src, name), []byte("excluded\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -53,7 +58,7 @@ func TestDMABackupRestoreVerbs(t *testing.T) {
 		t.Fatalf("backup summary %q", out)
 	}
 	out = n.ok(append([]string{"ndmp", "restore", "-tape-file", "0", "-path", "/vs1/vol2"}, common...)...)
-	if !regexp.MustCompile(`^Restore of nrst0l tape file 0 into /vs1/vol2: [1-9]\d* bytes \([0-9.]+ KiB\) in 0:00:0\d, \d+ names reported, 0 failed\n$`).MatchString(out) {
+	if !regexp.MustCompile(`^Restore of nrst0l tape file 0 into /vs1/vol2: [1-9]\d* bytes \([0-9.]+ KiB\) in 0:00:0\d, 2 files restored, 0 failed\n$`).MatchString(out) {
 		t.Fatalf("restore summary %q", out)
 	}
 	got, err := os.ReadFile(filepath.Join(dst, "sub", "f.txt"))

@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,9 +173,13 @@ type Result struct {
 	// FileHistory is the number of file history entries received (files,
 	// directory entries and nodes).
 	FileHistory int
-	// Files is the number of LOG_FILE reports of a restore, and Failed how
-	// many of them reported a failure.
+	// Files is the number of LOG_FILE reports of a restore (one for each
+	// name asked for, or one for the whole image), and Failed how many of
+	// them reported a failure.
 	Files, Failed int
+	// Restored is the number of files a restore restored, as the server
+	// reported it ("N files restored"); -1 when it did not say.
+	Restored int64
 	// Elapsed is the time from the start of the data operation to the end.
 	Elapsed time.Duration
 	// MediaChanges is the number of cartridge changes during the job.
@@ -206,6 +211,7 @@ type session struct {
 	fh        int
 	files     int
 	failed    int
+	restored  int64
 	start     time.Time
 	lastData  ndmp.DataState
 	lastMove  ndmp.MoverState
@@ -227,6 +233,10 @@ func (s *session) report(p Progress) {
 	s.job.Progress(p)
 }
 
+// restoredFiles matches the server's count of restored files (Tapestry's
+// server posts it as LOG_MESSAGE "N files restored").
+var restoredFiles = regexp.MustCompile(`^(\d+) files restored$`)
+
 // post handles the server's posts other than the halts and pauses, which
 // the clients deliver on their channels.
 func (s *session) post(ctx context.Context, m *ndmp.Message) {
@@ -244,6 +254,12 @@ func (s *session) post(ctx context.Context, m *ndmp.Message) {
 		entry := strings.TrimRight(p.Entry, "\n")
 		if p.LogType == ndmp.LogError {
 			s.setErr(entry)
+		}
+		if m := restoredFiles.FindStringSubmatch(entry); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			s.mu.Lock()
+			s.restored = n
+			s.mu.Unlock()
 		}
 		s.report(Progress{Message: entry, Type: p.LogType})
 	case *ndmp.LogFilePost:
@@ -296,6 +312,7 @@ func dial(ctx context.Context, job *Job) (*session, error) {
 		job:      job,
 		lastData: ndmp.DataStateIdle,
 		lastMove: ndmp.MoverStateIdle,
+		restored: -1,
 	}
 	c, err := login(ctx, Agent{Addr: job.Addr, User: job.User, Password: job.Password, AuthType: job.AuthType}, s.post)
 	if err != nil {
@@ -576,7 +593,7 @@ func run(ctx context.Context, job *Job, backup bool) (res *Result, err error) {
 	s.cleanup(ctx)
 	s.waitPosts(ctx)
 	s.mu.Lock()
-	res.FileHistory, res.Files, res.Failed = s.fh, s.files, s.failed
+	res.FileHistory, res.Files, res.Failed, res.Restored = s.fh, s.files, s.failed, s.restored
 	res.MediaChanges, res.Reads, res.ReadBytes = s.changes, s.reads, s.readBytes
 	s.mu.Unlock()
 	if waitErr != nil {

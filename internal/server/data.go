@@ -601,10 +601,19 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		if err == nil && res.Errors > 0 {
 			d.ss.logMessage(ndmp.LogWarning, fmt.Sprintf("%d names could not be restored", res.Errors))
 		}
+		if err == nil && !listOnly {
+			// Issue 17 item 5: the DMA's summary counts files, not names.
+			d.ss.logMessage(ndmp.LogNormal, fmt.Sprintf(RestoredFilesFormat, res.Files))
+		}
 		d.finish(nil, err, "restore")
 	}()
 	return ndmp.NoErr
 }
+
+// RestoredFilesFormat is the LOG_MESSAGE a successful restore posts before
+// it halts: how many files (inodes: files, directories, links, ...) it
+// restored. Tapestry's DMAs read it for their summaries.
+const RestoredFilesFormat = "%d files restored"
 
 // logFiles reports a recovery to the DMA with LOG_FILE posts (draft 4.2.2):
 // one for each name of the name list (or for "/", the whole image, when the
