@@ -115,6 +115,8 @@ func (e *fsEnv) snap(t *testing.T, name string, at time.Time) Source {
 
 func btrfsEnv(t *testing.T) *fsEnv { return newFSEnv(t, "btrfs") }
 
+func btrfsProvider() snapshot.Provider { return snapshot.Btrfs{} }
+
 // newFSEnv makes a source and a destination file system of a type: btrfs
 // (btrfs snapshots) or XFS (reflink snapshots, whose inode numbers differ
 // from the volume's).
