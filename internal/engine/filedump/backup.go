@@ -303,52 +303,10 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	if src.snapName != "" {
 		logf(func(l DumpEvents) error { return l.Snapshot(src.snapName, src.snapTime) })
 	}
-
-	// Base of an incremental (D5).
-	datesKey := DatesKey(src.backupKey, opt.dmpName)
-	var base time.Time
-	level := opt.level
-	var typeGen uint64
-	if src.volume != nil {
-		typeGen = src.volume.TypeGeneration
+	b := &backupRun{ctx: ctx, req: &req, opt: opt, src: src, cw: &cw, date: date, logf: logf}
+	if err := b.findBase(); err != nil {
+		return res, err
 	}
-	switch {
-	case opt.baseDateSet:
-		if opt.baseTokenStr != "0" {
-			var bl int
-			bl, base, err = ParseDumpDateToken(opt.baseTokenStr)
-			if err != nil {
-				return res, err
-			}
-			level = bl + 1
-			if level > 31 {
-				return res, errors.New("BASE_DATE: the increment chain is already at level 31")
-			}
-		} else {
-			level = 0
-		}
-	case level > 0:
-		if req.Catalog == nil {
-			return res, fmt.Errorf("level %d backup of %s: no catalog of earlier backups; make a level 0 backup first", level, src.backupKey)
-		}
-		recs, err := loadDates(ctx, req.Catalog, datesKey)
-		if err != nil {
-			return res, err
-		}
-		b, ok := FindBase(recs, level)
-		if !ok {
-			return res, fmt.Errorf("level %d backup of %s: no earlier backup at a lower level; make a level 0 backup first", level, src.backupKey)
-		}
-		if b.TypeGeneration != typeGen {
-			return res, fmt.Errorf("level %d backup of %s: the volume changed between read-only and read/write since the level %d backup; a baseline (level 0) backup is required (D15)", level, src.backupKey, b.Level)
-		}
-		base = b.Date
-		logf(func(l DumpEvents) error { return l.BaseDump(b.Level, b.Date) })
-	}
-	if opt.nonQuotaTree && (level != 0 || !src.wholeVol || opt.multi != nil) {
-		return res, errors.New("NON_QUOTA_TREE works only on a level 0 backup of a whole volume without MULTI_SUBTREE_NAMES")
-	}
-
 	maps := req.InodeMaps
 	if maps == nil || req.Catalog == nil {
 		// Without a catalog nothing is kept: the map is the backup's own
@@ -363,197 +321,20 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 	if req.hooks != nil && req.hooks.mapLoaded != nil {
 		req.hooks.mapLoaded()
 	}
-	progress := func(p Progress) {
-		if req.Progress != nil {
-			p.Bytes = cw.n
-			req.Progress(p)
-		}
-	}
-	phase := func(p Phase) {
-		logf(func(l DumpEvents) error { return l.PhaseChange(p.String()) })
-		progress(Progress{Phase: p})
-	}
-
-	// Phases I and II: walk the tree.
-	if src.rel != "" || opt.multi != nil {
-		phase(PhaseTraverse)
-	}
-	phase(PhaseIdentify)
-	w := &walker{ctx: ctx, src: src, opt: opt, im: im, base: base, level: level,
-		quick: req.Catalog == nil && level == 0 && base.IsZero() && src.ident == nil}
-	if err := w.walk(); err != nil {
+	if err := b.walk(im); err != nil {
 		return res, err
 	}
-
-	// Phases III-V: write the image. A single-volume image is written by a
-	// goroutine of its own while the next chunk is read and encoded.
-	var aw *asyncWriter
-	if req.NextVolume == nil {
-		aw = newAsyncWriter(req.Output)
-		defer aw.Abort()
-		cw.w = aw
-	}
-	offsetMap, err := offsetMapOn(ctx, req.Catalog)
-	if err != nil {
+	defer b.abortOutput()
+	if err := b.openImage(ntrec); err != nil {
 		return res, err
 	}
-	dw, err := dump.NewWriter(&cw, dump.Options{
-		Date: date, BaseDate: base, Level: level, Label: "none",
-		Filesys: src.backupKey, Device: src.backupKey, Host: req.Host, NTREC: ntrec,
-		OffsetMap: offsetMap && !req.DisableOffsetMap, VolumeSize: req.VolumeSize,
-		NextVolume: nextVolume(req.NextVolume, &cw),
-	})
-	if err != nil {
-		return res, fmt.Errorf("dump backup: %w", err)
-	}
-	used := dump.NewBitmap(w.maxIno)
-	dumped := dump.NewBitmap(w.maxIno)
-	for _, n := range w.dirs {
-		used.Set(n.ino)
-		dumped.Set(n.ino)
-	}
-	for _, n := range w.files {
-		used.Set(n.ino)
-		if n.dump {
-			dumped.Set(n.ino)
-		}
-	}
-	if err := dw.WriteMaps(used, dumped); err != nil {
-		return res, fmt.Errorf("dump backup: %w", err)
-	}
-	total := int64(len(w.dirs))
-	for _, n := range w.files {
-		if n.dump {
-			total++
-		}
-	}
-	var files int64
-	phase(PhaseDirs)
-	for _, n := range w.dirs {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		xs, streams, err := w.attrs(n)
-		if err != nil {
-			return res, err
-		}
-		pos, err := dw.WriteDir(n.inode(), xs, n.entries)
-		if err != nil {
-			return res, fmt.Errorf("dump backup: write directory %q: %w", n.path, err)
-		}
-		if n.qtree != nil {
-			if err := dw.WriteQtree(n.qtree); err != nil {
-				return res, fmt.Errorf("dump backup: %w", err)
-			}
-		}
-		if err := w.writeExtras(dw, n, xs, streams); err != nil {
-			return res, err
-		}
-		if req.History != nil && opt.hist {
-			for _, e := range n.entries {
-				if e.Name == "." || e.Name == ".." {
-					continue
-				}
-				if err := req.History.AddDir(DirHistory{Name: e.Name, Ino: e.Ino, Parent: n.ino}); err != nil {
-					return res, fmt.Errorf("file history: %w", err)
-				}
-			}
-			if err := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); err != nil {
-				return res, fmt.Errorf("file history: %w", err)
-			}
-		}
-		files++
-		n.entries = nil
-		if files%1000 == 0 {
-			progress(Progress{Phase: PhaseDirs, Files: files, Total: total})
-		}
-	}
-	phase(PhaseFiles)
-	pf := w.startPrefetch(ctx)
-	defer pf.stop()
-	for {
-		b, err := pf.next()
-		if err != nil {
-			return res, err
-		}
-		if b == nil {
-			break
-		}
-		for i := range b.items {
-			if err := ctx.Err(); err != nil {
-				pf.recycle(b)
-				return res, err
-			}
-			it := &b.items[i]
-			if err := it.err; err != nil {
-				pf.recycle(b) // clears it
-				return res, err
-			}
-			n := it.n
-			if n.vanished {
-				logf(func(l DumpEvents) error { return l.Error("file removed during the backup: " + n.path) })
-			}
-			pos, err := w.writeFetched(dw, it)
-			if it.f >= 0 {
-				it.f.Close()
-				it.f = -1
-			}
-			if err == nil && req.History != nil && opt.hist {
-				if herr := req.History.AddNode(NodeHistory{Inode: *n.inode(), FHInfo: pos.Offset}); herr != nil {
-					err = fmt.Errorf("file history: %w", herr)
-				}
-			}
-			if err != nil {
-				pf.recycle(b)
-				return res, err
-			}
-			files++
-			if files%1000 == 0 {
-				progress(Progress{Phase: PhaseFiles, Files: files, Total: total})
-			}
-		}
-		pf.recycle(b)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := b.writeDirs(); err != nil {
 		return res, err
 	}
-	phase(PhaseACLs)
-	aclStart := dw.Records() * dump.RecordSize
-	if err := dw.BeginACLSection(); err != nil {
-		return res, fmt.Errorf("dump backup: %w", err)
-	}
-	if err := w.writeACLs(dw); err != nil {
+	if err := b.writeFiles(); err != nil {
 		return res, err
 	}
-	if err := dw.Close(); err != nil {
-		return res, fmt.Errorf("dump backup: %w", err)
-	}
-	if aw != nil {
-		// Everything is written before the dump counts as done.
-		if err := aw.Close(); err != nil {
-			return res, fmt.Errorf("dump backup: dump: writing volume 1: %w", err)
-		}
-	}
-	if err := saveInodeMap(ctx, req.Catalog, src.volKey, im); err != nil {
-		return res, err
-	}
-	if opt.update && req.Catalog != nil && !opt.baseDateSet {
-		if err := recordDump(ctx, req.Catalog, datesKey, DumpRecord{Level: level, Date: date, TypeGeneration: typeGen}); err != nil {
-			return res, fmt.Errorf("record dump date: %w", err)
-		}
-	}
-	progress(Progress{Phase: PhaseACLs, Files: files, Total: total})
-	res = BackupResult{Level: level, Date: date, BaseDate: base, Snapshot: src.snapName, Bytes: cw.n, Files: files,
-		Env: Env{
-			"ACL_START":          strconv.FormatInt(aclStart, 10),
-			"NDMP_VERSION":       "4",
-			"PATHNAME_SEPARATOR": "/",
-			"TYPE":               "dump",
-			"LEVEL":              strconv.Itoa(level),
-		}}
-	res.Env["DUMP_DATE"] = DumpDateToken(level, date)
-	logf(func(l DumpEvents) error { return l.End(cw.n) })
-	return res, nil
+	return b.finish(im)
 }
 
 type backupOpts struct {
