@@ -112,6 +112,8 @@ type Server struct {
 	log *slog.Logger
 
 	nextID atomic.Uint64
+	// recoverIDs numbers the SNAP_RECOVER operations of class 0x2050.
+	recoverIDs atomic.Uint64
 
 	mu       sync.Mutex
 	sessions map[uint64]*session

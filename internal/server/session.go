@@ -365,6 +365,9 @@ func (ss *session) debug() bool {
 // serve dispatches m; it returns a reply body, or nil and the error to
 // report in the body.
 func (ss *session) serve(ctx context.Context, m *ndmp.Message) (ndmp.Body, ndmp.Error) {
+	if snapRequest(m.Body) {
+		return ss.serveSnap(ctx, m.Body)
+	}
 	switch req := m.Body.(type) {
 	case *ndmp.ConnectOpenRequest:
 		return ss.connectOpen(req)
