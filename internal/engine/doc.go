@@ -15,6 +15,15 @@
 // that the file-level dump engine and the SMTape image engine run their
 // jobs the same way:
 //
+//   - Resolve: a backup path /svm/volume[/path] (N15) resolved onto the
+//     host, with the volume's state and type checked for what the job does
+//     (Access), refused with the specification's messages (D14).
+//   - Lease: a job's hold on a snapshot copy, made by a name rule
+//     (SnapshotNamer: snapshot_for_backup.<n>, D1) and locked for an owner
+//     (Acquire), or an existing one locked (Hold); released at the end of
+//     the job (unlocked, and deleted when the lease made it) or kept for a
+//     restart (Keep, then Resume; D12). A lease of a daemon that dies is
+//     recovered by the next start (storage.Service.ReleaseStaleLocks).
 //   - Limits: the session limits by system memory of the NDMP server (N12),
 //     the dump engine (D13) and SMTape (S8) in one table
 //     (LimitsForMemory), and the Limiter that bounds the jobs of one kind

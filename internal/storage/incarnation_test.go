@@ -75,3 +75,37 @@ func TestReleaseStaleLocks(t *testing.T) {
 		t.Fatalf("second release %+v %v", r, err)
 	}
 }
+
+// Issue 12 item 3 (D12): PersistLock turns a lock of the running daemon
+// into a persistent one, which the next start keeps; it refuses an owner
+// that holds no lock.
+func TestPersistLock(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.svm("vs1")
+	e.volume("vs1", "vol1")
+	if _, err := e.svc.StartIncarnation(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.CreateSnapshotWith(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", SnapshotOptions{Owner: "restartable:1"})
+	if err != nil || p.LockIncarnations["restartable:1"] == "" {
+		t.Fatalf("create: %+v %v", p, err)
+	}
+	e.unchanged("persist by a non-owner", ErrNotFound, "is not locked by", func() error {
+		_, err := e.svc.PersistLock(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", "other")
+		return err
+	})
+	if p, err = e.svc.PersistLock(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", "restartable:1"); err != nil || p.LockIncarnations != nil {
+		t.Fatalf("persist: %+v %v", p, err)
+	}
+	e.reopen()
+	if _, err := e.svc.StartIncarnation(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.svc.ReleaseStaleLocks(e.ctx, nil)
+	if err != nil || len(r.Unlocked)+len(r.Deleted) != 0 {
+		t.Fatalf("release after the restart: %+v %v", r, err)
+	}
+	if p, err := e.svc.GetSnapshot(e.ctx, "vs1", "vol1", "snapshot_for_backup.0"); err != nil || !slices.Equal(p.Owners, []string{"restartable:1"}) {
+		t.Fatalf("after the restart: %+v %v", p, err)
+	}
+}

@@ -300,6 +300,23 @@ func (s *Service) UnlockSnapshot(ctx context.Context, svm, vol, name, owner stri
 	})
 }
 
+// PersistLock makes owner's lock on the snapshot persistent: it no longer
+// belongs to the running daemon, so the next start keeps it
+// (ReleaseStaleLocks) and the snapshot stays for a restartable backup
+// (D12). An owner that holds no lock is an ErrNotFound error.
+func (s *Service) PersistLock(ctx context.Context, svm, vol, name, owner string) (Snapshot, error) {
+	return s.updateSnapshot(ctx, svm, vol, name, func(p *Snapshot) error {
+		if !slices.Contains(p.Owners, owner) {
+			return errf(ErrNotFound, "Snapshot copy %q of volume %q in Vserver %q is not locked by %q", name, vol, svm, owner)
+		}
+		delete(p.LockIncarnations, owner)
+		if len(p.LockIncarnations) == 0 {
+			p.LockIncarnations = nil
+		}
+		return nil
+	})
+}
+
 func (s *Service) updateSnapshot(ctx context.Context, svm, vol, name string, fn func(*Snapshot) error) (Snapshot, error) {
 	var p Snapshot
 	err := s.store.Update(ctx, func(tx catalog.Tx) error {

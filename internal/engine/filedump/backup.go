@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -68,14 +67,9 @@ type FileHistory interface {
 // BackupEvents); *eventlog.DumpLog implements it.
 type DumpEvents = engine.BackupEvents
 
-// SnapshotNamer hands out the numbers n of snapshot_for_backup.<n>: from 0,
-// one more for every backup of the process (D1). Share one per node.
-type SnapshotNamer struct{ n atomic.Int64 }
-
-// Next returns the next snapshot name.
-func (s *SnapshotNamer) Next() string {
-	return "snapshot_for_backup." + strconv.FormatInt(s.n.Add(1)-1, 10)
-}
+// SnapshotNamer hands out the names snapshot_for_backup.<n> (D1); it is the
+// engines' namer.
+type SnapshotNamer = engine.SnapshotNamer
 
 // BackupRequest describes one backup.
 type BackupRequest struct {
@@ -471,24 +465,12 @@ func openSource(ctx context.Context, req *BackupRequest, opt *backupOpts) (*sour
 
 func openStorageSource(ctx context.Context, req *BackupRequest, src *source) error {
 	s := req.Storage
-	loc, err := s.Resolve(ctx, req.Path)
+	loc, err := engine.Resolve(ctx, s, req.Path, engine.ReadFiles)
 	if err != nil {
-		if gone := volumeDirGone(ctx, s, req.Path); gone != nil {
-			return gone
-		}
-		return fmt.Errorf("dump backup: %w", err)
+		return withOp("dump backup", err)
 	}
 	vol := loc.Volume
 	src.volume = &vol
-	switch vol.State {
-	case storage.StateOnline:
-	case storage.StateRestricted:
-		// Restricted is the state of a mirror destination while it is
-		// initialised, broken or resynchronised: dumps wait for the end.
-		return &Error{Msg: MsgDumpsDisabled, Err: fmt.Errorf("volume %s is restricted", vol.Name)}
-	default:
-		return &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s is %s", vol.Name, vol.State)}
-	}
 	nfs, err := s.GetNFS(ctx, vol.SVM)
 	if err != nil {
 		return fmt.Errorf("dump backup: %w", err)
@@ -500,21 +482,19 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 	owner := "dump:" + req.Path
 	if loc.Snapshot != nil {
 		// Back up the named snapshot: lock it while in use, create none.
-		name := loc.Snapshot.Name
-		if _, err := s.LockSnapshot(ctx, vol.SVM, vol.Name, name, owner); err != nil {
+		lease, err := engine.Hold(ctx, s, *loc.Snapshot, owner)
+		if err != nil {
 			return &Error{Msg: MsgSnapshotLock, Err: err}
 		}
-		src.cleanup = func() {
-			_, _ = s.UnlockSnapshot(context.WithoutCancel(ctx), vol.SVM, vol.Name, name, owner)
-		}
+		src.cleanup = func() { _ = lease.Release(ctx) }
 		src.root = loc.Snapshot.HostPath
-		src.snapName = name
+		src.snapName = loc.Snapshot.Name
 		src.snapTime = loc.Snapshot.CreatedAt
 		src.backupKey = "/" + vol.SVM + "/" + vol.Name
 		if loc.RelPath != "" {
 			src.backupKey += "/" + loc.RelPath
 		}
-		ident, err := s.SnapshotIdentity(ctx, vol.SVM, vol.Name, name)
+		ident, err := s.SnapshotIdentity(ctx, vol.SVM, vol.Name, src.snapName)
 		if err != nil {
 			src.cleanup()
 			return &Error{Msg: MsgSnapshotLock, Err: err}
@@ -526,28 +506,17 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 		if namer == nil {
 			namer = &SnapshotNamer{}
 		}
-		var snap storage.Snapshot
-		var name string
-		for i := 0; ; i++ {
-			name = namer.Next()
-			snap, err = s.CreateSnapshotWith(ctx, vol.SVM, vol.Name, name, storage.SnapshotOptions{ReadOnlyOK: true, Owner: owner})
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, storage.ErrExists) || i > 1000 {
-				return &Error{Msg: MsgSnapshotLock, Err: err}
-			}
+		lease, err := engine.Acquire(ctx, s, vol, namer, owner)
+		if err != nil {
+			return &Error{Msg: MsgSnapshotLock, Err: err}
 		}
-		src.cleanup = func() {
-			c := context.WithoutCancel(ctx)
-			_, _ = s.UnlockSnapshot(c, vol.SVM, vol.Name, name, owner)
-			_ = s.DeleteSnapshot(c, vol.SVM, vol.Name, name)
-		}
+		src.cleanup = func() { _ = lease.Release(ctx) }
+		snap := lease.Snapshot()
 		src.root = snap.HostPath
-		src.snapName = name
+		src.snapName = snap.Name
 		src.snapTime = snap.CreatedAt
 		src.backupKey = strings.TrimSuffix(req.Path, "/")
-		ident, err := s.SnapshotIdentity(ctx, vol.SVM, vol.Name, name)
+		ident, err := s.SnapshotIdentity(ctx, vol.SVM, vol.Name, snap.Name)
 		if err != nil {
 			src.cleanup()
 			return fmt.Errorf("dump backup: %w", err)
@@ -570,28 +539,6 @@ func openStorageSource(ctx context.Context, req *BackupRequest, src *source) err
 		}
 	}
 	return nil
-}
-
-// volumeDirGone returns the D14 transitional-state error when the backup
-// path names a registered volume whose directory is not on the host (its
-// file system is not mounted), else nil.
-func volumeDirGone(ctx context.Context, s *storage.Service, backupPath string) error {
-	svm, name, _, err := storage.SplitBackupPath(backupPath)
-	if err != nil {
-		return nil
-	}
-	vol, err := s.GetVolume(ctx, svm, name)
-	if err != nil {
-		return nil
-	}
-	st, err := os.Stat(vol.HostPath)
-	if err == nil && st.IsDir() {
-		return nil
-	}
-	if err == nil {
-		err = errors.New("not a directory")
-	}
-	return &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s: %w", vol.Name, err)}
 }
 
 // walker collects the inodes of a backup (phases I and II).

@@ -47,14 +47,14 @@ func (e Env) Int(name string, def, lo, hi int) (int, error) {
 const (
 	MsgRecordTooSmall   = "Tape record size is too small. Try a larger size."
 	MsgRecordRange      = "Tape record size must be in the range between 4KB and 256KB"
-	MsgReadOnlyVolume   = "Destination volume is read-only"
+	MsgReadOnlyVolume   = engine.MsgReadOnlyVolume
 	MsgReadOnlyQtree    = "Destination qtree is read-only"
-	MsgDumpsDisabled    = "Dumps temporarily disabled on volume, try again"
+	MsgDumpsDisabled    = engine.MsgDumpsDisabled
 	MsgSecurityLabels   = "Error: Aborting: dump encountered NFS security labels in the file system"
 	MsgNoFilesCreated   = "No files were created"
 	MsgSnapshotLock     = "Unable to lock a snapshot needed by dump"
 	MsgNoBitmaps        = "Unable to locate bitmap files"
-	MsgTransitional     = "Volume is temporarily in a transitional state"
+	MsgTransitional     = engine.MsgTransitional
 	msgRecordShouldBe   = "Tape record size should be %d and not %d"
 	msgRestoreFailed    = "Restore of the file %s failed"
 	msgTruncationFailed = "Truncation failed for src inode %d. Error %d. Skipping inode."
@@ -63,6 +63,16 @@ const (
 // Error is an engine error whose Msg is the exact text the ONTAP
 // documentation gives; it is the error type shared by the engines.
 type Error = engine.Error
+
+// withOp prefixes err with the operation, unless it carries a documented
+// message (an *Error), which is reported as it is.
+func withOp(op string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
 
 // Message returns the documented message of err when it is (or wraps) an
 // *Error, else err's text.

@@ -256,17 +256,11 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 	dest := req.Dest
 	var loc *storage.Location
 	if req.Storage != nil {
-		l, err := req.Storage.Resolve(ctx, req.Path)
+		l, err := engine.Resolve(ctx, req.Storage, req.Path, engine.WriteFiles)
 		if err != nil {
-			return res, fmt.Errorf("restore: %w", err)
+			return res, withOp("restore", err)
 		}
 		loc = &l
-		if loc.Snapshot != nil || loc.Volume.ReadOnly() {
-			return res, &Error{Msg: MsgReadOnlyVolume}
-		}
-		if loc.Volume.State != storage.StateOnline {
-			return res, &Error{Msg: MsgTransitional, Err: fmt.Errorf("volume %s is %s", loc.Volume.Name, loc.Volume.State)}
-		}
 		dest = loc.HostPath
 	}
 	if dest == "" {
