@@ -141,6 +141,40 @@ type TapeLibraryConfig struct {
 	Devices     []string `json:"devices"`
 }
 
+// TapeLoadBalance is a node's multipath load balancing setting (T7):
+// GET and POST storage/tape/load-balance (storage tape load-balance show
+// and modify).
+type TapeLoadBalance struct {
+	Node    string `json:"node"`
+	Enabled *bool  `json:"is-load-balance-enabled"`
+}
+
+func (s *Server) getLoadBalance(ctx context.Context, r *request) (int, any, error) {
+	reg, err := s.tapes(r.URL.Query().Get("node"))
+	if err != nil {
+		return 0, nil, err
+	}
+	on, err := reg.LoadBalancing(ctx)
+	if err != nil {
+		return 0, nil, tapeErr(err)
+	}
+	return http.StatusOK, records([]TapeLoadBalance{{Node: reg.Node(), Enabled: &on}}), nil
+}
+
+func (s *Server) setLoadBalance(ctx context.Context, r *request, in TapeLoadBalance) (int, any, error) {
+	reg, err := s.tapes(in.Node)
+	if err != nil {
+		return 0, nil, err
+	}
+	if in.Enabled == nil {
+		return 0, nil, badf("missing required parameter -is-load-balance-enabled")
+	}
+	if err := reg.SetLoadBalancing(ctx, *in.Enabled); err != nil {
+		return 0, nil, tapeErr(err)
+	}
+	return http.StatusOK, in, nil
+}
+
 // TapeRescanResult is the answer of POST storage/tape/rescan: the
 // physical path names of the paths added and removed.
 type TapeRescanResult struct {
@@ -339,6 +373,8 @@ func (s *Server) tapeRoutes() {
 	s.handle("POST "+tapeAPI+"/alias/clear", route{cmd: "storage tape alias clear", write: true}, withBody(s.clearTapeAlias))
 	s.handle("GET "+tapeAPI+"/library/paths", route{cmd: "storage tape library path show"}, s.listTapePaths)
 	s.handle("GET "+tapeAPI+"/library/config", route{cmd: "storage tape library config show"}, s.listTapeLibraryConfig)
+	s.handle("GET "+tapeAPI+"/load-balance", route{cmd: "storage tape load-balance show"}, s.getLoadBalance)
+	s.handle("POST "+tapeAPI+"/load-balance", route{cmd: "storage tape load-balance modify", write: true}, withBody(s.setLoadBalance))
 	s.handle("POST "+tapeAPI+"/rescan", route{cmd: "storage tape rescan", write: true}, s.rescanTapes)
 	s.handle("GET "+tapeAPI+"/supported", route{cmd: "storage tape show-supported-status"}, s.listTapeSupport)
 	s.handle("GET "+tapeAPI+"/vtl", route{cmd: "storage tape vtl show"}, s.getVTL)

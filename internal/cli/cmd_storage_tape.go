@@ -61,6 +61,7 @@ func (a *app) storageTapeCmd() *cobra.Command {
 		a.tapeAction("trace", "Enable or disable tracing of tape operations"),
 		a.tapeAction("position", "Modify the tape drive cartridge position"),
 		a.tapeRescan(),
+		group("load-balance", "Manage multipath load balancing of tape devices", a.loadBalanceShow(), a.loadBalanceModify()),
 		group("alias", "Manage tape aliases", a.tapeAliasSet(), a.tapeAliasClear(), a.tapeAliasShow()),
 		group("library", "Show tape library connections",
 			group("path", "Show paths to tape libraries", a.tapePathShow(false), a.tapePathShow(true)),
@@ -436,6 +437,59 @@ func (a *app) tapeRescan() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&node, "node", "", "node name")
+	return c
+}
+
+func (a *app) loadBalanceShow() *cobra.Command {
+	var o ShowOptions
+	var node string
+	c := &cobra.Command{
+		Use:   "show [-node NODE]",
+		Short: "Display whether multipath load balancing is enabled on each node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.api()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			setIf(q, "node", node)
+			rows, err := admin.List[admin.TapeLoadBalance](cmd.Context(), cl, tapeAPI+"/load-balance", q)
+			if err != nil {
+				return err
+			}
+			t := Table{Columns: []Column{{"node", "Node", "Node"}, {"is-load-balance-enabled", "Is Load Balance Enabled", "Is Load Balance Enabled"}},
+				Keys: []string{"node"}, Raw: rows, Default: []string{"node", "is-load-balance-enabled"}}
+			for _, r := range rows {
+				t.Rows = append(t.Rows, map[string]string{"node": r.Node, "is-load-balance-enabled": boolText(r.Enabled != nil && *r.Enabled)})
+			}
+			return a.print(cmd, t, o)
+		},
+	}
+	c.Flags().StringVar(&node, "node", "", "node name")
+	showFlags(c, &o)
+	return c
+}
+
+func (a *app) loadBalanceModify() *cobra.Command {
+	var node, enabled string
+	c := &cobra.Command{
+		Use:   "modify -node NODE -is-load-balance-enabled true|false",
+		Short: "Enable or disable multipath load balancing of the node's tape devices (off by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(req("node", node), req("is-load-balance-enabled", enabled)); err != nil {
+				return err
+			}
+			on, err := strconv.ParseBool(enabled)
+			if err != nil || (enabled != "true" && enabled != "false") {
+				return fmt.Errorf("invalid value %q for -is-load-balance-enabled; use true or false", enabled)
+			}
+			return a.call(cmd, http.MethodPost, tapeAPI+"/load-balance", nil, admin.TapeLoadBalance{Node: node, Enabled: &on}, nil)
+		},
+	}
+	c.Flags().StringVar(&node, "node", "", "node name")
+	c.Flags().StringVar(&enabled, "is-load-balance-enabled", "", "true to use the paths of each device in turn")
 	return c
 }
 

@@ -131,3 +131,16 @@ func TestDiscoveryOff(t *testing.T) {
 	}
 	n.fail("real tape device discovery is off", "storage", "tape", "rescan")
 }
+
+// T7, issue 15 item 6: load balancing is off by default and switched
+// with storage tape load-balance modify, kept in the catalog (that opens
+// then take the paths in turn is checked in package tape).
+func TestLoadBalanceCommand(t *testing.T) {
+	n := startSimNode(t, true)
+	out := n.ok("storage", "tape", "load-balance", "show")
+	wantRow(t, "load-balance show", out, n.node, "false")
+	n.ok("storage", "tape", "load-balance", "modify", "-node", n.node, "-is-load-balance-enabled", "true")
+	wantRow(t, "load-balance show", n.ok("storage", "tape", "load-balance", "show"), n.node, "true")
+	n.fail("invalid value", "storage", "tape", "load-balance", "modify", "-node", n.node, "-is-load-balance-enabled", "yes")
+	n.fail("missing required parameter -is-load-balance-enabled", "storage", "tape", "load-balance", "modify", "-node", n.node)
+}

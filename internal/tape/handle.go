@@ -117,6 +117,9 @@ func (r *Registry) OpenDrive(ctx context.Context, session, name string, mode Ope
 	if _, err := r.Reservations(ctx); err != nil {
 		return nil, err
 	}
+	if _, err := r.LoadBalancing(ctx); err != nil {
+		return nil, err
+	}
 	as, err := r.aliases(ctx)
 	if err != nil {
 		return nil, err
@@ -410,6 +413,11 @@ func (dh *DriveHandle) ExecuteCDB(ctx context.Context, req CDB) (CDBResult, erro
 	defer h.mu.Unlock()
 	if err := h.begin("execute cdb"); err != nil {
 		return CDBResult{}, err
+	}
+	if req.Timeout == 0 && h.d.cfg != nil && len(req.CDB) > 0 {
+		// The drive's tape configuration file may set the timeout of
+		// this operation code (cmd_timeout_0xNN, T4).
+		req.Timeout = h.d.cfg.Timeouts[req.CDB[0]]
 	}
 	res, err := h.p.drive.ExecuteCDB(ctx, req)
 	err = h.atPath(err)

@@ -292,20 +292,44 @@ func (r *Registry) method() Reservations {
 	return r.reservations
 }
 
-// SetLoadBalancing turns multipath load balancing on or off (off by
-// default). With it off a device is always used through its first path;
+// loadBalanceKey is where the node's load balancing setting is kept.
+func loadBalanceKey(node string) string { return catalog.Key("tape", "load-balance", node) }
+
+// SetLoadBalancing turns multipath load balancing on or off (T7; off by
+// default; storage tape load-balance modify) and keeps the setting in the
+// catalog. With it off a device is always used through its first path;
 // with it on, opens take the paths in turn.
-func (r *Registry) SetLoadBalancing(on bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.balance = on
+func (r *Registry) SetLoadBalancing(ctx context.Context, on bool) error {
+	v := []byte("false")
+	if on {
+		v = []byte("true")
+	}
+	if err := r.store.Update(ctx, func(tx catalog.Tx) error { return tx.Put(loadBalanceKey(r.node), v) }); err != nil {
+		return fmt.Errorf("tape: load balancing: %w", err)
+	}
+	_, err := r.LoadBalancing(ctx)
+	return err
 }
 
-// LoadBalancing reports whether multipath load balancing is on.
-func (r *Registry) LoadBalancing() bool {
+// LoadBalancing reads the load balancing setting from the catalog and
+// applies it; opens read it too, so a change applies from the next open.
+func (r *Registry) LoadBalancing(ctx context.Context) (bool, error) {
+	var on bool
+	err := r.store.View(ctx, func(tx catalog.Tx) error {
+		v, err := tx.Get(loadBalanceKey(r.node))
+		on = err == nil && string(v) == "true"
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("tape: load balancing: %w", err)
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.balance
+	r.balance = on
+	r.mu.Unlock()
+	return on, nil
 }
 
 // Qualification returns the registry's qualification table. Callers must

@@ -371,13 +371,15 @@ func TestMultipath(t *testing.T) {
 	if strings.Join(byInit, ", ") != "0a 0a.2 true, 0c 0c.2 false" || len(ps) != 6 {
 		t.Fatalf("paths of st1: %v (%d paths)", byInit, len(ps))
 	}
-	if f.reg.LoadBalancing() {
-		t.Fatal("load balancing on by default")
+	if on, err := f.reg.LoadBalancing(f.ctx); on || err != nil {
+		t.Fatalf("load balancing on by default (%v)", err)
 	}
 	if got := strings.Join(paths(), " "); got != "0a.2 0a.2 0a.2 0a.2" {
 		t.Fatalf("without balancing: %s", got)
 	}
-	f.reg.SetLoadBalancing(true)
+	if err := f.reg.SetLoadBalancing(f.ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	if got := strings.Join(paths(), " "); got != "0a.2 0c.2 0a.2 0c.2" {
 		t.Fatalf("with balancing: %s", got)
 	}

@@ -112,6 +112,15 @@ type Drive struct {
 	sense    Sense  // for REQUEST SENSE through the sg node
 	alerts   uint64 // TapeAlert flags, bit n-1 for flag n
 	paths    []*Path
+	timeouts map[byte]uint32 // the SG_IO timeout (ms) last given per operation code
+}
+
+// CommandTimeout returns the timeout, in milliseconds, of the last SG_IO
+// with operation code op sent to the drive (0 if none was).
+func (d *Drive) CommandTimeout(op byte) uint32 {
+	d.host.mu.Lock()
+	defer d.host.mu.Unlock()
+	return d.timeouts[op]
 }
 
 // Identity returns the drive's INQUIRY identity.

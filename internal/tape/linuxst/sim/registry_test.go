@@ -4,6 +4,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,5 +113,45 @@ func TestPathFailover(t *testing.T) {
 				t.Fatalf("%d records and marks on the cartridge, want 10 and a mark", got)
 			}
 		})
+	}
+}
+
+// T4, issue 15 item 2: the HP drive's tape configuration file gives each
+// device name its density and compression (MTSETDENSITY and
+// MTCOMPRESSION at open: h is 0x58 without compression, a 0x58 with) and
+// its command timeouts (cmd_timeout_0x12=500ms on TAPE_EXECUTE_CDB
+// INQUIRY); the IBM drive, which no file qualifies, cannot be opened.
+func TestConfigurationAppliedToDrive(t *testing.T) {
+	l := newLib(t, LibraryOptions{})
+	reg, _ := scanned(t, l)
+	move(t, l, SlotBase, DriveBase)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name     string
+		density  byte
+		compress bool
+	}{{"nrst0h", 0x58, false}, {"nrst0a", 0x58, true}} {
+		dh, err := reg.OpenDrive(ctx, "s1", c.name, tape.ReadMode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, comp := l.Drives[0].Density(); d != c.density || comp != c.compress {
+			t.Errorf("%s: density %#x compression %v, want %#x %v", c.name, d, comp, c.density, c.compress)
+		}
+		if c.name == "nrst0a" {
+			res, err := dh.ExecuteCDB(ctx, tape.CDB{CDB: []byte{0x12, 0, 0, 0, 96, 0}, Dir: tape.DirIn, DataInLen: 96})
+			if err != nil || res.Status != 0 || string(res.DataIn[8:10]) != "HP" {
+				t.Fatalf("INQUIRY: %v %+v", err, res)
+			}
+			if ms := l.Drives[0].CommandTimeout(0x12); ms != 500 {
+				t.Errorf("INQUIRY timeout %d ms, want 500 (cmd_timeout_0x12)", ms)
+			}
+		}
+		if err := dh.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.OpenDrive(ctx, "s1", "nrst1l", tape.ReadMode); !errors.Is(err, tape.ErrNotQualified) {
+		t.Fatalf("open of the nonqualified IBM drive: %v", err)
 	}
 }

@@ -300,6 +300,10 @@ func (h *Host) sgIO(p *Path, hdr *linuxst.SgIoHdr) error {
 	}
 	var r cmdResult
 	if p.drive != nil {
+		if p.drive.timeouts == nil {
+			p.drive.timeouts = map[byte]uint32{}
+		}
+		p.drive.timeouts[cdb[0]] = hdr.Timeout
 		r = p.drive.scsi(p.initiator(), cdb, out, inLen)
 	} else {
 		r = p.changer.scsi(p.initiator(), cdb, out, inLen)
