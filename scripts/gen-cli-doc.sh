@@ -307,7 +307,8 @@ ex --user vs1/vsadmin1 --password VsAdmin2024 vserver services ndmp generate-pas
 
 p "## Options" "" \
 	"Node options are kept in the catalog. Known options: \`tape.reservations\` (scsi, persistent, off;" \
-	"default off), \`backup.log.enable\` (on, off; default on), \`ndmpd.offset_map.enable\` (on, off; default on)." \
+	"default off), \`backup.log.enable\` (on, off; default on), \`ndmpd.offset_map.enable\` (on, off; default on)," \
+	"\`ndmpd.restartable_backup.max_contexts\` (1 to 1024; default 64: the most restartable-backup contexts the node keeps)." \
 	"A change takes effect at once and again at every start: \`tape.reservations\` sets how the node's tape" \
 	"devices are reserved (T6). With \`off\` a drive is busy only while a session has it open; with \`scsi\` the" \
 	"opening session reserves it until it closes it; with \`persistent\` until the session ends. Another session's" \

@@ -150,7 +150,7 @@ func TestSecurityLoginRole(t *testing.T) {
 func TestOptionsCommand(t *testing.T) {
 	n := startNode(t)
 	out := n.ok("options")
-	for _, want := range []string{"backup.log.enable       on", "tape.reservations       off", "3 entries were displayed."} {
+	for _, want := range []string{"backup.log.enable                     on", "ndmpd.restartable_backup.max_contexts 64", "tape.reservations                     off", "4 entries were displayed."} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("options lacks %q:\n%s", want, out)
 		}
@@ -169,7 +169,7 @@ func TestOptionsCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(n.ok("options", "--json")), &opts); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"backup.log.enable": "off", "ndmpd.offset_map.enable": "on", "tape.reservations": "persistent"}
+	want := map[string]string{"backup.log.enable": "off", "ndmpd.offset_map.enable": "on", "ndmpd.restartable_backup.max_contexts": "64", "tape.reservations": "persistent"}
 	if len(opts) != len(want) {
 		t.Fatalf("options: %+v", opts)
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tapestry-ndmp/tapestry/internal/catalog"
@@ -31,6 +32,10 @@ const (
 	// OffsetMap makes dump backups write the offset map that enhanced DAR
 	// needs. Read by the NDMP server when it starts a backup.
 	OffsetMap = "ndmpd.offset_map.enable"
+	// RestartableContexts is the most restartable-backup contexts the
+	// node keeps (D12, issue 14): a decimal number from 1 to 1024. Read by
+	// package restartable when a backup starts.
+	RestartableContexts = "ndmpd.restartable_backup.max_contexts"
 )
 
 // Option is one option with its current value.
@@ -41,17 +46,37 @@ type Option struct {
 	Default string
 }
 
-// def describes a known option: its default and allowed values.
+// def describes a known option: its default and allowed values, a list
+// or (when Max is set) the decimal numbers from Min to Max.
 type def struct {
-	Default string
-	Allowed []string
+	Default  string
+	Allowed  []string
+	Min, Max int
+}
+
+// allows reports whether value is one of the option's values.
+func (d def) allows(value string) bool {
+	if d.Max == 0 {
+		return slices.Contains(d.Allowed, value)
+	}
+	n, err := strconv.Atoi(value)
+	return err == nil && strconv.Itoa(n) == value && n >= d.Min && n <= d.Max
+}
+
+// values describes the option's values for a refusal.
+func (d def) values() string {
+	if d.Max == 0 {
+		return strings.Join(d.Allowed, ", ")
+	}
+	return fmt.Sprintf("a number from %d to %d", d.Min, d.Max)
 }
 
 // known are the options the specification names.
 var known = map[string]def{
-	TapeReservations: {Default: "off", Allowed: []string{"scsi", "persistent", "off"}},
-	BackupLog:        {Default: "on", Allowed: []string{"on", "off"}},
-	OffsetMap:        {Default: "on", Allowed: []string{"on", "off"}},
+	TapeReservations:    {Default: "off", Allowed: []string{"scsi", "persistent", "off"}},
+	BackupLog:           {Default: "on", Allowed: []string{"on", "off"}},
+	OffsetMap:           {Default: "on", Allowed: []string{"on", "off"}},
+	RestartableContexts: {Default: "64", Min: 1, Max: 1024},
 }
 
 // ErrUnknown is returned for an option name Tapestry does not know.
@@ -97,6 +122,19 @@ func Value(ctx context.Context, store catalog.Store, name string) (string, error
 	return val, nil
 }
 
+// Int returns the value of a numeric option.
+func Int(ctx context.Context, store catalog.Store, name string) (int, error) {
+	v, err := Value(ctx, store, name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("option %s: %w", name, err)
+	}
+	return n, nil
+}
+
 // On reports whether an on/off option is on.
 func On(ctx context.Context, store catalog.Store, name string) (bool, error) {
 	v, err := Value(ctx, store, name)
@@ -110,8 +148,8 @@ func Set(ctx context.Context, store catalog.Store, name, value string) (Option, 
 	if !ok {
 		return Option{}, fmt.Errorf("%w %q; known options are %s", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
-	if value == "" || !slices.Contains(d.Allowed, value) {
-		return Option{}, fmt.Errorf("%w %q for option %s; use %s", ErrBadValue, value, name, strings.Join(d.Allowed, ", "))
+	if value == "" || !d.allows(value) {
+		return Option{}, fmt.Errorf("%w %q for option %s; use %s", ErrBadValue, value, name, d.values())
 	}
 	err := store.Update(ctx, func(tx catalog.Tx) error {
 		return tx.Put(key(name), []byte(value))

@@ -41,13 +41,35 @@ func TestSetValueList(t *testing.T) {
 		t.Fatalf("offset map after off: %v %v", on, err)
 	}
 	all, err := List(ctx, st)
-	if err != nil || len(all) != 3 {
+	if err != nil || len(all) != 4 {
 		t.Fatalf("List: %+v %v", all, err)
 	}
-	want := []Option{{BackupLog, "on", "on"}, {OffsetMap, "off", "on"}, {TapeReservations, "scsi", "off"}}
+	want := []Option{{BackupLog, "on", "on"}, {OffsetMap, "off", "on"}, {RestartableContexts, "64", "64"}, {TapeReservations, "scsi", "off"}}
 	for i, w := range want {
 		if all[i] != w {
 			t.Errorf("List[%d] = %+v, want %+v", i, all[i], w)
 		}
+	}
+}
+
+// D12, issue 14 item 1: the bound on restartable-backup contexts is a
+// number from 1 to 1024; anything else is refused and the value kept.
+func TestNumericOption(t *testing.T) {
+	st := testutil.OpenCatalog(t, filepath.Join(t.TempDir(), "c.db"))
+	ctx := context.Background()
+	if n, err := Int(ctx, st, RestartableContexts); err != nil || n != 64 {
+		t.Fatalf("default %d %v", n, err)
+	}
+	for _, bad := range []string{"0", "1025", "-1", "012", "10k", " 5", ""} {
+		testutil.RefusedUnchanged(t, st, "value "+bad, ErrBadValue, "a number from 1 to 1024", func() error {
+			_, err := Set(ctx, st, RestartableContexts, bad)
+			return err
+		})
+	}
+	if _, err := Set(ctx, st, RestartableContexts, "1024"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Int(ctx, st, RestartableContexts); err != nil || n != 1024 {
+		t.Fatalf("after set %d %v", n, err)
 	}
 }
