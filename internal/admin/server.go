@@ -55,6 +55,9 @@ type ServerConfig struct {
 	EventLog *eventlog.Log
 	// Metrics, when not nil, is served at GET /metrics (metrics.go).
 	Metrics http.Handler
+	// SMTape runs the node's system smtape sessions (smtape.go); nil
+	// refuses them.
+	SMTape SMTapeService
 }
 
 // Server is the admin API as an http.Handler.
@@ -152,6 +155,7 @@ func (s *Server) routes() {
 	s.handle("POST /api/private/cli/options", route{cmd: "options", write: true}, s.setOption)
 
 	s.tapeRoutes()
+	s.smtapeRoutes()
 
 	s.ndmpRoutes()
 	s.eventLogRoutes()

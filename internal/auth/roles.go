@@ -72,6 +72,7 @@ var builtinRoles = []Role{
 		{"security login password", AccessAll},
 		{"storage tape", AccessAll},
 		{"system services ndmp", AccessAll},
+		{"system smtape", AccessAll},
 		{NDMPDir, AccessAll},
 		{"volume snapshot", AccessAll},
 	}},

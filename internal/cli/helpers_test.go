@@ -35,7 +35,9 @@ type testNode struct {
 	user       string
 	pass       string
 	// logs holds the daemon's log, as JSON lines.
-	logs    *lockedBuffer
+	logs *lockedBuffer
+	// d is the daemon, for what a test waits on (SMTape sessions).
+	d       *daemon.Daemon
 	stop    context.CancelFunc
 	stopped chan error
 }
@@ -60,6 +62,7 @@ func (n *testNode) start() {
 	if err != nil {
 		n.t.Fatalf("open daemon: %v", err)
 	}
+	n.d = d
 	n.socket = d.SocketPath()
 	n.node = d.NodeName()
 	n.ndmpListen = d.NDMPListen()

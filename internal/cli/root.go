@@ -215,6 +215,7 @@ func (a *app) newRoot() *cobra.Command {
 		a.optionsCmd(),
 	)
 	a.addTapeCommands(root)
+	a.addSMTapeCommands(root)
 	a.addNDMPCommands(root)
 	a.addEventLogCommands(root)
 	addLocalDumpCommands(root, a.env)

@@ -35,6 +35,7 @@ import (
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
 	"github.com/tapestry-ndmp/tapestry/internal/ndmpadmin"
 	"github.com/tapestry-ndmp/tapestry/internal/server"
+	"github.com/tapestry-ndmp/tapestry/internal/smtapesvc"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 	"github.com/tapestry-ndmp/tapestry/internal/tape/linuxst"
@@ -91,6 +92,7 @@ type Daemon struct {
 	tapes   *tape.Registry
 	scanner *linuxst.Scanner
 	ndmp    *server.Server
+	smtape  *smtapesvc.Manager
 	events  *eventlog.Log
 	metrics *metrics.Collector
 	// anyPort is set when the configuration asked for port 0.
@@ -298,6 +300,9 @@ func (d *Daemon) listen() error {
 	}
 	if d.ndmp != nil {
 		cfg.NDMP = ndmpadmin.New(d.ndmp, d.store)
+	}
+	if d.smtape != nil {
+		cfg.SMTape = smtapeAPI{d.smtape}
 	}
 	api := admin.NewServer(cfg)
 	d.srv = &http.Server{

@@ -44,6 +44,7 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 	if err := d.openRealTapes(ctx); err != nil {
 		return err
 	}
+	d.openSMTape()
 	d.ndmp, err = server.New(server.Options{
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
 		Node: d.node, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapestry-ndmp/tapestry/format/smtape"
 	"github.com/tapestry-ndmp/tapestry/internal/engine"
+	"github.com/tapestry-ndmp/tapestry/internal/engine/volimage"
 	"github.com/tapestry-ndmp/tapestry/internal/storage"
 	"github.com/tapestry-ndmp/tapestry/internal/tape"
 )
@@ -43,6 +44,9 @@ func (m *Manager) Backup(ctx context.Context, req Request) (*Session, error) {
 	if req.Snapshot == "" {
 		return nil, fmt.Errorf("missing -backup-snapshot: SMTape seeds from a named Snapshot copy")
 	}
+	if _, err := m.cfg.Storage.GetSnapshot(ctx, req.SVM, req.Volume, req.Snapshot); err != nil {
+		return nil, &smtape.Error{Message: "Failed to find snapshot", Detail: err.Error()}
+	}
 	id := m.reserveID()
 	dh, err := m.cfg.Tapes.OpenDrive(ctx, tapeSession(id), req.Tape, tape.ReadWriteMode)
 	if err != nil {
@@ -67,6 +71,13 @@ func (m *Manager) Restore(ctx context.Context, req Request) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	v, err := m.cfg.Storage.GetVolume(ctx, req.SVM, req.Volume)
+	if err != nil {
+		return nil, err
+	}
+	if err := volimage.CheckDestination(v); err != nil {
+		return nil, err
+	}
 	id := m.reserveID()
 	dh, err := m.cfg.Tapes.OpenDrive(ctx, tapeSession(id), req.Tape, tape.ReadMode)
 	if err != nil {
@@ -85,13 +96,17 @@ func (m *Manager) Restore(ctx context.Context, req Request) (*Session, error) {
 }
 
 // ShowHeader reads the image header at the start of the tape in device
-// (system smtape showheader).
+// (system smtape showheader); the tape is rewound before and after.
 func (m *Manager) ShowHeader(ctx context.Context, device string) (*smtape.Header, error) {
 	dh, err := m.cfg.Tapes.OpenDrive(ctx, "smtape-showheader", device, tape.ReadMode)
 	if err != nil {
 		return nil, err
 	}
 	defer dh.Close()
+	defer func() { _ = dh.Rewind() }()
+	if err := dh.Rewind(); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, maxRecord)
 	rd := &recordReader{dh: dh, buf: buf}
 	return smtape.ReadHeader(rd)

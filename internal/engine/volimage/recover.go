@@ -30,7 +30,7 @@ func (e *Engine) Recover(ctx context.Context, job *engine.RecoverJob) (engine.Re
 		return engine.Result{}, err
 	}
 	v := loc.Volume
-	if err := checkDestination(v); err != nil {
+	if err := CheckDestination(v); err != nil {
 		return engine.Result{}, err
 	}
 	statePath := stateFile(job.StateDir, v)
@@ -95,8 +95,8 @@ func (e *Engine) checkRecover(job *engine.RecoverJob) error {
 	return nil
 }
 
-// checkDestination requires a DP volume in the restricted state (S4).
-func checkDestination(v storage.Volume) error {
+// CheckDestination requires a DP volume in the restricted state (S4).
+func CheckDestination(v storage.Volume) error {
 	switch {
 	case v.State == storage.StateOffline:
 		return fail(errVolumeOffline, "volume %s is offline", v.Name)
