@@ -16,7 +16,7 @@ func testHeader() *Header {
 	t0 := time.Date(2026, 12, 7, 6, 0, 0, 123456789, time.UTC)
 	return &Header{
 		SetID: [16]byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
-		Time:  t0, Mode: Baseline, Node: "node1", SVM: "vs1", Volume: "vol1", FSType: "btrfs",
+		Time:  t0, Mode: Baseline, Node: "nodeA", SVM: "vs1", Volume: "vol1", FSType: "btrfs",
 		VolumeType: VolumeRW, Capacity: 1 << 30, Used: 5 << 20, BlockSize: 240 << 10,
 		Snapshots: []Snapshot{
 			{Name: "hourly.0", Created: t0.Add(-time.Hour), ID: 7},

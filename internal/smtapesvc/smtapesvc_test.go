@@ -65,10 +65,10 @@ func newEnv(t *testing.T) *env {
 	for i := range 6 {
 		must(t, e.lib.AddCartridge(fmt.Sprintf("SMT%03dL8", i+1), 0))
 	}
-	reg, err := tape.NewRegistry(store, "node1", tape.Options{})
+	reg, err := tape.NewRegistry(store, "smt-n1", tape.Options{})
 	must(t, err)
 	must(t, tape.AddVTL(ctx, reg, "0a", e.lib))
-	e.m = New(Config{Node: "node1", Engine: volimage.New(volimage.Config{Storage: st, Node: "node1"}), Tapes: reg, Storage: st, StateDir: t.TempDir()})
+	e.m = New(Config{Node: "smt-n1", Engine: volimage.New(volimage.Config{Storage: st, Node: "smt-n1"}), Tapes: reg, Storage: st, StateDir: t.TempDir()})
 	return e
 }
 

@@ -33,7 +33,7 @@ func newEngineEnv(t *testing.T) *engineEnv {
 	must(t, err)
 	_, err = st.CreateSVM(ctx, storage.SVMSpec{Name: "vs1"})
 	must(t, err)
-	ev := &engineEnv{ctx: ctx, st: st, e: New(Config{Storage: st, Node: "node1"}), stateDir: t.TempDir()}
+	ev := &engineEnv{ctx: ctx, st: st, e: New(Config{Storage: st, Node: "smt-n1"}), stateDir: t.TempDir()}
 	ev.src, ev.dst = testutil.LoopFS(t, "btrfs", 400), testutil.LoopFS(t, "btrfs", 400)
 	_, err = st.CreateVolume(ctx, storage.VolumeSpec{Name: "vol1", SVM: "vs1", HostPath: ev.src, SnapshotProvider: "auto"})
 	must(t, err)
