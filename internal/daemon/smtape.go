@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/tapestry-ndmp/tapestry/internal/admin"
+	"github.com/tapestry-ndmp/tapestry/internal/engine"
 	"github.com/tapestry-ndmp/tapestry/internal/engine/volimage"
 	"github.com/tapestry-ndmp/tapestry/internal/smtapesvc"
 )
@@ -19,7 +20,8 @@ func (d *Daemon) openSMTape() {
 	if d.tapes == nil {
 		return
 	}
-	eng := volimage.New(volimage.Config{Storage: d.storage, Node: d.node})
+	limits, _ := engine.SystemLimits() // unknown memory: the smallest limits
+	eng := volimage.New(volimage.Config{Storage: d.storage, Node: d.node, Limiter: volimage.NewLimiter(limits.SMTape)})
 	d.smtape = smtapesvc.New(smtapesvc.Config{Node: d.node, Engine: eng, Tapes: d.tapes, Storage: d.storage,
 		StateDir: filepath.Join(d.opts.DataDir, SMTapeStateDir)})
 }

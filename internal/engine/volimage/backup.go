@@ -32,6 +32,11 @@ func (e *Engine) Backup(ctx context.Context, job *engine.BackupJob) (engine.Resu
 	if err := checkRecordSize(job.RecordSize); err != nil {
 		return engine.Result{}, err
 	}
+	release, err := e.cfg.Limiter.Acquire()
+	if err != nil {
+		return engine.Result{}, err
+	}
+	defer release()
 	plan, err := e.plan(ctx, job)
 	if err != nil {
 		return engine.Result{}, err

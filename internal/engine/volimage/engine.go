@@ -55,7 +55,14 @@ type Config struct {
 	Storage *storage.Service
 	// Node is the node name written into image headers.
 	Node string
+	// Limiter bounds the node's SMTape backups and restores (S8), counted
+	// apart from NDMP sessions and dumps; nil means no limit.
+	Limiter *engine.Limiter
 }
+
+// NewLimiter returns the Limiter of SMTape jobs: max at once, refused
+// with engine.MsgMaxSMTape.
+func NewLimiter(max int) *engine.Limiter { return engine.NewLimiter(max, engine.MsgMaxSMTape) }
 
 // Engine is the SMTape engine as an engine.Engine of the NDMP server.
 type Engine struct{ cfg Config }

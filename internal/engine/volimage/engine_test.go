@@ -177,3 +177,22 @@ func snapManifest(t *testing.T, ev *engineEnv, vol, name string) map[string]stri
 	}
 	return testutil.TreeManifest(t, p.HostPath)
 }
+
+// TestEngineLimit (S8): with the node's SMTape slots taken, a backup and a
+// restore are refused with the limit's message and write nothing.
+func TestEngineLimit(t *testing.T) {
+	ev := newEngineEnv(t)
+	lim := NewLimiter(1)
+	ev.e = New(Config{Storage: ev.st, Node: "smt-n1", Limiter: lim})
+	release, err := lim.Acquire()
+	must(t, err)
+	defer release()
+	img, _, err := ev.backup(t, nil)
+	want := "Maximum number of allowed SMTape backups or restores (1) in progress"
+	if err == nil || ev.e.Failure(err).Message != want || len(img) != 0 {
+		t.Fatalf("backup over the limit: %v (%d bytes)", err, len(img))
+	}
+	if _, err := ev.restore(t, []byte("x"), nil); err == nil || ev.e.Failure(err).Message != want {
+		t.Fatalf("restore over the limit: %v", err)
+	}
+}

@@ -25,6 +25,11 @@ func (e *Engine) Recover(ctx context.Context, job *engine.RecoverJob) (engine.Re
 	if err := e.checkRecover(job); err != nil {
 		return engine.Result{}, err
 	}
+	release, err := e.cfg.Limiter.Acquire()
+	if err != nil {
+		return engine.Result{}, err
+	}
+	defer release()
 	loc, err := e.wholeVolume(ctx, job.Path)
 	if err != nil {
 		return engine.Result{}, err
