@@ -286,8 +286,14 @@ func TestSimNdmjobBackupRestore(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Operation ended OKAY") {
 		t.Fatalf("ndmjob -c: %v\n%s", err, out)
 	}
-	if recs := n.lib.Cartridges[0].Records(); len(recs) < 300 {
+	recs := n.lib.Cartridges[0].Records()
+	if len(recs) < 300 {
 		t.Fatalf("the cartridge holds %d records", len(recs))
+	}
+	// storage stats tape (T8) counts the real drive's I/O.
+	st, err := n.d.Tapes().Stats(context.Background(), "st4")
+	if err != nil || st.RecordsWritten != int64(len(recs)-2) || st.BytesWritten < 3<<20 || st.WriteErrors != 0 || st.FilemarksWritten < 1 {
+		t.Fatalf("statistics of st4: %+v %v (cartridge: %d records and 2 marks)", st, err, len(recs)-2)
 	}
 	out, err = ndmjob(t, nil, append([]string{"-v", "-x", "-D", n.agent, "-B", "dump", "-C", "/vs1/vol2"}, robot...)...)
 	if err != nil || !strings.Contains(out, "Operation ended OKAY") || !strings.Contains(out, "0 ERROR") {

@@ -51,6 +51,9 @@ func (s *Scanner) Scan(ctx context.Context) (added, removed []string, err error)
 		if _, ok := s.known[ppn]; ok {
 			continue
 		}
+		if f.Serial == "" && f.Generic != "" {
+			f.Serial = s.inquirySerial(ctx, f.Generic)
+		}
 		a := f.Attachment(s.sys)
 		if _, err := s.reg.Add(ctx, a); err != nil {
 			errs = append(errs, fmt.Errorf("linuxst: scan: %w", err))
@@ -78,6 +81,19 @@ func (s *Scanner) Scan(ctx context.Context) (added, removed []string, err error)
 		errs = append(errs, s.link(ctx))
 	}
 	return added, removed, errors.Join(errs...)
+}
+
+// inquirySerial asks a device without a vpd_pg80 sysfs file for its
+// serial number (INQUIRY, VPD page 80h, through its sg node); "" when it
+// has none usable in an SN[...] mapping.
+func (s *Scanner) inquirySerial(ctx context.Context, generic string) string {
+	sg := NewSG(s.sys, generic)
+	defer sg.Close()
+	sn, err := InquirySerial(ctx, sg)
+	if err != nil || !validSerial(sn) {
+		return ""
+	}
+	return sn
 }
 
 // link asks every changer for the device identifiers of its drives

@@ -155,3 +155,28 @@ func TestConfigurationAppliedToDrive(t *testing.T) {
 		t.Fatalf("open of the nonqualified IBM drive: %v", err)
 	}
 }
+
+// T9, T3, issue 15 item 1: a device whose sysfs entry has no vpd_pg80 (an
+// older kernel) is asked for its serial number through SG_IO (INQUIRY,
+// VPD page 80h), so its alias is still bound to the serial number.
+func TestScannerAsksSerialOverSGIO(t *testing.T) {
+	l := newLib(t, LibraryOptions{})
+	vpd := filepath.Join(l.Host.SysRoot(), "bus/scsi/devices", Drive1Addr.String(), "vpd_pg80")
+	if err := os.Remove(vpd); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := scanned(t, l)
+	devs, err := reg.Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if d.Paths[0] == Drive1Addr.PPN() {
+			if d.Serial != IBMDrive.Serial || d.Alias != "st1" {
+				t.Fatalf("drive 1: serial %q alias %q, want %q st1", d.Serial, d.Alias, IBMDrive.Serial)
+			}
+			return
+		}
+	}
+	t.Fatalf("drive 1 not found: %+v", devs)
+}
