@@ -134,6 +134,9 @@ func TestEventLogThroughServer(t *testing.T) {
 	src := filepath.Join(f.dir, "vols", "vol1")
 	populate(t, src)
 	manyFiles(t, src, 2000)
+	if err := os.WriteFile(filepath.Join(f.dir, "vols", "vol2", "plainfile"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c, ps, dataRead := evLogin(t, f)
 	fs := func(p string) ndmp.Pval { return ndmp.Pval{Name: "FILESYSTEM", Value: p} }
 	steps := []struct {
@@ -147,7 +150,10 @@ func TestEventLogThroughServer(t *testing.T) {
 		{"missing path", evOp{env: []ndmp.Pval{fs("/vs1/vol1/no/such/dir")}}, ndmp.DataHaltInternalError},
 		{"restore", evOp{restore: true, env: []ndmp.Pval{fs("/vs1/vol2")}}, ndmp.DataHaltSuccessful},
 		{"aborted restore", evOp{restore: true, env: []ndmp.Pval{fs("/vs1/vol2")}, abort: true}, ndmp.DataHaltAborted},
-		{"restore to a missing directory", evOp{restore: true, env: []ndmp.Pval{fs("/vs1/vol2/no/such/dir")}}, ndmp.DataHaltInternalError},
+		// A missing destination directory is created (issue 17 item 5);
+		// one that is a file fails.
+		{"restore to a missing directory", evOp{restore: true, env: []ndmp.Pval{fs("/vs1/vol2/no/such/dir")}}, ndmp.DataHaltSuccessful},
+		{"restore onto a file", evOp{restore: true, env: []ndmp.Pval{fs("/vs1/vol2/plainfile/dir")}}, ndmp.DataHaltInternalError},
 	}
 	for _, s := range steps {
 		r, err := runEvOp(t, f, c, ps, dataRead, s.op)
@@ -204,9 +210,9 @@ func TestEventLogThroughServer(t *testing.T) {
 		}
 	}
 	// A DATA_ABORT is an Abort, not an Error: the Error lines are the
-	// missing path's and the missing directory's.
+	// missing path's and the file in the way of the destination's.
 	for _, e := range es {
-		if e.Event == eventlog.EventError && !strings.Contains(e.Info, "no such file or directory") {
+		if e.Event == eventlog.EventError && !strings.Contains(e.Info, "no such file or directory") && !strings.Contains(e.Info, "not a directory") {
 			t.Errorf("unexpected Error line %q", e)
 		}
 	}

@@ -288,12 +288,14 @@ func Backup(ctx context.Context, req BackupRequest) (res BackupResult, err error
 		}
 	}()
 
+	// Start comes before the snapshot is made (issue 17 item 5): with the
+	// copy provider making it takes as long as copying the volume.
+	logf(func(l DumpEvents) error { return l.Start(opt.level, "NDMP") })
 	src, err := openSource(ctx, &req, opt)
 	if err != nil {
 		return res, err
 	}
 	defer src.cleanup()
-	logf(func(l DumpEvents) error { return l.Start(opt.level, "NDMP") })
 	if src.snapName != "" {
 		logf(func(l DumpEvents) error { return l.Snapshot(src.snapName, src.snapTime) })
 	}
@@ -582,7 +584,21 @@ func (w *walker) walk() error {
 		return fmt.Errorf("dump backup: %s: %w", w.full(top), err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fmt.Errorf("dump backup: %s is not a directory", w.full(top))
+		if w.opt.multi != nil || top == "" {
+			return fmt.Errorf("dump backup: %s is not a directory", w.full(top))
+		}
+		// A single file (issue 17 item 5: ndmpcopy of a file): the image's
+		// root is its directory, holding only the file, as with
+		// MULTI_SUBTREE_NAMES.
+		file := top
+		if top = path.Dir(file); top == "." {
+			top = ""
+		}
+		w.src.rel = top
+		w.opt.multi = []string{path.Base(file)}
+		if err := unix.Lstat(w.full(top), &st); err != nil {
+			return fmt.Errorf("dump backup: %s: %w", w.full(top), err)
+		}
 	}
 	w.dev = st.Dev
 	root, err := w.stat(top, dump.RootIno)

@@ -283,6 +283,11 @@ func Restore(ctx context.Context, req RestoreRequest) (res RestoreResult, err er
 		}
 	}
 	if !opt.list && !opt.listQtrees && !opt.nowrite {
+		if loc != nil && loc.RelPath != "" {
+			if err := makeDestination(loc.Root, loc.RelPath); err != nil {
+				return res, err
+			}
+		}
 		if err := checkWritable(dest); err != nil {
 			// Only the qtree is read-only (a read-only mount on its
 			// directory) when the volume's root can be written (D14).
