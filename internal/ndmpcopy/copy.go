@@ -60,8 +60,19 @@ func ExitCode(err error) int {
 	return ExitFailed
 }
 
-// Butype is the backup type ndmpcopy uses.
-const Butype = "dump"
+// Butype is the backup type ndmpcopy uses; SMTapeButype with -smtape.
+const (
+	Butype       = "dump"
+	SMTapeButype = "smtape"
+)
+
+// butype returns the backup type of o.
+func butype(o *Options) string {
+	if o.SMTape {
+		return SMTapeButype
+	}
+	return Butype
+}
 
 // Config tells Copy where to report.
 type Config struct {
@@ -95,6 +106,9 @@ type Result struct {
 
 // BackupEnv returns the environment of the source's DATA_START_BACKUP.
 func BackupEnv(o *Options) []ndmp.Pval {
+	if o.SMTape {
+		return smtapeBackupEnv(o)
+	}
 	env := []ndmp.Pval{
 		{Name: "TYPE", Value: Butype},
 		{Name: "FILESYSTEM", Value: o.Source.Path},
@@ -108,9 +122,28 @@ func BackupEnv(o *Options) []ndmp.Pval {
 	return env
 }
 
+// smtapeBackupEnv is the source's environment of an SMTape copy: the
+// snapshot, kept after the copy (the next update starts from it), and
+// for an incremental the earlier image's DUMP_DATE and backup set.
+func smtapeBackupEnv(o *Options) []ndmp.Pval {
+	env := []ndmp.Pval{
+		{Name: "TYPE", Value: SMTapeButype},
+		{Name: "FILESYSTEM", Value: o.Source.Path},
+		{Name: "SMTAPE_SNAPSHOT_NAME", Value: o.Snapshot},
+		{Name: "SMTAPE_DELETE_SNAPSHOT", Value: "N"},
+	}
+	if o.BaseDate != "" {
+		env = append(env, ndmp.Pval{Name: "BASE_DATE", Value: o.BaseDate}, ndmp.Pval{Name: "SMTAPE_BACKUP_SET_ID", Value: o.SetID})
+	}
+	return env
+}
+
 // RecoverEnv returns the environment of the destination's
 // DATA_START_RECOVER: FILESYSTEM and PREFIX name the destination path.
 func RecoverEnv(o *Options) []ndmp.Pval {
+	if o.SMTape {
+		return []ndmp.Pval{{Name: "TYPE", Value: SMTapeButype}, {Name: "FILESYSTEM", Value: o.Dest.Path}}
+	}
 	return []ndmp.Pval{
 		{Name: "TYPE", Value: Butype},
 		{Name: "FILESYSTEM", Value: o.Dest.Path},
@@ -125,6 +158,9 @@ func RecoverEnv(o *Options) []ndmp.Pval {
 // destination path; node and fh_info are unknown, so no direct access
 // recovery is attempted.
 func RecoverNlist(o *Options) []ndmp.Name {
+	if o.SMTape {
+		return nil // a whole volume
+	}
 	return []ndmp.Name{{
 		OriginalPath:   "/",
 		DestinationDir: o.Dest.Path,
@@ -572,12 +608,12 @@ func Copy(ctx context.Context, o *Options, cfg *Config) (*Result, error) {
 	// missing path, say) leaves the destination untouched. Its image
 	// waits in the data connection until the restore reads it.
 	start := time.Now()
-	if err := src.c.DataStartBackup(ctx, Butype, BackupEnv(o)); err != nil {
+	if err := src.c.DataStartBackup(ctx, butype(o), BackupEnv(o)); err != nil {
 		dst.reset(ctx, haltTimeout)
 		src.reset(ctx, haltTimeout)
 		return nil, refused(src, "backup of", o.Source.Path, err)
 	}
-	if err := dst.c.DataStartRecover(ctx, Butype, RecoverEnv(o), RecoverNlist(o)); err != nil {
+	if err := dst.c.DataStartRecover(ctx, butype(o), RecoverEnv(o), RecoverNlist(o)); err != nil {
 		src.reset(ctx, haltTimeout)
 		dst.reset(ctx, haltTimeout)
 		return nil, refused(dst, "restore into", o.Dest.Path, err)

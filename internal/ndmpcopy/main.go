@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/tapestry-ndmp/tapestry/ndmp"
 )
 
 // Stdio is what Main reads and writes.
@@ -58,7 +60,11 @@ func Main(ctx context.Context, args []string, std Stdio) int {
 	if isTerminal(std.Stderr) {
 		cfg.Progress = std.Stderr
 	}
-	fmt.Fprintf(std.Stdout, "ndmpcopy: copying %s to %s (level %d)\n", o.Source, o.Dest, o.Level)
+	if o.SMTape {
+		fmt.Fprintf(std.Stdout, "ndmpcopy: copying %s to %s (SMTape image of Snapshot copy %s)\n", o.Source, o.Dest, o.Snapshot)
+	} else {
+		fmt.Fprintf(std.Stdout, "ndmpcopy: copying %s to %s (level %d)\n", o.Source, o.Dest, o.Level)
+	}
 	res, err := Copy(ctx, o, cfg)
 	if err != nil {
 		dlog.Printf("failed: %v", err)
@@ -71,6 +77,9 @@ func Main(ctx context.Context, args []string, std Stdio) int {
 	}
 	fmt.Fprintf(std.Stdout, "ndmpcopy: transfer successful: %s in %s (%s/s)\n", FormatBytes(res.Bytes), FormatDuration(res.Elapsed), FormatBytes(rate))
 	dlog.Printf("done: %d bytes in %v over %s", res.Bytes, res.Elapsed, res.DataFamily)
+	if o.SMTape {
+		printNextUpdate(std.Stdout, res.Env)
+	}
 	return ExitOK
 }
 
@@ -89,4 +98,15 @@ func redactArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+// printNextUpdate tells how to send the next update of an SMTape mirror:
+// the image's DUMP_DATE and backup set id, which -base-date and -set-id
+// take.
+func printNextUpdate(w io.Writer, env []ndmp.Pval) {
+	e := ndmp.Env(env)
+	if e["DUMP_DATE"] == "" {
+		return
+	}
+	fmt.Fprintf(w, "ndmpcopy: next update: -base-date %s -set-id %s\n", e["DUMP_DATE"], e["SMTAPE_BACKUP_SET_ID"])
 }

@@ -47,6 +47,14 @@ Options:
                        the -d log (default $TAPESTRY_DATA_DIR, else
                        ./tapestry-data)
   -connect-timeout d   how long to try to reach a server (default 30s)
+  -smtape              copy the whole source volume as an SMTape image into a
+                       restricted DP destination volume (a mirror: tape
+                       seeding's network update); needs -snapshot
+  -snapshot name       the source Snapshot copy SMTape sends
+  -base-date n         with -set-id: send only what changed since the copy
+                       whose DUMP_DATE was n (an incremental update of a
+                       mirror seeded from tape or by an earlier copy)
+  -set-id id           the backup set id of that earlier copy or tape
 
 Exit status: 0 copied; 1 the copy failed; 2 usage error; 3 a server could
 not be reached; 4 authentication refused; 5 a server refused the operation
@@ -87,6 +95,12 @@ type Options struct {
 	MCS, MCD, MD Family
 	// ConnectTimeout bounds the attempt to reach each server.
 	ConnectTimeout time.Duration
+	// SMTape copies the volume as an SMTape image (-smtape) of snapshot
+	// Snapshot (-snapshot); BaseDate and SetID (-base-date, -set-id) make
+	// it an incremental of an earlier image.
+	SMTape          bool
+	Snapshot        string
+	BaseDate, SetID string
 }
 
 // UsageError is an error in the command line.
@@ -137,6 +151,13 @@ func ParseArgs(args []string, getenv func(string) string) (*Options, error) {
 			o.Help = true
 		case name == "p":
 			o.Prompt = true
+		case name == "smtape":
+			o.SMTape = true
+		case name == "snapshot" || name == "base-date" || name == "set-id":
+			if v, err = value(); err != nil {
+				return nil, err
+			}
+			*map[string]*string{"snapshot": &o.Snapshot, "base-date": &o.BaseDate, "set-id": &o.SetID}[name] = v
 		case name == "l" || (len(name) > 1 && name[0] == 'l' && name[1] >= '0' && name[1] <= '9'):
 			v = name[1:]
 			if v == "" {
@@ -222,6 +243,9 @@ func ParseArgs(args []string, getenv func(string) string) (*Options, error) {
 	if !haveST {
 		return nil, usagef("-st is mandatory: give -st md5 or -st text for the source")
 	}
+	if err := checkSMTape(o, len(excl) > 0); err != nil {
+		return nil, err
+	}
 	if len(excl) > 0 {
 		o.Exclude = strings.Join(excl, ",")
 		if err := checkExclude(o.Exclude); err != nil {
@@ -235,6 +259,30 @@ func ParseArgs(args []string, getenv func(string) string) (*Options, error) {
 		o.DataDir = "./tapestry-data"
 	}
 	return o, nil
+}
+
+// checkSMTape checks the SMTape options against each other.
+func checkSMTape(o *Options, exclude bool) error {
+	if !o.SMTape {
+		if o.Snapshot != "" || o.BaseDate != "" || o.SetID != "" {
+			return usagef("-snapshot, -base-date and -set-id go with -smtape")
+		}
+		return nil
+	}
+	switch {
+	case o.Snapshot == "":
+		return usagef("-smtape needs -snapshot: SMTape sends a named Snapshot copy")
+	case o.Level != 0 || exclude:
+		return usagef("-smtape copies whole volumes: no -l or -exclude")
+	case (o.BaseDate == "") != (o.SetID == ""):
+		return usagef("-base-date and -set-id go together (both from the earlier copy's output)")
+	}
+	if o.BaseDate != "" {
+		if n, err := strconv.ParseInt(o.BaseDate, 10, 64); err != nil || n <= 0 {
+			return usagef("-base-date %s: the DUMP_DATE an earlier copy printed (a number)", o.BaseDate)
+		}
+	}
+	return nil
 }
 
 func parseAuthType(s string) (ndmp.AuthType, error) {

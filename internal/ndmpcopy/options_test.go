@@ -241,3 +241,34 @@ func TestFixAddr(t *testing.T) {
 		t.Errorf("IPv6: %v", got)
 	}
 }
+
+// TestParseSMTape: -smtape with its snapshot, and for an update the
+// earlier copy's DUMP_DATE and set id; what does not go together is a
+// usage error; the environments name the smtape backup type.
+func TestParseSMTape(t *testing.T) {
+	base := []string{"-st", "text", "-sa", "u:p", "-da", "u:p", "h1:/vs1/vol1", "h2:/vs2/dp1"}
+	o, err := ParseArgs(append([]string{"-smtape", "-snapshot", "s1", "-base-date", "1800000000000000000", "-set-id", "00112233445566778899aabbccddeeff"}, base...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := ndmp.Env(BackupEnv(o))
+	if env["TYPE"] != "smtape" || env["SMTAPE_SNAPSHOT_NAME"] != "s1" || env["BASE_DATE"] != "1800000000000000000" || env["SMTAPE_DELETE_SNAPSHOT"] != "N" {
+		t.Fatalf("backup env %v", env)
+	}
+	if RecoverNlist(o) != nil || ndmp.Env(RecoverEnv(o))["FILESYSTEM"] != "/vs2/dp1" || butype(o) != "smtape" {
+		t.Fatalf("recover %v %v", RecoverEnv(o), RecoverNlist(o))
+	}
+	for _, bad := range [][]string{
+		{"-smtape"},
+		{"-smtape", "-snapshot", "s1", "-l", "1"},
+		{"-smtape", "-snapshot", "s1", "-base-date", "5"},
+		{"-smtape", "-snapshot", "s1", "-base-date", "x", "-set-id", "ab"},
+		{"-snapshot", "s1"},
+		{"-smtape", "-snapshot", "s1", "-exclude", "a"},
+	} {
+		var ue *UsageError
+		if _, err := ParseArgs(append(bad, base...), nil); !errors.As(err, &ue) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
