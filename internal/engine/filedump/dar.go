@@ -42,6 +42,9 @@ func (rs *restorer) restoreDAR() error {
 		return err
 	}
 	j := &darJob{rs: rs, in: &darInput{ra: rs.req.InputAt}, links: map[uint32]string{}}
+	// The bytes a DAR read are its amount (issue 17 item 5: its End said
+	// 0 KB).
+	defer func() { rs.res.Bytes = j.in.read }()
 	names := slices.Clone(rs.req.Names)
 	sort.SliceStable(names, func(a, b int) bool { return names[a].FHInfo < names[b].FHInfo })
 	if rs.opt.enhanced && rs.opt.aclStartKnown {

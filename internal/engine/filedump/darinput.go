@@ -111,6 +111,7 @@ type darInput struct {
 	plan   []byteRange // merged ranges known to be needed
 	buf    []byte      // the bytes of the last read
 	bufOff int64
+	read   int64 // bytes read from ra, for the restore's result and End line
 }
 
 // addPlan adds ranges known to be needed.
@@ -156,6 +157,7 @@ func (d *darInput) fetch(off, want int64) error {
 	b := d.buf[:end-off]
 	m, err := d.ra.ReadAt(b, off)
 	d.buf, d.bufOff = b[:m], off
+	d.read += int64(m)
 	if m > 0 {
 		return nil
 	}

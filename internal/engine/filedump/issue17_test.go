@@ -69,3 +69,41 @@ func TestBackupSingleFile(t *testing.T) {
 		}
 	}
 }
+
+// TestDAREndCountsBytes (D11, M1, issue 17 item 5): a direct access
+// recovery reports the bytes it read and the files it restored, in its
+// result and in the event log's End line (it said 0 KB).
+func TestDAREndCountsBytes(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), bytes.Repeat([]byte("tapestry"), 40000), 0o644)
+	writeFile(t, filepath.Join(src, "small.txt"), []byte("small"), 0o644)
+	var img bytes.Buffer
+	hist := newHistory()
+	_, err := Backup(context.Background(), BackupRequest{Dir: src, Env: Env{"HIST": "Y"}, Output: &img, History: hist})
+	must(t, err)
+	ino, ok := hist.find("big.bin")
+	if !ok {
+		t.Fatal("file history lacks big.bin")
+	}
+	lg, err := eventlog.Open(t.TempDir(), eventlog.Options{})
+	must(t, err)
+	defer lg.Close()
+	cr := &countingReaderAt{r: bytes.NewReader(img.Bytes())}
+	dst := t.TempDir()
+	rr, err := Restore(context.Background(), RestoreRequest{InputAt: cr, Dest: dst, Env: Env{"DIRECT": "Y"}, Log: lg.Restore(dst),
+		Names: []RestoreName{{Original: "big.bin", Dest: "big.bin", FHInfo: hist.offsets[ino]}}})
+	must(t, err)
+	if rr.Files != 1 || rr.Bytes != cr.n || rr.Bytes < 320000 {
+		t.Fatalf("DAR result: %d files, %d bytes; read %d", rr.Files, rr.Bytes, cr.n)
+	}
+	lines, err := lg.Tail(10)
+	must(t, err)
+	want := "End (1 files, " + eventlog.FormatAmount(rr.Bytes) + ")"
+	found := false
+	for _, l := range lines {
+		found = found || bytes.HasSuffix([]byte(l), []byte(want))
+	}
+	if !found {
+		t.Fatalf("no %q in the event log:\n%q", want, lines)
+	}
+}
