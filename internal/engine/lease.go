@@ -71,13 +71,25 @@ func Acquire(ctx context.Context, svc *storage.Service, vol storage.Volume, name
 }
 
 // Hold locks an existing snapshot copy for owner: a job that reads a
-// snapshot it was given makes none, and its Release only unlocks.
+// snapshot it was given makes none, and its Release only unlocks. Every
+// lease holds a lock of its own: when another lease holds the snapshot for
+// the same owner (two backups of one named snapshot), this one locks it
+// for owner#2 (or #3, ...), so that the first to end does not unlock the
+// snapshot the other still reads. Owner returns the name used.
 func Hold(ctx context.Context, svc *storage.Service, snap storage.Snapshot, owner string) (*Lease, error) {
-	locked, err := svc.LockSnapshot(ctx, snap.SVM, snap.Volume, snap.Name, owner)
-	if err != nil {
-		return nil, err
+	for i := 1; ; i++ {
+		o := owner
+		if i > 1 {
+			o = owner + "#" + strconv.Itoa(i)
+		}
+		locked, err := svc.LockSnapshotWith(ctx, snap.SVM, snap.Volume, snap.Name, o, storage.LockOptions{Exclusive: true})
+		if err == nil {
+			return &Lease{svc: svc, snap: locked, owner: o}, nil
+		}
+		if !errors.Is(err, storage.ErrExists) || i >= maxNameTries {
+			return nil, err
+		}
 	}
-	return &Lease{svc: svc, snap: locked, owner: owner}, nil
 }
 
 // Resume takes up a kept lease after a restart: the snapshot must still be

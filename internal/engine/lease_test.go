@@ -155,7 +155,8 @@ func TestLeaseAcquireRelease(t *testing.T) {
 }
 
 // TestLeaseOwners (issue 12 item 3): a lease releases only its own owner's
-// lock. A snapshot the lease made that another owner also locked is not
+// lock, and every lease has a lock of its own (a second lease under the
+// same owner name locks as owner#2). A snapshot the lease made that another owner also locked is not
 // deleted (Release says why); a held (existing) snapshot is unlocked and
 // kept; Acquire refuses an empty owner.
 func TestLeaseOwners(t *testing.T) {
@@ -185,10 +186,17 @@ func TestLeaseOwners(t *testing.T) {
 	if h1.Made() || !slices.Equal(h2.Snapshot().Owners, []string{"job-b", "job-c"}) {
 		t.Fatalf("held: made %v, owners %v", h1.Made(), h2.Snapshot().Owners)
 	}
+	// A second job under job-b's name gets a lock of its own.
+	h3, err := Hold(f.ctx, f.svc, nightly, "job-b")
+	f.must(err)
+	if h3.Owner() != "job-b#2" || !slices.Equal(h3.Snapshot().Owners, []string{"job-b", "job-c", "job-b#2"}) {
+		t.Fatalf("the second job-b: owner %q, owners %v", h3.Owner(), h3.Snapshot().Owners)
+	}
 	f.must(h1.Release(f.ctx))
-	if p, ok := f.snapshot("nightly"); !ok || !slices.Equal(p.Owners, []string{"job-c"}) {
+	if p, ok := f.snapshot("nightly"); !ok || !slices.Equal(p.Owners, []string{"job-c", "job-b#2"}) {
 		t.Fatalf("after job-b's release: %+v %v", p, ok)
 	}
+	f.must(h3.Release(f.ctx))
 	f.must(h2.Release(f.ctx))
 	if p, ok := f.snapshot("nightly"); !ok || p.Locked() {
 		t.Fatalf("a held snapshot after its last release: %+v %v", p, ok)

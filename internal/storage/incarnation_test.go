@@ -90,6 +90,10 @@ func TestPersistLock(t *testing.T) {
 	if err != nil || p.LockIncarnations["restartable:1"] == "" {
 		t.Fatalf("create: %+v %v", p, err)
 	}
+	e.unchanged("an exclusive lock the owner holds", ErrExists, "already locked by", func() error {
+		_, err := e.svc.LockSnapshotWith(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", "restartable:1", LockOptions{Exclusive: true})
+		return err
+	})
 	e.unchanged("persist by a non-owner", ErrNotFound, "is not locked by", func() error {
 		_, err := e.svc.PersistLock(e.ctx, "vs1", "vol1", "snapshot_for_backup.0", "other")
 		return err

@@ -257,6 +257,10 @@ type LockOptions struct {
 	// context's. Other locks carry the daemon's incarnation and are
 	// released by the next start (ReleaseStaleLocks).
 	Persistent bool
+	// Exclusive refuses, with ErrExists, a lock the owner already holds
+	// (LockSnapshot changes nothing then): a job that must hold a lock of
+	// its own can tell that another job took the same owner name.
+	Exclusive bool
 }
 
 // LockSnapshot adds owner to the snapshot's lock owners, for the running
@@ -273,6 +277,9 @@ func (s *Service) LockSnapshotWith(ctx context.Context, svm, vol, name, owner st
 	}
 	return s.updateSnapshot(ctx, svm, vol, name, func(p *Snapshot) error {
 		if slices.Contains(p.Owners, owner) {
+			if o.Exclusive {
+				return errf(ErrExists, "Snapshot copy %q of volume %q in Vserver %q is already locked by %q", name, vol, svm, owner)
+			}
 			return nil
 		}
 		p.Owners = append(p.Owners, owner)

@@ -337,3 +337,38 @@ func TestRestoreQtreesAndLUNs(t *testing.T) {
 		t.Error("IGNORE_QTREES=Y registered q1")
 	}
 }
+
+// TestConcurrentBackupsOfANamedSnapshot (D1, D14; issue 12 item 3): two
+// backups of the same named snapshot each hold their own lock, so the
+// first to end does not unlock the snapshot the other still reads: it
+// cannot be deleted until both have ended.
+func TestConcurrentBackupsOfANamedSnapshot(t *testing.T) {
+	f := newStorage(t)
+	ctx := context.Background()
+	_, err := f.svc.CreateSnapshot(ctx, "vs1", "vol1", "nightly")
+	must(t, err)
+	start := func() (*blockWriter, chan error) {
+		bw := &blockWriter{started: make(chan struct{}), release: make(chan struct{})}
+		done := make(chan error, 1)
+		go func() {
+			_, err := Backup(ctx, BackupRequest{Storage: f.svc, Path: "/vs1/vol1/.snapshot/nightly", Output: bw})
+			done <- err
+		}()
+		<-bw.started
+		return bw, done
+	}
+	bw1, done1 := start()
+	bw2, done2 := start()
+	close(bw1.release)
+	must(t, <-done1)
+	if err := f.svc.DeleteSnapshot(ctx, "vs1", "vol1", "nightly"); !errors.Is(err, storage.ErrLocked) {
+		t.Errorf("delete while the second backup reads the snapshot: %v, want ErrLocked", err)
+	}
+	close(bw2.release)
+	must(t, <-done2)
+	p, err := f.svc.GetSnapshot(ctx, "vs1", "vol1", "nightly")
+	if err != nil || p.Locked() {
+		t.Fatalf("after both backups: %+v, %v", p, err)
+	}
+	must(t, f.svc.DeleteSnapshot(ctx, "vs1", "vol1", "nightly"))
+}
