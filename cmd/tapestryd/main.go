@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showMan := fs.Bool("man-page", false, "print this manual page (roff, tapestryd(8)) and exit")
 	var tapes tapeFlags
 	tapes.define(fs)
+	var hf httpFlags
+	hf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -95,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
 		return 2
 	}
+	hf.apply(fs, &cfg)
 	log, err := daemon.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapestryd: %v\n", err)
@@ -118,4 +121,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("tapestryd stopped")
 	return 0
+}
+
+// httpFlags are the flags of the web view's HTTP listener (issue 17).
+type httpFlags struct {
+	listen, cert, key        string
+	plaintext, metricsNoAuth bool
+}
+
+func (h *httpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&h.listen, "http-listen", "", "address of the web view and /metrics, ADDR:PORT (default: none)")
+	fs.StringVar(&h.cert, "http-cert", "", "TLS certificate (PEM) of the web view (default: the node's, DATA-DIR/tls/ndmp-cert.pem)")
+	fs.StringVar(&h.key, "http-key", "", "TLS private key (PEM) of --http-cert")
+	fs.BoolVar(&h.plaintext, "http-plaintext", false, "serve the web view without TLS (behind a TLS proxy only)")
+	fs.BoolVar(&h.metricsNoAuth, "metrics-no-auth", false, "serve /metrics on the web view's listener without authentication")
+}
+
+// apply copies the flags that were given over the configuration file's
+// values.
+func (h *httpFlags) apply(fs *flag.FlagSet, cfg *daemon.Config) {
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "http-listen":
+			cfg.HTTPListen = h.listen
+		case "http-cert":
+			cfg.HTTPCert = h.cert
+		case "http-key":
+			cfg.HTTPKey = h.key
+		case "http-plaintext":
+			cfg.HTTPPlaintext = h.plaintext
+		case "metrics-no-auth":
+			cfg.MetricsNoAuth = h.metricsNoAuth
+		}
+	})
 }

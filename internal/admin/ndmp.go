@@ -168,6 +168,13 @@ type NDMPSession struct {
 	FHStalls     uint64 `json:"fh-stalls"`
 	// Extensions lists the negotiated extension classes as "0x2052 v1".
 	Extensions []string `json:"extensions,omitempty"`
+	// OpStarted is when the running (or last) backup or restore started;
+	// Phase is its engine phase ("I" ... "V" for a dump), Files the
+	// inodes done and FilesTotal those it will do (0 when not known).
+	OpStarted  time.Time `json:"operation-start-time,omitzero"`
+	Phase      string    `json:"phase,omitempty"`
+	Files      int64     `json:"files,omitempty"`
+	FilesTotal int64     `json:"files-total,omitempty"`
 }
 
 // NDMPService is the node's NDMP server as the admin API uses it: its

@@ -180,20 +180,38 @@ func (s *Server) handle(pattern string, rt route, fn handlerFunc) {
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn handlerFunc) (int, string) {
-	ctx := hr.Context()
+// principalKey is the context key of WithPrincipal.
+type principalKey struct{}
+
+// WithPrincipal returns a context under which a request served in the
+// same process (the web view, package web) acts as the user svm/name
+// without HTTP basic authentication: the caller has checked the user's
+// password itself. Requests from the network cannot carry it. Every
+// request is still authorised by the user's role, and refused when the
+// account is locked.
+func WithPrincipal(ctx context.Context, svm, name string) context.Context {
+	return context.WithValue(ctx, principalKey{}, principal{SVM: svm, Name: name})
+}
+
+// authenticate returns the user of a request: the principal of
+// WithPrincipal, or the checked HTTP basic credentials. On failure it has
+// written the answer.
+func (s *Server) authenticate(w http.ResponseWriter, hr *http.Request) (principal, string, int, bool) {
+	if p, ok := hr.Context().Value(principalKey{}).(principal); ok {
+		return p, p.Name, 0, true
+	}
 	user, pass, ok := hr.BasicAuth()
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
 		writeError(w, http.StatusUnauthorized, "authentication-failed", "authentication required")
-		return http.StatusUnauthorized, ""
+		return principal{}, "", http.StatusUnauthorized, false
 	}
 	// Cluster users log in with their name, SVM users as SVM/name.
 	svm, name := s.cfg.Auth.AdminSVM(), user
 	if i := strings.IndexByte(user, '/'); i >= 0 {
 		svm, name = user[:i], user[i+1:]
 	}
-	if err := s.login(ctx, svm, name, pass); err != nil {
+	if err := s.login(hr.Context(), svm, name, pass); err != nil {
 		s.log.Warn("api authentication failed", "user", user, "err", err)
 		w.Header().Set("WWW-Authenticate", `Basic realm="tapestry"`)
 		status, code := http.StatusUnauthorized, "authentication-failed"
@@ -202,9 +220,18 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn han
 			status, code, msg = http.StatusForbidden, "locked", auth.Message(err)
 		}
 		writeError(w, status, code, msg)
+		return principal{}, user, status, false
+	}
+	return principal{SVM: svm, Name: name}, user, 0, true
+}
+
+func (s *Server) serve(w http.ResponseWriter, hr *http.Request, rt route, fn handlerFunc) (int, string) {
+	ctx := hr.Context()
+	who, user, status, ok := s.authenticate(w, hr)
+	if !ok {
 		return status, user
 	}
-	req := &request{Request: hr, who: principal{SVM: svm, Name: name}, priv: PrivAdmin}
+	req := &request{Request: hr, who: who, priv: PrivAdmin}
 	if p := hr.Header.Get(PrivilegeHeader); p != "" {
 		if p != PrivAdmin && p != PrivAdvanced {
 			writeError(w, http.StatusBadRequest, "invalid-argument", fmt.Sprintf("%q is not a privilege level; use admin or advanced", p))

@@ -21,7 +21,12 @@ const DefaultNDMPListen = "127.0.0.1:10000"
 //	  "ndmp-listen": "127.0.0.1:10000",
 //	  "log-level": "info",
 //	  "log-format": "text",
-//	  "max-snapshots-per-volume": 255
+//	  "max-snapshots-per-volume": 255,
+//	  "http-listen": "127.0.0.1:8443",
+//	  "http-cert": "/etc/tapestry/web.pem",
+//	  "http-key": "/etc/tapestry/web-key.pem",
+//	  "http-plaintext": false,
+//	  "metrics-no-auth": false
 //	}
 //
 // Every key is optional; command line flags override the file.
@@ -46,6 +51,17 @@ type Config struct {
 	// TapeRescanInterval is how often discovery looks for added and
 	// removed devices, a Go duration (default 1m; 0 turns it off).
 	TapeRescanInterval string `json:"tape-rescan-interval,omitempty"`
+	// HTTPListen is the address of the web view and of /metrics (issue
+	// 17); empty means no HTTP listener. Port 0 picks a free port.
+	HTTPListen string `json:"http-listen,omitempty"`
+	// HTTPCert and HTTPKey are the PEM files of the listener's TLS
+	// certificate; empty means the node's own (DIR/tls/ndmp-cert.pem).
+	HTTPCert string `json:"http-cert,omitempty"`
+	HTTPKey  string `json:"http-key,omitempty"`
+	// HTTPPlaintext serves HTTP without TLS (behind a TLS proxy only).
+	HTTPPlaintext bool `json:"http-plaintext,omitempty"`
+	// MetricsNoAuth serves /metrics without authentication.
+	MetricsNoAuth bool `json:"metrics-no-auth,omitempty"`
 }
 
 // MaxConfigBytes bounds the size of a configuration file.
@@ -103,6 +119,9 @@ func (c Config) Validate() error {
 	if _, _, _, _, err := c.tapeDiscovery(); err != nil {
 		return err
 	}
+	if err := c.validateHTTP(); err != nil {
+		return err
+	}
 	if c.MaxSnapshots < 0 || c.MaxSnapshots > 1023 {
 		return fmt.Errorf("max-snapshots-per-volume %d is outside 0-1023", c.MaxSnapshots)
 	}
@@ -155,4 +174,20 @@ func ParseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", s)
+}
+
+// validateHTTP checks the HTTP listener's settings.
+func (c Config) validateHTTP() error {
+	if c.HTTPListen != "" {
+		if _, err := netip.ParseAddrPort(c.HTTPListen); err != nil {
+			return fmt.Errorf("http-listen %q is not ADDR:PORT: %w", c.HTTPListen, err)
+		}
+	}
+	if (c.HTTPCert == "") != (c.HTTPKey == "") {
+		return fmt.Errorf("http-cert and http-key go together: give both or neither")
+	}
+	if c.HTTPPlaintext && c.HTTPCert != "" {
+		return fmt.Errorf("http-plaintext and http-cert exclude each other")
+	}
+	return nil
 }

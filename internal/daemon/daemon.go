@@ -87,6 +87,10 @@ type Daemon struct {
 	auth    *auth.Service
 	ln      net.Listener
 	srv     *http.Server
+	// httpLn and httpSrv serve the web view and /metrics (web.go); nil
+	// without Config.HTTPListen.
+	httpLn  net.Listener
+	httpSrv *http.Server
 	vtl     *vtl.Library
 	vtls    *vtlSet
 	tapes   *tape.Registry
@@ -305,6 +309,9 @@ func (d *Daemon) listen() error {
 		cfg.SMTape = smtapeAPI{d.smtape}
 	}
 	api := admin.NewServer(cfg)
+	if err := d.listenHTTP(api); err != nil {
+		return err
+	}
 	d.srv = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -362,6 +369,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.log.Info("admin API listening", "socket", d.SocketPath())
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(d.ln) }()
+	httpErr := d.serveHTTP()
 	nctx, stopNDMP := context.WithCancel(ctx)
 	ndmpDone := d.serveNDMP(nctx)
 	pollDone := d.runBackground(nctx)
@@ -371,6 +379,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		d.log.Info("shutting down")
 	case serveErr = <-errc:
+	case serveErr = <-httpErr:
 	}
 	stopNDMP()
 	<-ndmpDone
@@ -381,6 +390,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	defer cancel()
 	if err := d.srv.Shutdown(sctx); err != nil {
 		d.log.Warn("requests still running at shutdown", "err", err)
+	}
+	if d.httpSrv != nil {
+		if err := d.httpSrv.Shutdown(sctx); err != nil {
+			d.log.Warn("web requests still running at shutdown", "err", err)
+		}
 	}
 	d.closeEventLog()
 	cerr := d.closeStore()
@@ -394,6 +408,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 func (d *Daemon) Close() error {
 	if d.ln != nil {
 		d.ln.Close()
+	}
+	if d.httpLn != nil {
+		d.httpLn.Close()
 	}
 	d.closeVTL()
 	d.closeEventLog()

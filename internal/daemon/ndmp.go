@@ -49,6 +49,13 @@ func (d *Daemon) openNDMP(ctx context.Context) error {
 		Storage: d.storage, Auth: d.auth, Catalog: d.store, Tapes: reg,
 		Node: d.node, DataDir: d.opts.DataDir, Version: d.opts.Version, Logger: d.log,
 		EventLog: d.events,
+		// Set before any session runs (Open makes the collector before
+		// Serve starts the server).
+		OnOperation: func(op server.Operation) {
+			if d.metrics != nil {
+				d.metrics.ObserveOperation(op)
+			}
+		},
 	})
 	return err
 }

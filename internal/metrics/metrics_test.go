@@ -3,9 +3,11 @@ package metrics
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,12 +32,6 @@ func (s *sessions) list() []server.SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]server.SessionInfo(nil), s.ss...)
-}
-
-func (s *sessions) clock() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.now
 }
 
 func (s *sessions) set(now time.Time, ss ...server.SessionInfo) {
@@ -69,52 +65,107 @@ func scrape(t testing.TB, c *Collector) map[string]float64 {
 				out[key] = g.GetValue()
 			} else if c := m.GetCounter(); c != nil {
 				out[key] = c.GetValue()
+			} else if h := m.GetHistogram(); h != nil {
+				out[strings.Replace(key, name, name+"_count", 1)] = float64(h.GetSampleCount())
 			}
 		}
 	}
 	return out
 }
 
-// The byte counters keep what ended sessions moved, survive a counter reset
-// within a session, and the throughput is the rate between two samples.
+// stats is a changing server.Stats with a clock.
+type stats struct {
+	mu  sync.Mutex
+	st  server.Stats
+	now time.Time
+}
+
+func (s *stats) get() server.Stats { s.mu.Lock(); defer s.mu.Unlock(); return s.st }
+
+func (s *stats) clock() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return s.now }
+
+func (s *stats) set(now time.Time, data, mover uint64) {
+	s.mu.Lock()
+	s.now, s.st.DataBytes, s.st.MoverBytes = now, data, mover
+	s.mu.Unlock()
+}
+
+// Issue 17 item 2: the byte counters are the server's own (counted where
+// the bytes move), shown as they are; the throughput is the rate between
+// two samples; sessions are counted by state.
 func TestSessionCountersAndRates(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	s := &sessions{}
-	s.set(t0)
-	c := New(Sources{Sessions: s.list, MaxSessions: func() int { return 20 }, Now: s.clock})
+	st := &stats{}
+	st.set(t0, 0, 0)
+	c := New(Sources{Sessions: s.list, Stats: st.get, MaxSessions: func() int { return 20 }, Now: st.clock})
 	m := scrape(t, c)
 	if m["tapestry_ndmp_data_bytes_total"] != 0 || m["tapestry_ndmp_sessions_limit"] != 20 {
 		t.Fatalf("empty: %v", m)
 	}
-	s.set(t0.Add(time.Second),
-		server.SessionInfo{ID: 1, DataState: "ACTIVE", MoverState: "ACTIVE", DataBytes: 1000, MoverBytes: 900},
+	s.set(t0, server.SessionInfo{ID: 1, DataState: "ACTIVE", MoverState: "ACTIVE"},
 		server.SessionInfo{ID: 2, DataState: "IDLE", MoverState: "IDLE"})
+	st.set(t0.Add(time.Second), 1000, 900)
 	m = scrape(t, c)
 	if m["tapestry_ndmp_sessions,state=active"] != 1 || m["tapestry_ndmp_sessions,state=idle"] != 1 ||
 		m["tapestry_ndmp_mover_sessions,state=active"] != 1 || m["tapestry_ndmp_data_bytes_total"] != 1000 ||
 		m["tapestry_ndmp_mover_bytes_total"] != 900 || m["tapestry_ndmp_data_throughput_bytes_per_second"] != 1000 {
 		t.Fatalf("two sessions: %v", m)
 	}
-	// Session 1 moves 3000 more bytes in two seconds and ends; session 2
-	// starts a second operation (its counter restarts at 500).
-	s.set(t0.Add(3*time.Second), server.SessionInfo{ID: 1, DataState: "HALTED", DataBytes: 4000, MoverBytes: 900})
+	// 3000 more bytes in two seconds, sampled in between: the total is
+	// the server's, the rate that of the last second.
+	st.set(t0.Add(2*time.Second), 2000, 900)
 	c.Sample()
-	s.set(t0.Add(4*time.Second), server.SessionInfo{ID: 2, DataState: "ACTIVE", DataBytes: 500})
+	st.set(t0.Add(3*time.Second), 4000, 1900)
+	s.set(t0)
 	m = scrape(t, c)
-	if m["tapestry_ndmp_data_bytes_total"] != 4500 || m["tapestry_ndmp_data_throughput_bytes_per_second"] != 500 {
-		t.Fatalf("after end and restart: %v", m)
+	if m["tapestry_ndmp_data_bytes_total"] != 4000 || m["tapestry_ndmp_data_throughput_bytes_per_second"] != 2000 ||
+		m["tapestry_ndmp_mover_throughput_bytes_per_second"] != 1000 {
+		t.Fatalf("after samples: %v", m)
 	}
-	if _, ok := m["tapestry_ndmp_sessions,state=halted"]; ok {
+	if _, ok := m["tapestry_ndmp_sessions,state=active"]; ok {
 		t.Fatal("ended session still counted")
 	}
-	s.set(t0.Add(5 * time.Second))
+	st.set(t0.Add(4*time.Second), 4000, 1900)
 	m = scrape(t, c)
-	if m["tapestry_ndmp_data_bytes_total"] != 4500 || m["tapestry_ndmp_data_throughput_bytes_per_second"] != 0 {
-		t.Fatalf("no sessions: %v", m)
+	if m["tapestry_ndmp_data_bytes_total"] != 4000 || m["tapestry_ndmp_data_throughput_bytes_per_second"] != 0 {
+		t.Fatalf("idle: %v", m)
 	}
 	// The Go runtime metrics are there too, on the collector's own registry.
 	if m["go_goroutines"] < 1 {
 		t.Fatal("no go_goroutines")
+	}
+}
+
+// Issue 17 item 2: every ended operation is counted by outcome, its
+// duration observed, and a backup sets its volume's last success or
+// failure time; an earlier success (from the event log at start) does not
+// move the time back.
+func TestOperationMetrics(t *testing.T) {
+	c := New(Sources{})
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	c.ObserveOperation(server.Operation{Kind: "backup", Path: "/vs1/vol1/dir", Started: t0, Ended: t0.Add(10 * time.Millisecond), Bytes: 4096})
+	c.ObserveOperation(server.Operation{Kind: "backup", Path: "/vs1/vol2", Started: t0, Ended: t0.Add(2 * time.Second), Err: errors.New("disk on fire")})
+	c.ObserveOperation(server.Operation{Kind: "restore", Path: "/vs1/vol3", Started: t0, Ended: t0.Add(time.Minute), Aborted: true, Bytes: 10})
+	c.SetLastSuccess("vs1", "vol1", t0.Add(-time.Hour))
+	m := scrape(t, c)
+	for k, want := range map[string]float64{
+		"tapestry_ndmp_operations_total,operation=backup,outcome=success":                  1,
+		"tapestry_ndmp_operations_total,operation=backup,outcome=failed":                   1,
+		"tapestry_ndmp_operations_total,operation=restore,outcome=aborted":                 1,
+		"tapestry_ndmp_operations_total,operation=restore,outcome=success":                 0,
+		"tapestry_ndmp_operation_bytes_total,operation=backup":                             4096,
+		"tapestry_backup_last_success_timestamp_seconds,volume=vol1,vserver=vs1":           float64(t0.Add(10*time.Millisecond).UnixNano()) / 1e9,
+		"tapestry_backup_last_failure_timestamp_seconds,volume=vol2,vserver=vs1":           float64(t0.Add(2 * time.Second).Unix()),
+		"tapestry_ndmp_operation_duration_seconds_count,operation=backup,outcome=success":  1,
+		"tapestry_ndmp_operation_duration_seconds_count,operation=restore,outcome=aborted": 1,
+	} {
+		if v, ok := m[k]; !ok || v != want {
+			t.Errorf("%s = %v (%v), want %v", k, v, ok, want)
+		}
+	}
+	if _, ok := m["tapestry_backup_last_success_timestamp_seconds,volume=vol2,vserver=vs1"]; ok {
+		t.Error("a failed backup set the last success time")
 	}
 }
 

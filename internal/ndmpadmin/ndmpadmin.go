@@ -86,6 +86,7 @@ func session(si server.SessionInfo) admin.NDMPSession {
 		DataState: si.DataState, DataOp: si.DataOp, DataBytes: si.DataBytes,
 		MoverState: si.MoverState, MoverMode: si.MoverMode, MoverBytes: si.MoverBytes,
 		FHQueueDepth: si.FHQueueDepth, FHStalls: si.FHStalls, Extensions: si.Extensions,
+		OpStarted: si.OpStarted, Phase: si.Phase, Files: si.Files, FilesTotal: si.FilesTotal,
 	}
 }
 

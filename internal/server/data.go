@@ -47,6 +47,8 @@ type dataService struct {
 	// dmaAbort is set by DATA_ABORT: the operation's failure is the DMA's
 	// wish, not an error to log.
 	dmaAbort atomic.Bool
+	// op describes the running operation for monitoring (ops.go).
+	opInfo opProgress
 }
 
 // abortedByDMA reports whether the running operation was stopped with
@@ -322,6 +324,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 	}
 	bctx, cancel := context.WithCancel(d.ss.ctx)
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, ndmp.DataOpBackup
+	d.opInfo.start(path)
 	dc := d.dc
 	rs := int(d.ss.mover.state().RecordSize)
 	if rs == 0 {
@@ -351,6 +354,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 			Limiter:    d.ss.srv.o.DumpLimiter,
 			Snapshots:  &d.ss.srv.snapNames,
 			InodeMaps:  &d.ss.srv.inodeMaps,
+			Progress:   d.opInfo.set,
 		}
 		if fh != nil {
 			br.History = fh
@@ -384,6 +388,7 @@ func (d *dataService) startBackup(ctx context.Context, req *ndmp.DataStartBackup
 
 // finish halts the data service after an operation.
 func (d *dataService) finish(env map[string]string, err error, what string) {
+	d.noteOperation(what, err)
 	d.mu.Lock()
 	for k, v := range env {
 		d.env = append(d.env, ndmp.Pval{Name: k, Value: v})
@@ -451,6 +456,7 @@ type countWriter struct {
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
+	c.d.ss.srv.dataBytes.Add(uint64(n))
 	if err != nil {
 		c.d.noteNet("Message from Write Dirnet: " + err.Error())
 	}
@@ -530,6 +536,7 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 	}
 	rctx, cancel := context.WithCancel(d.ss.ctx)
 	d.cancel, d.st, d.op = cancel, ndmp.DataStateActive, op
+	d.opInfo.start(dest)
 	dc := d.dc
 	d.wg.Add(1)
 	direct := isYes(env["DIRECT"]) && !listOnly && len(names) > 0
@@ -538,11 +545,12 @@ func (d *dataService) startRecover(ctx context.Context, req *ndmp.DataStartRecov
 		defer cancel()
 		stopProgress := d.progress(rctx, "restore")
 		rr := filedump.RestoreRequest{
-			Env:     filedump.Env(env),
-			Names:   names,
-			Policy:  policy,
-			Limiter: d.ss.srv.o.DumpLimiter,
-			OnName:  lf.onName,
+			Env:      filedump.Env(env),
+			Names:    names,
+			Policy:   policy,
+			Limiter:  d.ss.srv.o.DumpLimiter,
+			OnName:   lf.onName,
+			Progress: d.opInfo.set,
 			// The engine reads ndmpd.offset_map.enable from it.
 			Catalog: d.ss.srv.o.Catalog,
 		}
@@ -755,7 +763,7 @@ func (r *darReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n, err := io.ReadFull(r.r, p)
-	r.d.bytes.Add(uint64(n))
+	r.d.addBytes(n)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = io.EOF
 	}
@@ -771,6 +779,7 @@ type countReader struct {
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(uint64(n))
+	c.d.ss.srv.dataBytes.Add(uint64(n))
 	switch {
 	case errors.Is(err, io.EOF):
 		c.d.noteNet("Read Socket received EOF")

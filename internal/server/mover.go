@@ -433,6 +433,7 @@ func (m *mover) writeRecord(rec []byte, n int) bool {
 		if err == nil {
 			m.recordNum++
 			m.bytesMoved += uint64(n)
+			m.ss.srv.moverBytes.Add(uint64(n))
 			m.ss.srv.moverRecords.Add(1)
 			m.mu.Unlock()
 			return true
@@ -569,6 +570,7 @@ func (m *mover) restoreLoop(c net.Conn) {
 		m.seekPos += n
 		m.bytesLeft -= n
 		m.bytesMoved += n
+		m.ss.srv.moverBytes.Add(n)
 		m.mu.Unlock()
 		_, err := c.Write(chunk)
 		m.mu.Lock()

@@ -84,6 +84,10 @@ type Options struct {
 	MaxSessions int
 	// EventLog, if not nil, receives backup event log lines.
 	EventLog *eventlog.Log
+	// OnOperation, if not nil, is called when a backup or restore ends,
+	// however it ends (issue 17 item 2: metrics by outcome). It must not
+	// block.
+	OnOperation func(Operation)
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 	// Hostname overrides the host name of CONFIG_GET_HOST_INFO.
@@ -129,6 +133,10 @@ type Server struct {
 	fhDepth      atomic.Int64
 	fhStalls     atomic.Uint64
 	moverRecords atomic.Uint64
+	// dataBytes and moverBytes add every byte the DATA and MOVER services
+	// move, where they move it (issue 17 item 2).
+	dataBytes  atomic.Uint64
+	moverBytes atomic.Uint64
 
 	// snapNames numbers the snapshot_for_backup.<n> copies of this node's
 	// backups: from 0, one more per backup, back to 0 on restart (D1).
@@ -445,6 +453,13 @@ type SessionInfo struct {
 	FHStalls     uint64 `json:"fh-stalls"`
 	// Extensions lists the negotiated extension classes as "0x2052 v1".
 	Extensions []string `json:"extensions,omitempty"`
+	// OpStarted is when the running (or last) backup or restore started;
+	// Phase is its engine phase ("I" ... "V" for a dump), Files the
+	// inodes done and FilesTotal those it will do (0 when not known).
+	OpStarted  time.Time `json:"operation-start-time,omitzero"`
+	Phase      string    `json:"phase,omitempty"`
+	Files      int64     `json:"files,omitempty"`
+	FilesTotal int64     `json:"files-total,omitempty"`
 }
 
 // Stats are node-wide counters of the NDMP server, for monitoring.
@@ -476,6 +491,39 @@ type Stats struct {
 	AuthLockouts uint64
 	// AuthRefusedLocked counts authentications refused during a lockout.
 	AuthRefusedLocked uint64
+	// DataBytes and MoverBytes count every byte the DATA services
+	// (backup and restore streams) and the MOVERs (tape records, data
+	// connection) moved since the server was made, counted as they move.
+	DataBytes  uint64
+	MoverBytes uint64
+}
+
+// Operation is a backup or restore that ended (Options.OnOperation).
+type Operation struct {
+	// Kind is "backup" or "restore".
+	Kind string
+	// Path is the backup path (backup) or the restore destination
+	// (restore), /svm/volume[/path].
+	Path string
+	// Started and Ended bound the operation; Bytes is what its data
+	// stream carried.
+	Started, Ended time.Time
+	Bytes          uint64
+	// Err is why it failed, nil when it succeeded; Aborted is set when
+	// the DMA aborted it or an administrator killed its session.
+	Err     error
+	Aborted bool
+}
+
+// Outcome is "success", "aborted" or "failed".
+func (o Operation) Outcome() string {
+	switch {
+	case o.Aborted:
+		return "aborted"
+	case o.Err != nil:
+		return "failed"
+	}
+	return "success"
 }
 
 // Stats returns the server's counters.
@@ -490,7 +538,8 @@ func (s *Server) Stats() Stats {
 	return Stats{FHQueueDepth: int(d), FHStalls: s.fhStalls.Load(), MoverRecords: s.moverRecords.Load(),
 		Unauthenticated: unauth, Refused: s.refused.Load(), Evicted: s.evicted.Load(),
 		AuthTimeouts: s.authTimeouts.Load(), AuthFailures: s.authFailures.Load(),
-		AuthLockouts: s.authLockouts.Load(), AuthRefusedLocked: s.authRefusedLocked.Load()}
+		AuthLockouts: s.authLockouts.Load(), AuthRefusedLocked: s.authRefusedLocked.Load(),
+		DataBytes: s.dataBytes.Load(), MoverBytes: s.moverBytes.Load()}
 }
 
 // Sessions returns the running sessions, oldest first.

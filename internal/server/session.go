@@ -257,6 +257,7 @@ func (ss *session) info() SessionInfo {
 	in.MoverState, in.MoverMode, in.MoverBytes = ms.State.String(), ms.Mode.String(), ms.BytesMoved
 	ds := ss.data.getState()
 	in.DataState, in.DataOp, in.DataBytes = ds.State.String(), ds.Operation.String(), ds.BytesProcessed
+	ss.data.progressInfo(&in)
 	if f := ss.fh.Load(); f != nil {
 		in.FHQueueDepth, in.FHStalls = int(max(f.depth.Load(), 0)), f.stalls.Load()
 	}

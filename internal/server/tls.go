@@ -97,3 +97,14 @@ func writeSelfSigned(certPath, keyPath, host string) error {
 	}
 	return os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
+
+// TLSConfig returns the TLS configuration of the node's certificate (the
+// secure control connection's, made on first use in the data directory);
+// the daemon's HTTP listener uses it too (issue 17).
+func (s *Server) TLSConfig() (*tls.Config, error) {
+	cfg, err := s.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Clone(), nil
+}
