@@ -174,6 +174,7 @@ func Open(ctx context.Context, o Options) (d *Daemon, err error) {
 		return d, err
 	}
 	d.metrics = d.newMetrics()
+	d.seedLastBackups()
 	if err := d.listen(); err != nil {
 		return d, err
 	}

@@ -8,11 +8,13 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tapestry-ndmp/tapestry/internal/eventlog"
 	"github.com/tapestry-ndmp/tapestry/internal/metrics"
 	"github.com/tapestry-ndmp/tapestry/internal/options"
+	"github.com/tapestry-ndmp/tapestry/internal/storage"
 )
 
 // MetricsPollInterval is how often the NDMP sessions' byte counters are
@@ -52,6 +54,54 @@ func (d *Daemon) newMetrics() *metrics.Collector {
 		src.Sessions, src.MaxSessions, src.Stats = d.ndmp.Sessions, d.ndmp.MaxSessions, d.ndmp.Stats
 	}
 	return metrics.New(src)
+}
+
+// seedLastBackups sets the metrics' last successful backup of each
+// volume from the backup event log (the current file and the rotated
+// ones), so that the time survives a restart of the daemon (issue 17 item
+// 2). A dump counts as successful when it has an End line and no Error
+// line.
+func (d *Daemon) seedLastBackups() {
+	if d.events == nil || d.metrics == nil {
+		return
+	}
+	names, err := eventlog.Names(d.events.Dir())
+	if err != nil {
+		d.log.Warn("read backup event log", "err", err)
+		return
+	}
+	for _, name := range names {
+		b, err := eventlog.Read(d.events.Dir(), name)
+		if err != nil {
+			d.log.Warn("read backup event log", "file", name, "err", err)
+			continue
+		}
+		failed := map[string]bool{}
+		for _, line := range eventlog.Lines(b) {
+			e, err := eventlog.Parse(line)
+			if err != nil || e.Type != eventlog.TypeDump {
+				continue
+			}
+			switch e.Event {
+			case eventlog.EventStart:
+				failed[e.Identifier] = false
+			case eventlog.EventError:
+				failed[e.Identifier] = true
+			case eventlog.EventEnd:
+				d.seedLastBackup(e, failed[e.Identifier])
+			}
+		}
+	}
+}
+
+func (d *Daemon) seedLastBackup(e eventlog.Entry, failed bool) {
+	path, _, err := eventlog.SplitDumpIdentifier(e.Identifier)
+	if err != nil || failed {
+		return
+	}
+	if svm, vol, _, err := storage.SplitBackupPath(strings.TrimSuffix(path, "/")); err == nil {
+		d.metrics.SetLastSuccess(svm, vol, e.Time)
+	}
 }
 
 // EventLogRotateCheck is how often the daemon asks the event log to rotate,
